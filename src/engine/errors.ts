@@ -1,0 +1,41 @@
+// Typed errors of the public boundary. Every message says what was expected and what arrived.
+
+/** Base class of every error this library throws on purpose. */
+export class ToeplitzAttentionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+/** A configuration (heads, dims, features, RPE, options) is malformed or inconsistent. */
+export class ConfigError extends ToeplitzAttentionError {}
+
+/** A tensor has the wrong rank, sizes, dtype or holds NaN/Infinity. */
+export class ShapeError extends ToeplitzAttentionError {}
+
+/** A call is not valid in the engine's current state (e.g. a bidirectional config given to the Decoder). */
+export class StateError extends ToeplitzAttentionError {}
+
+export type SnapshotErrorCode = 'truncated' | 'corrupt' | 'unsupported-version' | 'not-a-snapshot' | 'inconsistent';
+
+/** Snapshot bytes are refused; `code` says why, the message says what was expected and what arrived. */
+export class SnapshotError extends ToeplitzAttentionError {
+  readonly code: SnapshotErrorCode;
+  constructor(code: SnapshotErrorCode, message: string) {
+    super(`${code}: ${message}`);
+    this.code = code;
+  }
+}
+
+/** Describe a value briefly for an error message. */
+export function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (value === undefined) return 'undefined';
+  if (typeof value === 'number') return Number.isNaN(value) ? 'NaN' : String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? value.slice(0, 40) + '…' : value);
+  if (Array.isArray(value)) return `an array of length ${value.length}`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name} of length ${(value as unknown as { length: number }).length}`;
+  if (typeof value === 'object') return `an object with keys [${Object.keys(value).slice(0, 8).join(', ')}]`;
+  return typeof value;
+}
