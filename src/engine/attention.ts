@@ -1,0 +1,123 @@
+// Whole-sequence attention (causal or bidirectional), and the O(n^2) reference, at the public boundary.
+import type { NdArray } from 'ndarray';
+import { resolveConfig, type AttentionConfig, type ResolvedConfig } from './config';
+import { ConfigError, describe } from './errors';
+import { checkTensor, copyHead, zeros, type CheckedTensor } from './tensor';
+import { attendBuffer, finalizeRows, type MethodOption, type PassStats } from './nearfield';
+import { keyFeatures, queryFeatures } from '../math/features';
+import { kernelMaxLog, shiftKernel } from '../math/kernel';
+import { createFarState } from '../math/farfield';
+import { referenceHead } from '../math/reference';
+
+export interface AttentionOptions {
+  /** 'auto' (cost model, default), 'fft' (S-form: partitioned FFT) or 'direct' (A-form) */
+  method?: MethodOption;
+  /** force the FFT block size (a power of two >= 16); for experiments and tests */
+  block?: number;
+  /** receives, per head and side, which method ran and how many rows the FFT path repaired */
+  onStats?: (stats: PassStats & { head: number; side: 'past' | 'future' }) => void;
+}
+
+export interface Checked {
+  cfg: ResolvedConfig;
+  q: CheckedTensor;
+  k: CheckedTensor;
+  v: CheckedTensor;
+  n: number;
+}
+
+/** Resolve a config (or accept a resolved one) and validate q, k, v: [heads, n, dim]. */
+export function checkInputs(config: AttentionConfig | ResolvedConfig, q: unknown, k: unknown, v: unknown): Checked {
+  const cfg = 'featureDim' in config ? (config as ResolvedConfig) : resolveConfig(config as AttentionConfig);
+  const qv = checkTensor('q', q, [cfg.heads, 'n', cfg.keyDim], `[heads=${cfg.heads}, n, keyDim=${cfg.keyDim}]`);
+  const n = qv.shape[1]!;
+  const kv = checkTensor('k', k, [cfg.heads, n, cfg.keyDim], `[heads=${cfg.heads}, n=${n}, keyDim=${cfg.keyDim}]`);
+  const vv = checkTensor('v', v, [cfg.heads, n, cfg.valueDim], `[heads=${cfg.heads}, n=${n}, valueDim=${cfg.valueDim}]`);
+  return { cfg, q: qv, k: kv, v: vv, n };
+}
+
+function checkOptions(options: AttentionOptions | undefined): Required<Pick<AttentionOptions, 'method' | 'block'>> {
+  const method = options?.method ?? 'auto';
+  if (method !== 'auto' && method !== 'fft' && method !== 'direct') {
+    throw new ConfigError(`options.method must be 'auto', 'fft' or 'direct', got ${describe(method)}`);
+  }
+  const block = options?.block ?? 0;
+  if (block !== 0 && (!Number.isInteger(block) || block < 16 || (block & (block - 1)) !== 0)) {
+    throw new ConfigError(`options.block must be a power of two >= 16, got ${describe(block)}`);
+  }
+  return { method, block };
+}
+
+/** Reverse rows in place: x: [n, dim]. */
+function reverseRows(x: Float64Array, n: number, dim: number): void {
+  for (let i = 0, j = n - 1; i < j; i++, j--) {
+    for (let c = 0; c < dim; c++) {
+      const t = x[i * dim + c]!;
+      x[i * dim + c] = x[j * dim + c]!;
+      x[j * dim + c] = t;
+    }
+  }
+}
+
+/**
+ * Whole-sequence attention. q, k: [heads, n, keyDim]; v: [heads, n, valueDim] -> [heads, n, valueDim].
+ * options.method: 'auto' | 'fft' | 'direct'.
+ */
+export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, k: NdArray, v: NdArray, options?: AttentionOptions): NdArray<Float64Array> {
+  const { method, block } = checkOptions(options);
+  const { cfg, q: qv, k: kv, v: vv, n } = checkInputs(config, q, k, v);
+  const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
+  const out = zeros([heads, n, dv]);
+  if (n === 0) return out;
+  const x = new Float64Array(n * Math.max(d, dv));
+  const phiQ = new Float64Array(n * m);
+  const phiK = new Float64Array(n * m);
+  const vals = new Float64Array(n * dv);
+  const acc = new Float64Array(n * (dv + 1));
+  for (let h = 0; h < heads; h++) {
+    copyHead(qv, h, x);
+    queryFeatures(cfg.features, d, x, n, phiQ);
+    copyHead(kv, h, x);
+    keyFeatures(cfg.features, d, x, n, phiK);
+    copyHead(vv, h, vals);
+    acc.fill(0);
+    const past = cfg.past[h]!;
+    const future = cfg.future[h] ?? null;
+    const shift = Math.max(kernelMaxLog(past), future === null ? -Infinity : kernelMaxLog(future));
+    if (shift === -Infinity) continue; // every weight is zero: zero outputs
+    const pastStats = attendBuffer(shiftKernel(past, shift), method, phiK, vals, phiQ, 0, n, m, dv, createFarState(m, dv), acc, block);
+    options?.onStats?.({ ...pastStats, head: h, side: 'past' });
+    if (future !== null) {
+      // anti-causal part = causal pass over the reversed sequence with the future kernel
+      reverseRows(phiQ, n, m);
+      reverseRows(phiK, n, m);
+      reverseRows(vals, n, dv);
+      reverseRows(acc, n, dv + 1);
+      const futureStats = attendBuffer(shiftKernel(future, shift), method, phiK, vals, phiQ, 0, n, m, dv, createFarState(m, dv), acc, block);
+      options?.onStats?.({ ...futureStats, head: h, side: 'future' });
+      reverseRows(acc, n, dv + 1);
+    }
+    finalizeRows(acc, n, dv, out.data, h * n * dv);
+  }
+  return out;
+}
+
+/** The O(n^2) float64 oracle, straight from the formula: same shapes as attention(). */
+export function referenceAttention(config: AttentionConfig | ResolvedConfig, q: NdArray, k: NdArray, v: NdArray): NdArray<Float64Array> {
+  const { cfg, q: qv, k: kv, v: vv, n } = checkInputs(config, q, k, v);
+  const { heads, keyDim: d, valueDim: dv } = cfg;
+  const out = zeros([heads, n, dv]);
+  const qh = new Float64Array(n * d);
+  const kh = new Float64Array(n * d);
+  const vh = new Float64Array(n * dv);
+  const oh = new Float64Array(n * dv);
+  for (let h = 0; h < heads; h++) {
+    copyHead(qv, h, qh);
+    copyHead(kv, h, kh);
+    copyHead(vv, h, vh);
+    referenceHead(cfg, h, qh, kh, vh, n, oh);
+    out.data.set(oh, h * n * dv);
+  }
+  return out;
+}
+

@@ -1,0 +1,76 @@
+// Cost model: predicts the time of the A-form (direct) and of the partitioned-FFT S-form for one pass over a
+// buffer, and picks the cheaper method and the FFT block size. Constants are seconds per unit of work,
+// measured on the reference machine by `npm run bench -- calibrate` (bench/calibrate.ts) and written here.
+
+export const COST = {
+  /** A-form: seconds per (query, key) pair per unit of (m + dv + 1) */
+  direct: 0.55e-9,
+  /** complex FFT of size N: seconds per N log2 N */
+  fft: 0.42e-9,
+  /** frequency-domain complex multiply-add: seconds per bin */
+  mac: 1.2e-9,
+  /** forming inputs and contracting outputs: seconds per (row, channel) */
+  channelRow: 1.0e-9,
+};
+
+/** Lags [0, HEAD) of the FFT path are summed directly: exact for the first rows, and cheap. */
+export const HEAD_LAGS = 32;
+
+/** Number of (query, key) pairs the A-form visits for query rows [q0, nb) and lags [tLo, tHi). */
+export function directPairs(q0: number, nb: number, tLo: number, tHi: number): number {
+  let pairs = 0;
+  // rows b see lags [tLo, min(tHi, b + 1))
+  const full = Math.max(q0, tHi - 1); // from this row on every lag is visible
+  for (let b = q0; b < Math.min(nb, full); b++) pairs += Math.max(0, Math.min(tHi, b + 1) - tLo);
+  if (nb > full) pairs += (nb - full) * Math.max(0, tHi - tLo);
+  return pairs;
+}
+
+export function directCost(q0: number, nb: number, tLo: number, tHi: number, m: number, dv: number): number {
+  return directPairs(q0, nb, tLo, tHi) * (m + dv + 1) * COST.direct;
+}
+
+/** Predicted S-form time with block size B for lags [tLo, tHi), rows [q0, nb). */
+export function fftCost(q0: number, nb: number, tLo: number, tHi: number, m: number, dv: number, B: number): number {
+  const N = 2 * B;
+  const parts = Math.ceil(tHi / B);
+  const blocks = Math.ceil(nb / B);
+  const rStart = Math.max(0, Math.floor(q0 / B) - 1);
+  const sStart = Math.max(0, rStart - (parts - 1));
+  const nIn = blocks - sStart;
+  const nOut = blocks - rStart;
+  let macBlocks = 0;
+  for (let r = rStart; r < blocks; r++) macBlocks += Math.min(parts, r - sStart + 1);
+  const pairs = Math.ceil((m * (dv + 1)) / 2);
+  const perPair = (nIn + nOut) * N * Math.log2(N) * COST.fft + macBlocks * N * COST.mac;
+  const rows = (nb - sStart * B) + (nb - q0);
+  return pairs * perPair + rows * m * (dv + 1) * COST.channelRow;
+}
+
+export interface NearChoice {
+  method: 'direct' | 'fft';
+  /** FFT block size (power of two) when method is 'fft' */
+  block: number;
+  predictedSeconds: number;
+}
+
+/** Best block size for the FFT path (powers of two from 16 to the buffer's next power of two). */
+export function bestFft(q0: number, nb: number, tLo: number, tHi: number, m: number, dv: number): NearChoice {
+  let best: NearChoice = { method: 'fft', block: 16, predictedSeconds: Infinity };
+  const limit = Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(nb, tHi))));
+  for (let B = 16; B <= limit; B *= 2) {
+    const cost = fftCost(q0, nb, tLo, tHi, m, dv, B);
+    if (cost < best.predictedSeconds) best = { method: 'fft', block: B, predictedSeconds: cost };
+  }
+  return best;
+}
+
+/** Choose the near-field method for lags [0, K) over rows [q0, nb). */
+export function chooseNear(q0: number, nb: number, K: number, m: number, dv: number): NearChoice {
+  const direct = directCost(q0, nb, 0, K, m, dv);
+  const head = Math.min(K, HEAD_LAGS);
+  if (K <= head) return { method: 'direct', block: 0, predictedSeconds: direct };
+  const fft = bestFft(q0, nb, head, K, m, dv);
+  const fftTotal = fft.predictedSeconds + directCost(q0, nb, 0, head, m, dv);
+  return fftTotal < direct ? { ...fft, predictedSeconds: fftTotal } : { method: 'direct', block: 0, predictedSeconds: direct };
+}

@@ -1,0 +1,115 @@
+// One pass of causal attention over a buffer: near field (lags < K) by the A-form or by head + partitioned
+// FFT with per-row repair, far field (lags >= K) by the running feature state. Adds into acc.
+import { aformRow, aformRows } from '../math/aform';
+import { farRows, type FarState } from '../math/farfield';
+import { partitionKernel, sformRows, type KernelPartitions } from '../math/fftconv';
+import type { ShiftedKernel } from '../math/kernel';
+import { chooseNear, bestFft, HEAD_LAGS } from './costModel';
+
+export type MethodOption = 'auto' | 'fft' | 'direct';
+
+/** Rows whose FFT rounding bound exceeds this fraction of |z_i| are recomputed directly. */
+export const REPAIR_TOLERANCE = 1e-11;
+
+export interface PassStats {
+  method: 'direct' | 'fft';
+  block: number;
+  repairedRows: number;
+}
+
+const partitionCache = new WeakMap<Float64Array, Map<string, KernelPartitions>>();
+
+function cachedPartitions(c: Float64Array, tLo: number, tHi: number, B: number): KernelPartitions {
+  let byKey = partitionCache.get(c);
+  if (byKey === undefined) {
+    byKey = new Map();
+    partitionCache.set(c, byKey);
+  }
+  const key = `${tLo}:${tHi}:${B}`;
+  let kp = byKey.get(key);
+  if (kp === undefined) {
+    kp = partitionKernel(c, tLo, tHi, B);
+    byKey.set(key, kp);
+  }
+  return kp;
+}
+
+/**
+ * Buffer rows 0..nb-1: phiK: [nb, m], v: [nb, dv]; queries are rows q0..nb-1: phiQ: [nb - q0, m];
+ * acc: [nb - q0, dv + 1] (last column: denominator). far: the state of keys older than the buffer (updated).
+ */
+export function attendBuffer(
+  kernel: ShiftedKernel,
+  method: MethodOption,
+  phiK: Float64Array,
+  v: Float64Array,
+  phiQ: Float64Array,
+  q0: number,
+  nb: number,
+  m: number,
+  dv: number,
+  far: FarState | null,
+  acc: Float64Array,
+  blockOverride = 0,
+): PassStats {
+  const c = kernel.near;
+  const K = c.length;
+  const Keff = Math.min(K, nb); // lags >= nb are never seen in this buffer
+  let choice = chooseNear(q0, nb, Keff, m, dv);
+  if (method === 'direct') choice = { method: 'direct', block: 0, predictedSeconds: 0 };
+  else if (method === 'fft' && choice.method !== 'fft') {
+    choice = Keff > HEAD_LAGS ? bestFft(q0, nb, HEAD_LAGS, Keff, m, dv) : { method: 'direct', block: 0, predictedSeconds: 0 };
+  }
+  if (blockOverride > 0 && choice.method === 'fft') choice = { ...choice, block: blockOverride };
+  // exact parts first, so the repair test sees the full denominator
+  if (kernel.hasFar && far !== null) farRows(far, K, kernel.cFar, kernel.gamma, phiK, v, phiQ, q0, nb, m, dv, acc);
+  if (choice.method === 'direct') {
+    aformRows(c, 0, Keff, phiK, v, phiQ, q0, m, dv, q0, nb, acc);
+    return { method: 'direct', block: 0, repairedRows: 0 };
+  }
+  const head = Math.min(HEAD_LAGS, Keff);
+  aformRows(c, 0, head, phiK, v, phiQ, q0, m, dv, q0, nb, acc);
+  const rows = nb - q0;
+  const w1 = dv + 1;
+  const accF = new Float64Array(rows * w1);
+  const err = new Float64Array(rows * w1);
+  const kp = cachedPartitions(c, head, Keff, choice.block);
+  sformRows(kp, phiK, v, phiQ, q0, nb, m, dv, accF, err);
+  let vMax = 0;
+  for (let i = q0 * dv; i < nb * dv; i++) vMax = Math.max(vMax, Math.abs(v[i]!));
+  const floor = Math.max(vMax, 1) * 1e-6;
+  let repaired = 0;
+  for (let b = q0; b < nb; b++) {
+    const o = (b - q0) * w1;
+    const den = acc[o + dv]! + accF[o + dv]!;
+    let ok = den > 0;
+    if (ok) {
+      let zMax = 0;
+      let errNum = 0;
+      for (let col = 0; col < dv; col++) {
+        zMax = Math.max(zMax, Math.abs((acc[o + col]! + accF[o + col]!) / den));
+        errNum = Math.max(errNum, err[o + col]!);
+      }
+      const bound = (errNum + zMax * err[o + dv]!) / den;
+      ok = bound <= REPAIR_TOLERANCE * Math.max(zMax, floor) && err[o + dv]! <= REPAIR_TOLERANCE * den;
+    } else if (err[o + dv] === 0 && accF[o + dv] === 0) {
+      ok = true; // the FFT part is exactly zero (no visible weight there)
+    }
+    if (ok) {
+      for (let col = 0; col <= dv; col++) acc[o + col] = acc[o + col]! + accF[o + col]!;
+    } else {
+      aformRow(c, head, Keff, phiK, v, phiQ, (b - q0) * m, m, dv, b, acc, o);
+      repaired++;
+    }
+  }
+  return { method: 'fft', block: choice.block, repairedRows: repaired };
+}
+
+/** out[i, col] = acc[i, col] / acc[i, dv]; rows with a zero denominator give zero vectors. out: [rows, dv]. */
+export function finalizeRows(acc: Float64Array, rows: number, dv: number, out: Float64Array, outOff = 0): void {
+  const w1 = dv + 1;
+  for (let i = 0; i < rows; i++) {
+    const den = acc[i * w1 + dv]!;
+    for (let col = 0; col < dv; col++) out[outOff + i * dv + col] = den > 0 ? acc[i * w1 + col]! / den : 0;
+  }
+}

@@ -1,0 +1,121 @@
+// Tensors at the public boundary: ndarray views over Float64Array or Float32Array. Validation happens here,
+// once, before any state changes; the hot loops then read plain contiguous Float64Array copies.
+import ndarray, { type NdArray } from 'ndarray';
+import { ShapeError, describe } from './errors';
+
+export type FloatArray = Float64Array | Float32Array;
+export type Tensor = NdArray<FloatArray>;
+
+/** A validated view: rank, sizes, strides in bounds, every value finite. */
+export interface CheckedTensor {
+  readonly data: FloatArray;
+  readonly shape: readonly number[];
+  readonly stride: readonly number[];
+  readonly offset: number;
+}
+
+function shapeText(shape: readonly (number | string)[]): string {
+  return `[${shape.join(', ')}]`;
+}
+
+/**
+ * Check a tensor against an expected shape; entries given as strings name a free size (e.g. 'n').
+ * Returns the checked view. Throws ShapeError saying what was expected and what arrived.
+ */
+export function checkTensor(name: string, t: unknown, expected: readonly (number | string)[], expectedText?: string): CheckedTensor {
+  const want = expectedText ?? shapeText(expected);
+  if (t === null || typeof t !== 'object') throw new ShapeError(`${name} must be an ndarray of shape ${want}, got ${describe(t)}`);
+  const x = t as Partial<Tensor>;
+  const data = x.data;
+  if (!(data instanceof Float64Array) && !(data instanceof Float32Array)) {
+    throw new ShapeError(`${name} must be an ndarray over a Float64Array or Float32Array, got data ${describe(data)}`);
+  }
+  const shape = x.shape;
+  const stride = x.stride;
+  const offset = x.offset ?? 0;
+  if (!Array.isArray(shape) || !Array.isArray(stride) || shape.length !== stride.length || !Number.isInteger(offset)) {
+    throw new ShapeError(`${name} must be an ndarray with matching shape and stride arrays, got shape ${describe(shape)} and stride ${describe(stride)}`);
+  }
+  if (shape.length !== expected.length) {
+    throw new ShapeError(`${name} must have rank ${expected.length} with shape ${want}, got rank ${shape.length} with shape ${shapeText(shape)}`);
+  }
+  for (let a = 0; a < shape.length; a++) {
+    const size = shape[a];
+    const e = expected[a];
+    if (!Number.isInteger(size) || (size as number) < 0 || (typeof e === 'number' && size !== e)) {
+      throw new ShapeError(`${name} must have shape ${want}, got ${shapeText(shape)}`);
+    }
+  }
+  // strides must keep every element inside data
+  let lo = offset;
+  let hi = offset;
+  let empty = false;
+  for (let a = 0; a < shape.length; a++) {
+    const s = stride[a];
+    if (!Number.isInteger(s)) throw new ShapeError(`${name} has a non-integer stride ${describe(s)}`);
+    if (shape[a] === 0) empty = true;
+    const span = (shape[a]! - 1) * (s as number);
+    if (span < 0) lo += span;
+    else hi += span;
+  }
+  if (!empty && (lo < 0 || hi >= data.length)) {
+    throw new ShapeError(`${name} has a view (shape ${shapeText(shape)}, stride ${shapeText(stride)}, offset ${offset}) reaching outside its data of length ${data.length}`);
+  }
+  const view: CheckedTensor = { data, shape: shape.slice(), stride: stride.slice(), offset };
+  assertFinite(name, view);
+  return view;
+}
+
+function assertFinite(name: string, t: CheckedTensor): void {
+  const { data, shape, stride, offset } = t;
+  if (shape.some((s) => s === 0)) return;
+  const rank = shape.length;
+  const idx = new Array<number>(rank).fill(0);
+  const total = shape.reduce((a, b) => a * b, 1);
+  let pos = offset;
+  for (let count = 0; count < total; count++) {
+    const value = data[pos]!;
+    if (!Number.isFinite(value)) {
+      throw new ShapeError(`${name} must hold finite numbers, got ${describe(value)} at index ${shapeText(idx)}`);
+    }
+    // advance the multi-index (last axis fastest)
+    for (let a = rank - 1; a >= 0; a--) {
+      idx[a]!++;
+      pos += stride[a]!;
+      if (idx[a]! < shape[a]!) break;
+      pos -= stride[a]! * shape[a]!;
+      idx[a] = 0;
+    }
+  }
+}
+
+/**
+ * Copy rows of head h of a [heads, n, dim] view (or of a [heads, dim] view when rank 2, as one row)
+ * into out: [n, dim] contiguous Float64Array, from row r0 to r1.
+ */
+export function copyHead(t: CheckedTensor, h: number, out: Float64Array, r0 = 0, r1?: number, outRow0 = 0): void {
+  const { data, stride, offset, shape } = t;
+  if (shape.length === 2) {
+    const dim = shape[1]!;
+    const base = offset + h * stride[0]!;
+    for (let c = 0; c < dim; c++) out[outRow0 * dim + c] = data[base + c * stride[1]!]!;
+    return;
+  }
+  const n = shape[1]!;
+  const dim = shape[2]!;
+  const end = r1 ?? n;
+  const s0 = stride[0]!;
+  const s1 = stride[1]!;
+  const s2 = stride[2]!;
+  for (let i = r0; i < end; i++) {
+    const base = offset + h * s0 + i * s1;
+    const o = (outRow0 + i - r0) * dim;
+    for (let c = 0; c < dim; c++) out[o + c] = data[base + c * s2]!;
+  }
+}
+
+/** A Float64Array-backed ndarray of the given shape (row-major). */
+export function zeros(shape: number[]): NdArray<Float64Array> {
+  const size = shape.reduce((a, b) => a * b, 1);
+  return ndarray(new Float64Array(size), shape);
+}
