@@ -4,13 +4,13 @@
 
 export const COST = {
   /** A-form: seconds per (query, key) pair per unit of (m + dv + 1) */
-  direct: 0.55e-9,
+  direct: 7.71e-10,
   /** complex FFT of size N: seconds per N log2 N */
-  fft: 0.42e-9,
+  fft: 1.13e-9,
   /** frequency-domain complex multiply-add: seconds per bin */
-  mac: 1.2e-9,
-  /** forming inputs and contracting outputs: seconds per (row, channel) */
-  channelRow: 1.0e-9,
+  mac: 2.94e-9,
+  /** forming inputs, contracting outputs and error estimates: seconds per (row, channel) */
+  channelRow: 5.39e-9,
 };
 
 /** Lags [0, HEAD) of the FFT path are summed directly: exact for the first rows, and cheap. */

@@ -1,0 +1,58 @@
+// Shared test helpers: seeded random tensors and configs, and the error measure of the accuracy bar.
+import ndarray, { type NdArray } from 'ndarray';
+import { Rng } from '../src/math/rng';
+import type { AttentionConfig } from '../src/engine/config';
+import { resolveConfig } from '../src/engine/config';
+import { referenceHead } from '../src/math/reference';
+
+export function randomTensor(rng: Rng, shape: number[], scale = 1, dtype: 'f64' | 'f32' = 'f64'): NdArray<Float64Array | Float32Array> {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const data = dtype === 'f64' ? new Float64Array(size) : new Float32Array(size);
+  for (let i = 0; i < size; i++) data[i] = rng.nextGaussian() * scale;
+  return ndarray(data, shape);
+}
+
+/** Uniform in [lo, hi). */
+export function uniform(rng: Rng, lo: number, hi: number): number {
+  return lo + (hi - lo) * rng.nextFloat64();
+}
+
+/**
+ * The accuracy measure of the bar: per row i, max_col |z - zref| / max_col zAbs, where zAbs_i = sum_j w_ij |v_j| / sum_j w_ij
+ * (the magnitude-weighted mean of |v|). Where no cancellation happens (v >= 0) this is exactly the normwise
+ * relative error of the row; where cancellation makes z_i small, it measures against the scale the inputs
+ * give z_i, which is the conditioning of the sum. Rows whose reference is exactly zero must be exactly zero.
+ */
+export function maxRowError(config: AttentionConfig, q: NdArray, k: NdArray, v: NdArray, z: NdArray<Float64Array>): number {
+  const cfg = resolveConfig(config);
+  const [heads, n] = [cfg.heads, q.shape[1]!];
+  const d = cfg.keyDim;
+  const dv = cfg.valueDim;
+  let worst = 0;
+  const qh = new Float64Array(n * d);
+  const kh = new Float64Array(n * d);
+  const vh = new Float64Array(n * dv);
+  const ref = new Float64Array(n * dv);
+  const abs = new Float64Array(n * dv);
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < d; c++) {
+        qh[i * d + c] = q.get(h, i, c);
+        kh[i * d + c] = k.get(h, i, c);
+      }
+      for (let c = 0; c < dv; c++) vh[i * dv + c] = v.get(h, i, c);
+    }
+    referenceHead(cfg, h, qh, kh, vh, n, ref, abs);
+    for (let i = 0; i < n; i++) {
+      let e = 0;
+      let s = 0;
+      for (let c = 0; c < dv; c++) {
+        e = Math.max(e, Math.abs(z.get(h, i, c) - ref[i * dv + c]!));
+        s = Math.max(s, abs[i * dv + c]!);
+      }
+      const err = s === 0 ? (e === 0 ? 0 : Infinity) : e / s;
+      if (!(err <= worst)) worst = Number.isNaN(err) ? Infinity : err;
+    }
+  }
+  return worst;
+}
