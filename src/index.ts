@@ -5,3 +5,4 @@ export { ToeplitzAttentionError, ConfigError, ShapeError, StateError, SnapshotEr
 export type { Tensor, FloatArray } from './engine/tensor';
 export type { MethodOption, PassStats } from './engine/nearfield';
 export { drawProjection } from './math/projection';
+export { Decoder, type DecoderOptions, type DecoderState, type HeadState } from './engine/decoder';

@@ -1,0 +1,164 @@
+// Streaming == whole sequence: random configs, random partitions of the stream into step and chunk calls.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import ndarray, { type NdArray } from 'ndarray';
+import { attention, Decoder, ShapeError, StateError } from '../../src/index';
+import type { AttentionConfig, Tail } from '../../src/engine/config';
+import { Rng } from '../../src/math/rng';
+import { maxRowError, randomTensor } from '../helpers';
+
+const BAR = 1e-9;
+
+/** rows [r0, r1) of a [heads, n, dim] tensor as a new [heads, r1 - r0, dim] tensor (or [heads, dim] when single) */
+function rows(t: NdArray, r0: number, r1: number, single = false): NdArray<Float64Array> {
+  const [heads, , dim] = t.shape as [number, number, number];
+  const L = r1 - r0;
+  const out = ndarray(new Float64Array(heads * L * dim), single ? [heads, dim] : [heads, L, dim]);
+  for (let h = 0; h < heads; h++) for (let i = 0; i < L; i++) for (let c = 0; c < dim; c++) out.data[(h * L + i) * dim + c] = t.get(h, r0 + i, c);
+  return out;
+}
+
+/** Run a decoder over the stream with the given call sizes (1 = step); returns [heads, n, dv]. */
+function stream(dec: Decoder, q: NdArray, k: NdArray, v: NdArray, sizes: number[]): NdArray<Float64Array> {
+  const [heads, n] = q.shape as [number, number];
+  const dv = v.shape[2]!;
+  const z = ndarray(new Float64Array(heads * n * dv), [heads, n, dv]);
+  let pos = 0;
+  for (const size of sizes) {
+    const L = Math.min(size, n - pos);
+    if (L <= 0) break;
+    if (size === 1) {
+      const out = dec.step(rows(q, pos, pos + 1, true), rows(k, pos, pos + 1, true), rows(v, pos, pos + 1, true));
+      for (let h = 0; h < heads; h++) for (let c = 0; c < dv; c++) z.set(h, pos, c, out.get(h, c));
+    } else {
+      const out = dec.chunk(rows(q, pos, pos + L), rows(k, pos, pos + L), rows(v, pos, pos + L));
+      for (let h = 0; h < heads; h++) for (let i = 0; i < L; i++) for (let c = 0; c < dv; c++) z.set(h, pos + i, c, out.get(h, i, c));
+    }
+    pos += L;
+  }
+  return z;
+}
+
+const tailArb: fc.Arbitrary<Tail> = fc.oneof(fc.constant<Tail>('clip'), fc.constant<Tail>('zero'), fc.double({ min: 0, max: 1, noNaN: true }).map((r) => ({ decay: r })));
+
+describe('Decoder', () => {
+  it('any mix of step and chunk calls equals whole-sequence attention and the oracle', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          n: fc.integer({ min: 1, max: 300 }),
+          K: fc.integer({ min: 1, max: 350 }),
+          heads: fc.integer({ min: 1, max: 3 }),
+          d: fc.integer({ min: 1, max: 5 }),
+          dv: fc.integer({ min: 1, max: 4 }),
+          m: fc.integer({ min: 1, max: 10 }),
+          tail: tailArb,
+          normalize: fc.constantFrom('l2', 'scale', 'none') as fc.Arbitrary<'l2' | 'scale' | 'none'>,
+          sizes: fc.array(fc.oneof(fc.constant(1), fc.integer({ min: 2, max: 90 })), { minLength: 1, maxLength: 40 }),
+          method: fc.constantFrom('auto', 'fft', 'direct') as fc.Arbitrary<'auto' | 'fft' | 'direct'>,
+          seed: fc.integer(),
+        }),
+        (c) => {
+          const rng = new Rng(c.seed);
+          const bias = Array.from({ length: c.K }, () => (rng.nextFloat64() < 0.1 ? -Infinity : -20 + 25 * rng.nextFloat64()));
+          const config: AttentionConfig = { heads: c.heads, keyDim: c.d, valueDim: c.dv, features: { kind: 'prf', count: c.m, seed: c.seed, normalize: c.normalize }, rpe: { past: { bias, tail: c.tail } } };
+          const q = randomTensor(rng, [c.heads, c.n, c.d]);
+          const k = randomTensor(rng, [c.heads, c.n, c.d], 2);
+          const v = randomTensor(rng, [c.heads, c.n, c.dv]);
+          const sizes = [...c.sizes];
+          while (sizes.reduce((a, b) => a + b, 0) < c.n) sizes.push(...c.sizes);
+          const dec = new Decoder(config, { method: c.method });
+          const z = stream(dec, q, k, v, sizes);
+          expect(dec.position).toBe(c.n);
+          const whole = attention(config, q, k, v);
+          let diff = 0;
+          for (let i = 0; i < z.data.length; i++) diff = Math.max(diff, Math.abs(z.data[i]! - whole.data[i]!));
+          const err = maxRowError(config, q, k, v, z);
+          if (!(err <= BAR)) throw new Error(`stream row error ${err} (max abs diff to attention ${diff})`);
+        },
+      ),
+      { numRuns: 120, seed: 7 },
+    );
+  });
+
+  it('state bytes stay constant once the window is full', () => {
+    const config: AttentionConfig = { heads: 2, keyDim: 4, valueDim: 3, features: { kind: 'prf', count: 8 }, rpe: { past: { bias: new Array(100).fill(0), tail: 'clip' } } };
+    const dec = new Decoder(config);
+    const rng = new Rng(1);
+    const tok = () => [randomTensor(rng, [2, 4]), randomTensor(rng, [2, 4]), randomTensor(rng, [2, 3])] as const;
+    for (let i = 0; i < 150; i++) dec.step(...tok());
+    const bytes = dec.stateBytes;
+    for (let i = 0; i < 500; i++) dec.step(...tok());
+    dec.chunk(randomTensor(rng, [2, 300, 4]), randomTensor(rng, [2, 300, 4]), randomTensor(rng, [2, 300, 3]));
+    expect(dec.stateBytes).toBe(bytes);
+    expect(bytes).toBeLessThan(2 * (100 * (8 + 3) * 8 + 2 * 8 * 4 * 8) + 1024);
+  });
+
+  it('a bad token is refused before anything changes: the stream continues as if it never came', () => {
+    const rng = new Rng(9);
+    const config: AttentionConfig = { heads: 2, keyDim: 3, valueDim: 2, features: { kind: 'prf', count: 6 }, rpe: { past: { bias: [0, -1, -2, -3], tail: { decay: 0.2 } } } };
+    const n = 40;
+    const q = randomTensor(rng, [2, n, 3]);
+    const k = randomTensor(rng, [2, n, 3]);
+    const v = randomTensor(rng, [2, n, 2]);
+    const clean = stream(new Decoder(config), q, k, v, new Array(n).fill(1));
+    const dec = new Decoder(config);
+    const z = ndarray(new Float64Array(2 * n * 2), [2, n, 2]);
+    for (let i = 0; i < n; i++) {
+      if (i === 17) {
+        const bad = rows(q, i, i + 1, true);
+        bad.set(1, 2, NaN);
+        expect(() => dec.step(bad, rows(k, i, i + 1, true), rows(v, i, i + 1, true))).toThrow(ShapeError);
+        expect(() => dec.step(rows(q, i, i + 1, true), rows(k, i, i + 1, true), ndarray(new Float64Array(3), [1, 3]))).toThrow(/v must have shape \[heads=2, valueDim=2\], got \[1, 3\]/);
+        expect(() => dec.chunk(rows(q, i, i + 3), rows(k, i, i + 2), rows(v, i, i + 3))).toThrow(ShapeError);
+        expect(dec.position).toBe(17);
+      }
+      const out = dec.step(rows(q, i, i + 1, true), rows(k, i, i + 1, true), rows(v, i, i + 1, true));
+      for (let h = 0; h < 2; h++) for (let c = 0; c < 2; c++) z.set(h, i, c, out.get(h, c));
+    }
+    expect(Array.from(z.data)).toEqual(Array.from(clean.data));
+  });
+
+  it('refuses bidirectional configs and differing table lengths', () => {
+    expect(() => new Decoder({ heads: 1, keyDim: 2, valueDim: 2, causal: false, features: { kind: 'relu' }, rpe: { past: { bias: [0] } } })).toThrow(StateError);
+    expect(() => new Decoder({ heads: 2, keyDim: 2, valueDim: 2, features: { kind: 'relu' }, rpe: [{ past: { bias: [0] } }, { past: { bias: [0, 1] } }] })).toThrow(/same table length K in every head/);
+  });
+
+  it('a long stream does not drift: 200k tokens at small m, dv against exact sums at sampled positions', () => {
+    const rng = new Rng(12);
+    const K = 16;
+    const bias = Array.from({ length: K }, (_, t) => -0.1 * t);
+    const config: AttentionConfig = { heads: 1, keyDim: 2, valueDim: 1, features: { kind: 'prf', count: 2, seed: 3 }, rpe: { past: { bias, tail: 'clip' } } };
+    const dec = new Decoder(config, { method: 'direct' });
+    const total = 200_000;
+    const L = 4000;
+    // exact running sums (in float64 with Kahan) of the far field, computed independently per sampled query
+    const qAll = randomTensor(rng, [1, total, 2]);
+    const kAll = randomTensor(rng, [1, total, 2]);
+    const vAll = randomTensor(rng, [1, total, 1]);
+    let worst = 0;
+    for (let p = 0; p < total; p += L) {
+      const z = dec.chunk(rows(qAll, p, p + L), rows(kAll, p, p + L), rows(vAll, p, p + L));
+      // check the last row of each chunk against an exact O(position) sum through the reference formula
+      const i = p + L - 1;
+      const zi = z.get(0, L - 1, 0);
+      const cfg = dec.config;
+      const W = (cfg.features as { projection: Float64Array }).projection;
+      const phi = (h: NdArray, j: number) => {
+        const x0 = h.get(0, j, 0), x1 = h.get(0, j, 1);
+        const nrm = Math.hypot(x0, x1) || 1;
+        return [0, 1].map((r) => Math.exp((W[r * 2]! * x0 + W[r * 2 + 1]! * x1) / nrm - 0.5));
+      };
+      const pq = phi(qAll, i);
+      let num = 0, den = 0, cn = 0, cd = 0;
+      for (let j = 0; j <= i; j++) {
+        const pk = phi(kAll, j);
+        const w = Math.exp(bias[Math.min(i - j, K - 1)]!) * (pq[0]! * pk[0]! + pq[1]! * pk[1]!);
+        let y = w * vAll.get(0, j, 0) - cn; let t = num + y; cn = (t - num) - y; num = t;
+        y = w - cd; t = den + y; cd = (t - den) - y; den = t;
+      }
+      worst = Math.max(worst, Math.abs(zi - num / den) / Math.abs(num / den));
+    }
+    expect(worst).toBeLessThan(1e-9);
+  });
+});
