@@ -6,3 +6,4 @@ export type { Tensor, FloatArray } from './engine/tensor';
 export type { MethodOption, PassStats } from './engine/nearfield';
 export { drawProjection } from './math/projection';
 export { Decoder, type DecoderOptions, type DecoderState, type HeadState } from './engine/decoder';
+export { rpe, t5Bucket, alibiSlopes, type T5BucketOptions, type T5Options } from './engine/rpe';
