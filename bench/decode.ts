@@ -103,6 +103,15 @@ export function runDecode(log: (line: string) => void = console.log, small = fal
   const worst = Math.max(...tEarly, ...tLate);
   log(`worst single-token latency: ${(worst * 1e6).toFixed(0)} µs (p99 ${(tLate.slice().sort((a, b) => a - b)[Math.floor(0.99 * tLate.length)]! * 1e6).toFixed(0)} µs)`);
 
+  // per-token time vs position (one decoder, prefilled between samples by chunks)
+  const curve: Array<{ position: number; seconds: number }> = [];
+  const walker = new Decoder(config(K), { method: 'direct' });
+  for (const target of small ? [500, 2000, 5000] : [500, 1000, 2000, 5000, 10000, 20000, 40000, 60000]) {
+    if (walker.position < target) prefill(walker, rng, target - walker.position);
+    curve.push({ position: walker.position, seconds: median(timeSteps(walker, rng, small ? 100 : 500)) });
+  }
+  log(`per-token µs by position: ${curve.map((c) => `${c.position}: ${(c.seconds * 1e6).toFixed(0)}`).join(', ')}`);
+
   // (c) crossover: per-token cost of a chunk of 2048 tokens after the window is full, A-form vs FFT
   log('');
   log('### Near-field crossover for chunks of 2048 tokens (per-token µs; * = cost model choice)');
@@ -152,7 +161,7 @@ export function runDecode(log: (line: string) => void = console.log, small = fal
     prefillRows.push({ K: Kp, oneShot, chunked });
     log(`| ${Kp} | ${oneShot.toFixed(2)} | ${chunked.toFixed(2)} | ${(chunked / oneShot).toFixed(2)}x |`);
   }
-  return { early: mEarly, late: mLate, floor: mFloor, worst, stateBytes: late.stateBytes, crossover, prefill: prefillRows };
+  return { early: mEarly, late: mLate, floor: mFloor, worst, stateBytes: late.stateBytes, curve, crossover, prefill: prefillRows };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) runDecode(console.log, process.env.SMALL === '1');

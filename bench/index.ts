@@ -1,18 +1,26 @@
-// Benchmark suites: npm run bench -- [prefill|decode|snapshot|calibrate]  (no argument: prefill and decode)
-import { runPrefill } from './prefill';
+// Benchmark suites: npm run bench -- [prefill|decode|snapshot|calibrate]  (no argument: prefill and decode,
+// then bench/results/latest.json and SVG plots). SMALL=1 runs tiny sizes.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { runPrefill, type PrefillRow } from './prefill';
 import { runDecode } from './decode';
 import { calibrate } from './calibrate';
+import { lineChartSvg } from './plot';
 
 const suite = process.argv[2] ?? 'all';
 const small = process.env.SMALL === '1';
+const results: Record<string, unknown> = {
+  machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+  date: new Date().toISOString(),
+};
 const suites: Record<string, () => Promise<void> | void> = {
-  prefill: () => void runPrefill(small ? [1024, 4096] : [1024, 4096, 16384, 65536]),
-  decode: () => void runDecode(console.log, small),
-  calibrate: () => console.log(calibrate()),
+  prefill: () => { results.prefill = runPrefill(small ? [1024, 4096] : [1024, 4096, 16384, 65536]); },
+  decode: () => { results.decode = runDecode(console.log, small); },
+  calibrate: () => { results.calibrate = calibrate(); console.log(results.calibrate); },
   snapshot: async () => {
     // the snapshot suite lives with the codec
     const mod = (await import('./snapshot' as string)) as { runSnapshotBench: (log: (s: string) => void) => Promise<unknown> | unknown };
-    await mod.runSnapshotBench(console.log);
+    results.snapshot = await mod.runSnapshotBench(console.log);
   },
 };
 const names = suite === 'all' ? ['prefill', 'decode'] : [suite];
@@ -24,4 +32,25 @@ for (const name of names) {
   }
   console.log(`\n## ${name}`);
   await run();
+}
+
+if (suite === 'all') {
+  const dir = new URL('./results/', import.meta.url);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(new URL('latest.json', dir), JSON.stringify(results, null, 2));
+  const rows = results.prefill as PrefillRow[];
+  writeFileSync(new URL('prefill.svg', dir), await lineChartSvg({
+    title: 'Whole-sequence attention, m = dv = d = 64, full RPE table', xLabel: 'sequence length n', yLabel: 'seconds', logX: true, logY: true,
+    series: [
+      { name: 'FFT (S-form)', points: rows.map((r) => ({ x: r.n, y: r.fftSeconds })) },
+      { name: 'direct (A-form)', points: rows.map((r) => ({ x: r.n, y: r.directSeconds })) },
+      { name: 'O(n^2) reference', points: rows.filter((r) => r.referenceSeconds !== null).map((r) => ({ x: r.n, y: r.referenceSeconds! })) },
+    ],
+  }));
+  const curve = (results.decode as { curve: Array<{ position: number; seconds: number }> }).curve;
+  writeFileSync(new URL('decode.svg', dir), await lineChartSvg({
+    title: 'Decoder.step per-token time, K = 512, m = dv = d = 64', xLabel: 'position', yLabel: 'microseconds per token', logX: true,
+    series: [{ name: 'step', points: curve.map((c) => ({ x: c.position, y: c.seconds * 1e6 })) }],
+  }));
+  console.log('\nwrote bench/results/latest.json, prefill.svg, decode.svg');
 }

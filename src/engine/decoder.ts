@@ -12,6 +12,7 @@ import { prfLogits, queryFeatures, deterministicFeatures } from '../math/feature
 import { kernelMaxLog, shiftKernel, type ShiftedKernel } from '../math/kernel';
 import { createFarState, farAbsorb, farContract, scaleFar, type FarState } from '../math/farfield';
 import { aformRing } from '../math/aform';
+import { encodeSnapshot, decodeSnapshot } from '../codec/snapshot';
 
 export interface DecoderOptions {
   /** near-field method for chunks: 'auto' (cost model), 'fft' or 'direct'. Steps always use the A-form. */
@@ -128,6 +129,16 @@ export class Decoder {
   /** Replace the state (snapshot restore); the codec validated sizes against the config. */
   setInternalState(state: DecoderState): void {
     this.state = state;
+  }
+
+  /** The whole state and config as versioned snapshot bytes (see FORMAT.md); deterministic. */
+  snapshot(): Uint8Array {
+    return encodeSnapshot(this);
+  }
+
+  /** A Decoder from snapshot bytes, continuing bit-identically; refuses bad bytes with a SnapshotError. */
+  static restore(bytes: Uint8Array, options: DecoderOptions = {}): Decoder {
+    return decodeSnapshot(bytes, options);
   }
 
   /** Grow the ring (doubling, up to K) so `need` entries fit; linearizes it oldest-first. */

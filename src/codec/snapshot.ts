@@ -1,0 +1,486 @@
+// Decoder snapshots: a fixed 18-byte header (magic, format version, payload length, CRC-32 of the payload)
+// followed by a msgpackr payload holding the library version, the complete config (W and RPE tables as
+// binary float64) and the decoder state (every typed array as raw little-endian float64 bytes).
+// See FORMAT.md. Restore validates everything (header, checksum, structure, types, sizes against the
+// config, numeric ranges) before it allocates any state array or builds the Decoder.
+import { Packr, Unpackr } from 'msgpackr';
+import { Decoder, type DecoderOptions, type DecoderState, type HeadState } from '../engine/decoder';
+import { resolveConfig, type AttentionConfig, type FeatureSpec, type Normalize, type ResolvedConfig, type RpeSide, type RpeSpec, type Tail } from '../engine/config';
+import { ConfigError, SnapshotError, describe } from '../engine/errors';
+
+/** "\x89TZATTN\n": a non-ASCII first byte (not text), the name, a newline (catches line-ending mangling). */
+export const SNAPSHOT_MAGIC = Uint8Array.of(0x89, 0x54, 0x5a, 0x41, 0x54, 0x54, 0x4e, 0x0a);
+export const SNAPSHOT_FORMAT_VERSION = 1;
+/** magic (8) + format version (uint16 LE) + payload length (uint32 LE) + CRC-32 of the payload (uint32 LE) */
+export const SNAPSHOT_HEADER_BYTES = 18;
+/** Version of the library writing snapshots (kept in step with package.json). */
+export const LIBRARY_VERSION = '0.1.0';
+/** Restore refuses configs whose derived tables (heads x K float64 kernels) would exceed this many bytes. */
+export const DEFAULT_MAX_DERIVED_BYTES = 1 << 30;
+/** keyExp before the decoder has seen a key (mirrors the decoder's NO_SHIFT). */
+const NO_SHIFT = -1e308;
+const MAX_KEY_EXP = 1 << 30;
+
+// ---------------------------------------------------------------------------------------------------
+// CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), slicing-by-4.
+
+const CRC_TABLES: Uint32Array[] = (() => {
+  const t0 = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t0[n] = c >>> 0;
+  }
+  const tables = [t0];
+  for (let s = 1; s < 4; s++) {
+    const prev = tables[s - 1]!;
+    const t = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) t[n] = (t0[prev[n]! & 0xff]! ^ (prev[n]! >>> 8)) >>> 0;
+    tables.push(t);
+  }
+  return tables;
+})();
+
+/** CRC-32 of bytes (same value as zlib's crc32). */
+export function crc32(bytes: Uint8Array): number {
+  const [t0, t1, t2, t3] = CRC_TABLES as [Uint32Array, Uint32Array, Uint32Array, Uint32Array];
+  let c = 0xffffffff;
+  const n = bytes.length;
+  const n4 = n - (n % 4);
+  let i = 0;
+  for (; i < n4; i += 4) {
+    c ^= bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
+    c = t3[c & 0xff]! ^ t2[(c >>> 8) & 0xff]! ^ t1[(c >>> 16) & 0xff]! ^ t0[c >>> 24]!;
+  }
+  for (; i < n; i++) c = t0[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// float64 <-> little-endian bytes
+
+const LITTLE_ENDIAN = new Uint8Array(Float64Array.of(1).buffer)[7] === 0x3f;
+
+function f64Bytes(a: Float64Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const out = new Uint8Array(a.length * 8);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < a.length; i++) view.setFloat64(i * 8, a[i]!, true);
+  return out;
+}
+
+/** bytes.length must be a multiple of 8 (checked by the caller). */
+function bytesF64(bytes: Uint8Array): Float64Array {
+  const out = new Float64Array(bytes.length / 8);
+  if (LITTLE_ENDIAN) {
+    new Uint8Array(out.buffer).set(bytes);
+  } else {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < out.length; i++) out[i] = view.getFloat64(i * 8, true);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Encode
+
+// Plain objects are written as msgpack maps in insertion order; no records, no shared structures.
+const packr = new Packr({ useRecords: false, variableMapSize: true, useFloat32: 0 });
+// Maps decode as Map (never as objects: no prototype to pollute); the validator wants Maps everywhere.
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, moreTypes: false });
+
+function encodeTail(tail: Tail | undefined): unknown {
+  if (tail === undefined || tail === 'clip') return 'clip';
+  if (tail === 'zero') return 'zero';
+  return { decay: tail.decay };
+}
+
+function encodeSide(side: RpeSide): unknown {
+  return { bias: f64Bytes(Float64Array.from(side.bias)), tail: encodeTail(side.tail) };
+}
+
+function encodeRpe(rpe: RpeSpec): unknown {
+  return { past: encodeSide(rpe.past), future: rpe.future === undefined ? null : encodeSide(rpe.future) };
+}
+
+function encodeConfig(cfg: ResolvedConfig): unknown {
+  const spec = cfg.spec;
+  const f = cfg.features;
+  const features =
+    f.kind === 'prf'
+      ? { kind: 'prf', count: f.count, normalize: f.normalize, orthogonal: f.orthogonal, seed: f.seed, projection: f64Bytes(f.projection) }
+      : { kind: f.kind };
+  const shared = !Array.isArray(spec.rpe);
+  const rpe = Array.isArray(spec.rpe) ? spec.rpe.map(encodeRpe) : [encodeRpe(spec.rpe)];
+  return { heads: cfg.heads, keyDim: cfg.keyDim, valueDim: cfg.valueDim, causal: cfg.causal, features, sharedRpe: shared, rpe };
+}
+
+function encodeHead(hs: HeadState): unknown {
+  return { keyExp: hs.keyExp, ringK: f64Bytes(hs.ringK), ringV: f64Bytes(hs.ringV), farSum: f64Bytes(hs.far.sum), farComp: f64Bytes(hs.far.comp) };
+}
+
+/** The snapshot bytes of a decoder (deterministic: equal states give equal bytes). */
+export function encodeSnapshot(decoder: Decoder): Uint8Array {
+  const s = decoder.internalState;
+  const payloadObject = {
+    library: LIBRARY_VERSION,
+    config: encodeConfig(decoder.config),
+    state: { position: s.position, ringStart: s.ringStart, ringLen: s.ringLen, ringCap: s.ringCap, heads: s.heads.map(encodeHead) },
+  };
+  const payload = packr.pack(payloadObject);
+  if (payload.length > 0xffffffff) throw new SnapshotError('inconsistent', `state too large for format version 1 (${payload.length} payload bytes > 4 GiB)`);
+  const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + payload.length);
+  out.set(SNAPSHOT_MAGIC, 0);
+  const view = new DataView(out.buffer);
+  view.setUint16(8, SNAPSHOT_FORMAT_VERSION, true);
+  view.setUint32(10, payload.length, true);
+  view.setUint32(14, crc32(payload), true);
+  out.set(payload, SNAPSHOT_HEADER_BYTES);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Header
+
+export interface SnapshotHeader {
+  formatVersion: number;
+  payloadBytes: number;
+  totalBytes: number;
+  storedChecksum: number;
+}
+
+function fail(code: 'truncated' | 'corrupt' | 'unsupported-version' | 'not-a-snapshot' | 'inconsistent', message: string): never {
+  throw new SnapshotError(code, message);
+}
+
+/** Magic, version and length; throws SnapshotError. Does not check the checksum. */
+export function readHeader(bytes: Uint8Array): SnapshotHeader {
+  if (!(bytes instanceof Uint8Array)) fail('not-a-snapshot', `expected a Uint8Array, got ${describe(bytes)}`);
+  const n = bytes.length;
+  const magicLen = Math.min(n, SNAPSHOT_MAGIC.length);
+  for (let i = 0; i < magicLen; i++) {
+    if (bytes[i] !== SNAPSHOT_MAGIC[i]) {
+      fail('not-a-snapshot', `bytes do not start with the snapshot magic "\\x89TZATTN\\n" (byte ${i} is 0x${bytes[i]!.toString(16).padStart(2, '0')}, expected 0x${SNAPSHOT_MAGIC[i]!.toString(16).padStart(2, '0')})`);
+    }
+  }
+  if (n < SNAPSHOT_HEADER_BYTES) fail('truncated', `a snapshot header is ${SNAPSHOT_HEADER_BYTES} bytes, got ${n}`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const formatVersion = view.getUint16(8, true);
+  if (formatVersion !== SNAPSHOT_FORMAT_VERSION) {
+    fail('unsupported-version', `format version ${formatVersion} is not supported (this library reads version ${SNAPSHOT_FORMAT_VERSION})`);
+  }
+  const payloadBytes = view.getUint32(10, true);
+  const storedChecksum = view.getUint32(14, true);
+  const have = n - SNAPSHOT_HEADER_BYTES;
+  if (payloadBytes > have) fail('truncated', `header declares a ${payloadBytes}-byte payload, only ${have} bytes follow`);
+  if (payloadBytes < have) fail('corrupt', `header declares a ${payloadBytes}-byte payload, but ${have - payloadBytes} unexpected bytes follow it`);
+  return { formatVersion, payloadBytes, totalBytes: n, storedChecksum };
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Structure validation (payload -> plain checked data; nothing allocated from an unchecked size)
+
+type Path = string;
+
+function asMap(v: unknown, path: Path, keys: readonly string[]): Map<unknown, unknown> {
+  if (!(v instanceof Map)) fail('inconsistent', `${path} must be a map, got ${describe(v)}`);
+  if (v.size !== keys.length) {
+    fail('inconsistent', `${path} must have exactly the keys [${keys.join(', ')}], got ${v.size} keys [${[...v.keys()].slice(0, 8).map((k) => describe(k)).join(', ')}]`);
+  }
+  for (const k of v.keys()) {
+    if (typeof k !== 'string' || !keys.includes(k)) fail('inconsistent', `${path} has an unexpected key ${describe(k)} (expected [${keys.join(', ')}])`);
+  }
+  return v;
+}
+
+function get(m: Map<unknown, unknown>, key: string): unknown {
+  return m.get(key);
+}
+
+function int(v: unknown, path: Path, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) fail('inconsistent', `${path} must be an integer in [${min}, ${max}], got ${describe(v)}`);
+  return v;
+}
+
+function bin(v: unknown, path: Path, floats: number): Uint8Array {
+  if (!(v instanceof Uint8Array)) fail('inconsistent', `${path} must be binary float64 data, got ${describe(v)}`);
+  if (v.length !== floats * 8) fail('inconsistent', `${path} must hold ${floats} float64 values (${floats * 8} bytes), got ${v.length} bytes`);
+  return v;
+}
+
+function binAnyLength(v: unknown, path: Path, maxFloats: number): Uint8Array {
+  if (!(v instanceof Uint8Array)) fail('inconsistent', `${path} must be binary float64 data, got ${describe(v)}`);
+  if (v.length % 8 !== 0 || v.length === 0 || v.length / 8 > maxFloats) fail('inconsistent', `${path} must hold 1 to ${maxFloats} float64 values, got ${v.length} bytes`);
+  return v;
+}
+
+function finiteArray(bytes: Uint8Array, path: Path, nonNegative = false): Float64Array {
+  const a = bytesF64(bytes);
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]!;
+    if (!Number.isFinite(x) || (nonNegative && !(x >= 0))) fail('inconsistent', `${path}[${i}] must be a finite${nonNegative ? ' non-negative' : ''} number, got ${describe(x)}`);
+  }
+  return a;
+}
+
+function decodeTail(v: unknown, path: Path): Tail {
+  if (v === 'clip' || v === 'zero') return v;
+  if (v instanceof Map) {
+    const m = asMap(v, path, ['decay']);
+    const rate = get(m, 'decay');
+    if (typeof rate !== 'number' || !Number.isFinite(rate) || rate < 0) fail('inconsistent', `${path}.decay must be a finite number >= 0, got ${describe(rate)}`);
+    return { decay: rate };
+  }
+  fail('inconsistent', `${path} must be 'clip', 'zero' or { decay }, got ${describe(v)}`);
+}
+
+const MAX_TABLE = 1 << 26;
+
+function decodeSide(v: unknown, path: Path): RpeSide {
+  const m = asMap(v, path, ['bias', 'tail']);
+  const bias = bytesF64(binAnyLength(get(m, 'bias'), `${path}.bias`, MAX_TABLE));
+  for (let i = 0; i < bias.length; i++) {
+    const b = bias[i]!;
+    if (Number.isNaN(b) || b === Infinity) fail('inconsistent', `${path}.bias[${i}] must be finite or -Infinity, got ${describe(b)}`);
+  }
+  return { bias: Array.from(bias), tail: decodeTail(get(m, 'tail'), `${path}.tail`) };
+}
+
+function decodeRpe(v: unknown, path: Path): RpeSpec {
+  const m = asMap(v, path, ['past', 'future']);
+  const past = decodeSide(get(m, 'past'), `${path}.past`);
+  const fut = get(m, 'future');
+  return fut === null ? { past } : { past, future: decodeSide(fut, `${path}.future`) };
+}
+
+interface DecodedConfig {
+  spec: AttentionConfig;
+  seed: number | null;
+}
+
+function decodeConfig(v: unknown, maxDerivedBytes: number): DecodedConfig {
+  const c = asMap(v, 'config', ['heads', 'keyDim', 'valueDim', 'causal', 'features', 'sharedRpe', 'rpe']);
+  const heads = int(get(c, 'heads'), 'config.heads', 1, 4096);
+  const keyDim = int(get(c, 'keyDim'), 'config.keyDim', 1, 1 << 16);
+  const valueDim = int(get(c, 'valueDim'), 'config.valueDim', 1, 1 << 16);
+  const causal = get(c, 'causal');
+  if (causal !== true) fail('inconsistent', `config.causal must be true (a Decoder is causal), got ${describe(causal)}`);
+  const fv = get(c, 'features');
+  let features: FeatureSpec;
+  let seed: number | null = null;
+  const kind = fv instanceof Map ? fv.get('kind') : undefined;
+  if (kind === 'elu+1' || kind === 'relu') {
+    asMap(fv, 'config.features', ['kind']);
+    features = { kind };
+  } else if (kind === 'prf') {
+    const f = asMap(fv, 'config.features', ['kind', 'count', 'normalize', 'orthogonal', 'seed', 'projection']);
+    const count = int(get(f, 'count'), 'config.features.count', 1, 1 << 16);
+    const normalize = get(f, 'normalize');
+    if (normalize !== 'l2' && normalize !== 'scale' && normalize !== 'none') fail('inconsistent', `config.features.normalize must be 'l2', 'scale' or 'none', got ${describe(normalize)}`);
+    const orthogonal = get(f, 'orthogonal');
+    if (typeof orthogonal !== 'boolean') fail('inconsistent', `config.features.orthogonal must be a boolean, got ${describe(orthogonal)}`);
+    const s = get(f, 'seed');
+    if (s !== null && (typeof s !== 'number' || !Number.isFinite(s))) fail('inconsistent', `config.features.seed must be a finite number or nil, got ${describe(s)}`);
+    seed = s;
+    const wBytes = bin(get(f, 'projection'), 'config.features.projection', count * keyDim);
+    const projection = finiteArray(wBytes, 'config.features.projection');
+    features = { kind: 'prf', count, normalize: normalize as Normalize, orthogonal, projection };
+  } else {
+    fail('inconsistent', `config.features must be a map with kind 'prf', 'elu+1' or 'relu', got ${describe(fv)}`);
+  }
+  const shared = get(c, 'sharedRpe');
+  if (typeof shared !== 'boolean') fail('inconsistent', `config.sharedRpe must be a boolean, got ${describe(shared)}`);
+  const rpeList = get(c, 'rpe');
+  const want = shared ? 1 : heads;
+  if (!Array.isArray(rpeList) || rpeList.length !== want) fail('inconsistent', `config.rpe must be an array of ${want} RPE spec(s), got ${describe(rpeList)}`);
+  // the derived kernels of the Decoder take heads x K float64 values: bound them before decoding the tables
+  const rpe = rpeList.map((r, h) => decodeRpe(r, `config.rpe[${h}]`));
+  for (const r of rpe) {
+    const K = r.past.bias.length;
+    if (heads * K * 8 > maxDerivedBytes) fail('inconsistent', `heads x K = ${heads} x ${K} float64 kernel values exceed the restore budget of ${maxDerivedBytes} bytes`);
+  }
+  const spec: AttentionConfig = { heads, keyDim, valueDim, causal: true, features, rpe: shared ? rpe[0]! : rpe };
+  return { spec, seed };
+}
+
+function decodeState(v: unknown, cfg: ResolvedConfig): DecoderState {
+  const s = asMap(v, 'state', ['position', 'ringStart', 'ringLen', 'ringCap', 'heads']);
+  const { heads, valueDim: dv, featureDim: m } = cfg;
+  const K = cfg.past[0]!.logBias.length;
+  for (let h = 1; h < heads; h++) {
+    if (cfg.past[h]!.logBias.length !== K) fail('inconsistent', `config has table length ${K} in head 0 but ${cfg.past[h]!.logBias.length} in head ${h} (a Decoder needs one K)`);
+  }
+  const position = int(get(s, 'position'), 'state.position', 0, Number.MAX_SAFE_INTEGER);
+  const ringCap = int(get(s, 'ringCap'), 'state.ringCap', 1, K);
+  const ringLen = int(get(s, 'ringLen'), 'state.ringLen', 0, ringCap);
+  const ringStart = int(get(s, 'ringStart'), 'state.ringStart', 0, ringCap - 1);
+  if (ringLen !== Math.min(position, K)) fail('inconsistent', `state.ringLen must be min(position, K) = min(${position}, ${K}) = ${Math.min(position, K)}, got ${ringLen}`);
+  if (ringStart !== 0 && ringLen !== ringCap) fail('inconsistent', `state.ringStart must be 0 while the ring is not full (ringLen ${ringLen} < ringCap ${ringCap}), got ${ringStart}`);
+  const hl = get(s, 'heads');
+  if (!Array.isArray(hl) || hl.length !== heads) fail('inconsistent', `state.heads must be an array of ${heads} head states, got ${describe(hl)}`);
+  // structure and sizes of every head first, then the values (allocation only after every size matched)
+  const raw = hl.map((hv, h) => {
+    const p = `state.heads[${h}]`;
+    const hm = asMap(hv, p, ['keyExp', 'ringK', 'ringV', 'farSum', 'farComp']);
+    const keyExp = get(hm, 'keyExp');
+    const ok =
+      keyExp === NO_SHIFT ||
+      (cfg.features.kind === 'prf' && typeof keyExp === 'number' && Number.isInteger(keyExp) && Math.abs(keyExp) <= MAX_KEY_EXP);
+    if (!ok) fail('inconsistent', `${p}.keyExp must be ${cfg.features.kind === 'prf' ? `an integer in [-${MAX_KEY_EXP}, ${MAX_KEY_EXP}] or ` : ''}${NO_SHIFT} (no key yet), got ${describe(keyExp)}`);
+    if (position > 0 && cfg.features.kind === 'prf' && keyExp === NO_SHIFT) fail('inconsistent', `${p}.keyExp is unset but position is ${position}`);
+    return {
+      keyExp: keyExp as number,
+      ringK: bin(get(hm, 'ringK'), `${p}.ringK`, ringCap * m),
+      ringV: bin(get(hm, 'ringV'), `${p}.ringV`, ringCap * dv),
+      farSum: bin(get(hm, 'farSum'), `${p}.farSum`, m * (dv + 1)),
+      farComp: bin(get(hm, 'farComp'), `${p}.farComp`, m * (dv + 1)),
+    };
+  });
+  const headStates: HeadState[] = raw.map((r, h) => {
+    const p = `state.heads[${h}]`;
+    return {
+      keyExp: r.keyExp,
+      ringK: finiteArray(r.ringK, `${p}.ringK`, true),
+      ringV: finiteArray(r.ringV, `${p}.ringV`),
+      far: { sum: finiteArray(r.farSum, `${p}.farSum`), comp: finiteArray(r.farComp, `${p}.farComp`) },
+    };
+  });
+  return { position, ringStart, ringLen, ringCap, heads: headStates };
+}
+
+/** A fully validated snapshot, before any Decoder is built. */
+export interface ParsedSnapshot {
+  header: SnapshotHeader;
+  library: string;
+  config: ResolvedConfig;
+  state: DecoderState;
+}
+
+export interface DecodeOptions extends DecoderOptions {
+  /** bound on the Decoder's derived tables (heads x K x 8 bytes); default 1 GiB */
+  maxDerivedBytes?: number;
+}
+
+function checksumOf(bytes: Uint8Array, header: SnapshotHeader): number {
+  return crc32(bytes.subarray(SNAPSHOT_HEADER_BYTES, SNAPSHOT_HEADER_BYTES + header.payloadBytes));
+}
+
+/** Unpack and validate the payload (header and checksum already checked). */
+function parsePayload(bytes: Uint8Array, header: SnapshotHeader, maxDerivedBytes: number): ParsedSnapshot {
+  const payload = bytes.subarray(SNAPSHOT_HEADER_BYTES, SNAPSHOT_HEADER_BYTES + header.payloadBytes);
+  let root: unknown;
+  try {
+    root = unpackr.unpack(payload);
+  } catch (e) {
+    fail('corrupt', `payload is not valid msgpack (${(e instanceof Error ? e.message : String(e)).slice(0, 200)})`);
+  }
+  const r = asMap(root, 'payload', ['library', 'config', 'state']);
+  const library = get(r, 'library');
+  if (typeof library !== 'string' || library.length > 64) fail('inconsistent', `payload.library must be a version string, got ${describe(library)}`);
+  const { spec, seed } = decodeConfig(get(r, 'config'), maxDerivedBytes);
+  let resolved: ResolvedConfig;
+  try {
+    resolved = resolveConfig(spec);
+  } catch (e) {
+    if (e instanceof ConfigError) fail('inconsistent', `config is invalid: ${e.message}`);
+    throw e;
+  }
+  if (resolved.features.kind === 'prf' && seed !== null) {
+    // the stored W is authoritative; keep the seed it was drawn from so the next snapshot is identical
+    const specFeatures = resolved.spec.features as Extract<FeatureSpec, { kind: 'prf' }>;
+    resolved = { ...resolved, features: { ...resolved.features, seed }, spec: { ...resolved.spec, features: { ...specFeatures, seed } } };
+  }
+  const state = decodeState(get(r, 'state'), resolved);
+  return { header, library, config: resolved, state };
+}
+
+/** Validate everything and return the config and state, without building a Decoder. Throws SnapshotError. */
+export function parseSnapshot(bytes: Uint8Array, options: { maxDerivedBytes?: number } = {}): ParsedSnapshot {
+  const header = readHeader(bytes);
+  const computed = checksumOf(bytes, header);
+  if (computed !== header.storedChecksum) {
+    fail('corrupt', `payload checksum mismatch (stored CRC-32 0x${header.storedChecksum.toString(16).padStart(8, '0')}, computed 0x${computed.toString(16).padStart(8, '0')})`);
+  }
+  return parsePayload(bytes, header, options.maxDerivedBytes ?? DEFAULT_MAX_DERIVED_BYTES);
+}
+
+/** Restore a Decoder from snapshot bytes; every failure is a SnapshotError with a code. */
+export function decodeSnapshot(bytes: Uint8Array, options: DecodeOptions = {}): Decoder {
+  const parsed = parseSnapshot(bytes, options);
+  const { maxDerivedBytes: _ignored, ...decoderOptions } = options;
+  let decoder: Decoder;
+  try {
+    decoder = new Decoder(parsed.config, decoderOptions);
+  } catch (e) {
+    if (e instanceof SnapshotError) throw e;
+    fail('inconsistent', `config cannot build a Decoder: ${e instanceof Error ? e.message : String(e)}`);
+  }
+  decoder.setInternalState(parsed.state);
+  return decoder;
+}
+
+export interface SnapshotInfo {
+  formatVersion: number;
+  totalBytes: number;
+  payloadBytes: number;
+  checksum: { stored: number; computed: number; valid: boolean };
+  /** null when the payload could not be validated (see error) */
+  library: string | null;
+  config: {
+    heads: number;
+    keyDim: number;
+    valueDim: number;
+    featureKind: string;
+    featureDim: number;
+    seed: number | null;
+    window: number;
+    tails: Tail[];
+  } | null;
+  position: number | null;
+  ring: { start: number; len: number; cap: number } | null;
+  /** bytes of the state arrays (ring at capacity, far sums and compensations) */
+  stateArrayBytes: number | null;
+  /** SnapshotError message when the payload is refused (header problems throw) */
+  error: string | null;
+}
+
+/** Header, config, position and sizes, and whether the checksum holds, without building a Decoder. */
+export function inspectSnapshot(bytes: Uint8Array): SnapshotInfo {
+  const header = readHeader(bytes);
+  const computed = checksumOf(bytes, header);
+  const info: SnapshotInfo = {
+    formatVersion: header.formatVersion,
+    totalBytes: header.totalBytes,
+    payloadBytes: header.payloadBytes,
+    checksum: { stored: header.storedChecksum, computed, valid: computed === header.storedChecksum },
+    library: null,
+    config: null,
+    position: null,
+    ring: null,
+    stateArrayBytes: null,
+    error: null,
+  };
+  try {
+    const p = parsePayload(bytes, header, DEFAULT_MAX_DERIVED_BYTES);
+    const c = p.config;
+    const s = p.state;
+    info.library = p.library;
+    info.config = {
+      heads: c.heads,
+      keyDim: c.keyDim,
+      valueDim: c.valueDim,
+      featureKind: c.features.kind,
+      featureDim: c.featureDim,
+      seed: c.features.kind === 'prf' ? c.features.seed : null,
+      window: c.past[0]!.logBias.length,
+      tails: c.past.map((k) => (k.tail.kind === 'decay' ? { decay: k.tail.rate } : k.tail.kind)),
+    };
+    info.position = s.position;
+    info.ring = { start: s.ringStart, len: s.ringLen, cap: s.ringCap };
+    info.stateArrayBytes = s.heads.reduce((a, h) => a + h.ringK.byteLength + h.ringV.byteLength + h.far.sum.byteLength + h.far.comp.byteLength, 0);
+  } catch (e) {
+    if (!(e instanceof SnapshotError)) throw e;
+    info.error = e.message;
+  }
+  return info;
+}
