@@ -10,6 +10,7 @@ import cliProgress from 'cli-progress';
 import { attention, Decoder, ToeplitzAttentionError } from '../index';
 import type { AttentionConfig, FeatureSpec, Tail } from '../index';
 import { formatNpy, parseNpy } from './npy';
+import { inspectSnapshot } from '../codec/index';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
@@ -105,9 +106,11 @@ async function inspectCommand(path: string): Promise<void> {
   } catch (e) {
     throw new CliError(`cannot read snapshot ${path}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
   }
-  const codec = (await import('../codec/index')) as unknown as { inspectSnapshot?: (b: Uint8Array) => unknown };
-  if (typeof codec.inspectSnapshot !== 'function') throw new CliError('this build has no snapshot codec');
-  console.log(JSON.stringify(codec.inspectSnapshot(bytes), (_k, val: unknown) => (ArrayBuffer.isView(val) ? `<${(val as Uint8Array).byteLength} bytes>` : val), 2));
+  const info = inspectSnapshot(bytes);
+  console.log(JSON.stringify(info, (_k, val: unknown) => (ArrayBuffer.isView(val) ? `<${(val as Uint8Array).byteLength} bytes>` : val), 2));
+  if (!info.checksum.valid) {
+    throw new CliError(`corrupt snapshot ${path}: checksum mismatch (stored ${info.checksum.stored}, computed ${info.checksum.computed})`);
+  }
 }
 
 export function buildProgram(): Command {

@@ -64,6 +64,26 @@ describe('toeplitz-attention CLI', () => {
     expect(mismatch.stderr).toMatch(/v must have shape \[heads=2, n=300, valueDim=3\], got \[2, 299, 3\]/);
   });
 
+  it('inspect prints the header and verifies the checksum; corrupt files give one line', async () => {
+    const { Decoder } = await import('../../src/index');
+    const { saveSnapshot } = await import('../../src/codec/index');
+    const dec = new Decoder({ heads: 2, keyDim: 4, valueDim: 3, features: { kind: 'prf', count: 8, seed: 3 }, rpe: { past: { bias: [0, -1, -2] } } });
+    dec.chunk(q.hi(2, 10, 4), k.hi(2, 10, 4), v.hi(2, 10, 3));
+    const path = join(dir, 's.snap');
+    saveSnapshot(path, dec);
+    const ok = cli(['inspect', path]);
+    expect(ok.status, ok.stderr).toBe(0);
+    const info = JSON.parse(ok.stdout) as { formatVersion: number; position: number; checksum: { valid: boolean } };
+    expect([info.formatVersion, info.position, info.checksum.valid]).toEqual([1, 10, true]);
+    const bytes = readFileSync(path);
+    bytes[bytes.length - 5] = bytes[bytes.length - 5]! ^ 0xff;
+    writeFileSync(path, bytes);
+    const bad = cli(['inspect', path]);
+    expect(bad.status).not.toBe(0);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toMatch(/corrupt|checksum/);
+  });
+
   it('--help works for every command', () => {
     for (const args of [['--help'], ['run', '--help'], ['bench', '--help'], ['inspect', '--help']]) {
       const r = cli(args);
