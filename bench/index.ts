@@ -1,4 +1,4 @@
-// Benchmark suites: npm run bench -- [prefill|decode|snapshot|calibrate]  (no argument: prefill and decode,
+// Benchmark suites: npm run bench -- [prefill|decode|snapshot|calibrate]  (no argument: every suite but calibrate,
 // then bench/results/latest.json and SVG plots). SMALL=1 runs tiny sizes.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -23,7 +23,7 @@ const suites: Record<string, () => Promise<void> | void> = {
     results.snapshot = await mod.runSnapshotBench(console.log);
   },
 };
-const names = suite === 'all' ? ['prefill', 'decode'] : [suite];
+const names = suite === 'all' ? ['prefill', 'decode', 'snapshot'] : [suite];
 for (const name of names) {
   const run = suites[name];
   if (run === undefined) {

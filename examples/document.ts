@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import ndarray from 'ndarray';
 import { from, lastValueFrom, tap, reduce } from 'rxjs';
 import type { AttentionConfig } from 'toeplitz-attention';
+import { Rng } from 'toeplitz-attention';
 import { attendChunks, type ChunkToken } from 'toeplitz-attention/rx';
 
 const SMALL = process.env.SMALL === '1';
@@ -35,14 +36,8 @@ const config: AttentionConfig = {
 
 // ---- seeded helpers
 function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.nextFloat64();
 }
 function fnv1a(word: string): number {
   let h = 0x811c9dc5;

@@ -10,22 +10,16 @@
 // Run: npx tsx examples/generate.ts          (SMALL=1 for a tiny run, as in CI)
 import ndarray, { type NdArray } from 'ndarray';
 import { Subject, asapScheduler, observeOn } from 'rxjs';
-import { attention, type AttentionConfig } from 'toeplitz-attention';
+import { attention, Rng, type AttentionConfig } from 'toeplitz-attention';
 import { attend, type Attended, type Token } from 'toeplitz-attention/rx';
 
 const SMALL = process.env.SMALL === '1';
 const STEPS = SMALL ? 24 : 400;
 
-// ---- a seeded generator (mulberry32, Box-Muller): fixed random weights and sampling, reproducible runs
+// ---- the library's seeded generator (xoshiro128**, platform-independent): fixed random weights and sampling
 function seededUniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.nextFloat64();
 }
 function seeded(seed: number): () => number {
   const uniform = seededUniform(seed);

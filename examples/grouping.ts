@@ -10,6 +10,7 @@
 import ndarray from 'ndarray';
 import { from, lastValueFrom, toArray } from 'rxjs';
 import type { AttentionConfig } from 'toeplitz-attention';
+import { Rng } from 'toeplitz-attention';
 import { attend, attendChunks, type Attended, type Token } from 'toeplitz-attention/rx';
 
 const SMALL = process.env.SMALL === '1';
@@ -26,14 +27,8 @@ const config: AttentionConfig = {
 };
 
 function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return (): number => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const rng = new Rng(seed);
+  return () => rng.nextFloat64();
 }
 const rand = mulberry32(99);
 const row = (dim: number) => ndarray(Float64Array.from({ length: HEADS * dim }, () => rand() - 0.5), [HEADS, dim]);

@@ -7,3 +7,4 @@ export type { MethodOption, PassStats } from './engine/nearfield';
 export { drawProjection } from './math/projection';
 export { Decoder, type DecoderOptions, type DecoderState, type HeadState } from './engine/decoder';
 export { rpe, t5Bucket, alibiSlopes, type T5BucketOptions, type T5Options } from './engine/rpe';
+export { Rng, createRng } from './math/rng';
