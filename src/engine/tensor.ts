@@ -68,10 +68,28 @@ export function checkTensor(name: string, t: unknown, expected: readonly (number
 
 function assertFinite(name: string, t: CheckedTensor): void {
   const { data, shape, stride, offset } = t;
-  if (shape.some((s) => s === 0)) return;
+  // ranks 1-3 with plain loops: no allocation on the per-token path
+  const n0 = shape[0] ?? 1, n1 = shape[1] ?? 1, n2 = shape[2] ?? 1;
+  const s0 = stride[0] ?? 0, s1 = stride[1] ?? 0, s2 = stride[2] ?? 0;
+  if (shape.length <= 3) {
+    for (let a = 0; a < n0; a++) {
+      for (let b = 0; b < n1; b++) {
+        const base = offset + a * s0 + b * s1;
+        for (let c = 0; c < n2; c++) {
+          const value = data[base + c * s2]!;
+          if (!Number.isFinite(value)) {
+            const idx = [a, b, c].slice(0, shape.length);
+            throw new ShapeError(`${name} must hold finite numbers, got ${describe(value)} at index ${shapeText(idx)}`);
+          }
+        }
+      }
+    }
+    return;
+  }
+  if (shape.some((x) => x === 0)) return;
   const rank = shape.length;
   const idx = new Array<number>(rank).fill(0);
-  const total = shape.reduce((a, b) => a * b, 1);
+  const total = shape.reduce((x, y) => x * y, 1);
   let pos = offset;
   for (let count = 0; count < total; count++) {
     const value = data[pos]!;
