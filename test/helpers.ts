@@ -56,3 +56,12 @@ export function maxRowError(config: AttentionConfig, q: NdArray, k: NdArray, v: 
   }
   return worst;
 }
+
+/** Rows [r0, r1) of a [heads, n, dim] tensor as a new contiguous [heads, r1 - r0, dim] tensor, or [heads, dim] when `single`. */
+export function sliceRows(t: NdArray, r0: number, r1: number, single = false): NdArray<Float64Array> {
+  const [heads, , dim] = t.shape as [number, number, number];
+  const L = r1 - r0;
+  const out = new Float64Array(heads * L * dim);
+  for (let h = 0; h < heads; h++) for (let i = 0; i < L; i++) for (let c = 0; c < dim; c++) out[(h * L + i) * dim + c] = t.get(h, r0 + i, c);
+  return ndarray(out, single ? [heads, dim] : [heads, L, dim]);
+}

@@ -5,18 +5,9 @@ import ndarray, { type NdArray } from 'ndarray';
 import { attention, Decoder, ShapeError, StateError } from '../../src/index';
 import type { AttentionConfig, Tail } from '../../src/engine/config';
 import { Rng } from '../../src/math/rng';
-import { maxRowError, randomTensor } from '../helpers';
+import { maxRowError, randomTensor, sliceRows as rows } from '../helpers';
 
 const BAR = 1e-9;
-
-/** rows [r0, r1) of a [heads, n, dim] tensor as a new [heads, r1 - r0, dim] tensor (or [heads, dim] when single) */
-function rows(t: NdArray, r0: number, r1: number, single = false): NdArray<Float64Array> {
-  const [heads, , dim] = t.shape as [number, number, number];
-  const L = r1 - r0;
-  const out = ndarray(new Float64Array(heads * L * dim), single ? [heads, dim] : [heads, L, dim]);
-  for (let h = 0; h < heads; h++) for (let i = 0; i < L; i++) for (let c = 0; c < dim; c++) out.data[(h * L + i) * dim + c] = t.get(h, r0 + i, c);
-  return out;
-}
 
 /** Run a decoder over the stream with the given call sizes (1 = step); returns [heads, n, dv]. */
 function stream(dec: Decoder, q: NdArray, k: NdArray, v: NdArray, sizes: number[]): NdArray<Float64Array> {

@@ -4,6 +4,7 @@ import { expect } from 'vitest';
 import { attention, type AttentionConfig } from '../../src/index';
 import { Rng } from '../../src/math/rng';
 import type { Attended, ChunkToken, Token } from '../../src/stream/index';
+import { sliceRows } from '../helpers';
 
 export const HEADS = 2;
 export const D = 3;
@@ -31,16 +32,8 @@ export function randomSequence(n: number, seed = 1): Sequence {
   return { q: make(D), k: make(D), v: make(DV), n };
 }
 
-function rows(t: NdArray<Float64Array>, r0: number, r1: number, single: boolean): NdArray<Float64Array> {
-  const [heads, , dim] = t.shape as [number, number, number];
-  const L = r1 - r0;
-  const out = new Float64Array(heads * L * dim);
-  for (let h = 0; h < heads; h++) for (let i = 0; i < L; i++) for (let c = 0; c < dim; c++) out[(h * L + i) * dim + c] = t.get(h, r0 + i, c);
-  return ndarray(out, single ? [heads, dim] : [heads, L, dim]);
-}
-
 export function tokensOf(s: Sequence): Token[] {
-  return Array.from({ length: s.n }, (_, i) => ({ q: rows(s.q, i, i + 1, true), k: rows(s.k, i, i + 1, true), v: rows(s.v, i, i + 1, true) }));
+  return Array.from({ length: s.n }, (_, i) => ({ q: sliceRows(s.q, i, i + 1, true), k: sliceRows(s.k, i, i + 1, true), v: sliceRows(s.v, i, i + 1, true) }));
 }
 
 export function chunksOf(s: Sequence, sizes: number[]): ChunkToken[] {
@@ -49,7 +42,7 @@ export function chunksOf(s: Sequence, sizes: number[]): ChunkToken[] {
   for (const size of sizes) {
     const L = Math.min(size, s.n - pos);
     if (L <= 0) break;
-    out.push({ q: rows(s.q, pos, pos + L, false), k: rows(s.k, pos, pos + L, false), v: rows(s.v, pos, pos + L, false) });
+    out.push({ q: sliceRows(s.q, pos, pos + L), k: sliceRows(s.k, pos, pos + L), v: sliceRows(s.v, pos, pos + L) });
     pos += L;
   }
   return out;
