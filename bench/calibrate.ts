@@ -1,9 +1,9 @@
 // Measures the cost-model constants of src/engine/costModel.ts on this machine (medians of repeated runs).
 // Run: npm run bench -- calibrate. Paste the printed COST block into costModel.ts when the machine changes.
-import { aformRows } from '../src/math/aform';
-import { fftPlan, partitionKernel, sformRows } from '../src/math/fftconv';
-import { Rng } from '../src/math/rng';
-import { directPairs } from '../src/engine/costModel';
+import { aformRows } from '../src/math/aform.js';
+import { fftPlan, partitionKernel, sformRows } from '../src/math/fftconv.js';
+import { Rng } from '../src/math/rng.js';
+import { directPairs } from '../src/engine/costModel.js';
 
 function median(xs: number[]): number {
   const s = xs.slice().sort((a, b) => a - b);

@@ -2,10 +2,10 @@
 // state bytes at both, the floor (a bare dot-product loop over the same window), a crossover table of the
 // A-form vs the partitioned FFT for chunk processing, chunked prefill vs one-shot attention(), worst latency.
 import ndarray, { type NdArray } from 'ndarray';
-import { attention, Decoder } from '../src/index';
-import type { AttentionConfig } from '../src/engine/config';
-import { chooseNear } from '../src/engine/costModel';
-import { Rng } from '../src/math/rng';
+import { attention, Decoder } from '../src/index.js';
+import type { AttentionConfig } from '../src/engine/config.js';
+import { chooseNear } from '../src/engine/costModel.js';
+import { Rng } from '../src/math/rng.js';
 
 const d = 64;
 

@@ -2,10 +2,10 @@
 // then bench/results/latest.json and SVG plots). SMALL=1 runs tiny sizes.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
-import { runPrefill, type PrefillRow } from './prefill';
-import { runDecode } from './decode';
-import { calibrate } from './calibrate';
-import { lineChartSvg } from './plot';
+import { runPrefill, type PrefillRow } from './prefill.js';
+import { runDecode } from './decode.js';
+import { calibrate } from './calibrate.js';
+import { lineChartSvg } from './plot.js';
 
 const suite = process.argv[2] ?? 'all';
 const small = process.env.SMALL === '1';
@@ -19,7 +19,7 @@ const suites: Record<string, () => Promise<void> | void> = {
   calibrate: () => { results.calibrate = calibrate(); console.log(results.calibrate); },
   snapshot: async () => {
     // the snapshot suite lives with the codec
-    const mod = (await import('./snapshot' as string)) as { runSnapshotBench: (log: (s: string) => void) => Promise<unknown> | unknown };
+    const mod = (await import('./snapshot.js' as string)) as { runSnapshotBench: (log: (s: string) => void) => Promise<unknown> | unknown };
     results.snapshot = await mod.runSnapshotBench(console.log);
   },
 };

@@ -2,9 +2,9 @@
 // FFT (S-form) and direct (A-form) timed side by side in one run; the O(n^2) reference where it is quick.
 // Prints a table with ratios, GFLOP/s (direct-equivalent useful flops) and the log-log slope of the FFT path.
 import ndarray from 'ndarray';
-import { attention, referenceAttention } from '../src/index';
-import { Rng } from '../src/math/rng';
-import type { AttentionConfig } from '../src/engine/config';
+import { attention, referenceAttention } from '../src/index.js';
+import { Rng } from '../src/math/rng.js';
+import type { AttentionConfig } from '../src/engine/config.js';
 
 export interface PrefillRow {
   n: number;

@@ -6,10 +6,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ndarray from 'ndarray';
-import { Decoder } from '../src/engine/decoder';
-import type { AttentionConfig } from '../src/engine/config';
-import { decodeSnapshot, encodeSnapshot, loadSnapshot, saveSnapshot } from '../src/codec/index';
-import { Rng } from '../src/math/rng';
+import { Decoder } from '../src/engine/decoder.js';
+import type { AttentionConfig } from '../src/engine/config.js';
+import { decodeSnapshot, encodeSnapshot, loadSnapshot, saveSnapshot } from '../src/codec/index.js';
+import { Rng } from '../src/math/rng.js';
 
 export interface SnapshotBenchResult {
   tokens: number;

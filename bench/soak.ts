@@ -2,10 +2,10 @@
 // outputs against an exact O(position) single-query sum (compensated), with RSS at start and end and tokens/s.
 // Run: npm run soak  (TOKENS=... to change the length).
 import ndarray from 'ndarray';
-import { Decoder } from '../src/index';
-import type { AttentionConfig } from '../src/engine/config';
-import { Rng } from '../src/math/rng';
-import { plainFeatures } from '../src/math/features';
+import { Decoder } from '../src/index.js';
+import type { AttentionConfig } from '../src/engine/config.js';
+import { Rng } from '../src/math/rng.js';
+import { plainFeatures } from '../src/math/features.js';
 
 const d = 64, K = 512, L = 4096;
 const total = Number(process.env.TOKENS ?? 1_000_000);

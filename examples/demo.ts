@@ -3,9 +3,9 @@
 // DEMO_SMALL=1 (or SMALL=1) runs a tiny version for CI.
 import ndarray, { type NdArray } from 'ndarray';
 import cliProgress from 'cli-progress';
-import { attention, Decoder, rpe } from '../src/index';
-import type { AttentionConfig } from '../src/index';
-import { Rng } from '../src/math/rng';
+import { attention, Decoder, rpe } from '../src/index.js';
+import type { AttentionConfig } from '../src/index.js';
+import { Rng } from '../src/math/rng.js';
 
 const small = process.env.DEMO_SMALL === '1' || process.env.SMALL === '1';
 const heads = 4, d = 32, dv = 32, m = 32;

@@ -1,9 +1,9 @@
 // Shared test helpers: seeded random tensors and configs, and the error measure of the accuracy bar.
 import ndarray, { type NdArray } from 'ndarray';
-import { Rng } from '../src/math/rng';
-import type { AttentionConfig } from '../src/engine/config';
-import { resolveConfig } from '../src/engine/config';
-import { referenceHead } from '../src/math/reference';
+import { Rng } from '../src/math/rng.js';
+import type { AttentionConfig } from '../src/engine/config.js';
+import { resolveConfig } from '../src/engine/config.js';
+import { referenceHead } from '../src/math/reference.js';
 
 export function randomTensor(rng: Rng, shape: number[], scale = 1, dtype: 'f64' | 'f32' = 'f64'): NdArray<Float64Array | Float32Array> {
   const size = shape.reduce((a, b) => a * b, 1);

@@ -7,10 +7,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ndarray, { type NdArray } from 'ndarray';
 import cliProgress from 'cli-progress';
-import { attention, Decoder, ToeplitzAttentionError } from '../index';
-import type { AttentionConfig, FeatureSpec, Tail } from '../index';
-import { formatNpy, parseNpy } from './npy';
-import { inspectSnapshot } from '../codec/index';
+import { attention, Decoder, ToeplitzAttentionError } from '../index.js';
+import type { AttentionConfig, FeatureSpec, Tail } from '../index.js';
+import { formatNpy, parseNpy } from './npy.js';
+import { inspectSnapshot } from '../codec/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 

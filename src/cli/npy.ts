@@ -7,10 +7,15 @@
 // {'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), } padded with spaces and ending in
 // '\n' — then the raw data.
 
-import { ToeplitzAttentionError } from '../engine/errors.ts';
+import { ToeplitzAttentionError } from '../core/errors.js';
 
 /** A .npy file's bytes are refused, or an array cannot be written as .npy. */
-export class NpyError extends ToeplitzAttentionError {}
+export class NpyError extends ToeplitzAttentionError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NpyError';
+  }
+}
 
 export interface NpyArray {
   dtype: 'float32' | 'float64';

@@ -3,9 +3,9 @@
 // The file functions get node:fs / node:path at call time via process.getBuiltinModule (Node >= 20.16).
 import type * as Fs from 'node:fs';
 import type * as Path from 'node:path';
-import type { Decoder } from '../engine/decoder';
-import { SnapshotError } from '../engine/errors';
-import { decodeSnapshot, encodeSnapshot, type DecodeOptions } from './snapshot';
+import type { Decoder } from '../engine/decoder.js';
+import { SnapshotError } from '../core/errors.js';
+import { decodeSnapshot, encodeSnapshot, type DecodeOptions } from './snapshot.js';
 
 export {
   encodeSnapshot,
@@ -23,7 +23,7 @@ export {
   type SnapshotHeader,
   type SnapshotInfo,
   type ParsedSnapshot,
-} from './snapshot';
+} from './snapshot.js';
 
 type BuiltinGetter = (id: string) => unknown;
 

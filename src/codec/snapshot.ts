@@ -4,9 +4,9 @@
 // See FORMAT.md. Restore validates everything (header, checksum, structure, types, sizes against the
 // config, numeric ranges) before it allocates any state array or builds the Decoder.
 import { Packr, Unpackr } from 'msgpackr';
-import { Decoder, type DecoderOptions, type DecoderState, type HeadState } from '../engine/decoder';
-import { resolveConfig, type AttentionConfig, type FeatureSpec, type Normalize, type ResolvedConfig, type RpeSide, type RpeSpec, type Tail } from '../engine/config';
-import { ConfigError, SnapshotError, describe } from '../engine/errors';
+import { Decoder, type DecoderOptions, type DecoderState, type HeadState } from '../engine/decoder.js';
+import { resolveConfig, type AttentionConfig, type FeatureSpec, type Normalize, type ResolvedConfig, type RpeSide, type RpeSpec, type Tail } from '../engine/config.js';
+import { ConfigError, SnapshotError, describe } from '../core/errors.js';
 
 /** "\x89TZATTN\n": a non-ASCII first byte (not text), the name, a newline (catches line-ending mangling). */
 export const SNAPSHOT_MAGIC = Uint8Array.of(0x89, 0x54, 0x5a, 0x41, 0x54, 0x54, 0x4e, 0x0a);

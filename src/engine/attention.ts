@@ -1,13 +1,13 @@
 // Whole-sequence attention (causal or bidirectional), and the O(n^2) reference, at the public boundary.
 import type { NdArray } from 'ndarray';
-import { resolveConfig, type AttentionConfig, type ResolvedConfig } from './config';
-import { ConfigError, describe } from './errors';
-import { checkTensor, copyHead, zeros, type CheckedTensor } from './tensor';
-import { attendBuffer, finalizeRows, type MethodOption, type PassStats } from './nearfield';
-import { keyFeatures, queryFeatures } from '../math/features';
-import { kernelMaxLog, shiftKernel } from '../math/kernel';
-import { createFarState } from '../math/farfield';
-import { referenceHead } from '../math/reference';
+import { resolveConfig, type AttentionConfig, type ResolvedConfig } from './config.js';
+import { ConfigError, describe } from '../core/errors.js';
+import { checkTensor, copyHead, zeros, type CheckedTensor } from './tensor.js';
+import { attendBuffer, finalizeRows, type MethodOption, type PassStats } from './nearfield.js';
+import { keyFeatures, queryFeatures } from '../math/features.js';
+import { kernelMaxLog, shiftKernel } from '../math/kernel.js';
+import { createFarState } from '../math/farfield.js';
+import { referenceHead } from '../math/reference.js';
 
 export interface AttentionOptions {
   /** 'auto' (cost model, default), 'fft' (S-form: partitioned FFT) or 'direct' (A-form) */

@@ -1,7 +1,7 @@
 // Public configuration types, their validation, and resolution into the plain data the kernels use.
-import { ConfigError, describe } from './errors';
-import type { CausalKernel, ResolvedTail } from '../math/kernel';
-import { drawProjection } from '../math/projection';
+import { ConfigError, describe } from '../core/errors.js';
+import type { CausalKernel, ResolvedTail } from '../math/kernel.js';
+import { drawProjection } from '../math/projection.js';
 
 /** How b(t) continues for lags past the table: 'clip' (constant), 'zero' (window), or linear decay. */
 export type Tail = 'clip' | 'zero' | { decay: number };

@@ -4,15 +4,15 @@
 // O(K (m + dv) + m dv) whatever the position.
 import type { NdArray } from 'ndarray';
 import ndarray from 'ndarray';
-import { resolveConfig, type AttentionConfig, type ResolvedConfig } from './config';
-import { ConfigError, StateError, describe } from './errors';
-import { checkTensor, copyHead, type CheckedTensor } from './tensor';
-import { attendBuffer, finalizeRows, type MethodOption, type PassStats } from './nearfield';
-import { prfLogits, queryFeatures, deterministicFeatures } from '../math/features';
-import { kernelMaxLog, shiftKernel, type ShiftedKernel } from '../math/kernel';
-import { createFarState, farAbsorb, farContract, scaleFar, type FarState } from '../math/farfield';
-import { aformRing } from '../math/aform';
-import { encodeSnapshot, decodeSnapshot } from '../codec/snapshot';
+import { resolveConfig, type AttentionConfig, type ResolvedConfig } from './config.js';
+import { ConfigError, StateError, describe } from '../core/errors.js';
+import { checkTensor, copyHead, type CheckedTensor } from './tensor.js';
+import { attendBuffer, finalizeRows, type MethodOption, type PassStats } from './nearfield.js';
+import { prfLogits, queryFeatures, deterministicFeatures } from '../math/features.js';
+import { kernelMaxLog, shiftKernel, type ShiftedKernel } from '../math/kernel.js';
+import { createFarState, farAbsorb, farContract, scaleFar, type FarState } from '../math/farfield.js';
+import { aformRing } from '../math/aform.js';
+import { encodeSnapshot, decodeSnapshot } from '../codec/snapshot.js';
 
 export interface DecoderOptions {
   /** near-field method for chunks: 'auto' (cost model), 'fft' or 'direct'. Steps always use the A-form. */

@@ -1,10 +1,10 @@
 // One pass of causal attention over a buffer: near field (lags < K) by the A-form or by head + partitioned
 // FFT with per-row repair, far field (lags >= K) by the running feature state. Adds into acc.
-import { aformRow, aformRows } from '../math/aform';
-import { farRows, type FarState } from '../math/farfield';
-import { partitionKernel, sformRows, transpose, type KernelPartitions } from '../math/fftconv';
-import type { ShiftedKernel } from '../math/kernel';
-import { chooseNear, bestFft, HEAD_LAGS } from './costModel';
+import { aformRow, aformRows } from '../math/aform.js';
+import { farRows, type FarState } from '../math/farfield.js';
+import { partitionKernel, sformRows, transpose, type KernelPartitions } from '../math/fftconv.js';
+import type { ShiftedKernel } from '../math/kernel.js';
+import { chooseNear, bestFft, HEAD_LAGS } from './costModel.js';
 
 export type MethodOption = 'auto' | 'fft' | 'direct';
 

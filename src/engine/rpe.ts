@@ -1,7 +1,7 @@
 // Ready-made relative positional encodings (DESIGN section 2): plain linear attention, ALiBi / RetNet
 // decays, sliding windows, explicit tables and T5-style clipped buckets expanded into a table.
-import type { RpeSide, RpeSpec, Tail } from './config';
-import { ConfigError, describe } from './errors';
+import type { RpeSide, RpeSpec, Tail } from './config.js';
+import { ConfigError, describe } from '../core/errors.js';
 
 const MAX_TABLE = 1 << 26;
 

@@ -1,7 +1,7 @@
 // Tensors at the public boundary: ndarray views over Float64Array or Float32Array. Validation happens here,
 // once, before any state changes; the hot loops then read plain contiguous Float64Array copies.
 import ndarray, { type NdArray } from 'ndarray';
-import { ShapeError, describe } from './errors';
+import { ShapeError, describe } from '../core/errors.js';
 
 export type FloatArray = Float64Array | Float32Array;
 export type Tensor = NdArray<FloatArray>;

@@ -1,7 +1,7 @@
 // Feature maps phi: R^d -> R^m. PRF: phi(x) = exp(W x~ - |x~|^2 / 2) / sqrt(m), x~ = normalize(x).
 // Positive constant factors (1/sqrt(m), per-query shifts, one shift shared by a set of keys) cancel in the
 // attention ratio, so the fast paths drop 1/sqrt(m) and shift logits to keep exp() far from overflow.
-import type { Normalize, ResolvedFeatures } from '../engine/config';
+import type { Normalize, ResolvedFeatures } from '../engine/config.js';
 
 /** Scale factor applied to x before projecting; l2 is per row (computed in prfLogits). */
 function normalizeScale(normalize: Normalize, d: number): number {

@@ -7,8 +7,8 @@
 //
 // Only + - * / and Math.sqrt are used on top of the seeded generator, so W is bit-identical everywhere.
 
-import { ConfigError, describe } from '../engine/errors.ts';
-import { Rng } from './rng.ts';
+import { ConfigError, describe } from '../core/errors.js';
+import { Rng } from './rng.js';
 
 function isPositiveInteger(x: unknown): x is number {
   return typeof x === 'number' && Number.isInteger(x) && x > 0;

@@ -1,7 +1,7 @@
 // The O(n^2) float64 oracle, written straight from the formula of DESIGN section 2. Readable first.
-import type { ResolvedConfig } from '../engine/config';
-import { kernelLogAt } from './kernel';
-import { plainFeatures } from './features';
+import type { ResolvedConfig } from '../engine/config.js';
+import { kernelLogAt } from './kernel.js';
+import { plainFeatures } from './features.js';
 
 /**
  * One head. q, k: [n, d]; v: [n, dv]; out: [n, dv].

@@ -8,7 +8,7 @@
 // Changing anything in this file changes every seeded projection W: the pinned values in
 // test/math/rng.test.ts and test/math/projection.test.ts guard against that.
 
-import { ConfigError, describe } from '../engine/errors.ts';
+import { ConfigError, describe } from '../core/errors.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Float64 <-> two uint32 words, allocation-free (one shared scratch buffer).

@@ -1,7 +1,7 @@
 // attend(source, options?): OperatorFunction<Token, Attended>, one output per token, in order.
 import type { OperatorFunction, SchedulerLike } from 'rxjs';
-import { coreOperator, type AttendOptions, type AttendSource, type Attended, type Token } from './attendInternals';
-import { attendGrouped } from './attendGrouped';
+import { coreOperator, type AttendOptions, type AttendSource, type Attended, type Token } from './attendInternals.js';
+import { attendGrouped } from './attendGrouped.js';
 
 export interface AttendStreamOptions extends AttendOptions {
   /** scheduler for group.timeMs (default asyncScheduler; a TestScheduler in marble tests) */

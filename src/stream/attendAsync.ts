@@ -1,6 +1,6 @@
 // attendAsync(source, tokens, options?): the pull-based path over an AsyncIterable<Token>.
-import { ConfigError } from '../engine/errors';
-import { AttendCore, checkOptions, resolveSource, type AttendOptions, type AttendSource, type Attended, type Token } from './attendInternals';
+import { ConfigError } from '../core/errors.js';
+import { AttendCore, checkOptions, resolveSource, type AttendOptions, type AttendSource, type Attended, type Token } from './attendInternals.js';
 
 /**
  * When to use which:

@@ -1,6 +1,6 @@
 // attendChunks(source, options?): OperatorFunction<ChunkToken, AttendedChunk>, one output per chunk.
 import type { OperatorFunction } from 'rxjs';
-import { coreOperator, type AttendOptions, type AttendSource, type AttendedChunk, type ChunkToken } from './attendInternals';
+import { coreOperator, type AttendOptions, type AttendSource, type AttendedChunk, type ChunkToken } from './attendInternals.js';
 
 /**
  * Attend a stream of chunks (q, k: [heads, L, keyDim]; v: [heads, L, valueDim]) through decoder.chunk:

@@ -1,8 +1,8 @@
 // attendGrouped(source, { group: { count?, timeMs? } }): batch single tokens into decoder.chunk calls for
 // throughput, still emitting one Attended per token, in order.
 import { asyncScheduler, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
-import { ConfigError } from '../engine/errors';
-import { coreOperator, type AttendOptions, type AttendSource, type Attended, type Token } from './attendInternals';
+import { ConfigError } from '../core/errors.js';
+import { coreOperator, type AttendOptions, type AttendSource, type Attended, type Token } from './attendInternals.js';
 
 export interface AttendGroupedOptions extends AttendOptions {
   scheduler?: SchedulerLike;

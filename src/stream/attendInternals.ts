@@ -4,10 +4,10 @@
 // operators share (attendAsync uses AttendCore directly).
 import ndarray, { type NdArray } from 'ndarray';
 import { Observable, type OperatorFunction } from 'rxjs';
-import { Decoder } from '../engine/decoder';
-import type { AttentionConfig } from '../engine/config';
-import { ConfigError, describe } from '../engine/errors';
-import { saveSnapshot } from '../codec/index';
+import { Decoder } from '../engine/decoder.js';
+import type { AttentionConfig } from '../engine/config.js';
+import { ConfigError, describe } from '../core/errors.js';
+import { saveSnapshot } from '../codec/index.js';
 
 /** One token: q, k: [heads, keyDim]; v: [heads, valueDim]. */
 export interface Token {

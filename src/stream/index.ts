@@ -7,10 +7,10 @@
 // - attendGrouped(source, { group })    the same with grouping explicit.
 // - attendChunks(source, options?)      blocks of tokens [heads, L, dim] (highest throughput).
 // - attendAsync(source, tokens, opts?)  tokens you pull (AsyncIterable): natural backpressure.
-export { attend, type AttendStreamOptions } from './attend';
-export { attendGrouped, type AttendGroupedOptions } from './attendGrouped';
-export { attendChunks } from './attendChunks';
-export { attendAsync } from './attendAsync';
+export { attend, type AttendStreamOptions } from './attend.js';
+export { attendGrouped, type AttendGroupedOptions } from './attendGrouped.js';
+export { attendChunks } from './attendChunks.js';
+export { attendAsync } from './attendAsync.js';
 // checkpoint files written by a path sink are read back with loadSnapshot from toeplitz-attention/codec
 export {
   type Token,
@@ -22,4 +22,4 @@ export {
   type CheckpointOptions,
   type CheckpointSinkFn,
   type GroupOptions,
-} from './attendInternals';
+} from './attendInternals.js';

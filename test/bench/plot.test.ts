@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { lineChartSpec, lineChartSvg, type Series } from '../../bench/plot.ts';
+import { lineChartSpec, lineChartSvg, type Series } from '../../bench/plot.js';
 
 const ns = [16, 64, 256, 1024, 4096];
 const series: Series[] = [

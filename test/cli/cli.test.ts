@@ -4,10 +4,10 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { attention } from '../../src/index';
-import { formatNpy, parseNpy } from '../../src/cli/npy';
-import { Rng } from '../../src/math/rng';
-import { randomTensor } from '../helpers';
+import { attention } from '../../src/index.js';
+import { formatNpy, parseNpy } from '../../src/cli/npy.js';
+import { Rng } from '../../src/math/rng.js';
+import { randomTensor } from '../helpers.js';
 
 function cli(args: string[]) {
   return spawnSync(process.execPath, ['bin/toeplitz-attention.js', ...args], { encoding: 'utf8', timeout: 60_000 });
@@ -65,8 +65,8 @@ describe('toeplitz-attention CLI', () => {
   });
 
   it('inspect prints the header and verifies the checksum; corrupt files give one line', async () => {
-    const { Decoder } = await import('../../src/index');
-    const { saveSnapshot } = await import('../../src/codec/index');
+    const { Decoder } = await import('../../src/index.js');
+    const { saveSnapshot } = await import('../../src/codec/index.js');
     const dec = new Decoder({ heads: 2, keyDim: 4, valueDim: 3, features: { kind: 'prf', count: 8, seed: 3 }, rpe: { past: { bias: [0, -1, -2] } } });
     dec.chunk(q.hi(2, 10, 4), k.hi(2, 10, 4), v.hi(2, 10, 3));
     const path = join(dir, 's.snap');

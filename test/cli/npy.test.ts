@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { formatNpy, NpyError, parseNpy } from '../../src/cli/npy.ts';
-import { ToeplitzAttentionError } from '../../src/engine/errors.ts';
+import { formatNpy, NpyError, parseNpy } from '../../src/cli/npy.js';
+import { ToeplitzAttentionError } from '../../src/core/errors.js';
 
 // Fixtures were written by np.save (see test/fixtures/npy/generate.py); the values below are
 // the ones that script saved, hard-coded so the tests never need Python.

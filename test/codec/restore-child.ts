@@ -1,8 +1,8 @@
 // Child process of the snapshot test: restore a decoder from a snapshot file, feed it the seeded calls,
 // print {"outputs": [hex...], "snapshot": hex of its next snapshot} as JSON on stdout.
 // usage: node --import tsx test/codec/restore-child.ts <snapshot> <seed> <heads> <d> <dv> <size,size,...>
-import { loadSnapshot, encodeSnapshot } from '../../src/codec/index';
-import { makeCalls, runCalls, toHex } from './streams';
+import { loadSnapshot, encodeSnapshot } from '../../src/codec/index.js';
+import { makeCalls, runCalls, toHex } from './streams.js';
 
 const [path, seed, heads, d, dv, sizes] = process.argv.slice(2);
 if (path === undefined || sizes === undefined) throw new Error('usage: restore-child <snapshot> <seed> <heads> <d> <dv> <sizes>');

@@ -7,9 +7,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Decoder, SnapshotError } from '../../src/index';
-import type { AttentionConfig, FeatureSpec, Tail } from '../../src/engine/config';
-import type { DecoderState } from '../../src/engine/decoder';
+import { Decoder, SnapshotError } from '../../src/index.js';
+import type { AttentionConfig, FeatureSpec, Tail } from '../../src/engine/config.js';
+import type { DecoderState } from '../../src/engine/decoder.js';
 import {
   crc32,
   decodeSnapshot,
@@ -21,9 +21,9 @@ import {
   SNAPSHOT_FORMAT_VERSION,
   SNAPSHOT_HEADER_BYTES,
   SNAPSHOT_MAGIC,
-} from '../../src/codec/index';
-import { Rng } from '../../src/math/rng';
-import { makeCalls, runCalls, toHex } from './streams';
+} from '../../src/codec/index.js';
+import { Rng } from '../../src/math/rng.js';
+import { makeCalls, runCalls, toHex } from './streams.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');

@@ -2,10 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import ndarray from 'ndarray';
-import { attention, referenceAttention } from '../../src/index';
-import type { AttentionConfig, RpeSide, Tail } from '../../src/engine/config';
-import { Rng } from '../../src/math/rng';
-import { maxRowError, randomTensor } from '../helpers';
+import { attention, referenceAttention } from '../../src/index.js';
+import type { AttentionConfig, RpeSide, Tail } from '../../src/engine/config.js';
+import { Rng } from '../../src/math/rng.js';
+import { maxRowError, randomTensor } from '../helpers.js';
 
 // Accuracy bar of DESIGN section 4: per row, max |z - zref| / max zAbs <= 1e-9 (see maxRowError in helpers.ts)
 const BAR = 1e-9;

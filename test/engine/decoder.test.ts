@@ -2,10 +2,10 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import ndarray, { type NdArray } from 'ndarray';
-import { attention, Decoder, ShapeError, StateError } from '../../src/index';
-import type { AttentionConfig, Tail } from '../../src/engine/config';
-import { Rng } from '../../src/math/rng';
-import { maxRowError, randomTensor, sliceRows as rows } from '../helpers';
+import { attention, Decoder, ShapeError, StateError } from '../../src/index.js';
+import type { AttentionConfig, Tail } from '../../src/engine/config.js';
+import { Rng } from '../../src/math/rng.js';
+import { maxRowError, randomTensor, sliceRows as rows } from '../helpers.js';
 
 const BAR = 1e-9;
 

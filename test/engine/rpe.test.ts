@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { attention, referenceAttention } from '../../src/engine/attention.ts';
-import { resolveConfig, type AttentionConfig, type RpeSpec } from '../../src/engine/config.ts';
-import { ConfigError } from '../../src/engine/errors.ts';
-import { alibiSlopes, rpe, t5Bucket } from '../../src/engine/rpe.ts';
-import { plainFeatures } from '../../src/math/features.ts';
-import { kernelLogAt } from '../../src/math/kernel.ts';
-import { Rng } from '../../src/math/rng.ts';
-import { randomTensor } from '../helpers.ts';
+import { attention, referenceAttention } from '../../src/engine/attention.js';
+import { resolveConfig, type AttentionConfig, type RpeSpec } from '../../src/engine/config.js';
+import { ConfigError } from '../../src/core/errors.js';
+import { alibiSlopes, rpe, t5Bucket } from '../../src/engine/rpe.js';
+import { plainFeatures } from '../../src/math/features.js';
+import { kernelLogAt } from '../../src/math/kernel.js';
+import { Rng } from '../../src/math/rng.js';
+import { randomTensor } from '../helpers.js';
 
 function config(r: RpeSpec | RpeSpec[], causal = true, heads = 1): AttentionConfig {
   return { heads, keyDim: 4, valueDim: 3, causal, features: { kind: 'prf', count: 8, seed: 3 }, rpe: r };

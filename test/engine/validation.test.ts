@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import ndarray from 'ndarray';
-import { attention, referenceAttention } from '../../src/engine/attention.ts';
-import { resolveConfig, type AttentionConfig } from '../../src/engine/config.ts';
-import { ConfigError, ShapeError, ToeplitzAttentionError } from '../../src/engine/errors.ts';
-import { checkTensor } from '../../src/engine/tensor.ts';
-import { Rng } from '../../src/math/rng.ts';
-import { randomTensor } from '../helpers.ts';
+import { attention, referenceAttention } from '../../src/engine/attention.js';
+import { resolveConfig, type AttentionConfig } from '../../src/engine/config.js';
+import { ConfigError, ShapeError, ToeplitzAttentionError } from '../../src/core/errors.js';
+import { checkTensor } from '../../src/engine/tensor.js';
+import { Rng } from '../../src/math/rng.js';
+import { randomTensor } from '../helpers.js';
 
 const base: AttentionConfig = {
   heads: 2,

@@ -1,8 +1,8 @@
 // The partitioned FFT against the A-form on the same lags, and its rounding estimate against the actual error.
 import { describe, expect, it } from 'vitest';
-import { partitionKernel, sformRows, transpose } from '../../src/math/fftconv';
-import { aformRows } from '../../src/math/aform';
-import { Rng } from '../../src/math/rng';
+import { partitionKernel, sformRows, transpose } from '../../src/math/fftconv.js';
+import { aformRows } from '../../src/math/aform.js';
+import { Rng } from '../../src/math/rng.js';
 
 describe('sformRows', () => {
   const rng = new Rng(5);

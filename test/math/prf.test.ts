@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import ndarray from 'ndarray';
-import { attention } from '../../src/engine/attention.ts';
-import { resolveConfig, type AttentionConfig, type FeatureSpec } from '../../src/engine/config.ts';
-import { plainFeatures } from '../../src/math/features.ts';
-import { Rng } from '../../src/math/rng.ts';
+import { attention } from '../../src/engine/attention.js';
+import { resolveConfig, type AttentionConfig, type FeatureSpec } from '../../src/engine/config.js';
+import { plainFeatures } from '../../src/math/features.js';
+import { Rng } from '../../src/math/rng.js';
 
 const d = 8;
 const m = 64;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/engine/errors.ts';
-import { drawProjection } from '../../src/math/projection.ts';
-import { Rng } from '../../src/math/rng.ts';
+import { ConfigError } from '../../src/core/errors.js';
+import { drawProjection } from '../../src/math/projection.js';
+import { Rng } from '../../src/math/rng.js';
 
 function dot(W: Float64Array, d: number, i: number, j: number): number {
   let s = 0;

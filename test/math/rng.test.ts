@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../src/engine/errors.ts';
-import { createRng, detLog, Rng } from '../../src/math/rng.ts';
+import { ConfigError } from '../../src/core/errors.js';
+import { createRng, detLog, Rng } from '../../src/math/rng.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Helpers.

@@ -1,9 +1,9 @@
 // attendAsync: the pull-based path equals attend, fails the same way, pulls lazily and waits for sinks.
 import { describe, expect, it } from 'vitest';
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { Decoder, ShapeError } from '../../src/index';
-import { attend, attendAsync, type Attended, type Token } from '../../src/stream/index';
-import { badToken, expectRowsClose, randomSequence, smallConfig, tokensOf, wholeRows } from './streamHelpers';
+import { Decoder, ShapeError } from '../../src/index.js';
+import { attend, attendAsync, type Attended, type Token } from '../../src/stream/index.js';
+import { badToken, expectRowsClose, randomSequence, smallConfig, tokensOf, wholeRows } from './streamHelpers.js';
 
 async function* slowly(tokens: Token[], pulled?: { n: number }): AsyncGenerator<Token> {
   for (const t of tokens) {

@@ -3,9 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { firstValueFrom, from, lastValueFrom, toArray, concat, throwError } from 'rxjs';
 import ndarray from 'ndarray';
-import { ConfigError, Decoder, ShapeError } from '../../src/index';
-import { attend, attendChunks, attendGrouped, type Attended, type AttendedChunk } from '../../src/stream/index';
-import { badToken, chunksOf, expectRowsClose, randomSequence, smallConfig, tokensOf, wholeRows, HEADS, DV } from './streamHelpers';
+import { ConfigError, Decoder, ShapeError } from '../../src/index.js';
+import { attend, attendChunks, attendGrouped, type Attended, type AttendedChunk } from '../../src/stream/index.js';
+import { badToken, chunksOf, expectRowsClose, randomSequence, smallConfig, tokensOf, wholeRows, HEADS, DV } from './streamHelpers.js';
 
 const collect = <T>(o: import('rxjs').Observable<T>): Promise<T[]> => lastValueFrom(o.pipe(toArray()));
 

@@ -5,10 +5,10 @@ import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Subject, concat, from, lastValueFrom, toArray, type Observable } from 'rxjs';
-import { Decoder } from '../../src/index';
-import { loadSnapshot } from '../../src/codec/index';
-import { attend, attendChunks, type Attended, type Token } from '../../src/stream/index';
-import { badToken, chunksOf, expectRowsClose, randomSequence, smallConfig, tokensOf, wholeRows } from './streamHelpers';
+import { Decoder } from '../../src/index.js';
+import { loadSnapshot } from '../../src/codec/index.js';
+import { attend, attendChunks, type Attended, type Token } from '../../src/stream/index.js';
+import { badToken, chunksOf, expectRowsClose, randomSequence, smallConfig, tokensOf, wholeRows } from './streamHelpers.js';
 
 const hasSnapshots = typeof (Decoder.prototype as unknown as { snapshot?: unknown }).snapshot === 'function';
 const collect = <T>(o: Observable<T>): Promise<T[]> => lastValueFrom(o.pipe(toArray()));

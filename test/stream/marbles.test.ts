@@ -3,9 +3,9 @@
 import { describe, expect, it } from 'vitest';
 import { map, type SchedulerAction, type SchedulerLike, type Subscription } from 'rxjs';
 import { TestScheduler } from 'rxjs/testing';
-import { Decoder, ShapeError } from '../../src/index';
-import { attend, attendGrouped, type Token } from '../../src/stream/index';
-import { badToken, randomSequence, smallConfig, tokensOf } from './streamHelpers';
+import { Decoder, ShapeError } from '../../src/index.js';
+import { attend, attendGrouped, type Token } from '../../src/stream/index.js';
+import { badToken, randomSequence, smallConfig, tokensOf } from './streamHelpers.js';
 
 const config = smallConfig();
 const toks = tokensOf(randomSequence(8, 5));

@@ -4,9 +4,9 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import ndarray, { type NdArray } from 'ndarray';
 import { from, lastValueFrom, toArray } from 'rxjs';
-import { attention, type AttentionConfig, type Tail } from '../../src/index';
-import { Rng } from '../../src/math/rng';
-import { attend, attendAsync, attendChunks, type Attended, type Token } from '../../src/stream/index';
+import { attention, type AttentionConfig, type Tail } from '../../src/index.js';
+import { Rng } from '../../src/math/rng.js';
+import { attend, attendAsync, attendChunks, type Attended, type Token } from '../../src/stream/index.js';
 
 function setup(seed: number, heads: number, d: number, dv: number, n: number, K: number, kind: 'prf' | 'elu+1' | 'relu', tail: Tail) {
   const rng = new Rng(seed);

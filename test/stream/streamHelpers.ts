@@ -1,10 +1,10 @@
 // Helpers of the stream tests: a small config, seeded token sequences, and comparison with attention().
 import ndarray, { type NdArray } from 'ndarray';
 import { expect } from 'vitest';
-import { attention, type AttentionConfig } from '../../src/index';
-import { Rng } from '../../src/math/rng';
-import type { Attended, ChunkToken, Token } from '../../src/stream/index';
-import { sliceRows } from '../helpers';
+import { attention, type AttentionConfig } from '../../src/index.js';
+import { Rng } from '../../src/math/rng.js';
+import type { Attended, ChunkToken, Token } from '../../src/stream/index.js';
+import { sliceRows } from '../helpers.js';
 
 export const HEADS = 2;
 export const D = 3;

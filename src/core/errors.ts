@@ -4,18 +4,34 @@
 export class ToeplitzAttentionError extends Error {
   constructor(message: string) {
     super(message);
-    this.name = new.target.name;
+    // set explicitly per class: minifiers rename classes, and users match on `name`
+    this.name = 'ToeplitzAttentionError';
   }
 }
 
 /** A configuration (heads, dims, features, RPE, options) is malformed or inconsistent. */
-export class ConfigError extends ToeplitzAttentionError {}
+export class ConfigError extends ToeplitzAttentionError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
 
 /** A tensor has the wrong rank, sizes, dtype or holds NaN/Infinity. */
-export class ShapeError extends ToeplitzAttentionError {}
+export class ShapeError extends ToeplitzAttentionError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ShapeError';
+  }
+}
 
 /** A call is not valid in the engine's current state (e.g. a bidirectional config given to the Decoder). */
-export class StateError extends ToeplitzAttentionError {}
+export class StateError extends ToeplitzAttentionError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StateError';
+  }
+}
 
 export type SnapshotErrorCode = 'truncated' | 'corrupt' | 'unsupported-version' | 'not-a-snapshot' | 'inconsistent';
 
@@ -24,6 +40,7 @@ export class SnapshotError extends ToeplitzAttentionError {
   readonly code: SnapshotErrorCode;
   constructor(code: SnapshotErrorCode, message: string) {
     super(`${code}: ${message}`);
+    this.name = 'SnapshotError';
     this.code = code;
   }
 }
