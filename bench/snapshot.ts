@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ndarray from 'ndarray';
-import { Decoder } from '../src/engine/decoder.js';
+import { Decoder } from '../src/index.js';
 import type { AttentionConfig } from '../src/engine/config.js';
 import { decodeSnapshot, encodeSnapshot, loadSnapshot, saveSnapshot } from '../src/codec/index.js';
 import { Rng } from '../src/math/rng.js';

@@ -5,6 +5,7 @@ export { ToeplitzAttentionError, ConfigError, ShapeError, StateError, SnapshotEr
 export type { Tensor, FloatArray } from './engine/tensor.js';
 export type { MethodOption, PassStats } from './engine/nearfield.js';
 export { drawProjection } from './math/projection.js';
-export { Decoder, type DecoderOptions, type DecoderState, type HeadState } from './engine/decoder.js';
+export { DecoderCore, type DecoderOptions, type DecoderState, type HeadState } from './engine/decoder.js';
+export { Decoder } from './codec/decoder.js';
 export { rpe, t5Bucket, alibiSlopes, type T5BucketOptions, type T5Options } from './engine/rpe.js';
 export { Rng, createRng } from './math/rng.js';

@@ -3,19 +3,28 @@
 // The file functions get node:fs / node:path at call time via process.getBuiltinModule (Node >= 20.16).
 import type * as Fs from 'node:fs';
 import type * as Path from 'node:path';
-import type { Decoder } from '../engine/decoder.js';
+import { Decoder } from './decoder.js';
 import { SnapshotError } from '../core/errors.js';
-import { decodeSnapshot, encodeSnapshot, type DecodeOptions } from './snapshot.js';
+import { encodeSnapshot, type DecodeOptions } from './snapshot.js';
+
+export { Decoder };
+
+/** Restore a Decoder from snapshot bytes (same as Decoder.restore). */
+export function decodeSnapshot(bytes: Uint8Array, options?: DecodeOptions): Decoder {
+  return Decoder.restore(bytes, options);
+}
 
 export {
   encodeSnapshot,
-  decodeSnapshot,
+  encodeState,
   parseSnapshot,
+  checkDecodeOptions,
   inspectSnapshot,
   readHeader,
   crc32,
   SNAPSHOT_MAGIC,
   SNAPSHOT_FORMAT_VERSION,
+  SNAPSHOT_READABLE_VERSIONS,
   SNAPSHOT_HEADER_BYTES,
   LIBRARY_VERSION,
   DEFAULT_MAX_DERIVED_BYTES,

@@ -1,25 +1,30 @@
 // Decoder snapshots: a fixed 18-byte header (magic, format version, payload length, CRC-32 of the payload)
 // followed by a msgpackr payload holding the library version, the complete config (W and RPE tables as
-// binary float64) and the decoder state (every typed array as raw little-endian float64 bytes).
-// See FORMAT.md. Restore validates everything (header, checksum, structure, types, sizes against the
-// config, numeric ranges) before it allocates any state array or builds the Decoder.
+// binary float64), the options the continuation depends on (method, backend) and the decoder state (every
+// typed array as raw little-endian float64 bytes). See FORMAT.md (versions 1 and 2; this writes 2).
+// Restore checks the bytes here (header, checksum, structure, types, sizes) and then goes through the
+// engine's own checks: resolveConfig for the config, checkDecoderState for the state's invariants.
 import { Packr, Unpackr } from 'msgpackr';
-import { Decoder, type DecoderOptions, type DecoderState, type HeadState } from '../engine/decoder.js';
-import { resolveConfig, type AttentionConfig, type FeatureSpec, type Normalize, type ResolvedConfig, type RpeSide, type RpeSpec, type Tail } from '../engine/config.js';
-import { ConfigError, SnapshotError, describe } from '../core/errors.js';
+import { DecoderCore, type DecoderOptions, type DecoderState, type HeadState } from '../engine/decoder.js';
+import { resolveConfig, type AttentionConfig, type FeatureSpec, type ResolvedConfig, type RpeSide, type RpeSpec, type Tail } from '../engine/config.js';
+import { checkDecoderState, NO_KEY } from '../engine/state.js';
+import { exp2, powerOfTwoAbove } from '../math/features.js';
+import { checkBackendOption } from '../backend/index.js';
+import { ConfigError, SnapshotError, StateError, describe } from '../core/errors.js';
+import { HOST_LITTLE_ENDIAN } from '../core/bytes.js';
+import { MAX_DERIVED_BYTES, MAX_TABLE } from '../core/limits.js';
 
 /** "\x89TZATTN\n": a non-ASCII first byte (not text), the name, a newline (catches line-ending mangling). */
 export const SNAPSHOT_MAGIC = Uint8Array.of(0x89, 0x54, 0x5a, 0x41, 0x54, 0x54, 0x4e, 0x0a);
-export const SNAPSHOT_FORMAT_VERSION = 1;
+export const SNAPSHOT_FORMAT_VERSION = 2;
+/** Versions restore reads (1: one shared ring, no options; 2: per-head rings, method and backend). */
+export const SNAPSHOT_READABLE_VERSIONS: readonly number[] = [1, 2];
 /** magic (8) + format version (uint16 LE) + payload length (uint32 LE) + CRC-32 of the payload (uint32 LE) */
 export const SNAPSHOT_HEADER_BYTES = 18;
 /** Version of the library writing snapshots (kept in step with package.json). */
 export const LIBRARY_VERSION = '0.1.0';
-/** Restore refuses configs whose derived tables (heads x K float64 kernels) would exceed this many bytes. */
-export const DEFAULT_MAX_DERIVED_BYTES = 1 << 30;
-/** keyExp before the decoder has seen a key (mirrors the decoder's NO_SHIFT). */
-const NO_SHIFT = -1e308;
-const MAX_KEY_EXP = 1 << 30;
+/** Restore's default budget for derived kernel tables: what resolveConfig allows any config (so every valid decoder's snapshot restores). */
+export const DEFAULT_MAX_DERIVED_BYTES = MAX_DERIVED_BYTES;
 
 // ---------------------------------------------------------------------------------------------------
 // CRC-32 (IEEE 802.3, reflected, polynomial 0xEDB88320), slicing-by-4.
@@ -59,7 +64,7 @@ export function crc32(bytes: Uint8Array): number {
 // ---------------------------------------------------------------------------------------------------
 // float64 <-> little-endian bytes
 
-const LITTLE_ENDIAN = new Uint8Array(Float64Array.of(1).buffer)[7] === 0x3f;
+const LITTLE_ENDIAN = HOST_LITTLE_ENDIAN;
 
 function f64Bytes(a: Float64Array): Uint8Array {
   if (LITTLE_ENDIAN) return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
@@ -85,9 +90,16 @@ function bytesF64(bytes: Uint8Array): Float64Array {
 // Encode
 
 // Plain objects are written as msgpack maps in insertion order; no records, no shared structures.
-const packr = new Packr({ useRecords: false, variableMapSize: true, useFloat32: 0 });
 // Maps decode as Map (never as objects: no prototype to pollute); the validator wants Maps everywhere.
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: false, moreTypes: false });
+// Made on first use: importing this module costs nothing (and has no side effects to keep in a bundle).
+let codecs: { packr: Packr; unpackr: Unpackr } | null = null;
+function msgpack(): { packr: Packr; unpackr: Unpackr } {
+  codecs ??= {
+    packr: new Packr({ useRecords: false, variableMapSize: true, useFloat32: 0 }),
+    unpackr: new Unpackr({ useRecords: false, mapsAsObjects: false, moreTypes: false }),
+  };
+  return codecs;
+}
 
 function encodeTail(tail: Tail | undefined): unknown {
   if (tail === undefined || tail === 'clip') return 'clip';
@@ -116,18 +128,23 @@ function encodeConfig(cfg: ResolvedConfig): unknown {
 }
 
 function encodeHead(hs: HeadState): unknown {
-  return { keyExp: hs.keyExp, ringK: f64Bytes(hs.ringK), ringV: f64Bytes(hs.ringV), farSum: f64Bytes(hs.far.sum), farComp: f64Bytes(hs.far.comp) };
+  return { keyExp: hs.keyExp, valueExp: hs.valueExp, ringK: f64Bytes(hs.ringK), ringV: f64Bytes(hs.ringV), farSum: f64Bytes(hs.farSum), farComp: f64Bytes(hs.farComp) };
 }
 
-/** The snapshot bytes of a decoder (deterministic: equal states give equal bytes). */
-export function encodeSnapshot(decoder: Decoder): Uint8Array {
-  const s = decoder.internalState;
+/** The snapshot bytes (format version 2) of a decoder's config and state (deterministic: equal states give equal bytes). */
+export function encodeSnapshot(decoder: DecoderCore): Uint8Array {
+  return encodeState(decoder.config, decoder.exportState());
+}
+
+/** Snapshot bytes of a config and a state as given (unchecked: restore checks). */
+export function encodeState(config: ResolvedConfig, s: DecoderState): Uint8Array {
   const payloadObject = {
     library: LIBRARY_VERSION,
-    config: encodeConfig(decoder.config),
-    state: { position: s.position, ringStart: s.ringStart, ringLen: s.ringLen, ringCap: s.ringCap, heads: s.heads.map(encodeHead) },
+    config: encodeConfig(config),
+    options: { method: s.method, backend: s.backend },
+    state: { position: s.position, heads: s.heads.map(encodeHead) },
   };
-  const payload = packr.pack(payloadObject);
+  const payload = msgpack().packr.pack(payloadObject);
   if (payload.length > 0xffffffff) throw new SnapshotError('inconsistent', `state too large for format version 1 (${payload.length} payload bytes > 4 GiB)`);
   const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + payload.length);
   out.set(SNAPSHOT_MAGIC, 0);
@@ -166,8 +183,8 @@ export function readHeader(bytes: Uint8Array): SnapshotHeader {
   if (n < SNAPSHOT_HEADER_BYTES) fail('truncated', `a snapshot header is ${SNAPSHOT_HEADER_BYTES} bytes, got ${n}`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const formatVersion = view.getUint16(8, true);
-  if (formatVersion !== SNAPSHOT_FORMAT_VERSION) {
-    fail('unsupported-version', `format version ${formatVersion} is not supported (this library reads version ${SNAPSHOT_FORMAT_VERSION})`);
+  if (!SNAPSHOT_READABLE_VERSIONS.includes(formatVersion)) {
+    fail('unsupported-version', `format version ${formatVersion} is not supported (this library reads versions ${SNAPSHOT_READABLE_VERSIONS.join(' and ')})`);
   }
   const payloadBytes = view.getUint32(10, true);
   const storedChecksum = view.getUint32(14, true);
@@ -223,27 +240,17 @@ function finiteArray(bytes: Uint8Array, path: Path, nonNegative = false): Float6
   return a;
 }
 
+// Structure only: the rules on values (tails, biases, sizes) are resolveConfig's, applied after.
 function decodeTail(v: unknown, path: Path): Tail {
   if (v === 'clip' || v === 'zero') return v;
-  if (v instanceof Map) {
-    const m = asMap(v, path, ['decay']);
-    const rate = get(m, 'decay');
-    if (typeof rate !== 'number' || !Number.isFinite(rate) || rate < 0) fail('inconsistent', `${path}.decay must be a finite number >= 0, got ${describe(rate)}`);
-    return { decay: rate };
-  }
+  if (v instanceof Map) return { decay: asMap(v, path, ['decay']).get('decay') as number };
   fail('inconsistent', `${path} must be 'clip', 'zero' or { decay }, got ${describe(v)}`);
 }
-
-const MAX_TABLE = 1 << 26;
 
 function decodeSide(v: unknown, path: Path): RpeSide {
   const m = asMap(v, path, ['bias', 'tail']);
   const bias = bytesF64(binAnyLength(get(m, 'bias'), `${path}.bias`, MAX_TABLE));
-  for (let i = 0; i < bias.length; i++) {
-    const b = bias[i]!;
-    if (Number.isNaN(b) || b === Infinity) fail('inconsistent', `${path}.bias[${i}] must be finite or -Infinity, got ${describe(b)}`);
-  }
-  return { bias: Array.from(bias), tail: decodeTail(get(m, 'tail'), `${path}.tail`) };
+  return { bias, tail: decodeTail(get(m, 'tail'), `${path}.tail`) };
 }
 
 function decodeRpe(v: unknown, path: Path): RpeSpec {
@@ -258,6 +265,7 @@ interface DecodedConfig {
   seed: number | null;
 }
 
+/** The stored config as a plain spec (structure and sizes checked here; values by resolveConfig after). */
 function decodeConfig(v: unknown, maxDerivedBytes: number): DecodedConfig {
   const c = asMap(v, 'config', ['heads', 'keyDim', 'valueDim', 'causal', 'features', 'sharedRpe', 'rpe']);
   const heads = int(get(c, 'heads'), 'config.heads', 1, 4096);
@@ -275,16 +283,12 @@ function decodeConfig(v: unknown, maxDerivedBytes: number): DecodedConfig {
   } else if (kind === 'prf') {
     const f = asMap(fv, 'config.features', ['kind', 'count', 'normalize', 'orthogonal', 'seed', 'projection']);
     const count = int(get(f, 'count'), 'config.features.count', 1, 1 << 16);
-    const normalize = get(f, 'normalize');
-    if (normalize !== 'l2' && normalize !== 'scale' && normalize !== 'none') fail('inconsistent', `config.features.normalize must be 'l2', 'scale' or 'none', got ${describe(normalize)}`);
-    const orthogonal = get(f, 'orthogonal');
-    if (typeof orthogonal !== 'boolean') fail('inconsistent', `config.features.orthogonal must be a boolean, got ${describe(orthogonal)}`);
     const s = get(f, 'seed');
     if (s !== null && (typeof s !== 'number' || !Number.isFinite(s))) fail('inconsistent', `config.features.seed must be a finite number or nil, got ${describe(s)}`);
     seed = s;
-    const wBytes = bin(get(f, 'projection'), 'config.features.projection', count * keyDim);
-    const projection = finiteArray(wBytes, 'config.features.projection');
-    features = { kind: 'prf', count, normalize: normalize as Normalize, orthogonal, projection };
+    // W's size is checked against count x keyDim before it is decoded
+    const projection = bytesF64(bin(get(f, 'projection'), 'config.features.projection', count * keyDim));
+    features = { kind: 'prf', count, normalize: get(f, 'normalize') as 'l2', orthogonal: get(f, 'orthogonal') as boolean, projection };
   } else {
     fail('inconsistent', `config.features must be a map with kind 'prf', 'elu+1' or 'relu', got ${describe(fv)}`);
   }
@@ -293,22 +297,75 @@ function decodeConfig(v: unknown, maxDerivedBytes: number): DecodedConfig {
   const rpeList = get(c, 'rpe');
   const want = shared ? 1 : heads;
   if (!Array.isArray(rpeList) || rpeList.length !== want) fail('inconsistent', `config.rpe must be an array of ${want} RPE spec(s), got ${describe(rpeList)}`);
-  // the derived kernels of the Decoder take heads x K float64 values: bound them before decoding the tables
-  const rpe = rpeList.map((r, h) => decodeRpe(r, `config.rpe[${h}]`));
-  for (const r of rpe) {
-    const K = r.past.bias.length;
-    if (heads * K * 8 > maxDerivedBytes) fail('inconsistent', `heads x K = ${heads} x ${K} float64 kernel values exceed the restore budget of ${maxDerivedBytes} bytes`);
+  // the kernel tables a decoder derives: one float64 per lag of each stored table (shared: stored once)
+  let derived = 0;
+  for (const r of rpeList) {
+    const past = r instanceof Map ? (r.get('past') as unknown) : undefined;
+    const bias = past instanceof Map ? (past.get('bias') as unknown) : undefined;
+    if (bias instanceof Uint8Array) derived += bias.length;
   }
+  if (derived > maxDerivedBytes) fail('inconsistent', `the RPE tables need ${derived} bytes of kernel values, more than the restore budget of ${maxDerivedBytes} bytes`);
+  const rpe = rpeList.map((r, h) => decodeRpe(r, `config.rpe[${h}]`));
   const spec: AttentionConfig = { heads, keyDim, valueDim, causal: true, features, rpe: shared ? rpe[0]! : rpe };
   return { spec, seed };
 }
 
-function decodeState(v: unknown, cfg: ResolvedConfig): DecoderState {
+interface RawHead {
+  keyExp: unknown;
+  valueExp: unknown;
+  ringK: Uint8Array;
+  ringV: Uint8Array;
+  farSum: Uint8Array;
+  farComp: Uint8Array;
+}
+
+/** Version 2 state: per-head rings, linearized oldest first, of min(position, K_h) rows. */
+function decodeStateV2(v: unknown, cfg: ResolvedConfig, method: unknown, backend: unknown): DecoderState {
+  const s = asMap(v, 'state', ['position', 'heads']);
+  const { heads, valueDim: dv, featureDim: m } = cfg;
+  const position = int(get(s, 'position'), 'state.position', 0, Number.MAX_SAFE_INTEGER);
+  const hl = get(s, 'heads');
+  if (!Array.isArray(hl) || hl.length !== heads) fail('inconsistent', `state.heads must be an array of ${heads} head states, got ${describe(hl)}`);
+  // every size first, then the values (allocation only after every size matched)
+  const raw: RawHead[] = hl.map((hv, h) => {
+    const p = `state.heads[${h}]`;
+    const hm = asMap(hv, p, ['keyExp', 'valueExp', 'ringK', 'ringV', 'farSum', 'farComp']);
+    const len = Math.min(position, cfg.past[h]!.logBias.length);
+    return {
+      keyExp: get(hm, 'keyExp'),
+      valueExp: get(hm, 'valueExp'),
+      ringK: bin(get(hm, 'ringK'), `${p}.ringK`, len * m),
+      ringV: bin(get(hm, 'ringV'), `${p}.ringV`, len * dv),
+      farSum: bin(get(hm, 'farSum'), `${p}.farSum`, m * (dv + 1)),
+      farComp: bin(get(hm, 'farComp'), `${p}.farComp`, m * (dv + 1)),
+    };
+  });
+  return {
+    position,
+    method: method as DecoderState['method'],
+    backend: backend as DecoderState['backend'],
+    heads: raw.map((r) => ({
+      keyExp: r.keyExp as number,
+      valueExp: r.valueExp as number,
+      ringK: bytesF64(r.ringK),
+      ringV: bytesF64(r.ringV),
+      farSum: bytesF64(r.farSum),
+      farComp: bytesF64(r.farComp),
+    })),
+  };
+}
+
+/**
+ * Version 1 state: one ring shared by all heads (every head had the same K), stored at its capacity with a
+ * start index; no value scaling; deterministic features unscaled; method and backend not recorded (a v1
+ * decoder ran on the JS backend; the method is taken as 'auto', as v1 restored it).
+ */
+function decodeStateV1(v: unknown, cfg: ResolvedConfig): DecoderState {
   const s = asMap(v, 'state', ['position', 'ringStart', 'ringLen', 'ringCap', 'heads']);
   const { heads, valueDim: dv, featureDim: m } = cfg;
   const K = cfg.past[0]!.logBias.length;
   for (let h = 1; h < heads; h++) {
-    if (cfg.past[h]!.logBias.length !== K) fail('inconsistent', `config has table length ${K} in head 0 but ${cfg.past[h]!.logBias.length} in head ${h} (a Decoder needs one K)`);
+    if (cfg.past[h]!.logBias.length !== K) fail('inconsistent', `a version 1 snapshot has one table length, got ${K} in head 0 and ${cfg.past[h]!.logBias.length} in head ${h}`);
   }
   const position = int(get(s, 'position'), 'state.position', 0, Number.MAX_SAFE_INTEGER);
   const ringCap = int(get(s, 'ringCap'), 'state.ringCap', 1, K);
@@ -318,34 +375,47 @@ function decodeState(v: unknown, cfg: ResolvedConfig): DecoderState {
   if (ringStart !== 0 && ringLen !== ringCap) fail('inconsistent', `state.ringStart must be 0 while the ring is not full (ringLen ${ringLen} < ringCap ${ringCap}), got ${ringStart}`);
   const hl = get(s, 'heads');
   if (!Array.isArray(hl) || hl.length !== heads) fail('inconsistent', `state.heads must be an array of ${heads} head states, got ${describe(hl)}`);
-  // structure and sizes of every head first, then the values (allocation only after every size matched)
   const raw = hl.map((hv, h) => {
     const p = `state.heads[${h}]`;
     const hm = asMap(hv, p, ['keyExp', 'ringK', 'ringV', 'farSum', 'farComp']);
-    const keyExp = get(hm, 'keyExp');
-    const ok =
-      keyExp === NO_SHIFT ||
-      (cfg.features.kind === 'prf' && typeof keyExp === 'number' && Number.isInteger(keyExp) && Math.abs(keyExp) <= MAX_KEY_EXP);
-    if (!ok) fail('inconsistent', `${p}.keyExp must be ${cfg.features.kind === 'prf' ? `an integer in [-${MAX_KEY_EXP}, ${MAX_KEY_EXP}] or ` : ''}${NO_SHIFT} (no key yet), got ${describe(keyExp)}`);
-    if (position > 0 && cfg.features.kind === 'prf' && keyExp === NO_SHIFT) fail('inconsistent', `${p}.keyExp is unset but position is ${position}`);
     return {
-      keyExp: keyExp as number,
+      keyExp: get(hm, 'keyExp'),
       ringK: bin(get(hm, 'ringK'), `${p}.ringK`, ringCap * m),
       ringV: bin(get(hm, 'ringV'), `${p}.ringV`, ringCap * dv),
       farSum: bin(get(hm, 'farSum'), `${p}.farSum`, m * (dv + 1)),
       farComp: bin(get(hm, 'farComp'), `${p}.farComp`, m * (dv + 1)),
     };
   });
-  const headStates: HeadState[] = raw.map((r, h) => {
-    const p = `state.heads[${h}]`;
-    return {
-      keyExp: r.keyExp,
-      ringK: finiteArray(r.ringK, `${p}.ringK`, true),
-      ringV: finiteArray(r.ringV, `${p}.ringV`),
-      far: { sum: finiteArray(r.farSum, `${p}.farSum`), comp: finiteArray(r.farComp, `${p}.farComp`) },
-    };
+  const headStates: HeadState[] = raw.map((r) => {
+    const capK = bytesF64(r.ringK);
+    const capV = bytesF64(r.ringV);
+    const ringK = new Float64Array(ringLen * m);
+    const ringV = new Float64Array(ringLen * dv);
+    for (let i = 0; i < ringLen; i++) {
+      const slot = (ringStart + i) % ringCap;
+      ringK.set(capK.subarray(slot * m, slot * m + m), i * m);
+      ringV.set(capV.subarray(slot * dv, slot * dv + dv), i * dv);
+    }
+    const head: HeadState = { keyExp: r.keyExp as number, valueExp: 0, ringK, ringV, farSum: bytesF64(r.farSum), farComp: bytesF64(r.farComp) };
+    if (cfg.features.kind !== 'prf') scaleDeterministicV1(head, m, dv);
+    return head;
   });
-  return { position, ringStart, ringLen, ringCap, heads: headStates };
+  return { position, method: 'auto', backend: 'js', heads: headStates };
+}
+
+/** v1 stored deterministic key features unscaled: give them the exponent v2 keeps (exact: a power of two). */
+function scaleDeterministicV1(h: HeadState, m: number, dv: number): void {
+  let top = 0;
+  for (const x of h.ringK) if (x > top) top = x;
+  for (let r = 0; r < m; r++) top = Math.max(top, h.farSum[r * (dv + 1) + dv]!);
+  if (!(top > 0 && top < Infinity)) {
+    h.keyExp = NO_KEY;
+    return;
+  }
+  const e = powerOfTwoAbove(top);
+  const f = exp2(-e);
+  for (const a of [h.ringK, h.farSum, h.farComp]) for (let i = 0; i < a.length; i++) a[i] = a[i]! * f;
+  h.keyExp = e;
 }
 
 /** A fully validated snapshot, before any Decoder is built. */
@@ -357,7 +427,7 @@ export interface ParsedSnapshot {
 }
 
 export interface DecodeOptions extends DecoderOptions {
-  /** bound on the Decoder's derived tables (heads x K x 8 bytes); default 1 GiB */
+  /** budget for the kernel tables the config derives; default (and maximum useful): what resolveConfig allows */
   maxDerivedBytes?: number;
 }
 
@@ -370,11 +440,12 @@ function parsePayload(bytes: Uint8Array, header: SnapshotHeader, maxDerivedBytes
   const payload = bytes.subarray(SNAPSHOT_HEADER_BYTES, SNAPSHOT_HEADER_BYTES + header.payloadBytes);
   let root: unknown;
   try {
-    root = unpackr.unpack(payload);
+    root = msgpack().unpackr.unpack(payload);
   } catch (e) {
     fail('corrupt', `payload is not valid msgpack (${(e instanceof Error ? e.message : String(e)).slice(0, 200)})`);
   }
-  const r = asMap(root, 'payload', ['library', 'config', 'state']);
+  const v1 = header.formatVersion === 1;
+  const r = asMap(root, 'payload', v1 ? ['library', 'config', 'state'] : ['library', 'config', 'options', 'state']);
   const library = get(r, 'library');
   if (typeof library !== 'string' || library.length > 64) fail('inconsistent', `payload.library must be a version string, got ${describe(library)}`);
   const { spec, seed } = decodeConfig(get(r, 'config'), maxDerivedBytes);
@@ -387,10 +458,22 @@ function parsePayload(bytes: Uint8Array, header: SnapshotHeader, maxDerivedBytes
   }
   if (resolved.features.kind === 'prf' && seed !== null) {
     // the stored W is authoritative; keep the seed it was drawn from so the next snapshot is identical
-    const specFeatures = resolved.spec.features as Extract<FeatureSpec, { kind: 'prf' }>;
-    resolved = { ...resolved, features: { ...resolved.features, seed }, spec: { ...resolved.spec, features: { ...specFeatures, seed } } };
+    (resolved.features as { seed: number | null }).seed = seed;
+    (resolved.spec.features as { seed?: number }).seed = seed;
   }
-  const state = decodeState(get(r, 'state'), resolved);
+  let state: DecoderState;
+  if (v1) {
+    state = decodeStateV1(get(r, 'state'), resolved);
+  } else {
+    const o = asMap(get(r, 'options'), 'payload.options', ['method', 'backend']);
+    state = decodeStateV2(get(r, 'state'), resolved, get(o, 'method'), get(o, 'backend'));
+  }
+  try {
+    checkDecoderState(resolved, state);
+  } catch (e) {
+    if (e instanceof StateError) fail('inconsistent', e.message);
+    throw e;
+  }
   return { header, library, config: resolved, state };
 }
 
@@ -404,19 +487,33 @@ export function parseSnapshot(bytes: Uint8Array, options: { maxDerivedBytes?: nu
   return parsePayload(bytes, header, options.maxDerivedBytes ?? DEFAULT_MAX_DERIVED_BYTES);
 }
 
-/** Restore a Decoder from snapshot bytes; every failure is a SnapshotError with a code. */
-export function decodeSnapshot(bytes: Uint8Array, options: DecodeOptions = {}): Decoder {
-  const parsed = parseSnapshot(bytes, options);
-  const { maxDerivedBytes: _ignored, ...decoderOptions } = options;
-  let decoder: Decoder;
-  try {
-    decoder = new Decoder(parsed.config, decoderOptions);
-  } catch (e) {
-    if (e instanceof SnapshotError) throw e;
-    fail('inconsistent', `config cannot build a Decoder: ${e instanceof Error ? e.message : String(e)}`);
+/** Check restore options (a ConfigError, before any byte is read): method, backend, budget. */
+export function checkDecodeOptions(options: unknown): DecodeOptions {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend?, maxDerivedBytes? }, got ${describe(options)}`);
+  const o = options as DecodeOptions;
+  if (o.method !== undefined && o.method !== 'auto' && o.method !== 'fft' && o.method !== 'direct') {
+    throw new ConfigError(`options.method must be 'auto', 'fft' or 'direct', got ${describe(o.method)}`);
   }
-  decoder.setInternalState(parsed.state);
-  return decoder;
+  if (o.backend !== undefined) checkBackendOption(o.backend);
+  if (o.maxDerivedBytes !== undefined && (typeof o.maxDerivedBytes !== 'number' || !(o.maxDerivedBytes >= 0))) {
+    throw new ConfigError(`options.maxDerivedBytes must be a number >= 0, got ${describe(o.maxDerivedBytes)}`);
+  }
+  return o;
+}
+
+/**
+ * Restore a decoder (built by `fromState`: DecoderCore's or a subclass's) from snapshot bytes; bad bytes are a
+ * SnapshotError with a code, bad options a ConfigError. The snapshot's method and backend are used unless
+ * options override them (then the continuation is no longer bit-identical).
+ */
+export function decodeSnapshotAs<T extends DecoderCore>(fromState: (config: ResolvedConfig, state: DecoderState, options: DecoderOptions) => T, bytes: Uint8Array, options?: DecodeOptions): T {
+  const opts = checkDecodeOptions(options);
+  const parsed = parseSnapshot(bytes, opts);
+  const decoderOptions: DecoderOptions = {};
+  if (opts.method !== undefined) decoderOptions.method = opts.method;
+  if (opts.backend !== undefined) decoderOptions.backend = opts.backend;
+  return fromState(parsed.config, parsed.state, decoderOptions);
 }
 
 export interface SnapshotInfo {
@@ -433,18 +530,20 @@ export interface SnapshotInfo {
     featureKind: string;
     featureDim: number;
     seed: number | null;
-    window: number;
+    /** K_h per head */
+    windows: number[];
     tails: Tail[];
   } | null;
   position: number | null;
-  ring: { start: number; len: number; cap: number } | null;
-  /** bytes of the state arrays (ring at capacity, far sums and compensations) */
+  method: string | null;
+  backend: string | null;
+  /** bytes of the state arrays (rings, far sums and compensations) */
   stateArrayBytes: number | null;
-  /** SnapshotError message when the payload is refused (header problems throw) */
+  /** SnapshotError message when the payload is refused (header problems throw); restore refuses exactly these */
   error: string | null;
 }
 
-/** Header, config, position and sizes, and whether the checksum holds, without building a Decoder. */
+/** Header, config, position and sizes, and whether the snapshot restores (same checks as restore), without building a decoder. */
 export function inspectSnapshot(bytes: Uint8Array): SnapshotInfo {
   const header = readHeader(bytes);
   const computed = checksumOf(bytes, header);
@@ -456,12 +555,13 @@ export function inspectSnapshot(bytes: Uint8Array): SnapshotInfo {
     library: null,
     config: null,
     position: null,
-    ring: null,
+    method: null,
+    backend: null,
     stateArrayBytes: null,
     error: null,
   };
   try {
-    const p = parsePayload(bytes, header, DEFAULT_MAX_DERIVED_BYTES);
+    const p = info.checksum.valid ? parsePayload(bytes, header, DEFAULT_MAX_DERIVED_BYTES) : parseSnapshot(bytes);
     const c = p.config;
     const s = p.state;
     info.library = p.library;
@@ -472,12 +572,13 @@ export function inspectSnapshot(bytes: Uint8Array): SnapshotInfo {
       featureKind: c.features.kind,
       featureDim: c.featureDim,
       seed: c.features.kind === 'prf' ? c.features.seed : null,
-      window: c.past[0]!.logBias.length,
+      windows: c.past.map((k) => k.logBias.length),
       tails: c.past.map((k) => (k.tail.kind === 'decay' ? { decay: k.tail.rate } : k.tail.kind)),
     };
     info.position = s.position;
-    info.ring = { start: s.ringStart, len: s.ringLen, cap: s.ringCap };
-    info.stateArrayBytes = s.heads.reduce((a, h) => a + h.ringK.byteLength + h.ringV.byteLength + h.far.sum.byteLength + h.far.comp.byteLength, 0);
+    info.method = s.method;
+    info.backend = s.backend;
+    info.stateArrayBytes = s.heads.reduce((a, h) => a + h.ringK.byteLength + h.ringV.byteLength + h.farSum.byteLength + h.farComp.byteLength, 0);
   } catch (e) {
     if (!(e instanceof SnapshotError)) throw e;
     info.error = e.message;

@@ -3,15 +3,17 @@ import type { NdArray } from 'ndarray';
 import { resolveConfig, type AttentionConfig, type ResolvedConfig } from './config.js';
 import { ConfigError, describe } from '../core/errors.js';
 import { checkTensor, copyHead, zeros, type CheckedTensor } from './tensor.js';
-import { attendBuffer, finalizeRows, type MethodOption, type PassStats } from './nearfield.js';
+import { attendBuffer, finalizeRows, planPass, PartitionCache, type BufferPass, type MethodOption, type PassPlan, type PassStats } from './nearfield.js';
 import { keyFeatures, queryFeatures } from '../math/features.js';
 import { kernelMaxLog, shiftKernel } from '../math/kernel.js';
-import { createFarState } from '../math/farfield.js';
 import { referenceHead } from '../math/reference.js';
+import { checkBackendOption, createWorkspace, resolveBackend, type BackendOption } from '../backend/index.js';
 
 export interface AttentionOptions {
   /** 'auto' (cost model, default), 'fft' (S-form: partitioned FFT) or 'direct' (A-form) */
   method?: MethodOption;
+  /** 'auto' (WASM SIMD where supported, default), 'js' or 'wasm' */
+  backend?: BackendOption;
   /** force the FFT block size (a power of two >= 16); for experiments and tests */
   block?: number;
   /** receives, per head and side, which method ran and how many rows the FFT path repaired */
@@ -36,7 +38,7 @@ export function checkInputs(config: AttentionConfig | ResolvedConfig, q: unknown
   return { cfg, q: qv, k: kv, v: vv, n };
 }
 
-function checkOptions(options: AttentionOptions | undefined): Required<Pick<AttentionOptions, 'method' | 'block'>> {
+function checkOptions(options: AttentionOptions | undefined): Required<Pick<AttentionOptions, 'method' | 'block' | 'backend'>> {
   const method = options?.method ?? 'auto';
   if (method !== 'auto' && method !== 'fft' && method !== 'direct') {
     throw new ConfigError(`options.method must be 'auto', 'fft' or 'direct', got ${describe(method)}`);
@@ -45,7 +47,7 @@ function checkOptions(options: AttentionOptions | undefined): Required<Pick<Atte
   if (block !== 0 && (!Number.isInteger(block) || block < 16 || (block & (block - 1)) !== 0)) {
     throw new ConfigError(`options.block must be a power of two >= 16, got ${describe(block)}`);
   }
-  return { method, block };
+  return { method, block, backend: checkBackendOption(options?.backend) };
 }
 
 /** Reverse rows in place: x: [n, dim]. */
@@ -64,16 +66,28 @@ function reverseRows(x: Float64Array, n: number, dim: number): void {
  * options.method: 'auto' | 'fft' | 'direct'.
  */
 export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, k: NdArray, v: NdArray, options?: AttentionOptions): NdArray<Float64Array> {
-  const { method, block } = checkOptions(options);
+  const { method, block, backend } = checkOptions(options);
   const { cfg, q: qv, k: kv, v: vv, n } = checkInputs(config, q, k, v);
   const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
   const out = zeros([heads, n, dv]);
   if (n === 0) return out;
-  const x = new Float64Array(n * Math.max(d, dv));
-  const phiQ = new Float64Array(n * m);
-  const phiK = new Float64Array(n * m);
-  const vals = new Float64Array(n * dv);
-  const acc = new Float64Array(n * (dv + 1));
+  // plan every pass first (pure), then one workspace for the call sized for the largest: inputs, features,
+  // accumulators, far state, FFT plans and scratch
+  const plans: PassPlan[][] = [];
+  let scratch = 0;
+  for (let h = 0; h < heads; h++) {
+    const sides = [cfg.past[h]!, cfg.future[h] ?? null].filter((s) => s !== null);
+    plans.push(sides.map((kern) => planPass(kern.logBias.length, method, block, 0, n, m, dv)));
+    for (const p of plans[h]!) scratch = Math.max(scratch, p.scratch + 2 * p.planFloats);
+  }
+  const ws = createWorkspace(resolveBackend(backend), n * (Math.max(d, dv) + 2 * m + dv + dv + 1) + 2 * m * (dv + 1) + scratch + 256);
+  const x = ws.f64(n * Math.max(d, dv));
+  const phiQ = ws.f64(n * m);
+  const phiK = ws.f64(n * m);
+  const vals = ws.f64(n * dv);
+  const acc = ws.f64(n * (dv + 1));
+  const far = { sum: ws.f64(m * (dv + 1)), comp: ws.f64(m * (dv + 1)) };
+  const pass: Omit<BufferPass, 'kernel' | 'partitions'> = { method, block, phiK, v: vals, phiQ, q0: 0, nb: n, m, dv, far, acc };
   for (let h = 0; h < heads; h++) {
     copyHead(qv, h, x);
     queryFeatures(cfg.features, d, x, n, phiQ);
@@ -85,7 +99,10 @@ export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, 
     const future = cfg.future[h] ?? null;
     const shift = Math.max(kernelMaxLog(past), future === null ? -Infinity : kernelMaxLog(future));
     if (shift === -Infinity) continue; // every weight is zero: zero outputs
-    const pastStats = attendBuffer(shiftKernel(past, shift), method, phiK, vals, phiQ, 0, n, m, dv, createFarState(m, dv), acc, block);
+    far.sum.fill(0);
+    far.comp.fill(0);
+    const pastKernel = shiftKernel(past, shift);
+    const pastStats = attendBuffer({ ...pass, kernel: pastKernel, partitions: new PartitionCache() }, plans[h]![0]!, ws);
     options?.onStats?.({ ...pastStats, head: h, side: 'past' });
     if (future !== null) {
       // anti-causal part = causal pass over the reversed sequence with the future kernel
@@ -93,7 +110,9 @@ export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, 
       reverseRows(phiK, n, m);
       reverseRows(vals, n, dv);
       reverseRows(acc, n, dv + 1);
-      const futureStats = attendBuffer(shiftKernel(future, shift), method, phiK, vals, phiQ, 0, n, m, dv, createFarState(m, dv), acc, block);
+      far.sum.fill(0);
+      far.comp.fill(0);
+      const futureStats = attendBuffer({ ...pass, kernel: shiftKernel(future, shift), partitions: new PartitionCache() }, plans[h]![1]!, ws);
       options?.onStats?.({ ...futureStats, head: h, side: 'future' });
       reverseRows(acc, n, dv + 1);
     }

@@ -1,58 +1,11 @@
 // Public configuration types, their validation, and resolution into the plain data the kernels use.
 import { ConfigError, describe } from '../core/errors.js';
-import type { CausalKernel, ResolvedTail } from '../math/kernel.js';
+import { MAX_DERIVED_BYTES, MAX_PROJECTION_ENTRIES, MAX_TABLE } from '../core/limits.js';
+import { kernelLogAt, type CausalKernel, type ResolvedTail } from '../math/kernel.js';
 import { drawProjection } from '../math/projection.js';
 
-/** How b(t) continues for lags past the table: 'clip' (constant), 'zero' (window), or linear decay. */
-export type Tail = 'clip' | 'zero' | { decay: number };
-
-/** One side of an RPE: bias[0..K-1] is b(0..K-1) (past) or b(-1..-K) (future). */
-export interface RpeSide {
-  bias: ArrayLike<number>;
-  /** default 'clip' */
-  tail?: Tail;
-}
-
-/** Relative positional encoding of one head. `future` omitted = mirror of `past`. */
-export interface RpeSpec {
-  past: RpeSide;
-  future?: RpeSide;
-}
-
-export type Normalize = 'l2' | 'scale' | 'none';
-
-export type FeatureSpec =
-  | {
-      kind: 'prf';
-      /** m, the number of random features */
-      count: number;
-      /** seed of the projection W (default 0); ignored when `projection` is given */
-      seed?: number;
-      /** W: [count, keyDim] row-major, shared by all heads */
-      projection?: Float64Array;
-      /** default 'l2' (the paper's NPRF) */
-      normalize?: Normalize;
-      /** orthogonal blocks (default true) or i.i.d. Gaussian rows */
-      orthogonal?: boolean;
-    }
-  | { kind: 'elu+1' }
-  | { kind: 'relu' };
-
-export interface AttentionConfig {
-  heads: number;
-  keyDim: number;
-  valueDim: number;
-  /** default true */
-  causal?: boolean;
-  features: FeatureSpec;
-  /** one RPE shared by all heads, or one per head */
-  rpe: RpeSpec | RpeSpec[];
-}
-
-export type ResolvedFeatures =
-  | { kind: 'prf'; count: number; normalize: Normalize; projection: Float64Array /* [m, d] */; seed: number | null; orthogonal: boolean }
-  | { kind: 'elu+1' }
-  | { kind: 'relu' };
+export type { Tail, RpeSide, RpeSpec, Normalize, FeatureSpec, AttentionConfig, ResolvedFeatures } from '../core/types.js';
+import type { Tail, RpeSide, RpeSpec, FeatureSpec, AttentionConfig, ResolvedFeatures } from '../core/types.js';
 
 /** A validated config with defaults filled in, every array owned, and the RPE lowered to causal kernels. */
 export interface ResolvedConfig {
@@ -71,7 +24,18 @@ export interface ResolvedConfig {
   readonly spec: AttentionConfig;
 }
 
-const MAX_TABLE = 1 << 26;
+/** Configs resolved here (an unforgeable mark: a user object that merely looks resolved is not one). */
+const resolvedConfigs = new WeakSet<object>();
+
+/** True for a config that resolveConfig() returned. */
+export function isResolvedConfig(config: unknown): config is ResolvedConfig {
+  return typeof config === 'object' && config !== null && resolvedConfigs.has(config);
+}
+
+/** The one entry every builder uses: a resolved config as is, anything else through resolveConfig. */
+export function toResolvedConfig(config: AttentionConfig | ResolvedConfig): ResolvedConfig {
+  return isResolvedConfig(config) ? config : resolveConfig(config as AttentionConfig);
+}
 
 function positiveInt(value: unknown, name: string, max = 1 << 24): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
@@ -80,32 +44,38 @@ function positiveInt(value: unknown, name: string, max = 1 << 24): number {
   return value;
 }
 
-function resolveTail(tail: unknown, where: string): ResolvedTail {
+/** A decay rate: finite and >= 0 (shared with the RPE presets; `name` is how messages call it). */
+export function checkDecayRate(rate: unknown, name: string): number {
+  if (typeof rate !== 'number' || !Number.isFinite(rate) || rate < 0) {
+    throw new ConfigError(`${name} must be a finite number >= 0, got ${describe(rate)}`);
+  }
+  return rate === 0 ? 0 : rate; // no -0
+}
+
+/** Validate a tail rule (shared with the RPE presets). */
+export function resolveTail(tail: unknown, where: string): ResolvedTail {
   if (tail === undefined || tail === 'clip') return { kind: 'clip' };
   if (tail === 'zero') return { kind: 'zero' };
   if (typeof tail === 'object' && tail !== null && 'decay' in tail) {
-    const rate = (tail as { decay: unknown }).decay;
-    if (typeof rate !== 'number' || !Number.isFinite(rate) || rate < 0) {
-      throw new ConfigError(`${where}.tail.decay must be a finite number >= 0, got ${describe(rate)}`);
-    }
-    return { kind: 'decay', rate };
+    return { kind: 'decay', rate: checkDecayRate((tail as { decay: unknown }).decay, `${where}.tail.decay`) };
   }
   throw new ConfigError(`${where}.tail must be 'clip', 'zero' or { decay: rate }, got ${describe(tail)}`);
 }
 
-function resolveBias(bias: unknown, where: string): Float64Array {
+/** A bias table: 1 to MAX_TABLE entries, each finite or -Infinity (shared with the RPE presets; `name` names it in messages). */
+export function checkBiasTable(bias: unknown, name: string): Float64Array {
   if (bias === null || typeof bias !== 'object' || typeof (bias as ArrayLike<number>).length !== 'number') {
-    throw new ConfigError(`${where}.bias must be an array of numbers, got ${describe(bias)}`);
+    throw new ConfigError(`${name} must be an array of numbers, got ${describe(bias)}`);
   }
   const list = bias as ArrayLike<unknown>;
   if (list.length < 1 || list.length > MAX_TABLE) {
-    throw new ConfigError(`${where}.bias must hold 1 to ${MAX_TABLE} entries, got ${list.length}`);
+    throw new ConfigError(`${name} must hold 1 to ${MAX_TABLE} entries, got ${list.length}`);
   }
   const out = new Float64Array(list.length);
   for (let t = 0; t < list.length; t++) {
     const b = list[t];
     if (typeof b !== 'number' || Number.isNaN(b) || b === Infinity) {
-      throw new ConfigError(`${where}.bias[${t}] must be a finite number or -Infinity, got ${describe(b)}`);
+      throw new ConfigError(`${name}[${t}] must be a finite number or -Infinity, got ${describe(b)}`);
     }
     out[t] = b;
   }
@@ -117,7 +87,7 @@ function resolveSide(side: unknown, where: string): { logBias: Float64Array; tai
     throw new ConfigError(`${where} must be an object { bias, tail? }, got ${describe(side)}`);
   }
   const s = side as RpeSide;
-  return { logBias: resolveBias(s.bias, where), tail: resolveTail(s.tail, where) };
+  return { logBias: checkBiasTable(s.bias, `${where}.bias`), tail: resolveTail(s.tail, where) };
 }
 
 /** The future side as a causal kernel over s >= 0: entry 0 is -Infinity (lag 0 belongs to the past side). */
@@ -133,13 +103,7 @@ function mirrorKernel(past: CausalKernel): CausalKernel {
   const K = Math.max(past.logBias.length, 2);
   const logBias = new Float64Array(K);
   logBias[0] = -Infinity;
-  const last = past.logBias[past.logBias.length - 1]!;
-  for (let s = 1; s < K; s++) {
-    if (s < past.logBias.length) logBias[s] = past.logBias[s]!;
-    else if (past.tail.kind === 'clip') logBias[s] = last;
-    else if (past.tail.kind === 'zero') logBias[s] = -Infinity;
-    else logBias[s] = last - past.tail.rate * (s - past.logBias.length + 1);
-  }
+  for (let s = 1; s < K; s++) logBias[s] = kernelLogAt(past, s);
   return { logBias, tail: past.tail };
 }
 
@@ -154,6 +118,9 @@ function resolveFeatures(f: unknown, keyDim: number): ResolvedFeatures {
   }
   const spec = f as Extract<FeatureSpec, { kind: 'prf' }>;
   const count = positiveInt(spec.count, 'features.count', 1 << 16);
+  if (count * keyDim > MAX_PROJECTION_ENTRIES) {
+    throw new ConfigError(`features.count x keyDim = ${count} x ${keyDim} would need ${count * keyDim * 8} bytes for W, more than the limit of ${MAX_PROJECTION_ENTRIES * 8} bytes (${MAX_PROJECTION_ENTRIES} entries)`);
+  }
   const normalize = spec.normalize ?? 'l2';
   if (normalize !== 'l2' && normalize !== 'scale' && normalize !== 'none') {
     throw new ConfigError(`features.normalize must be 'l2', 'scale' or 'none', got ${describe(normalize)}`);
@@ -164,8 +131,8 @@ function resolveFeatures(f: unknown, keyDim: number): ResolvedFeatures {
   }
   if (spec.projection !== undefined) {
     const w = spec.projection;
-    if (!(w instanceof Float64Array)) {
-      throw new ConfigError(`features.projection must be a Float64Array of count x keyDim = ${count * keyDim} entries, got ${describe(w)}`);
+    if (!(w instanceof Float64Array) && !(w instanceof Float32Array)) {
+      throw new ConfigError(`features.projection must be a Float64Array or Float32Array of count x keyDim = ${count * keyDim} entries, got ${describe(w)}`);
     }
     if (w.length !== count * keyDim) {
       throw new ConfigError(`features.projection must hold count x keyDim = ${count} x ${keyDim} = ${count * keyDim} entries, got ${w.length}`);
@@ -189,6 +156,7 @@ export function resolveConfig(config: AttentionConfig): ResolvedConfig {
   if (config === null || typeof config !== 'object') {
     throw new ConfigError(`config must be an object { heads, keyDim, valueDim, causal?, features, rpe }, got ${describe(config)}`);
   }
+  if (isResolvedConfig(config)) return config;
   const heads = positiveInt(config.heads, 'heads', 4096);
   const keyDim = positiveInt(config.keyDim, 'keyDim', 1 << 16);
   const valueDim = positiveInt(config.valueDim, 'valueDim', 1 << 16);
@@ -236,7 +204,16 @@ export function resolveConfig(config: AttentionConfig): ResolvedConfig {
     features: featureSpec,
     rpe: Array.isArray(config.rpe) ? specs : specs[0]!,
   };
-  return { heads, keyDim, valueDim, causal, features, featureDim, past, future, spec };
+  // derived tables: one float64 per lag of every distinct kernel (shared RPEs are stored once)
+  const distinct = new Set<CausalKernel>([...past, ...future.filter((f): f is CausalKernel => f !== null)]);
+  let derived = 0;
+  for (const kern of distinct) derived += kern.logBias.length * 8;
+  if (derived > MAX_DERIVED_BYTES) {
+    throw new ConfigError(`rpe tables would need ${derived} bytes of kernel values (${distinct.size} distinct tables), more than the limit of ${MAX_DERIVED_BYTES} bytes`);
+  }
+  const resolved: ResolvedConfig = { heads, keyDim, valueDim, causal, features, featureDim, past, future, spec };
+  resolvedConfigs.add(resolved);
+  return resolved;
 }
 
 function tailSpec(tail: ResolvedTail): Tail {

@@ -1,246 +1,407 @@
 // The stateful causal decoder: token by token (step) or chunk by chunk (chunk), equal to whole-sequence
-// attention. State per head: a ring of the last K (phi(k), v) pairs (the near field) and the far-field
-// feature state F (keys older than K, collapsed by the tail's constant or geometric weight), so memory is
-// O(K (m + dv) + m dv) whatever the position.
+// attention. State per head h: a ring of the last K_h (phi(k), v) pairs (the near field; K_h is the head's
+// RPE table length, heads may differ) and the far-field feature state F (keys older than K_h, collapsed by
+// the tail's constant or geometric weight), so memory is O(K_h (m + dv) + m dv) whatever the position.
+// The state is plain data (state.ts): exportState() gives it, Decoder.fromState() rebuilds a decoder from it.
+// Arrays the kernels touch live in the decoder's workspace (WASM memory on the WASM backend).
 import type { NdArray } from 'ndarray';
 import ndarray from 'ndarray';
-import { resolveConfig, type AttentionConfig, type ResolvedConfig } from './config.js';
-import { ConfigError, StateError, describe } from '../core/errors.js';
+import { toResolvedConfig, type AttentionConfig, type ResolvedConfig } from './config.js';
+import { ConfigError, ShapeError, StateError, describe } from '../core/errors.js';
+import { MAX_POSITION } from '../core/limits.js';
 import { checkTensor, copyHead, type CheckedTensor } from './tensor.js';
-import { attendBuffer, finalizeRows, type MethodOption, type PassStats } from './nearfield.js';
-import { prfLogits, queryFeatures, deterministicFeatures } from '../math/features.js';
+import { attendBuffer, planPass, PartitionCache, type MethodOption, type PassStats } from './nearfield.js';
+import { deterministicFeatures, exp2, powerOfTwoAbove, queryFeatures, type PrfLogitsKernel } from '../math/features.js';
 import { kernelMaxLog, shiftKernel, type ShiftedKernel } from '../math/kernel.js';
-import { createFarState, farAbsorb, farContract, scaleFar, type FarState } from '../math/farfield.js';
-import { aformRing } from '../math/aform.js';
-import { encodeSnapshot, decodeSnapshot } from '../codec/snapshot.js';
+import type { AformRingArgs, FarAbsorbArgs, FarArrays, FarContractArgs } from '../math/kernelArgs.js';
+import { checkBackendOption, createWorkspace, resolveBackend, type BackendName, type BackendOption, type Workspace } from '../backend/index.js';
+import { checkDecoderState, NO_KEY, VALUE_EXP_LIMIT, type DecoderState, type HeadState } from './state.js';
+
+export type { DecoderState, HeadState } from './state.js';
 
 export interface DecoderOptions {
   /** near-field method for chunks: 'auto' (cost model), 'fft' or 'direct'. Steps always use the A-form. */
   method?: MethodOption;
-}
-
-/** Per-head mutable state; plain typed arrays. */
-export interface HeadState {
-  /** ringK: [cap, m] phi(k) of the last `len` keys, shifted by 2^-keyExp; slots oldest-first from `start` */
-  ringK: Float64Array;
-  /** ringV: [cap, dv] */
-  ringV: Float64Array;
-  /** far-field state F: [m, dv + 1] and its compensation */
-  far: FarState;
-  /** key logits are shifted by keyExp * ln 2 (a power of two, so moving it rescales the state exactly) */
-  keyExp: number;
-}
-
-/** The decoder's whole mutable state (shared ring indices; one HeadState per head). */
-export interface DecoderState {
-  position: number;
-  ringStart: number;
-  ringLen: number;
-  ringCap: number;
-  heads: HeadState[];
+  /** 'auto' (WASM SIMD where supported), 'js' or 'wasm' */
+  backend?: BackendOption;
 }
 
 const LN2 = Math.LN2;
-const NO_SHIFT = -1e308; // keyExp before the first key
+const FIRST_RING = 64;
 
-export class Decoder {
+/** Live state of one head; the arrays are views of the decoder's workspace. */
+interface Head {
+  readonly K: number;
+  readonly kernel: ShiftedKernel;
+  readonly partitions: PartitionCache;
+  /** ringK: [cap, m], ringV: [cap, dv]; `len` slots oldest-first from `start`, wrapping at cap */
+  ringK: Float64Array;
+  ringV: Float64Array;
+  cap: number;
+  start: number;
+  len: number;
+  far: FarArrays;
+  keyExp: number;
+  valueExp: number;
+}
+
+function checkMethod(value: unknown): MethodOption {
+  const method = value ?? 'auto';
+  if (method !== 'auto' && method !== 'fft' && method !== 'direct') {
+    throw new ConfigError(`options.method must be 'auto', 'fft' or 'direct', got ${describe(method)}`);
+  }
+  return method;
+}
+
+/**
+ * The engine's decoder: step, chunk, state export and rebuild. The public `Decoder` (codec/decoder.ts) adds
+ * snapshot bytes on top; use this class directly to keep msgpackr out of a bundle.
+ */
+export class DecoderCore {
   readonly config: ResolvedConfig;
-  private readonly method: MethodOption;
-  private readonly kernels: ShiftedKernel[];
-  /** K per head: the near-field window (table length) */
-  private readonly window: number;
-  private state: DecoderState;
-  // per-token scratch, reused (no allocation per token)
-  private readonly x: Float64Array;
-  private readonly phiQ: Float64Array;
-  private readonly phiK: Float64Array;
-  private readonly acc: Float64Array;
+  readonly method: MethodOption;
+  readonly backend: BackendName;
+  private ws: Workspace;
+  private heads: Head[];
+  private pos = 0;
+  // per-token scratch in the workspace, reused (no allocation per token)
+  private x!: Float64Array;
+  private phiQ!: Float64Array;
+  private phiK!: Float64Array;
+  private acc!: Float64Array;
+  /** the workspace's PRF logits kernel, bound once */
+  private logits!: PrfLogitsKernel;
+  private readonly ringArgs: AformRingArgs;
+  private readonly absorbArgs: FarAbsorbArgs;
+  private readonly contractArgs: FarContractArgs;
   lastStats: PassStats[] = [];
 
   constructor(config: AttentionConfig | ResolvedConfig, options: DecoderOptions = {}) {
-    const cfg = 'featureDim' in config ? (config as ResolvedConfig) : resolveConfig(config as AttentionConfig);
+    if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend? }, got ${describe(options)}`);
+    const method = checkMethod(options.method);
+    const backend = resolveBackend(checkBackendOption(options.backend));
+    const cfg = toResolvedConfig(config);
     if (!cfg.causal) throw new StateError(`Decoder needs a causal config (causal: true), got causal: false; use attention() for bidirectional sequences`);
-    const method = options.method ?? 'auto';
-    if (method !== 'auto' && method !== 'fft' && method !== 'direct') {
-      throw new ConfigError(`options.method must be 'auto', 'fft' or 'direct', got ${describe(method)}`);
-    }
     this.config = cfg;
     this.method = method;
-    const K = cfg.past[0]!.logBias.length;
-    for (let h = 1; h < cfg.heads; h++) {
-      if (cfg.past[h]!.logBias.length !== K) {
-        throw new ConfigError(`Decoder needs the same table length K in every head (one ring), got ${K} in head 0 and ${cfg.past[h]!.logBias.length} in head ${h}`);
-      }
-    }
-    this.window = K;
-    this.kernels = cfg.past.map((p) => shiftKernel(p, Math.max(kernelMaxLog(p), -1e300)));
-    const { keyDim: d, valueDim: dv, featureDim: m } = cfg;
-    this.x = new Float64Array(Math.max(d, dv));
-    this.phiQ = new Float64Array(m);
-    this.phiK = new Float64Array(m);
-    this.acc = new Float64Array(dv + 1);
-    this.state = this.emptyState();
+    this.backend = backend;
+    const { valueDim: dv, featureDim: m } = cfg;
+    this.ws = createWorkspace(backend, this.persistentFloats(cfg.past.map((p) => Math.min(p.logBias.length, FIRST_RING))) * 2 + 4096);
+    this.allocScratch();
+    this.heads = cfg.past.map((p) => {
+      const cap = Math.min(p.logBias.length, FIRST_RING);
+      return {
+        K: p.logBias.length,
+        kernel: shiftKernel(p, Math.max(kernelMaxLog(p), -1e300)),
+        partitions: new PartitionCache(),
+        ringK: this.ws.f64(cap * m),
+        ringV: this.ws.f64(cap * dv),
+        cap,
+        start: 0,
+        len: 0,
+        far: { sum: this.ws.f64(m * (dv + 1)), comp: this.ws.f64(m * (dv + 1)) },
+        keyExp: NO_KEY,
+        valueExp: 0,
+      };
+    });
+    const far = this.heads[0]!.far;
+    this.ringArgs = { c: this.heads[0]!.kernel.near, ringK: this.phiK, ringV: this.phiK, start: 0, len: 0, cap: 1, phiQ: this.phiQ, qOff: 0, m, dv, acc: this.acc, aOff: 0 };
+    this.absorbArgs = { far, gamma: 1, phiK: this.phiK, kOff: 0, v: this.phiK, vOff: 0, m, dv };
+    this.contractArgs = { far, cFar: 0, phiQ: this.phiQ, qOff: 0, m, dv, acc: this.acc, aOff: 0 };
   }
 
-  private emptyState(): DecoderState {
-    const { heads, valueDim: dv, featureDim: m } = this.config;
-    const cap = Math.min(this.window, 64);
-    return {
-      position: 0,
-      ringStart: 0,
-      ringLen: 0,
-      ringCap: cap,
-      heads: Array.from({ length: heads }, () => ({
-        ringK: new Float64Array(cap * m),
-        ringV: new Float64Array(cap * dv),
-        far: createFarState(m, dv),
-        keyExp: NO_SHIFT,
-      })),
-    };
+  /** A decoder continuing from a state (validated against the config and the engine's invariants). */
+  static fromState<T extends DecoderCore>(this: new (config: ResolvedConfig, options?: DecoderOptions) => T, config: AttentionConfig | ResolvedConfig, state: DecoderState, options: DecoderOptions = {}): T {
+    const cfg = toResolvedConfig(config);
+    checkDecoderState(cfg, state);
+    if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend? }, got ${describe(options)}`);
+    const dec = new this(cfg, { method: options.method ?? state.method, backend: options.backend ?? state.backend });
+    dec.load(state);
+    return dec;
+  }
+
+  private persistentFloats(caps: number[]): number {
+    const { keyDim: d, valueDim: dv, featureDim: m } = this.config;
+    let n = Math.max(d, dv) + 2 * m + dv + 1 + 64;
+    for (const cap of caps) n += cap * (m + dv) + 2 * m * (dv + 1) + 8;
+    return n;
+  }
+
+  private allocScratch(): void {
+    const { keyDim: d, valueDim: dv, featureDim: m } = this.config;
+    this.x = this.ws.f64(Math.max(d, dv));
+    this.phiQ = this.ws.f64(m);
+    this.phiK = this.ws.f64(Math.max(m, d));
+    this.acc = this.ws.f64(dv + 1);
+    this.logits = this.ws.prfLogits.bind(this.ws);
+  }
+
+  /**
+   * Make sure `extra` float64 of scratch fit in the workspace (and rings of capacity `caps`); a WASM workspace
+   * that is too small is replaced by a larger one and the state moves over (memory is never grown in place).
+   */
+  private reserve(extra: number, caps: number[] = this.heads.map((h) => h.cap)): void {
+    const persistent = this.persistentFloats(caps);
+    if (this.ws.available >= extra + persistent) return;
+    const old = this.heads;
+    this.ws = createWorkspace(this.backend, 2 * (persistent + extra));
+    this.allocScratch();
+    this.ringArgs.phiQ = this.phiQ;
+    this.ringArgs.acc = this.acc;
+    this.contractArgs.phiQ = this.phiQ;
+    this.contractArgs.acc = this.acc;
+    const { valueDim: dv, featureDim: m } = this.config;
+    this.heads = old.map((h) => {
+      const ringK = this.ws.f64(h.cap * m);
+      const ringV = this.ws.f64(h.cap * dv);
+      ringK.set(h.ringK);
+      ringV.set(h.ringV);
+      const far = { sum: this.ws.f64(m * (dv + 1)), comp: this.ws.f64(m * (dv + 1)) };
+      far.sum.set(h.far.sum);
+      far.comp.set(h.far.comp);
+      return { ...h, ringK, ringV, far };
+    });
   }
 
   /** Tokens consumed so far. */
   get position(): number {
-    return this.state.position;
+    return this.pos;
   }
 
-  /** Near-field window K (the RPE table length). */
-  get windowSize(): number {
-    return this.window;
+  /** Near-field window K_h of each head (its RPE table length). */
+  get windows(): number[] {
+    return this.heads.map((h) => h.K);
   }
 
-  /** Bytes held by the state arrays (ring at its capacity, far-field sums and compensations). */
+  /** Bytes held by the state arrays (rings at their capacity, far-field sums and compensations). */
   get stateBytes(): number {
     const { valueDim: dv, featureDim: m } = this.config;
-    const perHead = this.state.ringCap * (m + dv) * 8 + 2 * m * (dv + 1) * 8 + 8;
-    return this.config.heads * perHead + 4 * 8;
+    let bytes = 8;
+    for (const h of this.heads) bytes += h.cap * (m + dv) * 8 + 2 * m * (dv + 1) * 8 + 16;
+    return bytes;
   }
 
-  /** Forget every token (the config and W stay). */
+  /** Forget every token (the config, W, method and backend stay). */
   reset(): void {
-    this.state = this.emptyState();
+    for (const h of this.heads) {
+      h.start = 0;
+      h.len = 0;
+      h.far.sum.fill(0);
+      h.far.comp.fill(0);
+      h.keyExp = NO_KEY;
+      h.valueExp = 0;
+    }
+    this.pos = 0;
   }
 
-  /** The mutable state, for the snapshot codec. Do not modify. */
-  get internalState(): DecoderState {
-    return this.state;
-  }
-
-  /** Replace the state (snapshot restore); the codec validated sizes against the config. */
-  setInternalState(state: DecoderState): void {
-    this.state = state;
-  }
-
-  /** The whole state and config as versioned snapshot bytes (see FORMAT.md); deterministic. */
-  snapshot(): Uint8Array {
-    return encodeSnapshot(this);
-  }
-
-  /** A Decoder from snapshot bytes, continuing bit-identically; refuses bad bytes with a SnapshotError. */
-  static restore(bytes: Uint8Array, options: DecoderOptions = {}): Decoder {
-    return decodeSnapshot(bytes, options);
-  }
-
-  /** Grow the ring (doubling, up to K) so `need` entries fit; linearizes it oldest-first. */
-  private ensureCapacity(need: number): void {
-    const s = this.state;
-    if (need <= s.ringCap) return;
+  /** The state as plain data (copies, rings linearized oldest first): what a snapshot stores. */
+  exportState(): DecoderState {
     const { valueDim: dv, featureDim: m } = this.config;
-    let cap = s.ringCap;
-    while (cap < need) cap *= 2;
-    cap = Math.min(cap, this.window);
-    for (const hs of s.heads) {
-      const k = new Float64Array(cap * m);
-      const v = new Float64Array(cap * dv);
-      for (let i = 0; i < s.ringLen; i++) {
-        const slot = (s.ringStart + i) % s.ringCap;
-        k.set(hs.ringK.subarray(slot * m, slot * m + m), i * m);
-        v.set(hs.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
+    const heads: HeadState[] = this.heads.map((h) => {
+      const ringK = new Float64Array(h.len * m);
+      const ringV = new Float64Array(h.len * dv);
+      for (let i = 0; i < h.len; i++) {
+        const slot = (h.start + i) % h.cap;
+        ringK.set(h.ringK.subarray(slot * m, slot * m + m), i * m);
+        ringV.set(h.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
       }
-      hs.ringK = k;
-      hs.ringV = v;
-    }
-    s.ringStart = 0;
-    s.ringCap = cap;
+      return { ringK, ringV, farSum: Float64Array.from(h.far.sum), farComp: Float64Array.from(h.far.comp), keyExp: h.keyExp, valueExp: h.valueExp };
+    });
+    return { position: this.pos, method: this.method, backend: this.backend, heads };
   }
 
-  /** Key features of rows [0, n) of x into out with the head's running shift, rescaling the state exactly first. */
-  private keyFeaturesRunning(hs: HeadState, x: Float64Array, n: number, out: Float64Array): void {
-    const f = this.config.features;
-    if (f.kind !== 'prf') return deterministicFeatures(f.kind, x, n, this.config.keyDim, out);
-    const m = f.count;
-    const best = prfLogits(f.projection, m, this.config.keyDim, f.normalize, x, n, out);
-    if (best > hs.keyExp * LN2) {
-      const exp = Math.ceil(best / LN2);
-      if (hs.keyExp !== NO_SHIFT) this.rescaleHead(hs, 2 ** (hs.keyExp - exp));
-      hs.keyExp = exp;
-    }
-    const shift = hs.keyExp * LN2;
-    for (let i = 0; i < n * m; i++) out[i] = Math.exp(out[i]! - shift);
-  }
-
-  /** Multiply the head's key-side state by a power of two (exact unless it underflows). */
-  private rescaleHead(hs: HeadState, factor: number): void {
+  /** Install a checked state (fresh decoder of the same config). */
+  private load(state: DecoderState): void {
     const { valueDim: dv, featureDim: m } = this.config;
-    const s = this.state;
-    for (let i = 0; i < s.ringLen; i++) {
-      const o = ((s.ringStart + i) % s.ringCap) * m;
-      for (let r = 0; r < m; r++) hs.ringK[o + r] = hs.ringK[o + r]! * factor;
-    }
-    scaleFar(hs.far, factor, m, dv);
+    const caps = this.heads.map((h, i) => Math.max(h.cap, ringCapacity(state.heads[i]!.ringK.length / m, h.K)));
+    this.reserve(0, caps);
+    this.heads.forEach((h, i) => {
+      const s = state.heads[i]!;
+      const len = s.ringK.length / m;
+      this.growRing(h, caps[i]!);
+      h.ringK.set(s.ringK, 0);
+      h.ringV.set(s.ringV, 0);
+      h.start = 0;
+      h.len = len;
+      h.far.sum.set(s.farSum);
+      h.far.comp.set(s.farComp);
+      h.keyExp = s.keyExp;
+      h.valueExp = s.valueExp;
+    });
+    this.pos = state.position;
   }
 
-  /** One token: q, k: [heads, keyDim]; v: [heads, valueDim] -> z: [heads, valueDim]. */
+  /** Grow a head's ring to capacity `cap` (<= K), linearizing it oldest-first. The workspace has room (reserve). */
+  private growRing(h: Head, cap: number): void {
+    if (cap <= h.cap) return;
+    const { valueDim: dv, featureDim: m } = this.config;
+    const k = this.ws.f64(cap * m);
+    const v = this.ws.f64(cap * dv);
+    for (let i = 0; i < h.len; i++) {
+      const slot = (h.start + i) % h.cap;
+      k.set(h.ringK.subarray(slot * m, slot * m + m), i * m);
+      v.set(h.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
+    }
+    h.ringK = k;
+    h.ringV = v;
+    h.start = 0;
+    h.cap = cap;
+  }
+
+  /** Capacities every head needs to hold `add` more tokens; reserve room for them and for `extra` scratch. */
+  private prepare(add: number, extra: number): void {
+    const caps = this.heads.map((h) => (h.len + add <= h.cap ? h.cap : ringCapacity(h.len + add, h.K)));
+    this.reserve(extra, caps);
+    this.heads.forEach((h, i) => this.growRing(h, caps[i]!));
+  }
+
+  /**
+   * Key features of rows [0, n) of x into out, shifted by the head's running 2^-keyExp; when a new key is
+   * larger, the exponent moves up and the head's key-side state is rescaled first (exactly: a power of two).
+   */
+  private keyFeaturesRunning(h: Head, x: Float64Array, n: number, out: Float64Array): void {
+    const f = this.config.features;
+    const d = this.config.keyDim;
+    // exp: the smallest integer with every feature of these rows <= 2^exp (null: none is positive)
+    let exp: number | null = null;
+    if (f.kind === 'prf') {
+      const best = this.logits({ W: f.projection, m: f.count, d, normalize: f.normalize, x, n, out });
+      if (best > -Infinity) {
+        exp = Math.ceil(best / LN2);
+        if (exp * LN2 < best) exp++;
+      }
+    } else {
+      const top = deterministicFeatures(f.kind, x, n, d, out);
+      if (top > 0) exp = powerOfTwoAbove(top);
+    }
+    if (exp !== null && (h.keyExp === NO_KEY || exp > h.keyExp)) {
+      if (h.keyExp !== NO_KEY) this.rescaleKeys(h, exp2(h.keyExp - exp));
+      h.keyExp = exp;
+    }
+    const len = n * (f.kind === 'prf' ? f.count : d);
+    if (h.keyExp === NO_KEY) {
+      out.fill(0, 0, len); // no key with a representable feature yet
+    } else if (f.kind === 'prf') {
+      const shift = h.keyExp * LN2;
+      for (let i = 0; i < len; i++) out[i] = Math.exp(out[i]! - shift);
+    } else {
+      const s = exp2(-h.keyExp);
+      for (let i = 0; i < len; i++) out[i] = out[i]! * s;
+    }
+  }
+
+  /** Multiply the head's key-side state (ring features, F) by a power of two (exact unless it underflows). */
+  private rescaleKeys(h: Head, factor: number): void {
+    const m = this.config.featureDim;
+    for (let i = 0; i < h.len; i++) {
+      const o = ((h.start + i) % h.cap) * m;
+      for (let r = 0; r < m; r++) h.ringK[o + r] = h.ringK[o + r]! * factor;
+    }
+    this.ws.scaleFar(h.far, factor, m, this.config.valueDim);
+  }
+
+  /** Values of rows [0, n) of v (already scaled by 2^-valueExp) in place; raises valueExp first when they are near the float64 top. */
+  private scaleValuesRunning(h: Head, v: Float64Array, n: number): void {
+    const dv = this.config.valueDim;
+    let vMax = 0;
+    for (let i = 0; i < n * dv; i++) vMax = Math.max(vMax, Math.abs(v[i]!));
+    if (vMax >= 2 ** VALUE_EXP_LIMIT * exp2(h.valueExp)) {
+      const exp = powerOfTwoAbove(vMax) - VALUE_EXP_LIMIT + 1;
+      const factor = exp2(h.valueExp - exp);
+      const m = this.config.featureDim;
+      for (let i = 0; i < h.len; i++) {
+        const o = ((h.start + i) % h.cap) * dv;
+        for (let col = 0; col < dv; col++) h.ringV[o + col] = h.ringV[o + col]! * factor;
+      }
+      // numerator columns of F scale with v; the denominator column does not
+      for (let r = 0; r < m; r++) {
+        for (let col = 0; col < dv; col++) {
+          const o = r * (dv + 1) + col;
+          h.far.sum[o] = h.far.sum[o]! * factor;
+          h.far.comp[o] = h.far.comp[o]! * factor;
+        }
+      }
+      h.valueExp = exp;
+    }
+    if (h.valueExp !== 0) {
+      const s = exp2(-h.valueExp);
+      for (let i = 0; i < n * dv; i++) v[i] = v[i]! * s;
+    }
+  }
+
+  private checkPosition(add: number): void {
+    if (this.pos + add > MAX_POSITION) throw new StateError(`the decoder is at position ${this.pos}; ${add} more tokens would pass the largest supported position ${MAX_POSITION}`);
+  }
+
+  /** One token: q, k: [heads, keyDim]; v: [heads, valueDim] -> z: [heads, valueDim] (into `out` when given; any strides). */
   step(q: NdArray, k: NdArray, v: NdArray, out?: NdArray<Float64Array>): NdArray<Float64Array> {
     const cfg = this.config;
     const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
     const qv = checkTensor('q', q, [heads, d], `[heads=${heads}, keyDim=${d}]`);
     const kv = checkTensor('k', k, [heads, d], `[heads=${heads}, keyDim=${d}]`);
     const vv = checkTensor('v', v, [heads, dv], `[heads=${heads}, valueDim=${dv}]`);
-    if (out !== undefined && (!(out.data instanceof Float64Array) || out.data.length < heads * dv)) {
-      throw new StateError(`out must be a Float64Array-backed ndarray of shape [${heads}, ${dv}], got ${describe(out.data)}`);
-    }
+    if (out !== undefined) checkOut(out, heads, dv);
+    this.checkPosition(1);
     const z = out ?? ndarray(new Float64Array(heads * dv), [heads, dv]);
-    const s = this.state;
-    const K = this.window;
-    const full = s.ringLen === K;
-    if (!full) this.ensureCapacity(s.ringLen + 1);
-    const cap = s.ringCap;
-    const slot = full ? s.ringStart : (s.ringStart + s.ringLen) % cap;
-    const { x, phiQ, phiK, acc } = this;
-    for (let h = 0; h < heads; h++) {
-      const hs = s.heads[h]!;
-      const kernel = this.kernels[h]!;
-      copyHead(kv, h, x);
-      this.keyFeaturesRunning(hs, x, 1, phiK);
+    this.prepare(1, 0);
+    const { x, phiQ, phiK, acc, ringArgs, absorbArgs, contractArgs, ws } = this;
+    for (let hIdx = 0; hIdx < heads; hIdx++) {
+      const h = this.heads[hIdx]!;
+      const kernel = h.kernel;
+      const full = h.len === h.K;
+      const slot = full ? h.start : (h.start + h.len) % h.cap;
+      copyHead(kv, hIdx, x);
+      this.keyFeaturesRunning(h, x, 1, phiK);
+      copyHead(vv, hIdx, x);
+      this.scaleValuesRunning(h, x, 1);
       // the oldest key leaves the near field: fold it into F (F_i = gamma (F_{i-1} + U_{i-K}))
-      if (full && kernel.hasFar) farAbsorb(hs.far, kernel.gamma, hs.ringK, slot * m, hs.ringV, slot * dv, m, dv);
-      hs.ringK.set(phiK.subarray(0, m), slot * m);
-      copyHead(vv, h, x);
-      hs.ringV.set(x.subarray(0, dv), slot * dv);
-      copyHead(qv, h, x);
-      queryFeatures(cfg.features, d, x, 1, phiQ);
+      if (full && kernel.hasFar) {
+        absorbArgs.far = h.far;
+        absorbArgs.gamma = kernel.gamma;
+        absorbArgs.phiK = h.ringK;
+        absorbArgs.kOff = slot * m;
+        absorbArgs.v = h.ringV;
+        absorbArgs.vOff = slot * dv;
+        ws.farAbsorb(absorbArgs);
+      }
+      h.ringK.set(phiK.subarray(0, m), slot * m);
+      h.ringV.set(x.subarray(0, dv), slot * dv);
+      if (full) h.start = (h.start + 1) % h.cap;
+      else h.len++;
+      copyHead(qv, hIdx, x);
+      queryFeatures(cfg.features, d, x, 1, phiQ, this.logits);
       acc.fill(0);
-      const start = full ? (s.ringStart + 1) % cap : s.ringStart;
-      const len = full ? K : s.ringLen + 1;
-      aformRing(kernel.near, hs.ringK, hs.ringV, start, len, cap, phiQ, 0, m, dv, acc, 0);
-      if (kernel.hasFar) farContract(hs.far, kernel.cFar, phiQ, 0, m, dv, acc, 0);
-      finalizeRows(acc, 1, dv, z.data, z.offset + h * dv);
+      ringArgs.c = kernel.near;
+      ringArgs.ringK = h.ringK;
+      ringArgs.ringV = h.ringV;
+      ringArgs.start = h.start;
+      ringArgs.len = h.len;
+      ringArgs.cap = h.cap;
+      ws.aformRing(ringArgs);
+      if (kernel.hasFar) {
+        contractArgs.far = h.far;
+        contractArgs.cFar = kernel.cFar;
+        ws.farContract(contractArgs);
+      }
+      const scale = exp2(h.valueExp);
+      const den = acc[dv]!;
+      const base = z.offset + hIdx * z.stride[0]!;
+      const s1 = z.stride[1]!;
+      for (let col = 0; col < dv; col++) z.data[base + col * s1] = den > 0 ? finite((acc[col]! / den) * scale) : 0;
     }
-    if (full) s.ringStart = (s.ringStart + 1) % cap;
-    else s.ringLen++;
-    s.position++;
+    this.pos++;
     return z;
   }
 
   /** L tokens: q, k: [heads, L, keyDim]; v: [heads, L, valueDim] -> z: [heads, L, valueDim]. */
   chunk(q: NdArray, k: NdArray, v: NdArray): NdArray<Float64Array> {
     const cfg = this.config;
-    const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
+    const { heads, keyDim: d, valueDim: dv } = cfg;
     const qv = checkTensor('q', q, [heads, 'L', d], `[heads=${heads}, L, keyDim=${d}]`);
     const L = qv.shape[1]!;
     const kv = checkTensor('k', k, [heads, L, d], `[heads=${heads}, L=${L}, keyDim=${d}]`);
     const vv = checkTensor('v', v, [heads, L, dv], `[heads=${heads}, L=${L}, valueDim=${dv}]`);
+    this.checkPosition(L);
     const z = ndarray(new Float64Array(heads * L * dv), [heads, L, dv]);
     if (L === 0) return z;
     this.chunkChecked(qv, kv, vv, L, z.data);
@@ -250,41 +411,92 @@ export class Decoder {
   private chunkChecked(qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, L: number, out: Float64Array): void {
     const cfg = this.config;
     const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
-    const s = this.state;
-    const K = this.window;
-    const R = s.ringLen;
-    const nb = R + L;
-    const x = new Float64Array(L * Math.max(d, dv));
-    const bufK = new Float64Array(nb * m);
-    const bufV = new Float64Array(nb * dv);
-    const phiQ = new Float64Array(L * m);
-    const acc = new Float64Array(L * (dv + 1));
-    const keep = Math.min(K, nb);
-    this.ensureCapacity(keep);
-    const cap = s.ringCap;
+    // plan every head's pass first (pure), so the workspace is sized once, before any view is taken
+    const plans = this.heads.map((h) => planPass(h.K, this.method, 0, h.len, h.len + L, m, dv));
+    let scratch = 0;
+    this.heads.forEach((h, i) => {
+      const nb = h.len + L;
+      scratch = Math.max(scratch, plans[i]!.scratch + plans[i]!.planFloats + nb * (m + dv));
+    });
+    scratch += L * Math.max(d, dv) + L * m + L * (dv + 1) + 64;
+    this.prepare(L, scratch);
+    const ws = this.ws;
+    // FFT plans live as long as the workspace: make them before any scratch mark
+    for (const p of plans) if (p.method === 'fft') ws.fftPlan(2 * p.block);
     this.lastStats = [];
-    for (let h = 0; h < heads; h++) {
-      const hs = s.heads[h]!;
-      copyHead(kv, h, x);
-      this.keyFeaturesRunning(hs, x, L, bufK.subarray(R * m));
+    for (let hIdx = 0; hIdx < heads; hIdx++) {
+      const h = this.heads[hIdx]!;
+      const R = h.len;
+      const nb = R + L;
+      const mark = ws.mark();
+      const x = ws.f64(L * Math.max(d, dv));
+      const bufK = ws.f64(nb * m);
+      const bufV = ws.f64(nb * dv);
+      const phiQ = ws.f64(L * m);
+      const acc = ws.f64(L * (dv + 1));
+      copyHead(kv, hIdx, x);
+      this.keyFeaturesRunning(h, x, L, bufK.subarray(R * m));
+      copyHead(vv, hIdx, bufV, 0, L, R);
+      this.scaleValuesRunning(h, bufV.subarray(R * dv), L);
       // buffer = [ring oldest-first | chunk]
       for (let i = 0; i < R; i++) {
-        const slot = (s.ringStart + i) % cap;
-        bufK.set(hs.ringK.subarray(slot * m, slot * m + m), i * m);
-        bufV.set(hs.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
+        const slot = (h.start + i) % h.cap;
+        bufK.set(h.ringK.subarray(slot * m, slot * m + m), i * m);
+        bufV.set(h.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
       }
-      copyHead(vv, h, bufV, 0, L, R);
-      copyHead(qv, h, x);
-      queryFeatures(cfg.features, d, x, L, phiQ);
-      acc.fill(0);
-      this.lastStats.push(attendBuffer(this.kernels[h]!, this.method, bufK, bufV, phiQ, R, nb, m, dv, hs.far, acc));
-      finalizeRows(acc, L, dv, out, h * L * dv);
+      copyHead(qv, hIdx, x);
+      queryFeatures(cfg.features, d, x, L, phiQ, this.logits);
+      const pass = { kernel: h.kernel, partitions: h.partitions, method: this.method, block: 0, phiK: bufK, v: bufV, phiQ, q0: R, nb, m, dv, far: h.far, acc };
+      this.lastStats.push(attendBuffer(pass, plans[hIdx]!, ws));
+      const scale = exp2(h.valueExp);
+      const o = hIdx * L * dv;
+      for (let i = 0; i < L; i++) {
+        const den = acc[i * (dv + 1) + dv]!;
+        for (let col = 0; col < dv; col++) out[o + i * dv + col] = den > 0 ? finite((acc[i * (dv + 1) + col]! / den) * scale) : 0;
+      }
       // the ring keeps the last min(K, nb) rows, linearized from slot 0
-      hs.ringK.set(bufK.subarray((nb - keep) * m, nb * m), 0);
-      hs.ringV.set(bufV.subarray((nb - keep) * dv, nb * dv), 0);
+      const keep = Math.min(h.K, nb);
+      h.ringK.set(bufK.subarray((nb - keep) * m, nb * m), 0);
+      h.ringV.set(bufV.subarray((nb - keep) * dv, nb * dv), 0);
+      h.start = 0;
+      h.len = keep;
+      ws.release(mark);
     }
-    s.ringStart = 0;
-    s.ringLen = keep;
-    s.position += L;
+    this.pos += L;
   }
+}
+
+/** Ring capacity for `need` entries: doubling from FIRST_RING, at most K. */
+function ringCapacity(need: number, K: number): number {
+  let cap = Math.min(K, FIRST_RING);
+  while (cap < need) cap *= 2;
+  return Math.min(cap, K);
+}
+
+/** A weighted average of finite values is finite; rounding at the very top of the range must not say otherwise. */
+function finite(z: number): number {
+  return z > Number.MAX_VALUE ? Number.MAX_VALUE : z < -Number.MAX_VALUE ? -Number.MAX_VALUE : z;
+}
+
+function checkOut(out: NdArray<Float64Array>, heads: number, dv: number): void {
+  const ok =
+    out !== null &&
+    typeof out === 'object' &&
+    out.data instanceof Float64Array &&
+    Array.isArray(out.shape) &&
+    out.shape.length === 2 &&
+    out.shape[0] === heads &&
+    out.shape[1] === dv &&
+    Array.isArray(out.stride) &&
+    Number.isInteger(out.offset);
+  if (!ok) throw new ShapeError(`out must be a Float64Array-backed ndarray of shape [${heads}, ${dv}], got ${out === null || typeof out !== 'object' ? describe(out) : `shape ${describe(out.shape)} over ${describe(out.data)}`}`);
+  const s0 = out.stride[0]!;
+  const s1 = out.stride[1]!;
+  const lo = out.offset + Math.min(0, (heads - 1) * s0) + Math.min(0, (dv - 1) * s1);
+  const hi = out.offset + Math.max(0, (heads - 1) * s0) + Math.max(0, (dv - 1) * s1);
+  if (!Number.isInteger(s0) || !Number.isInteger(s1) || lo < 0 || hi >= out.data.length) {
+    throw new ShapeError(`out (shape [${heads}, ${dv}], stride [${s0}, ${s1}], offset ${out.offset}) reaches outside its data of length ${out.data.length}`);
+  }
+  // two elements of out sharing one slot would be overwritten
+  if ((heads > 1 && s0 === 0) || (dv > 1 && s1 === 0)) throw new ShapeError(`out must not alias its own elements (stride [${s0}, ${s1}])`);
 }

@@ -1,7 +1,8 @@
 // One pass of causal attention over a buffer: near field (lags < K) by the A-form or by head + partitioned
 // FFT with per-row repair, far field (lags >= K) by the running feature state. Adds into acc.
-import { aformRow, aformRows } from '../math/aform.js';
-import { farRows, type FarState } from '../math/farfield.js';
+import type { Workspace } from '../backend/types.js';
+import type { AformRowsArgs, FarAbsorbArgs, FarContractArgs } from '../math/kernelArgs.js';
+import type { FarState } from '../math/farfield.js';
 import { partitionKernel, sformRows, transpose, type KernelPartitions } from '../math/fftconv.js';
 import type { ShiftedKernel } from '../math/kernel.js';
 import { chooseNear, bestFft, HEAD_LAGS } from './costModel.js';
@@ -17,76 +18,133 @@ export interface PassStats {
   repairedRows: number;
 }
 
-const partitionCache = new WeakMap<Float64Array, Map<string, KernelPartitions>>();
-
-function cachedPartitions(c: Float64Array, tLo: number, tHi: number, B: number): KernelPartitions {
-  let byKey = partitionCache.get(c);
-  if (byKey === undefined) {
-    byKey = new Map();
-    partitionCache.set(c, byKey);
+/** Kernel spectra by (lags, block), owned by whoever owns the kernel (a decoder, a call); plain JS arrays. */
+export class PartitionCache {
+  private readonly byKey = new Map<string, KernelPartitions>();
+  get(c: Float64Array, tLo: number, tHi: number, B: number): KernelPartitions {
+    const key = `${tLo}:${tHi}:${B}`;
+    let kp = this.byKey.get(key);
+    if (kp === undefined) {
+      kp = partitionKernel(c, tLo, tHi, B);
+      this.byKey.set(key, kp);
+    }
+    return kp;
   }
-  const key = `${tLo}:${tHi}:${B}`;
-  let kp = byKey.get(key);
-  if (kp === undefined) {
-    kp = partitionKernel(c, tLo, tHi, B);
-    byKey.set(key, kp);
-  }
-  return kp;
 }
 
 /**
- * Buffer rows 0..nb-1: phiK: [nb, m], v: [nb, dv]; queries are rows q0..nb-1: phiQ: [nb - q0, m];
- * acc: [nb - q0, dv + 1] (last column: denominator). far: the state of keys older than the buffer (updated).
+ * One causal pass over a buffer. Buffer rows 0..nb-1: phiK: [nb, m], v: [nb, dv]; queries are rows
+ * q0..nb-1: phiQ: [nb - q0, m]; acc: [nb - q0, dv + 1] (last column: denominator), added into.
+ * far: the state of keys older than the buffer (updated), or null for a whole sequence.
  */
-export function attendBuffer(
-  kernel: ShiftedKernel,
-  method: MethodOption,
-  phiK: Float64Array,
-  v: Float64Array,
-  phiQ: Float64Array,
-  q0: number,
-  nb: number,
-  m: number,
-  dv: number,
-  far: FarState | null,
-  acc: Float64Array,
-  blockOverride = 0,
-): PassStats {
-  const c = kernel.near;
-  const K = c.length;
+export interface BufferPass {
+  kernel: ShiftedKernel;
+  /** the kernel's spectra (one cache per kernel) */
+  partitions: PartitionCache;
+  method: MethodOption;
+  /** force the FFT block size (0: the cost model chooses) */
+  block: number;
+  phiK: Float64Array;
+  v: Float64Array;
+  phiQ: Float64Array;
+  q0: number;
+  nb: number;
+  m: number;
+  dv: number;
+  far: FarState | null;
+  acc: Float64Array;
+}
+
+/** Far field over query rows b in [q0, nb): key row b - K is absorbed before row b is read (older keys are in F). */
+function farRows(p: BufferPass, far: FarState, ws: Workspace): void {
+  const { kernel, phiK, v, phiQ, q0, nb, m, dv, acc } = p;
+  const K = kernel.near.length;
+  const absorb: FarAbsorbArgs = { far, gamma: kernel.gamma, phiK, kOff: 0, v, vOff: 0, m, dv };
+  const contract: FarContractArgs = { far, cFar: kernel.cFar, phiQ, qOff: 0, m, dv, acc, aOff: 0 };
+  // rows before q0 + K see no key that has left the near field yet: F is unchanged there
+  for (let b = Math.max(q0, K); b < nb; b++) {
+    absorb.kOff = (b - K) * m;
+    absorb.vOff = (b - K) * dv;
+    ws.farAbsorb(absorb);
+    contract.qOff = (b - q0) * m;
+    contract.aOff = (b - q0) * (dv + 1);
+    ws.farContract(contract);
+  }
+}
+
+/** What one pass will do, decided before any memory is taken (so a WASM workspace can be sized first). */
+export interface PassPlan {
+  method: 'direct' | 'fft';
+  block: number;
+  /** float64 scratch the pass takes from the workspace (between its mark and release) */
+  scratch: number;
+  /** float64 a new FFT plan of this size could take (twiddles live outside the scratch) */
+  planFloats: number;
+}
+
+/** Decide method and block for a pass over rows [q0, nb) with lags [0, min(K, nb)). Pure. */
+export function planPass(K: number, method: MethodOption, block: number, q0: number, nb: number, m: number, dv: number): PassPlan {
   const Keff = Math.min(K, nb); // lags >= nb are never seen in this buffer
   let choice = chooseNear(q0, nb, Keff, m, dv);
   if (method === 'direct') choice = { method: 'direct', block: 0, predictedSeconds: 0 };
   else if (method === 'fft' && choice.method !== 'fft') {
     choice = Keff > HEAD_LAGS ? bestFft(q0, nb, HEAD_LAGS, Keff, m, dv) : { method: 'direct', block: 0, predictedSeconds: 0 };
   }
-  if (blockOverride > 0 && choice.method === 'fft') choice = { ...choice, block: blockOverride };
+  if (block > 0 && choice.method === 'fft') choice = { ...choice, block };
+  if (choice.method === 'direct') return { method: 'direct', block: 0, scratch: 0, planFloats: 0 };
+  const B = choice.block;
+  const N = 2 * B;
+  const rows = nb - q0;
+  const P = Math.ceil(Keff / B);
+  const blocks = Math.ceil(nb / B);
+  const rStart = Math.max(0, Math.floor(q0 / B) - 1);
+  const sStart = Math.max(0, rStart - (P - 1));
+  const nIn = blocks - sStart;
+  const nOut = blocks - rStart;
+  const transposed = nb * m + nb * dv + rows * m + rows * (dv + 1) + 2 * rows;
+  const sform = P * 2 * N + nIn * 2 * N + 3 * 2 * N + 2 * B + nIn * P + m * nIn + nIn + 2 * m * nOut;
+  // + alignment slack: every array may start on the next 16-byte boundary
+  return { method: 'fft', block: B, scratch: transposed + sform + 32, planFloats: 4 * N + 64 };
+}
+
+export function attendBuffer(p: BufferPass, plan: PassPlan, ws: Workspace): PassStats {
+  const { kernel, phiK, v, phiQ, q0, nb, m, dv, far, acc } = p;
+  const c = kernel.near;
+  const K = c.length;
+  const Keff = Math.min(K, nb);
+  const choice = plan;
   // exact parts first, so the repair test sees the full denominator
-  if (kernel.hasFar && far !== null) farRows(far, K, kernel.cFar, kernel.gamma, phiK, v, phiQ, q0, nb, m, dv, acc);
+  if (kernel.hasFar && far !== null) farRows(p, far, ws);
+  const rowsArgs: AformRowsArgs = { c, tLo: 0, tHi: Keff, phiK, v, phiQ, q0, b0: q0, b1: nb, m, dv, acc };
   if (choice.method === 'direct') {
-    aformRows(c, 0, Keff, phiK, v, phiQ, q0, m, dv, q0, nb, acc);
+    ws.aformRows(rowsArgs);
     return { method: 'direct', block: 0, repairedRows: 0 };
   }
   const head = Math.min(HEAD_LAGS, Keff);
-  aformRows(c, 0, head, phiK, v, phiQ, q0, m, dv, q0, nb, acc);
+  rowsArgs.tHi = head;
+  ws.aformRows(rowsArgs);
   const rows = nb - q0;
   const w1 = dv + 1;
+  const kp = p.partitions.get(c, head, Keff, choice.block);
+  ws.fftPlan(2 * choice.block); // twiddles are taken before the scratch mark: they outlive this pass
+  const mark = ws.mark();
   // column-major copies so each FFT channel streams contiguous memory
-  const phiKT = new Float64Array(nb * m);
-  const vT = new Float64Array(nb * dv);
-  const phiQT = new Float64Array(rows * m);
+  const phiKT = ws.f64(nb * m);
+  const vT = ws.f64(nb * dv);
+  const phiQT = ws.f64(rows * m);
   transpose(phiK, nb, m, phiKT);
   transpose(v, nb, dv, vT);
   transpose(phiQ, rows, m, phiQT);
-  const accT = new Float64Array(rows * w1);
-  const errT = new Float64Array(2 * rows);
-  const kp = cachedPartitions(c, head, Keff, choice.block);
-  sformRows(kp, phiKT, vT, phiQT, q0, nb, m, dv, accT, errT);
+  const accT = ws.f64(rows * w1);
+  const errT = ws.f64(2 * rows);
+  sformRows({ kp, phiKT, vT, phiQT, q0, nb, m, dv, accT, errT }, ws);
   // repair scale: |z_i|, floored by a small fraction of the typical |v| (z_i can cancel to ~0)
   let vSq = 0;
   for (let i = 0; i < nb * dv; i++) vSq += v[i]! * v[i]!;
   const floor = 1e-2 * Math.sqrt(vSq / Math.max(1, nb * dv));
   let repaired = 0;
+  rowsArgs.tLo = head;
+  rowsArgs.tHi = Keff;
   for (let i = 0; i < rows; i++) {
     const o = i * w1;
     const fDen = accT[dv * rows + i]!;
@@ -105,10 +163,13 @@ export function attendBuffer(
     if (ok) {
       for (let col = 0; col <= dv; col++) acc[o + col] = acc[o + col]! + accT[col * rows + i]!;
     } else {
-      aformRow(c, head, Keff, phiK, v, phiQ, i * m, m, dv, q0 + i, acc, o);
+      rowsArgs.b0 = q0 + i;
+      rowsArgs.b1 = q0 + i + 1;
+      ws.aformRows(rowsArgs);
       repaired++;
     }
   }
+  ws.release(mark);
   return { method: 'fft', block: choice.block, repairedRows: repaired };
 }
 

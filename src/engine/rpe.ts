@@ -2,8 +2,8 @@
 // decays, sliding windows, explicit tables and T5-style clipped buckets expanded into a table.
 import type { RpeSide, RpeSpec, Tail } from './config.js';
 import { ConfigError, describe } from '../core/errors.js';
-
-const MAX_TABLE = 1 << 26;
+import { MAX_TABLE } from '../core/limits.js';
+import { checkBiasTable, checkDecayRate, resolveTail } from './config.js';
 
 function positiveInteger(value: unknown, name: string, max = MAX_TABLE): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
@@ -12,41 +12,21 @@ function positiveInteger(value: unknown, name: string, max = MAX_TABLE): number 
   return value;
 }
 
-function biasValue(value: unknown, name: string): number {
-  if (typeof value !== 'number' || Number.isNaN(value) || value === Infinity) {
-    throw new ConfigError(`${name} must be a finite number or -Infinity, got ${describe(value)}`);
-  }
-  return value;
-}
-
-function decayRate(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new ConfigError(`${name} must be a finite number >= 0, got ${describe(value)}`);
-  }
-  return value === 0 ? 0 : value; // no -0
-}
-
-function checkTail(tail: unknown): Tail {
-  if (tail === undefined || tail === 'clip') return 'clip';
-  if (tail === 'zero') return 'zero';
-  if (typeof tail === 'object' && tail !== null && 'decay' in tail) {
-    return { decay: decayRate((tail as { decay: unknown }).decay, 'tail.decay') };
-  }
-  throw new ConfigError(`tail must be 'clip', 'zero' or { decay: rate }, got ${describe(tail)}`);
-}
-
+// bias and tail rules are the config's own (one rule, one place)
 function checkBias(bias: unknown, name: string): number[] {
-  if (bias === null || typeof bias !== 'object' || typeof (bias as ArrayLike<number>).length !== 'number') {
-    throw new ConfigError(`${name} must be an array of numbers, got ${describe(bias)}`);
-  }
-  const list = bias as ArrayLike<unknown>;
-  if (list.length < 1 || list.length > MAX_TABLE) {
-    throw new ConfigError(`${name} must hold 1 to ${MAX_TABLE} entries, got ${list.length}`);
-  }
-  const out = new Array<number>(list.length);
-  for (let t = 0; t < list.length; t++) out[t] = biasValue(list[t], `${name}[${t}]`);
-  return out;
+  return Array.from(checkBiasTable(bias, name));
 }
+
+function biasValue(value: unknown, name: string): number {
+  return checkBias([value], name)[0]!;
+}
+
+function checkTail(tail: unknown, where = 'rpe'): Tail {
+  const t = resolveTail(tail, where);
+  return t.kind === 'decay' ? { decay: t.rate } : t.kind;
+}
+
+const decayRate = checkDecayRate;
 
 // ---------------------------------------------------------------------------------------------------
 // T5 buckets.

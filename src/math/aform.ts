@@ -4,26 +4,15 @@
 //
 // Buffers: a "buffer" is rows 0..nb-1 of keys; queries are buffer rows q0..nb-1.
 //   phiK: [nb, m]   v: [nb, dv]   phiQ: [nb - q0, m]   acc: [nb - q0, dv + 1] (last column: denominator)
+import type { AformRingArgs, AformRowsArgs } from './kernelArgs.js';
 
 /**
  * For query rows b in [b0, b1) add the lags t in [tLo, tHi) with t <= b:
  * acc[b - q0] = acc[b - q0]! + sum_t c[t] (phiQ[b - q0] . phiK[b - t]) [v[b - t]; 1].
  * Four queries share each key row load (register blocking); rows at the block edges mask invalid lags.
  */
-export function aformRows(
-  c: Float64Array,
-  tLo: number,
-  tHi: number,
-  phiK: Float64Array,
-  v: Float64Array,
-  phiQ: Float64Array,
-  q0: number,
-  m: number,
-  dv: number,
-  b0: number,
-  b1: number,
-  acc: Float64Array,
-): void {
+export function aformRows(args: AformRowsArgs): void {
+  const { c, tLo, tHi, phiK, v, phiQ, q0, m, dv, b0, b1, acc } = args;
   if (tHi <= tLo) return;
   const w1 = dv + 1;
   let b = b0;
@@ -83,7 +72,7 @@ export function aformRows(
 }
 
 /** One query row b (phiQ row at qOff, acc row at aOff); lags t in [tLo, min(tHi, b + 1)). */
-export function aformRow(
+function aformRow(
   c: Float64Array,
   tLo: number,
   tHi: number,
@@ -115,20 +104,8 @@ export function aformRow(
  * One query against a ring of the last `len` keys (newest has lag 0):
  * ringK: [cap, m], ringV: [cap, dv], slots oldest-first from `start` (wrapping). acc: [dv + 1] at aOff.
  */
-export function aformRing(
-  c: Float64Array,
-  ringK: Float64Array,
-  ringV: Float64Array,
-  start: number,
-  len: number,
-  cap: number,
-  phiQ: Float64Array,
-  qOff: number,
-  m: number,
-  dv: number,
-  acc: Float64Array,
-  aOff: number,
-): void {
+export function aformRing(args: AformRingArgs): void {
+  const { c, ringK, ringV, start, len, cap, phiQ, qOff, m, dv, acc, aOff } = args;
   // newest slot has lag 0; walk from newest to oldest in at most two contiguous runs
   let slot = (start + len - 1) % cap;
   for (let t = 0; t < len; t++) {

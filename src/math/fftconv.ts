@@ -7,40 +7,24 @@
 // directly (FFT error is normwise per block; a row whose visible weights are tiny next to its block's is
 // exactly such a row).
 import FFT from 'fft.js';
-
-const plans = new Map<number, FFT>();
-
-/** A cached fft.js plan of complex size n (twiddles and bit reversal built once per size). */
-export function fftPlan(n: number): FFT {
-  let plan = plans.get(n);
-  if (plan === undefined) {
-    plan = new FFT(n);
-    plans.set(n, plan);
-  }
-  return plan;
-}
+import type { FftPlan, Workspace } from '../backend/types.js';
+import type { SpectralMacArgs } from './kernelArgs.js';
 
 const UNIT_ROUNDOFF = 2 ** -53;
 
-/** Scratch buffers reused across calls of the same sizes (no allocation in steady state). */
-class Scratch {
-  private pool = new Map<string, Float64Array>();
-  get(name: string, length: number): Float64Array {
-    let a = this.pool.get(name);
-    if (a === undefined || a.length < length) {
-      a = new Float64Array(length);
-      this.pool.set(name, a);
-    }
-    // exact length: fft.js's inverse scales every entry of its output array
-    return a.length === length ? a : a.subarray(0, length);
+/** Y[0 .. 2N) += X[xOff ..] * H[hOff ..]: one complex multiply-accumulate per bin (interleaved re, im). */
+export function spectralMac(a: SpectralMacArgs): void {
+  const { Y, X, xOff, H, hOff, N } = a;
+  for (let k = 0; k < 2 * N; k += 2) {
+    const xr = X[xOff + k]!;
+    const xi = X[xOff + k + 1]!;
+    const hr = H[hOff + k]!;
+    const hi = H[hOff + k + 1]!;
+    Y[k] = Y[k]! + (xr * hr - xi * hi);
+    Y[k + 1] = Y[k + 1]! + (xr * hi + xi * hr);
   }
 }
-const scratch = new Scratch();
 
-/**
- * Partitioned kernel spectra for one (c, tLo, tHi, B): spectra: [P, 2N] interleaved complex (N = 2B),
- * l1: [P] sum of |c| per partition (zero partitions are skipped entirely).
- */
 export interface KernelPartitions {
   readonly block: number;
   readonly parts: number;
@@ -48,12 +32,13 @@ export interface KernelPartitions {
   readonly l1: Float64Array;
 }
 
+/** Spectra are plain arrays owned by the caller's cache (sformRows copies them into its workspace per pass). */
 export function partitionKernel(c: Float64Array, tLo: number, tHi: number, block: number): KernelPartitions {
   const N = 2 * block;
   const parts = Math.max(0, Math.ceil(tHi / block));
   const spectra = new Float64Array(parts * 2 * N);
   const l1 = new Float64Array(parts);
-  const plan = fftPlan(N);
+  const plan = new FFT(N);
   const input = new Float64Array(2 * N);
   for (let p = 0; p < parts; p++) {
     input.fill(0);
@@ -97,13 +82,37 @@ export const EST_FACTOR = 16;
  * and errT: [2, nq] receives estimates of the rounding error: row 0 bounds every numerator column, row 1 the
  * denominator. The kernel partitions must come from partitionKernel(c, tLo, tHi, B).
  */
-export function sformRows(kp: KernelPartitions, phiKT: Float64Array, vT: Float64Array, phiQT: Float64Array, q0: number, nb: number, m: number, dv: number, accT: Float64Array, errT: Float64Array): void {
+export interface SformArgs {
+  kp: KernelPartitions;
+  phiKT: Float64Array; // [m, nb]
+  vT: Float64Array; // [dv, nb]
+  phiQT: Float64Array; // [m, nq]
+  q0: number;
+  nb: number;
+  m: number;
+  dv: number;
+  accT: Float64Array; // [dv + 1, nq]
+  errT: Float64Array; // [2, nq]
+}
+
+/** Scratch comes from `ws` (released before returning), transforms and multiply-adds run on its kernels. */
+export function sformRows(args: SformArgs, ws: Workspace): void {
+  const { kp, phiKT, vT, phiQT, q0, nb, m, dv, accT, errT } = args;
   const B = kp.block;
   const N = 2 * B;
   const P = kp.parts;
   if (P === 0 || nb <= q0) return;
+  const mark = ws.mark();
+  sformScratch(args, ws, ws.fftPlan(N));
+  ws.release(mark);
+}
+
+function sformScratch(args: SformArgs, ws: Workspace, plan: FftPlan): void {
+  const { kp, phiKT, vT, phiQT, q0, nb, m, dv, accT, errT } = args;
+  const B = kp.block;
+  const N = 2 * B;
+  const P = kp.parts;
   const nq = nb - q0;
-  const plan = fftPlan(N);
   const w1 = dv + 1;
   const blocks = Math.ceil(nb / B);
   const rFirst = Math.floor(q0 / B); // first output block holding a query row
@@ -112,19 +121,20 @@ export function sformRows(kp: KernelPartitions, phiKT: Float64Array, vT: Float64
   const nIn = blocks - sStart;
   const nOut = blocks - rStart;
   // X: [nIn, 2N] spectra of the input blocks of one channel pair
-  const X = scratch.get('X', nIn * 2 * N);
-  const input = scratch.get('in', 2 * N);
-  const Y = scratch.get('Y', 2 * N);
-  const y = scratch.get('y', 2 * N);
-  const carry = scratch.get('carry', 2 * B); // second half of the previous output block, interleaved
-  const spectra = kp.spectra;
+  const X = ws.f64(nIn * 2 * N);
+  const input = ws.f64(2 * N);
+  const Y = ws.f64(2 * N);
+  const y = ws.f64(2 * N);
+  const carry = ws.f64(2 * B); // second half of the previous output block, interleaved
+  const spectra = ws.f64(kp.spectra.length);
+  spectra.set(kp.spectra);
   const l1 = kp.l1;
-  const live = scratch.get('live', nIn * P); // live[(s - sStart) * P + p]: 1 when block pair (s, p) is nonzero
+  const live = ws.f64(nIn * P); // live[(s - sStart) * P + p]: 1 when block pair (s, p) is nonzero
 
   // --- error estimates, per feature r and output block (cheap: O(m (blocks P + nq))) ---
   const est = (EST_FACTOR * UNIT_ROUNDOFF * Math.log2(N)) / Math.sqrt(N);
-  const kNorm = scratch.get('kNorm', m * nIn); // [m, nIn] ||phiK_r||_2 over each input block
-  const vMax = scratch.get('vMax', nIn); // [nIn] max |v| over each input block
+  const kNorm = ws.f64(m * nIn); // [m, nIn] ||phiK_r||_2 over each input block
+  const vMax = ws.f64(nIn); // [nIn] max |v| over each input block
   for (let s = sStart; s < blocks; s++) {
     const j0 = s * B;
     const j1 = Math.min(nb, j0 + B);
@@ -141,8 +151,8 @@ export function sformRows(kp: KernelPartitions, phiKT: Float64Array, vT: Float64
       kNorm[r * nIn + (s - sStart)] = Math.sqrt(sq);
     }
   }
-  const gDen = scratch.get('gDen', m * nOut); // [m, nOut] estimate for the group of output block r (first half)
-  const gNum = scratch.get('gNum', m * nOut);
+  const gDen = ws.f64(m * nOut); // [m, nOut] estimate for the group of output block r (first half)
+  const gNum = ws.f64(m * nOut);
   for (let r = rStart; r < blocks; r++) {
     const pHi = Math.min(P - 1, r - sStart);
     for (let f = 0; f < m; f++) {
@@ -172,6 +182,7 @@ export function sformRows(kp: KernelPartitions, phiKT: Float64Array, vT: Float64
     errT[nq + b - q0] = errT[nq + b - q0]! + eDen;
   }
 
+  const mac: SpectralMacArgs = { Y, X, xOff: 0, H: spectra, hOff: 0, N };
   // --- the convolutions, two channels per complex transform ---
   const channels = m * w1;
   for (let ch = 0; ch < channels; ch += 2) {
@@ -194,7 +205,7 @@ export function sformRows(kp: KernelPartitions, phiKT: Float64Array, vT: Float64
       for (let p = 0; p < P; p++) live[(s - sStart) * P + p] = zero || l1[p] === 0 ? 0 : 1;
       if (zero) continue;
       const sOff = (s - sStart) * 2 * N;
-      plan.transform(X.subarray(sOff, sOff + 2 * N), input);
+      plan.forward(X.subarray(sOff, sOff + 2 * N), input);
     }
 
     // output blocks: Y_r = sum_p X_{r-p} H_p, inverse, overlap-add the second half into the next block
@@ -207,19 +218,12 @@ export function sformRows(kp: KernelPartitions, phiKT: Float64Array, vT: Float64
         const s = r - p;
         if (live[(s - sStart) * P + p] === 0) continue;
         any = true;
-        const xo = (s - sStart) * 2 * N;
-        const ho = p * 2 * N;
-        for (let k = 0; k < 2 * N; k += 2) {
-          const xr = X[xo + k]!;
-          const xi = X[xo + k + 1]!;
-          const hr = spectra[ho + k]!;
-          const hi = spectra[ho + k + 1]!;
-          Y[k] = Y[k]! + (xr * hr - xi * hi);
-          Y[k + 1] = Y[k + 1]! + (xr * hi + xi * hr);
-        }
+        mac.xOff = (s - sStart) * 2 * N;
+        mac.hOff = p * 2 * N;
+        ws.spectralMac(mac);
       }
       if (!any && !carryLive) continue;
-      if (any) plan.inverseTransform(y, Y);
+      if (any) plan.inverse(y, Y);
       else y.fill(0);
       if (!carryLive) carry.fill(0);
       // rows of block r: first half of y plus the carry

@@ -8,6 +8,7 @@
 // Only + - * / and Math.sqrt are used on top of the seeded generator, so W is bit-identical everywhere.
 
 import { ConfigError, describe } from '../core/errors.js';
+import { MAX_PROJECTION_ENTRIES } from '../core/limits.js';
 import { Rng } from './rng.js';
 
 function isPositiveInteger(x: unknown): x is number {
@@ -43,9 +44,11 @@ function orthonormalizeRow(block: Float64Array, d: number, i: number): number {
  *   - orthogonal = false: the m*d entries of W in row-major order.
  *   - orthogonal = true:
  *     1. for each block b = 0 .. ceil(m/d)-1: its full d x d Gaussian matrix in row-major order (d*d
- *        draws, also for the last, partial block); rows are then orthonormalized in order 0..d-1 by
- *        modified Gram-Schmidt, two passes. If a row's residual norm falls below 1e-6 of its drawn norm
- *        (probability ~0), it is replaced by d fresh draws and orthonormalized again, before the next row.
+ *        draws, also for the last, partial block); the rows W keeps (all d, or the first m - d*(blocks-1)
+ *        of the last block) are then orthonormalized in order by modified Gram-Schmidt, two passes (row i
+ *        depends only on rows < i, so rows W does not keep are never worked on: O(rows^2 d), not O(d^3)).
+ *        If a row's residual norm falls below 1e-6 of its drawn norm (probability ~0), it is replaced by
+ *        d fresh draws and orthonormalized again, before the next row.
  *     2. then for each row r = 0 .. m-1: d draws g_r; row r is multiplied by sqrt(sum g_r^2).
  */
 export function drawProjection(count: number, keyDim: number, seed: number, orthogonal = true): Float64Array {
@@ -60,6 +63,9 @@ export function drawProjection(count: number, keyDim: number, seed: number, orth
   }
   if (typeof orthogonal !== 'boolean') {
     throw new ConfigError(`orthogonal must be a boolean, got ${describe(orthogonal)}`);
+  }
+  if (count * keyDim > MAX_PROJECTION_ENTRIES) {
+    throw new ConfigError(`features.count x keyDim = ${count} x ${keyDim} would need ${count * keyDim * 8} bytes for W, more than the limit of ${MAX_PROJECTION_ENTRIES * 8} bytes (${MAX_PROJECTION_ENTRIES} entries)`);
   }
   const m = count;
   const d = keyDim;
@@ -77,7 +83,8 @@ export function drawProjection(count: number, keyDim: number, seed: number, orth
   const block = new Float64Array(d * d);
   for (let b = 0; b < blocks; b++) {
     for (let e = 0; e < d * d; e++) block[e] = rng.nextGaussian();
-    for (let i = 0; i < d; i++) {
+    const rows = Math.min(d, m - b * d);
+    for (let i = 0; i < rows; i++) {
       const ri = i * d;
       for (;;) {
         let sq0 = 0;
@@ -91,7 +98,6 @@ export function drawProjection(count: number, keyDim: number, seed: number, orth
         for (let c = 0; c < d; c++) block[ri + c] = rng.nextGaussian(); // degenerate: redraw
       }
     }
-    const rows = Math.min(d, m - b * d);
     W.set(block.subarray(0, rows * d), b * d * d);
   }
 

@@ -14,6 +14,7 @@ import {
   crc32,
   decodeSnapshot,
   encodeSnapshot,
+  encodeState,
   inspectSnapshot,
   loadSnapshot,
   saveSnapshot,
@@ -129,9 +130,9 @@ describe('snapshot: bit-identical continuation', () => {
     expect(info.formatVersion).toBe(SNAPSHOT_FORMAT_VERSION);
     expect(info.totalBytes).toBe(bytes.length);
     expect(info.checksum.valid).toBe(true);
-    expect(info.config).toMatchObject({ heads: 2, keyDim: 3, valueDim: 2, featureKind: 'prf', featureDim: 4, seed: 9, window: 5 });
+    expect(info.config).toMatchObject({ heads: 2, keyDim: 3, valueDim: 2, featureKind: 'prf', featureDim: 4, seed: 9, windows: [5, 5] });
     expect(info.position).toBe(7);
-    expect(info.ring).toEqual({ start: 0, len: 5, cap: 5 });
+    expect(info.method).toBe('auto');
     expect(info.stateArrayBytes).toBe(2 * (5 * (4 + 2) + 2 * 4 * 3) * 8);
     expect(info.error).toBeNull();
     const bad = bytes.slice();
@@ -168,7 +169,7 @@ function refusal(bytes: Uint8Array): SnapshotError {
 function cloneState(s: DecoderState): DecoderState {
   return {
     ...s,
-    heads: s.heads.map((h) => ({ keyExp: h.keyExp, ringK: h.ringK.slice(), ringV: h.ringV.slice(), far: { sum: h.far.sum.slice(), comp: h.far.comp.slice() } })),
+    heads: s.heads.map((h) => ({ ...h, ringK: h.ringK.slice(), ringV: h.ringV.slice(), farSum: h.farSum.slice(), farComp: h.farComp.slice() })),
   };
 }
 
@@ -253,9 +254,9 @@ describe('snapshot: hostile bytes are refused with a SnapshotError, quickly', ()
       expectRefused(wrap(Uint8Array.from([...prefix, 0x7f, 0xff, 0xff, 0xf0])));
     }
     // version and magic
-    const v2 = snap.slice();
-    new DataView(v2.buffer).setUint16(8, 2, true);
-    expectRefused(v2, 'unsupported-version');
+    const v3 = snap.slice();
+    new DataView(v3.buffer).setUint16(8, 3, true);
+    expectRefused(v3, 'unsupported-version');
     expectRefused(new TextEncoder().encode('{"not": "a snapshot"}'), 'not-a-snapshot');
     // prototype-polluting keys: {"__proto__": {"polluted": true}} and {"constructor": ...}
     const proto = Uint8Array.from([0x81, 0xa9, ...new TextEncoder().encode('__proto__'), 0x81, 0xa8, ...new TextEncoder().encode('polluted'), 0xc3]);
@@ -264,37 +265,46 @@ describe('snapshot: hostile bytes are refused with a SnapshotError, quickly', ()
 
     // a valid snapshot of another config whose state was doctored: the state of OTHER under SMALL's config
     const doctor = (edit: (s: DecoderState) => void): Uint8Array => {
-      const d = new Decoder(SMALL);
-      const s = cloneState(small.internalState);
+      const s = cloneState(small.exportState());
       edit(s);
-      d.setInternalState(s);
-      return encodeSnapshot(d);
+      return encodeState(small.config, s);
     };
-    const swapped = new Decoder(SMALL);
-    swapped.setInternalState(cloneState(other.internalState));
-    expectRefused(encodeSnapshot(swapped), 'inconsistent');
-    const swapped2 = new Decoder(OTHER);
-    swapped2.setInternalState(cloneState(small.internalState));
-    expectRefused(encodeSnapshot(swapped2), 'inconsistent');
+    expectRefused(encodeState(small.config, cloneState(other.exportState())), 'inconsistent');
+    expectRefused(encodeState(other.config, cloneState(small.exportState())), 'inconsistent');
     const edits: ((s: DecoderState) => void)[] = [
-      (s) => (s.ringLen = s.ringCap + 1),
-      (s) => (s.ringCap = 4),
-      (s) => (s.ringStart = s.ringCap),
-      (s) => (s.ringLen = 1),
+      (s) => (s.heads[0]!.ringK = new Float64Array(s.heads[0]!.ringK.length + 2)),
+      (s) => (s.heads[0]!.ringV = s.heads[0]!.ringV.subarray(2)),
+      (s) => (s.position = 1),
+      (s) => (s.position = 0),
+      (s) => (s.position = 2 ** 53 - 1),
+      (s) => (s.heads[0]!.keyExp = 10_000),
+      (s) => (s.heads[0]!.keyExp = -1e308),
+      (s) => (s.heads[0]!.ringK[0] = 1.5),
+      (s) => (s.heads[0]!.valueExp = 5000),
       (s) => (s.position = -1),
       (s) => (s.position = 1.5),
       (s) => (s.heads[0]!.keyExp = 1.5),
       (s) => (s.heads[0]!.keyExp = NaN),
+      (s) => (s.heads[0]!.valueExp = -1),
+      (s) => (s.heads[0]!.valueExp = 0.5),
       (s) => (s.heads[0]!.ringV[0] = NaN),
       (s) => (s.heads[0]!.ringK[1] = -1),
       (s) => (s.heads[0]!.ringK[1] = Infinity),
-      (s) => (s.heads[0]!.far.sum[0] = Infinity),
-      (s) => (s.heads[0]!.far = { sum: s.heads[0]!.far.sum, comp: new Float64Array(3) }),
+      (s) => (s.heads[0]!.farSum[0] = Infinity),
+      (s) => (s.heads[0]!.farComp = new Float64Array(3)),
       (s) => (s.heads[0]!.ringK = new Float64Array(1000)),
       (s) => s.heads.push(s.heads[0]!),
       (s) => s.heads.pop(),
+      (s) => ((s as { method: string }).method = 'fastest'),
+      (s) => ((s as { backend: string }).backend = 'gpu'),
     ];
-    for (const edit of edits) expectRefused(doctor(edit), 'inconsistent');
+    // a nonzero far field at a position where no key has left the near field yet (position <= K)
+    const young = new Decoder(SMALL);
+    runCalls(young, makeCalls(3, 1, 2, 2, [1, 1]));
+    const youngState = cloneState(young.exportState());
+    youngState.heads[0]!.farSum[0] = 1e-3;
+    expectRefused(encodeState(young.config, youngState), 'inconsistent');
+    edits.forEach((edit, i) => { try { expectRefused(doctor(edit), "inconsistent"); } catch (e) { throw new Error(`edit ${i}: ${String(e)}`); } });
 
     const elapsed = performance.now() - t0;
     expect(count).toBeGreaterThan(3000);
@@ -358,9 +368,13 @@ describe('format version 1 fixture', () => {
     };
     const dec = Decoder.restore(bytes);
     expect(dec.position).toBe(pinned.position);
-    if (SNAPSHOT_FORMAT_VERSION === 1) expect(sameBytes(dec.snapshot(), bytes)).toBe(true);
-    const outputs = toHex(runCalls(dec, makeCalls(pinned.afterSeed, pinned.heads, pinned.d, pinned.dv, pinned.after)));
-    expect(outputs).toEqual(pinned.outputs);
-    if (SNAPSHOT_FORMAT_VERSION === 1) expect(Buffer.from(dec.snapshot()).toString('hex')).toBe(pinned.nextSnapshotHex);
+    // re-saved as version 2, restored again: the continuation is the same, bit for bit
+    const resaved = Decoder.restore(dec.snapshot());
+    const calls = makeCalls(pinned.afterSeed, pinned.heads, pinned.d, pinned.dv, pinned.after);
+    expect(toHex(runCalls(dec, calls))).toEqual(pinned.outputs);
+    expect(toHex(runCalls(resaved, calls))).toEqual(pinned.outputs);
+    // and the state it reaches is the state the version 1 writer reached (same bytes once both are version 2)
+    const v1Next = Decoder.restore(new Uint8Array(Buffer.from(pinned.nextSnapshotHex, 'hex')));
+    expect(sameBytes(v1Next.snapshot(), dec.snapshot())).toBe(true);
   });
 });

@@ -1,7 +1,7 @@
 // Shared by the snapshot tests, the child-process restore script and the fixture maker: seeded token
 // streams and a runner that feeds a decoder a list of calls (size 1 = step, else chunk) and collects outputs.
 import ndarray, { type NdArray } from 'ndarray';
-import type { Decoder } from '../../src/engine/decoder.js';
+import type { Decoder } from '../../src/index.js';
 import { Rng } from '../../src/math/rng.js';
 
 export interface Call {

@@ -99,7 +99,7 @@ describe('resolveConfig validation', () => {
   });
 
   it('features.projection: type, length, non-finite', () => {
-    configError(withFeatures({ projection: [1, 2] }), /features.projection must be a Float64Array of count x keyDim = 32 entries, got an array of length 2/);
+    configError(withFeatures({ projection: [1, 2] }), /features.projection must be a Float64Array or Float32Array of count x keyDim = 32 entries, got an array of length 2/);
     configError(withFeatures({ projection: new Float32Array(32) }), /features.projection must be a Float64Array .*32 entries, got a Float32Array of length 32/);
     configError(withFeatures({ projection: new Float64Array(31) }), /features.projection must hold count x keyDim = 8 x 4 = 32 entries, got 31/);
     configError(withFeatures({ projection: new Float64Array(33) }), /= 32 entries, got 33/);

@@ -1,4 +1,5 @@
 // The partitioned FFT against the A-form on the same lags, and its rounding estimate against the actual error.
+import { JsWorkspace } from '../../src/backend/js.js';
 import { describe, expect, it } from 'vitest';
 import { partitionKernel, sformRows, transpose } from '../../src/math/fftconv.js';
 import { aformRows } from '../../src/math/aform.js';
@@ -27,9 +28,9 @@ describe('sformRows', () => {
         transpose(phiQ, rows, m, qT);
         const accT = new Float64Array(rows * (dv + 1));
         const errT = new Float64Array(2 * rows);
-        sformRows(partitionKernel(c, tLo, nb, B), kT, vT, qT, q0, nb, m, dv, accT, errT);
+        sformRows({ kp: partitionKernel(c, tLo, nb, B), phiKT: kT, vT, phiQT: qT, q0, nb, m, dv, accT, errT }, new JsWorkspace());
         const exact = new Float64Array(rows * (dv + 1));
-        aformRows(c, tLo, nb, phiK, v, phiQ, q0, m, dv, q0, nb, exact);
+        aformRows({ c, tLo, tHi: nb, phiK, v, phiQ, q0, m, dv, b0: q0, b1: nb, acc: exact });
         let worstRatio = 0;
         for (let i = 0; i < rows; i++) {
           for (let col = 0; col <= dv; col++) {

@@ -1,0 +1,52 @@
+// The plain-TypeScript backend: the readable reference kernels of src/math over ordinary Float64Arrays.
+// Every workspace owns its FFT plans (fft.js: twiddles and bit reversal built once per size).
+import FFT from 'fft.js';
+import { aformRing, aformRows } from '../math/aform.js';
+import { farAbsorb, farContract, scaleFar } from '../math/farfield.js';
+import { prfLogits } from '../math/features.js';
+import { gemm } from '../math/gemm.js';
+import { spectralMac } from '../math/fftconv.js';
+import type { FftPlan, Workspace } from './types.js';
+
+class JsFftPlan implements FftPlan {
+  private readonly fft: FFT;
+  constructor(readonly size: number) {
+    this.fft = new FFT(size);
+  }
+  forward(out: Float64Array, input: Float64Array): void {
+    this.fft.transform(out, input);
+  }
+  inverse(out: Float64Array, input: Float64Array): void {
+    this.fft.inverseTransform(out, input);
+  }
+}
+
+export class JsWorkspace implements Workspace {
+  readonly backend = 'js' as const;
+  readonly available = Infinity;
+  private readonly plans = new Map<number, FftPlan>();
+  f64(length: number): Float64Array {
+    return new Float64Array(length);
+  }
+  // the garbage collector owns JS scratch: nothing to mark or release
+  mark(): number {
+    return 0;
+  }
+  release(_mark: number): void {}
+  fftPlan(size: number): FftPlan {
+    let plan = this.plans.get(size);
+    if (plan === undefined) {
+      plan = new JsFftPlan(size);
+      this.plans.set(size, plan);
+    }
+    return plan;
+  }
+  readonly aformRows = aformRows;
+  readonly aformRing = aformRing;
+  readonly farAbsorb = farAbsorb;
+  readonly farContract = farContract;
+  readonly scaleFar = scaleFar;
+  readonly prfLogits = prfLogits;
+  readonly gemm = gemm;
+  readonly spectralMac = spectralMac;
+}

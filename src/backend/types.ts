@@ -1,0 +1,43 @@
+// The backend seam: the hot kernels behind one small interface, implemented twice: in plain TypeScript
+// (js.ts, the readable reference and the fallback) and in WebAssembly SIMD (wasm.ts).
+//
+// Memory rule (DESIGN section 10): every array a kernel touches comes from the owner's Workspace
+// (`ws.f64(n)`). The JS workspace hands out ordinary Float64Arrays; a WASM workspace hands out views of
+// its own linear memory, sized up front and never grown while views are live, so a kernel call passes
+// offsets and copies nothing. A kernel given an array from elsewhere must still be correct (the WASM
+// backend copies it in and out, slowly); correctness never depends on where an array lives.
+import type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs } from '../math/kernelArgs.js';
+
+export type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs };
+export type BackendName = 'js' | 'wasm';
+export type BackendOption = 'auto' | BackendName;
+
+/** A complex FFT plan of one size N, owned by a workspace. Arrays are interleaved [re, im] x N; out !== input. */
+export interface FftPlan {
+  readonly size: number;
+  forward(out: Float64Array, input: Float64Array): void;
+  /** inverse transform including the 1/N factor */
+  inverse(out: Float64Array, input: Float64Array): void;
+}
+
+/** Working memory and kernels of one owner (a decoder, one attention() call, a worker). Not shared. */
+export interface Workspace {
+  readonly backend: BackendName;
+  /** A zeroed array of `length` float64 owned by this workspace (WASM: a view of its linear memory). */
+  f64(length: number): Float64Array;
+  /** Float64 entries still available (Infinity for JS). */
+  readonly available: number;
+  /** Scratch discipline: arrays taken after mark() are invalid after release(mark) (a stack, not a heap). */
+  mark(): number;
+  release(mark: number): void;
+  aformRows(a: AformRowsArgs): void;
+  aformRing(a: AformRingArgs): void;
+  farAbsorb(a: FarAbsorbArgs): void;
+  farContract(a: FarContractArgs): void;
+  /** F <- factor F (both sum and compensation) */
+  scaleFar(far: FarArrays, factor: number, m: number, dv: number): void;
+  prfLogits(a: PrfLogitsArgs): number;
+  gemm(a: GemmArgs): void;
+  fftPlan(size: number): FftPlan;
+  spectralMac(a: SpectralMacArgs): void;
+}
