@@ -1,0 +1,132 @@
+// The toeplitz-lm architecture config (DESIGN section 9): its validation, and the tensor table it implies.
+// The one place that knows what a valid config is; the reader, the writer and the random-model helper
+// all go through `checkModelConfig`.
+import { describe } from '../core/errors.js';
+import { ModelError } from './errors.js';
+
+export const MODEL_FORMAT = 'toeplitz-lm/1';
+
+/** The architecture (the `__metadata__.config` of a toeplitz-lm file, without its informational keys). */
+export interface ModelConfig {
+  readonly format: typeof MODEL_FORMAT;
+  /** 256: token id = byte value */
+  readonly vocab: number;
+  readonly dim: number;
+  readonly layers: number;
+  readonly heads: number;
+  readonly keyDim: number;
+  readonly valueDim: number;
+  /** SwiGLU hidden size */
+  readonly hidden: number;
+  readonly features: { readonly kind: 'prf'; readonly count: number; readonly normalize: 'l2' };
+  /** K = length: b(0..K-1) per head, clipped beyond */
+  readonly rpe: { readonly length: number; readonly tail: 'clip' };
+  readonly normEps: number;
+  /** output.weight absent: the logits reuse tok_embeddings.weight */
+  readonly tiedEmbedding: boolean;
+}
+
+/** The config as a user writes it (format optional). */
+export type ModelConfigInput = Omit<ModelConfig, 'format'> & { format?: typeof MODEL_FORMAT };
+
+const CONTRACT_KEYS = ['format', 'vocab', 'dim', 'layers', 'heads', 'keyDim', 'valueDim', 'hidden', 'features', 'rpe', 'normEps', 'tiedEmbedding'];
+
+// generous caps: they only keep a hostile header from asking for absurd allocations
+const MAX_SIZE = 1 << 16;
+const MAX_LAYERS = 1024;
+const MAX_RPE = 1 << 20;
+
+function fail(message: string): never {
+  throw new ModelError('config', message);
+}
+
+function size(c: Record<string, unknown>, key: string, max: number): number {
+  const v = c[key];
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) fail(`config.${key} must be an integer in [1, ${max}], got ${describe(v)}`);
+  return v;
+}
+
+function object(v: unknown, where: string, shape: string): Record<string, unknown> {
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) fail(`${where} must be an object ${shape}, got ${describe(v)}`);
+  return v as Record<string, unknown>;
+}
+
+/**
+ * Validate a config (parsed JSON or user input) and return it normalized (contract keys only, frozen).
+ * Informational keys (corpus, steps, losses) are allowed and left out; `informational()` returns them.
+ */
+export function checkModelConfig(value: unknown): ModelConfig {
+  const c = object(value, 'config', '{ format, vocab, dim, layers, heads, keyDim, valueDim, hidden, features, rpe, normEps, tiedEmbedding }');
+  const format = c.format ?? MODEL_FORMAT;
+  if (format !== MODEL_FORMAT) fail(`config.format must be "${MODEL_FORMAT}", got ${describe(format)}`);
+  if (c.vocab !== 256) fail(`config.vocab must be 256 (byte-level: token id = byte value), got ${describe(c.vocab)}`);
+  const dim = size(c, 'dim', MAX_SIZE);
+  const layers = size(c, 'layers', MAX_LAYERS);
+  const heads = size(c, 'heads', 4096);
+  const keyDim = size(c, 'keyDim', MAX_SIZE);
+  const valueDim = size(c, 'valueDim', MAX_SIZE);
+  const hidden = size(c, 'hidden', 1 << 20);
+  const f = object(c.features, 'config.features', `{ kind: 'prf', count, normalize: 'l2' }`);
+  if (f.kind !== 'prf') fail(`config.features.kind must be "prf", got ${describe(f.kind)}`);
+  const count = size(f, 'count', MAX_SIZE);
+  if (f.normalize !== 'l2') fail(`config.features.normalize must be "l2" (the paper's NPRF), got ${describe(f.normalize)}`);
+  const r = object(c.rpe, 'config.rpe', `{ length, tail: 'clip' }`);
+  const length = size(r, 'length', MAX_RPE);
+  if (r.tail !== 'clip') fail(`config.rpe.tail must be "clip", got ${describe(r.tail)}`);
+  const normEps = c.normEps;
+  if (typeof normEps !== 'number' || !Number.isFinite(normEps) || normEps <= 0) fail(`config.normEps must be a finite number > 0, got ${describe(normEps)}`);
+  if (typeof c.tiedEmbedding !== 'boolean') fail(`config.tiedEmbedding must be a boolean, got ${describe(c.tiedEmbedding)}`);
+  if (heads * keyDim > MAX_SIZE || heads * valueDim > MAX_SIZE) fail(`heads x keyDim and heads x valueDim must be at most ${MAX_SIZE}, got ${heads} x ${keyDim} and ${heads} x ${valueDim}`);
+  return Object.freeze({
+    format: MODEL_FORMAT,
+    vocab: 256,
+    dim,
+    layers,
+    heads,
+    keyDim,
+    valueDim,
+    hidden,
+    features: Object.freeze({ kind: 'prf', count, normalize: 'l2' }),
+    rpe: Object.freeze({ length, tail: 'clip' }),
+    normEps,
+    tiedEmbedding: c.tiedEmbedding,
+  } as const);
+}
+
+/** The keys of a parsed config beyond the contract (training notes: corpus, steps, losses, ...). */
+export function informational(value: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value)) if (!CONTRACT_KEYS.includes(k)) out[k] = v;
+  return out;
+}
+
+/** One tensor of the file: name and shape. */
+export interface TensorSpec {
+  readonly name: string;
+  readonly shape: readonly number[];
+}
+
+/** Every tensor a file of this config holds, in the trainer's write order (DESIGN section 9). */
+export function tensorTable(c: ModelConfig): TensorSpec[] {
+  const { vocab, dim, heads, keyDim, valueDim, hidden } = c;
+  const out: TensorSpec[] = [{ name: 'tok_embeddings.weight', shape: [vocab, dim] }];
+  for (let l = 0; l < c.layers; l++) {
+    const p = `layers.${l}.`;
+    out.push(
+      { name: p + 'attention_norm.weight', shape: [dim] },
+      { name: p + 'attention.wq.weight', shape: [heads * keyDim, dim] },
+      { name: p + 'attention.wk.weight', shape: [heads * keyDim, dim] },
+      { name: p + 'attention.wv.weight', shape: [heads * valueDim, dim] },
+      { name: p + 'attention.wo.weight', shape: [dim, heads * valueDim] },
+      { name: p + 'attention.projection', shape: [c.features.count, keyDim] },
+      { name: p + 'attention.rpe_bias', shape: [heads, c.rpe.length] },
+      { name: p + 'ffn_norm.weight', shape: [dim] },
+      { name: p + 'feed_forward.w1.weight', shape: [hidden, dim] },
+      { name: p + 'feed_forward.w2.weight', shape: [dim, hidden] },
+      { name: p + 'feed_forward.w3.weight', shape: [hidden, dim] },
+    );
+  }
+  out.push({ name: 'norm.weight', shape: [dim] });
+  if (!c.tiedEmbedding) out.push({ name: 'output.weight', shape: [vocab, dim] });
+  return out;
+}

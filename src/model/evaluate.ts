@@ -1,0 +1,77 @@
+// Held-out cross-entropy in bits per byte, streamed through a session (bounded memory at any length),
+// overall and by position: what the model makes of long context.
+import type { Model } from './model.js';
+import { checkTokens } from './model.js';
+
+/** Bucket starts (positions of the predicted byte): 0-256, 256-1k, 1k-4k, 4k-16k, 16k+. */
+export const POSITION_BUCKETS: readonly number[] = [0, 256, 1024, 4096, 16384];
+
+export interface BucketResult {
+  /** positions [from, to) of the predicted byte */
+  from: number;
+  to: number;
+  /** predictions in the bucket */
+  count: number;
+  bitsPerByte: number;
+}
+
+export interface Evaluation {
+  /** predictions made: every byte after the first */
+  count: number;
+  bitsPerByte: number;
+  buckets: BucketResult[];
+  seconds: number;
+}
+
+export interface EvaluateOptions {
+  /** tokens per session.feed call (default 512) */
+  chunkSize?: number;
+  /** after each chunk: (bytes done, bytes in all) */
+  onProgress?: (done: number, total: number) => void;
+  /** bucket starts, ascending, the first 0 (default POSITION_BUCKETS) */
+  buckets?: readonly number[];
+}
+
+/** Bits per byte of `tokens` under the model: -log2 p(t_{i+1} | t_0..t_i), averaged over i, streamed from the start. */
+export function evaluate(model: Model, tokens: ArrayLike<number>, options: EvaluateOptions = {}): Evaluation {
+  const V = model.config.vocab;
+  checkTokens(tokens, V);
+  const chunk = options.chunkSize ?? 512;
+  const starts = options.buckets ?? POSITION_BUCKETS;
+  const sums = new Float64Array(starts.length);
+  const counts = new Float64Array(starts.length);
+  const session = model.session();
+  const n = tokens.length;
+  const t0 = performance.now();
+  let bucket = 0;
+  let prev: Float64Array | null = null; // logits of the previous chunk's last row
+  for (let p = 0; p < n; p += chunk) {
+    const L = Math.min(chunk, n - p);
+    const rows = session.feed(Array.prototype.slice.call(tokens, p, p + L) as number[], { chunkSize: L });
+    // row i (token p + i) predicts token p + i + 1; the previous chunk's last row predicts token p
+    for (let i = -1; i < L - 1; i++) {
+      const target = p + i + 1;
+      if (target === 0) continue;
+      const row = i < 0 ? prev! : rows;
+      const off = i < 0 ? 0 : i * V;
+      let max = -Infinity;
+      for (let j = 0; j < V; j++) max = Math.max(max, row[off + j]!);
+      let sum = 0;
+      for (let j = 0; j < V; j++) sum += Math.exp(row[off + j]! - max);
+      const nats = max + Math.log(sum) - row[off + tokens[target]!]!;
+      while (bucket + 1 < starts.length && target >= starts[bucket + 1]!) bucket++;
+      sums[bucket] = sums[bucket]! + nats / Math.LN2;
+      counts[bucket] = counts[bucket]! + 1;
+    }
+    prev = rows.subarray((L - 1) * V, L * V);
+    options.onProgress?.(p + L, n);
+  }
+  let total = 0;
+  let count = 0;
+  const buckets: BucketResult[] = starts.map((from, b) => {
+    total += sums[b]!;
+    count += counts[b]!;
+    return { from, to: starts[b + 1] ?? Infinity, count: counts[b]!, bitsPerByte: counts[b]! > 0 ? sums[b]! / counts[b]! : NaN };
+  });
+  return { count, bitsPerByte: count > 0 ? total / count : NaN, buckets, seconds: (performance.now() - t0) / 1000 };
+}

@@ -1,0 +1,133 @@
+// The forward pass of toeplitz-lm, llama2.c-flat (DESIGN section 9): embeddings, rmsnorm, projections,
+// attention (passed in: attention() for a whole sequence, a Decoder per layer in a session), SwiGLU,
+// logits. Everything works on rows of plain Float64Arrays the caller owns (RunState); every matrix
+// product goes through `linear`, the one place a faster GEMM plugs in.
+import { gemm } from '../math/gemm.js';
+import type { GemmArgs } from '../math/kernelArgs.js';
+import type { ModelConfig } from './config.js';
+import type { ModelWeights } from './weights.js';
+
+/** Working memory of a forward pass over up to `rows` tokens (llama2.c's RunState). */
+export interface RunState {
+  readonly rows: number;
+  x: Float64Array; // [rows, dim] residual stream
+  a: Float64Array; // [rows, dim] normalized input of a sublayer
+  q: Float64Array; // [rows, heads * keyDim]  head h: columns h*keyDim .. (h+1)*keyDim
+  k: Float64Array; // [rows, heads * keyDim]
+  v: Float64Array; // [rows, heads * valueDim]
+  z: Float64Array; // [rows, heads * valueDim] attention output, heads concatenated
+  h1: Float64Array; // [rows, hidden]
+  h3: Float64Array; // [rows, hidden]
+  /** the one gemm argument record, refilled per call (no allocation) */
+  readonly gemmArgs: GemmArgs;
+}
+
+export function createRunState(c: ModelConfig, rows: number): RunState {
+  const f = (n: number): Float64Array => new Float64Array(rows * n);
+  const empty = new Float64Array(0);
+  return {
+    rows,
+    x: f(c.dim),
+    a: f(c.dim),
+    q: f(c.heads * c.keyDim),
+    k: f(c.heads * c.keyDim),
+    v: f(c.heads * c.valueDim),
+    z: f(c.heads * c.valueDim),
+    h1: f(c.hidden),
+    h3: f(c.hidden),
+    gemmArgs: { a: empty, aOff: 0, b: empty, bOff: 0, c: empty, cOff: 0, M: 0, N: 0, K: 0, accumulate: false },
+  };
+}
+
+/** out[M, N] (+)= x[M, K] W[N, K]^T: a linear layer without bias (W: [out, in]). */
+export function linear(g: GemmArgs, out: Float64Array, x: Float64Array, W: Float64Array, M: number, N: number, K: number, accumulate = false, xOff = 0, outOff = 0): void {
+  g.a = x;
+  g.aOff = xOff;
+  g.b = W;
+  g.bOff = 0;
+  g.c = out;
+  g.cOff = outOff;
+  g.M = M;
+  g.N = N;
+  g.K = K;
+  g.accumulate = accumulate;
+  gemm(g);
+}
+
+/** out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * g for rows i < n: x, out: [n, dim]; g: [dim]. */
+export function rmsnorm(out: Float64Array, x: Float64Array, g: Float64Array, n: number, dim: number, eps: number, xOff = 0, outOff = 0): void {
+  for (let i = 0; i < n; i++) {
+    const xo = xOff + i * dim;
+    const oo = outOff + i * dim;
+    let ss = 0;
+    for (let j = 0; j < dim; j++) ss += x[xo + j]! * x[xo + j]!;
+    const r = 1 / Math.sqrt(ss / dim + eps);
+    for (let j = 0; j < dim; j++) out[oo + j] = x[xo + j]! * r * g[j]!;
+  }
+}
+
+/** h1 <- silu(h1) * h3 over `len` entries; silu(u) = u / (1 + exp(-u)). */
+export function swiglu(h1: Float64Array, h3: Float64Array, len: number): void {
+  for (let i = 0; i < len; i++) {
+    const u = h1[i]!;
+    h1[i] = (u / (1 + Math.exp(-u))) * h3[i]!;
+  }
+}
+
+/** x[i] = E[tokens[start + i]] for i < n: x: [n, dim]; E: [vocab, dim]. */
+export function embed(x: Float64Array, E: Float64Array, tokens: ArrayLike<number>, start: number, n: number, dim: number): void {
+  for (let i = 0; i < n; i++) {
+    const t = tokens[start + i]!;
+    x.set(E.subarray(t * dim, (t + 1) * dim), i * dim);
+  }
+}
+
+/** z[i, h*dv + c] = out[h, i, c]: per-head attention output [heads, n, dv] to rows [n, heads*dv]. */
+export function headsToRows(out: Float64Array, outOff: number, z: Float64Array, heads: number, n: number, dv: number): void {
+  const width = heads * dv;
+  for (let h = 0; h < heads; h++) {
+    for (let i = 0; i < n; i++) {
+      const src = outOff + (h * n + i) * dv;
+      const dst = i * width + h * dv;
+      for (let c = 0; c < dv; c++) z[dst + c] = out[src + c]!;
+    }
+  }
+}
+
+/**
+ * Attention of layer `layer` over rows [0, n) of s.q, s.k, s.v into s.z (rows, heads concatenated).
+ * Whole-sequence attention() in model.logits; the layer's Decoder (step or chunk) in a session.
+ */
+export type AttendFn = (layer: number, n: number, s: RunState) => void;
+
+/**
+ * The transformer over tokens[start .. start + n) (n <= s.rows), attention by `attend`.
+ * Writes logits [n, vocab] into `logits` from `logitsOff` on, or with `lastOnly` only the last row's [vocab].
+ */
+export function forward(c: ModelConfig, w: ModelWeights, tokens: ArrayLike<number>, start: number, n: number, s: RunState, attend: AttendFn, logits: Float64Array, logitsOff: number, lastOnly: boolean): void {
+  const { dim, heads, keyDim, valueDim, hidden, normEps } = c;
+  const qkDim = heads * keyDim;
+  const vDim = heads * valueDim;
+  const g = s.gemmArgs;
+  embed(s.x, w.tokEmbeddings, tokens, start, n, dim);
+  for (let l = 0; l < c.layers; l++) {
+    const L = w.layers[l]!;
+    // attention sublayer: x += concat_h attention(a Wq^T, a Wk^T, a Wv^T) Wo^T
+    rmsnorm(s.a, s.x, L.attentionNorm, n, dim, normEps);
+    linear(g, s.q, s.a, L.wq, n, qkDim, dim);
+    linear(g, s.k, s.a, L.wk, n, qkDim, dim);
+    linear(g, s.v, s.a, L.wv, n, vDim, dim);
+    attend(l, n, s);
+    linear(g, s.x, s.z, L.wo, n, dim, vDim, true);
+    // feed-forward sublayer: x += (silu(a W1^T) * (a W3^T)) W2^T
+    rmsnorm(s.a, s.x, L.ffnNorm, n, dim, normEps);
+    linear(g, s.h1, s.a, L.w1, n, hidden, dim);
+    linear(g, s.h3, s.a, L.w3, n, hidden, dim);
+    swiglu(s.h1, s.h3, n * hidden);
+    linear(g, s.x, s.h1, L.w2, n, dim, hidden, true);
+  }
+  // logits = rmsnorm(x, norm) Wout^T
+  const first = lastOnly ? n - 1 : 0;
+  rmsnorm(s.a, s.x, w.norm, n - first, dim, normEps, first * dim, 0);
+  linear(g, logits, s.a, w.output, n - first, c.vocab, dim, false, 0, logitsOff);
+}

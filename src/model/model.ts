@@ -1,0 +1,121 @@
+// toeplitz-lm in TypeScript: load a safetensors file, compute logits of a whole sequence with attention(),
+// open generation sessions (one Decoder per layer) and restore them from snapshots.
+import ndarray from 'ndarray';
+import { attention, ShapeError, type AttentionConfig, type AttentionOptions } from '../index.js';
+import { describe } from '../core/errors.js';
+import { ModelError } from './errors.js';
+import { checkModelConfig, informational, type ModelConfig } from './config.js';
+import { parseSafetensors } from './safetensors.js';
+import { checkWeights, modelFingerprint, readWeights, type ModelWeights } from './weights.js';
+import { createRunState, forward, headsToRows, type AttendFn } from './forward.js';
+import { Session, restoreSession, type SessionOptions } from './session.js';
+
+/** How attention runs (passed to attention() and every Decoder). */
+export interface ModelOptions {
+  /** near-field method: 'auto' (cost model, default), 'fft' or 'direct' */
+  method?: 'auto' | 'fft' | 'direct';
+  /** kernels: 'auto' (WASM SIMD where supported, default), 'js' or 'wasm' */
+  backend?: 'auto' | 'js' | 'wasm';
+}
+
+/** Check tokens: integers in [0, vocab). */
+export function checkTokens(tokens: ArrayLike<number>, vocab: number, name = 'tokens'): void {
+  if (tokens === null || typeof tokens !== 'object' || typeof tokens.length !== 'number') {
+    throw new ShapeError(`${name} must be an array of token ids (bytes 0..${vocab - 1}), got ${describe(tokens)}`);
+  }
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i];
+    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= vocab) {
+      throw new ShapeError(`${name}[${i}] must be an integer token id in [0, ${vocab - 1}], got ${describe(t)}`);
+    }
+  }
+}
+
+export class Model {
+  readonly config: ModelConfig;
+  /** informational keys of the file's config (corpus, steps, losses, ...) */
+  readonly info: Readonly<Record<string, unknown>>;
+  readonly weights: ModelWeights;
+  /** per layer: the attention config of DESIGN section 9 (causal, PRF with the layer's W, clip RPE per head) */
+  readonly attentionConfigs: readonly AttentionConfig[];
+  readonly options: Readonly<ModelOptions>;
+  private fingerprintCache: Uint8Array | null = null;
+
+  constructor(config: ModelConfig, weights: ModelWeights, info: Record<string, unknown> = {}, options: ModelOptions = {}) {
+    this.config = config;
+    this.weights = weights;
+    this.info = Object.freeze({ ...info });
+    this.options = Object.freeze({ ...options });
+    const { heads, keyDim, valueDim } = config;
+    const K = config.rpe.length;
+    this.attentionConfigs = weights.layers.map((layer) => ({
+      heads,
+      keyDim,
+      valueDim,
+      causal: true,
+      features: { kind: 'prf', count: config.features.count, projection: layer.projection, normalize: 'l2' },
+      rpe: Array.from({ length: heads }, (_, h) => ({ past: { bias: layer.rpeBias.subarray(h * K, (h + 1) * K), tail: 'clip' as const } })),
+    }));
+  }
+
+  /** SHA-256 of the config and weights (values, not file bytes): what ties a session snapshot to this model. */
+  get fingerprint(): Uint8Array {
+    this.fingerprintCache ??= modelFingerprint(this.config, this.weights);
+    return this.fingerprintCache.slice();
+  }
+
+  /** Logits [n, vocab] row-major of a whole sequence (causal), computed with attention(). */
+  logits(tokens: ArrayLike<number>): Float64Array {
+    const c = this.config;
+    checkTokens(tokens, c.vocab);
+    const n = tokens.length;
+    const logits = new Float64Array(n * c.vocab);
+    if (n === 0) return logits;
+    const s = createRunState(c, n);
+    const { heads, keyDim: d, valueDim: dv } = c;
+    const engine = this.options as AttentionOptions;
+    const attend: AttendFn = (l, rows, st) => {
+      // rows [n, heads*dim] viewed as [heads, n, dim] through strides: no copy
+      const q = ndarray(st.q, [heads, rows, d], [d, heads * d, 1]);
+      const k = ndarray(st.k, [heads, rows, d], [d, heads * d, 1]);
+      const v = ndarray(st.v, [heads, rows, dv], [dv, heads * dv, 1]);
+      const z = attention(this.attentionConfigs[l]!, q, k, v, engine);
+      headsToRows(z.data, z.offset, st.z, heads, rows, dv);
+    };
+    forward(c, this.weights, tokens, 0, n, s, attend, logits, 0, false);
+    return logits;
+  }
+
+  /** A generation session (one Decoder per layer), sampling with the given options. */
+  session(options?: SessionOptions): Session {
+    return new Session(this, options);
+  }
+
+  /** A session from session.snapshot() bytes, continuing exactly; refuses another model's snapshot. */
+  restore(bytes: Uint8Array): Session {
+    return restoreSession(this, bytes);
+  }
+}
+
+/** A model from toeplitz-lm safetensors bytes (DESIGN section 9); bad bytes -> ModelError. */
+export function loadModel(bytes: Uint8Array, options: ModelOptions = {}): Model {
+  const file = parseSafetensors(bytes);
+  const text = file.metadata.config;
+  if (text === undefined) throw new ModelError('config', `__metadata__.config must hold the model config (JSON), got ${Object.keys(file.metadata).length === 0 ? 'no __metadata__' : `only keys [${Object.keys(file.metadata).join(', ')}]`}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new ModelError('config', `__metadata__.config must be JSON, got a parse error: ${(e as Error).message}`);
+  }
+  const config = checkModelConfig(parsed);
+  const weights = readWeights(file, config);
+  return new Model(config, weights, informational(parsed as Record<string, unknown>), options);
+}
+
+/** A model from a config and in-memory weights (e.g. randomWeights, or weights converted from elsewhere). */
+export function createModel(config: ModelConfig | Omit<ModelConfig, 'format'>, weights: ModelWeights, options: ModelOptions = {}): Model {
+  const cfg = checkModelConfig(config);
+  checkWeights(cfg, weights);
+  return new Model(cfg, weights, {}, options);
+}

@@ -1,0 +1,139 @@
+// Session snapshot bytes: a small binary layout of its own (all little-endian), checked on the way in.
+//
+//   offset  size  field
+//   0       8     magic "\x89TZLMSS\n" (toeplitz-lm session)
+//   8       2     format version (uint16) = 1
+//   10      2     flags (uint16) = 0
+//   12      4     payload length N (uint32)
+//   16      4     CRC-32 of the payload (uint32, zlib's)
+//   20      N     payload:
+//                   32 bytes  model fingerprint (SHA-256 of config and weights)
+//                   f64 x 6   position, seed, draws, temperature, topK, topP
+//                   u8        pending UTF-8 byte count (0..3), then 3 bytes (unused ones 0)
+//                   u32       V: length of the last logits (0 before the first token, else vocab)
+//                   f64 x V   last logits (what the next token is sampled from)
+//                   u32       layers
+//                   per layer: u32 length, then that many bytes of decoder.snapshot()
+// The file is exactly 20 + N bytes.
+import { crc32 } from '../codec/index.js';
+import { describe } from '../core/errors.js';
+import { ModelError } from './errors.js';
+
+export const SESSION_MAGIC = Uint8Array.of(0x89, 0x54, 0x5a, 0x4c, 0x4d, 0x53, 0x53, 0x0a);
+export const SESSION_FORMAT_VERSION = 1;
+export const SESSION_HEADER_BYTES = 20;
+
+/** Everything a session snapshot holds, as plain data. */
+export interface SessionParts {
+  fingerprint: Uint8Array; // [32]
+  position: number;
+  seed: number;
+  draws: number;
+  temperature: number;
+  topK: number;
+  topP: number;
+  pending: Uint8Array; // [0..3]
+  lastLogits: Float64Array; // [0] or [vocab]
+  decoders: Uint8Array[]; // one decoder snapshot per layer
+}
+
+export function encodeSession(p: SessionParts): Uint8Array {
+  const N = 32 + 6 * 8 + 4 + 4 + 8 * p.lastLogits.length + 4 + p.decoders.reduce((s, d) => s + 4 + d.length, 0);
+  const out = new Uint8Array(SESSION_HEADER_BYTES + N);
+  const view = new DataView(out.buffer);
+  out.set(SESSION_MAGIC, 0);
+  view.setUint16(8, SESSION_FORMAT_VERSION, true);
+  view.setUint16(10, 0, true);
+  view.setUint32(12, N, true);
+  let at = SESSION_HEADER_BYTES;
+  out.set(p.fingerprint, at);
+  at += 32;
+  for (const x of [p.position, p.seed, p.draws, p.temperature, p.topK, p.topP]) {
+    view.setFloat64(at, x, true);
+    at += 8;
+  }
+  out[at] = p.pending.length;
+  out.set(p.pending, at + 1);
+  at += 4;
+  view.setUint32(at, p.lastLogits.length, true);
+  at += 4;
+  for (let i = 0; i < p.lastLogits.length; i++, at += 8) view.setFloat64(at, p.lastLogits[i]!, true);
+  view.setUint32(at, p.decoders.length, true);
+  at += 4;
+  for (const d of p.decoders) {
+    view.setUint32(at, d.length, true);
+    out.set(d, at + 4);
+    at += 4 + d.length;
+  }
+  view.setUint32(16, crc32(out.subarray(SESSION_HEADER_BYTES)), true);
+  return out;
+}
+
+function bad(message: string): never {
+  throw new ModelError('snapshot', message);
+}
+
+/**
+ * Parse session snapshot bytes: header, exact length, checksum, then every field in bounds. Sizes are
+ * checked against what the bytes hold before anything is allocated; `vocab` and `layers` are the model's.
+ */
+export function decodeSession(bytes: Uint8Array, vocab: number, layers: number): SessionParts {
+  if (!(bytes instanceof Uint8Array)) bad(`a session snapshot must be a Uint8Array, got ${describe(bytes)}`);
+  if (bytes.length < SESSION_HEADER_BYTES) throw new ModelError('truncated', `a session snapshot starts with a ${SESSION_HEADER_BYTES}-byte header, got ${bytes.length} bytes in all`);
+  for (let i = 0; i < SESSION_MAGIC.length; i++) {
+    if (bytes[i] !== SESSION_MAGIC[i]) bad(`not a toeplitz-lm session snapshot: expected the magic bytes 89 54 5a 4c 4d 53 53 0a, got ${Array.from(bytes.subarray(0, 8), (b) => b.toString(16).padStart(2, '0')).join(' ')}`);
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = view.getUint16(8, true);
+  if (version !== SESSION_FORMAT_VERSION) bad(`unsupported session snapshot version: expected ${SESSION_FORMAT_VERSION}, got ${version}`);
+  const flags = view.getUint16(10, true);
+  if (flags !== 0) bad(`session snapshot flags must be 0, got ${flags}`);
+  const N = view.getUint32(12, true);
+  if (bytes.length < SESSION_HEADER_BYTES + N) throw new ModelError('truncated', `the session snapshot declares a ${N}-byte payload, but only ${bytes.length - SESSION_HEADER_BYTES} bytes follow the header`);
+  if (bytes.length > SESSION_HEADER_BYTES + N) bad(`the session snapshot declares a ${N}-byte payload, got ${bytes.length - SESSION_HEADER_BYTES - N} extra bytes after it`);
+  const stored = view.getUint32(16, true);
+  const computed = crc32(bytes.subarray(SESSION_HEADER_BYTES));
+  if (stored !== computed) bad(`checksum mismatch: the header says CRC-32 ${stored.toString(16).padStart(8, '0')}, the payload has ${computed.toString(16).padStart(8, '0')} (corrupted bytes)`);
+  let at = SESSION_HEADER_BYTES;
+  const end = bytes.length;
+  const need = (n: number, what: string): void => {
+    if (at + n > end) bad(`the payload ends before ${what} (${n} bytes needed at offset ${at}, ${end - at} left)`);
+  };
+  need(32 + 48 + 8, 'the fixed fields');
+  const fingerprint = bytes.slice(at, at + 32);
+  at += 32;
+  const f = (): number => {
+    const x = view.getFloat64(at, true);
+    at += 8;
+    return x;
+  };
+  const [position, seed, draws, temperature, topK, topP] = [f(), f(), f(), f(), f(), f()] as [number, number, number, number, number, number];
+  const count = bytes[at]!;
+  if (count > 3) bad(`the pending UTF-8 byte count must be 0..3, got ${count}`);
+  const pending = bytes.slice(at + 1, at + 1 + count);
+  at += 4;
+  const V = view.getUint32(at, true);
+  at += 4;
+  if (V !== 0 && V !== vocab) bad(`the last logits must hold 0 or ${vocab} (vocab) values, got ${V}`);
+  need(8 * V + 4, 'the last logits');
+  const lastLogits = new Float64Array(V);
+  for (let i = 0; i < V; i++) {
+    const x = f();
+    if (!Number.isFinite(x)) bad(`the last logits must be finite, got ${describe(x)} at index ${i}`);
+    lastLogits[i] = x;
+  }
+  const L = view.getUint32(at, true);
+  at += 4;
+  if (L !== layers) bad(`the model has ${layers} layers, the snapshot holds ${L} decoder states`);
+  const decoders: Uint8Array[] = [];
+  for (let l = 0; l < L; l++) {
+    need(4, `layer ${l}'s length`);
+    const n = view.getUint32(at, true);
+    at += 4;
+    need(n, `layer ${l}'s decoder snapshot`);
+    decoders.push(bytes.subarray(at, at + n));
+    at += n;
+  }
+  if (at !== end) bad(`${end - at} unexplained bytes after the last decoder snapshot`);
+  return { fingerprint, position, seed, draws, temperature, topK, topP, pending, lastLogits, decoders };
+}
