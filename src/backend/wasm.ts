@@ -1,12 +1,536 @@
-// The WebAssembly SIMD backend (being written: see assembly/). Until it lands, nothing reports it available.
-import type { Workspace } from './types.js';
+// The WebAssembly SIMD backend: the kernels of assembly/*.ts (AssemblyScript, f64x2), compiled by
+// scripts/build-wasm.mjs into wasmBinary.ts (base64, so it loads in Node and in any bundler without fs or fetch).
+//
+// Every workspace instantiates the compiled module with its OWN WebAssembly.Memory, sized up front
+// (initial = maximum, never grown: in V8 one memory.grow slows every typed-array loop of the process by ~1.35x).
+// Memory map of one workspace (bytes):
+//   [0, HEADER)           the module's static data and the kernels' fixed scratch (assembly/layout.ts)
+//   [HEADER, lo)          arrays handed out by f64(), a stack (mark/release)
+//   [hi, end)             FFT plans (twiddles and bit-reversal tables), allocated from the top, kept for the
+//                         workspace's lifetime (so release() never frees a plan)
+// Views from f64() are 16-byte aligned: every allocation is rounded up to an even number of float64.
+//
+// Kernels pass byte offsets when an array is a view of this workspace's memory; any other array is copied into
+// scratch and back (correct and slow: never the engine's hot paths). When the workspace has no room for the
+// copies, a throwaway instance with a memory of its own runs the call (same code, same results).
+//
+// Module-global state: only the compiled WebAssembly.Module (immutable, safe to share between workspaces).
+import type { Normalize } from '../core/types.js';
+import type {
+  AformRingArgs,
+  AformRowsArgs,
+  FarAbsorbArgs,
+  FarArrays,
+  FarContractArgs,
+  FftPlan,
+  GemmArgs,
+  PrfLogitsArgs,
+  SpectralMacArgs,
+  Workspace,
+} from './types.js';
+import { WASM_BASE64, WASM_HEADER_BYTES } from './wasmBinary.js';
 
-/** True when this runtime validates the library's WASM SIMD module. */
-export function wasmSupported(): boolean {
-  return false;
+export { WASM_HEADER_BYTES };
+
+/** The module's exports (pointers are byte offsets into the workspace memory). */
+interface Kernels {
+  headerBytes(): number;
+  staticEnd(): number;
+  aformRows(c: number, tLo: number, tHi: number, k: number, v: number, jBase: number, q: number, acc: number, b0: number, b1: number, m: number, dv: number): void;
+  aformRing(c: number, rk: number, rv: number, start: number, len: number, cap: number, q: number, acc: number, m: number, dv: number): void;
+  farAbsorb(sum: number, comp: number, gamma: number, k: number, v: number, m: number, dv: number): void;
+  farContract(sum: number, cFar: number, q: number, m: number, dv: number, acc: number): void;
+  scaleFar(sum: number, comp: number, factor: number, len: number): void;
+  gemm(a: number, b: number, c: number, M: number, N: number, K: number, accumulate: number): void;
+  prfLogits(W: number, m: number, d: number, mode: number, x: number, n: number, out: number): number;
+  fftPlanBytes(n: number): number;
+  fftInit(plan: number, n: number): void;
+  fftForward(plan: number, n: number, out: number, inp: number): void;
+  fftInverse(plan: number, n: number, out: number, inp: number): void;
+  spectralMac(y: number, x: number, h: number, n: number): void;
 }
 
-/** A workspace whose arrays live in its own WebAssembly memory of `capacity` float64 entries. */
-export function createWasmWorkspace(_capacity: number): Workspace {
-  throw new Error('WASM backend not built yet');
+const PAGE = 65536;
+const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
+
+// ------------------------------------------------------------------ compiling the module (once per process)
+
+/** undefined: not tried yet; null: this runtime cannot run the module; else the compiled module. */
+let compiled: WebAssembly.Module | null | undefined;
+
+function moduleBytes(): Uint8Array<ArrayBuffer> {
+  const s = atob(WASM_BASE64);
+  const bytes = new Uint8Array(new ArrayBuffer(s.length));
+  for (let i = 0; i < s.length; i++) bytes[i] = s.charCodeAt(i);
+  return bytes;
+}
+
+function isNode(): boolean {
+  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
+  return typeof p?.versions?.node === 'string';
+}
+
+function validated(): Uint8Array<ArrayBuffer> | null {
+  if (typeof WebAssembly !== 'object' || typeof WebAssembly.validate !== 'function') return null;
+  const bytes = moduleBytes();
+  return WebAssembly.validate(bytes) ? bytes : null;
+}
+
+/**
+ * True when this runtime runs the library's WASM SIMD module. In Node the module is compiled here, synchronously
+ * (once per process). In browsers a synchronous compile on the main thread is refused, so this stays false until
+ * `await initWasm()` has compiled it.
+ */
+export function wasmSupported(): boolean {
+  if (compiled !== undefined) return compiled !== null;
+  if (!isNode()) return false;
+  try {
+    const bytes = validated();
+    compiled = bytes === null ? null : new WebAssembly.Module(bytes);
+  } catch {
+    compiled = null;
+  }
+  return compiled !== null;
+}
+
+/** Compile the module asynchronously (browsers: call once before using the WASM backend). Resolves to wasmSupported(). */
+export async function initWasm(): Promise<boolean> {
+  if (compiled !== undefined) return compiled !== null;
+  let mod: WebAssembly.Module | null = null;
+  try {
+    const bytes = validated();
+    if (bytes !== null) mod = await WebAssembly.compile(bytes);
+  } catch {
+    mod = null;
+  }
+  if (compiled === undefined) compiled = mod;
+  return compiled !== null;
+}
+
+function compiledModule(): WebAssembly.Module {
+  if (!wasmSupported() || compiled == null) {
+    throw new Error(
+      isNode()
+        ? 'WebAssembly SIMD is not available in this runtime; use the JS backend'
+        : 'the WASM backend is not compiled yet (await initWasm() first) or WebAssembly SIMD is not available',
+    );
+  }
+  return compiled;
+}
+
+function instantiate(memory: WebAssembly.Memory): Kernels {
+  return new WebAssembly.Instance(compiledModule(), { env: { memory } }).exports as unknown as Kernels;
+}
+
+// ------------------------------------------------------------------ sizing rules (exact, for the engine)
+
+/** Float64 entries that f64(length) takes from a WASM workspace (views are 16-byte aligned). */
+export function wasmF64Entries(length: number): number {
+  return length + (length & 1);
+}
+
+/** Float64 entries an FFT plan of `size` takes from a WASM workspace (held for the workspace's lifetime). */
+export function wasmFftPlanEntries(size: number): number {
+  if (size < 2) return 2;
+  const p = Math.round(Math.log2(size));
+  const R = p % 2 === 1 ? 2 : 4;
+  let sumL = 0;
+  for (let L = R; 4 * L <= size; L *= 4) sumL += L;
+  const bytes = sumL * 96 + (size / R) * 4;
+  return Math.ceil(bytes / 16) * 2;
+}
+
+// ------------------------------------------------------------------ the workspace
+
+const NORMALIZE_MODE: Record<Normalize, number> = { none: 0, scale: 1, l2: 2 };
+
+/** One array argument of the slow path: elements [off, off + len) of `a`; `out`: copied back after the call. */
+interface Staged {
+  a: Float64Array;
+  off: number;
+  len: number;
+  out: boolean;
+}
+
+function checkRange(a: Float64Array, off: number, len: number, what: string): void {
+  if (!(off >= 0 && len >= 0 && off + len <= a.length)) {
+    throw new RangeError(`${what}: elements [${off}, ${off + len}) are outside an array of length ${a.length}`);
+  }
+}
+
+function isPowerOfTwo(n: number): boolean {
+  return Number.isInteger(n) && n >= 2 && (n & (n - 1)) === 0 && n <= 2 ** 26;
+}
+
+class WasmFftPlan implements FftPlan {
+  constructor(
+    private readonly ws: WasmWorkspace,
+    readonly size: number,
+    readonly ptr: number,
+  ) {}
+  forward(out: Float64Array, input: Float64Array): void {
+    this.ws.fft(this, out, input, false);
+  }
+  inverse(out: Float64Array, input: Float64Array): void {
+    this.ws.fft(this, out, input, true);
+  }
+}
+
+class WasmWorkspace implements Workspace {
+  readonly backend = 'wasm' as const;
+  readonly capacity: number;
+  private readonly memory: WebAssembly.Memory;
+  private readonly buf: ArrayBuffer;
+  private readonly x: Kernels;
+  private readonly heap: Float64Array; // the whole memory, for copies
+  private readonly base: number; // first allocatable byte
+  private lo: number; // next free byte (bottom stack)
+  private hi: number; // first byte of the plans (top)
+  private dirty: number; // bytes in [base, dirty) may hold old data
+  private readonly plans = new Map<number, WasmFftPlan>();
+
+  constructor(capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 0) throw new RangeError(`WASM workspace capacity must be a non-negative integer (float64 entries), got ${capacity}`);
+    const module = compiledModule();
+    const base = WASM_HEADER_BYTES;
+    const bytes = base + wasmF64Entries(capacity) * 8;
+    const pages = Math.ceil(bytes / PAGE);
+    if (pages > MAX_PAGES) throw new RangeError(`WASM workspace capacity ${capacity} float64 entries exceeds the 4 GiB limit of WebAssembly memory`);
+    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    this.x = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Kernels;
+    if (this.x.headerBytes() !== base) throw new Error(`wasmBinary.ts is out of step with wasm.ts (header ${this.x.headerBytes()} != ${base})`);
+    this.buf = this.memory.buffer;
+    this.heap = new Float64Array(this.buf);
+    this.capacity = capacity;
+    this.base = base;
+    this.lo = base;
+    this.dirty = base;
+    this.hi = bytes;
+  }
+
+  get available(): number {
+    return (this.hi - this.lo) / 8;
+  }
+
+  f64(length: number): Float64Array {
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`f64(length): length must be a non-negative integer, got ${length}`);
+    const need = wasmF64Entries(length) * 8;
+    if (this.lo + need > this.hi) {
+      throw new Error(
+        `WASM workspace is full: f64(${length}) asks for ${length} float64 entries but only ${this.available} are left ` +
+          `(capacity ${this.capacity}; FFT plans hold ${(this.base + wasmF64Entries(this.capacity) * 8 - this.hi) / 8}); size the workspace up front`,
+      );
+    }
+    const view = new Float64Array(this.buf, this.lo, length);
+    if (this.lo < this.dirty) view.fill(0);
+    this.lo += need;
+    if (this.lo > this.dirty) this.dirty = this.lo;
+    return view;
+  }
+
+  mark(): number {
+    return this.lo;
+  }
+
+  release(mark: number): void {
+    if (!Number.isInteger(mark) || mark < this.base || mark > this.lo) {
+      throw new Error(`release(${mark}): not a live mark of this workspace (current ${this.lo}); marks are released in stack order`);
+    }
+    this.lo = mark;
+  }
+
+  fftPlan(size: number): FftPlan {
+    let plan = this.plans.get(size);
+    if (plan !== undefined) return plan;
+    if (!isPowerOfTwo(size)) throw new RangeError(`FFT size must be a power of two >= 2, got ${size}`);
+    const bytes = wasmFftPlanEntries(size) * 8;
+    if (this.hi - bytes < this.lo) {
+      throw new Error(`WASM workspace is full: an FFT plan of size ${size} needs ${bytes / 8} float64 entries but only ${this.available} are left (capacity ${this.capacity})`);
+    }
+    this.hi -= bytes;
+    this.x.fftInit(this.hi, size);
+    plan = new WasmFftPlan(this, size, this.hi);
+    this.plans.set(size, plan);
+    return plan;
+  }
+
+  // -------------------------------------------------------------- the slow path: copies
+
+  /**
+   * Run a kernel on copies of arrays that are not views of this memory. `call` gets the kernels and one byte
+   * pointer per staged array (pointing at its element `off`), and the plan pointer when `planSize` is given.
+   */
+  private staged<T>(args: Staged[], call: (x: Kernels, p: number[], plan: number) => T, planSize = 0): T {
+    let need = 0;
+    for (const s of args) if (s.a.buffer !== this.buf) need += wasmF64Entries(s.len);
+    if (need <= this.available) {
+      const mark = this.mark();
+      try {
+        const p = args.map((s) => {
+          if (s.a.buffer === this.buf) return s.a.byteOffset + s.off * 8;
+          const copy = this.f64(s.len);
+          copy.set(s.a.subarray(s.off, s.off + s.len));
+          return copy.byteOffset;
+        });
+        const plan = planSize > 0 ? (this.fftPlan(planSize) as WasmFftPlan).ptr : 0;
+        const r = call(this.x, p, plan);
+        args.forEach((s, i) => {
+          if (s.out && s.a.buffer !== this.buf) s.a.set(new Float64Array(this.buf, p[i]!, s.len), s.off);
+        });
+        return r;
+      } finally {
+        this.release(mark);
+      }
+    }
+    // no room here: a throwaway instance with a memory of its own (the same code, so the same results)
+    let bytes = WASM_HEADER_BYTES;
+    for (const s of args) bytes += wasmF64Entries(s.len) * 8;
+    const planBytes = planSize > 0 ? wasmFftPlanEntries(planSize) * 8 : 0;
+    bytes += planBytes;
+    const pages = Math.ceil(bytes / PAGE);
+    if (pages > MAX_PAGES) throw new RangeError('WASM kernel call on arrays outside the workspace: copies exceed 4 GiB');
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    const x = instantiate(memory);
+    const heap = new Float64Array(memory.buffer);
+    let at = WASM_HEADER_BYTES;
+    const p = args.map((s) => {
+      const ptr = at;
+      heap.set(s.a.subarray(s.off, s.off + s.len), ptr / 8);
+      at += wasmF64Entries(s.len) * 8;
+      return ptr;
+    });
+    let plan = 0;
+    if (planSize > 0) {
+      plan = at;
+      x.fftInit(plan, planSize);
+    }
+    const r = call(x, p, plan);
+    args.forEach((s, i) => {
+      if (s.out) s.a.set(heap.subarray(p[i]! / 8, p[i]! / 8 + s.len), s.off);
+    });
+    return r;
+  }
+
+  // -------------------------------------------------------------- kernels
+
+  fft(plan: WasmFftPlan, out: Float64Array, input: Float64Array, inverse: boolean): void {
+    const n = plan.size;
+    const len = 2 * n;
+    checkRange(out, 0, len, 'fft out');
+    checkRange(input, 0, len, 'fft input');
+    const b = this.buf;
+    if (out.buffer === b && input.buffer === b) {
+      const o = out.byteOffset;
+      const i = input.byteOffset;
+      if (o < i + len * 8 && i < o + len * 8) throw new Error('FFT: input and output must not overlap');
+      if (inverse) this.x.fftInverse(plan.ptr, n, o, i);
+      else this.x.fftForward(plan.ptr, n, o, i);
+      return;
+    }
+    if (out === input || (out.buffer === input.buffer && out.byteOffset < input.byteOffset + len * 8 && input.byteOffset < out.byteOffset + len * 8)) {
+      throw new Error('FFT: input and output must not overlap');
+    }
+    this.staged(
+      [
+        { a: out, off: 0, len, out: true },
+        { a: input, off: 0, len, out: false },
+      ],
+      (x, p, pp) => (inverse ? x.fftInverse(pp, n, p[0]!, p[1]!) : x.fftForward(pp, n, p[0]!, p[1]!)),
+      n,
+    );
+  }
+
+  aformRows(a: AformRowsArgs): void {
+    const { c, tLo, tHi, phiK, v, phiQ, q0, m, dv, b0, b1, acc } = a;
+    if (tHi <= tLo || b1 <= b0) return;
+    if (b0 < q0 || tLo < 0) throw new RangeError(`aformRows: need q0 <= b0 and tLo >= 0 (q0 ${q0}, b0 ${b0}, tLo ${tLo})`);
+    const jBase = Math.max(0, b0 - tHi + 1);
+    const jEnd = b1 - 1 - tLo; // last key row read
+    if (jEnd < jBase) return;
+    const w1 = dv + 1;
+    const nk = jEnd - jBase + 1;
+    const nc = Math.min(tHi, b1);
+    checkRange(c, 0, nc, 'aformRows c');
+    checkRange(phiK, jBase * m, nk * m, 'aformRows phiK');
+    checkRange(v, jBase * dv, nk * dv, 'aformRows v');
+    checkRange(phiQ, (b0 - q0) * m, (b1 - b0) * m, 'aformRows phiQ');
+    checkRange(acc, (b0 - q0) * w1, (b1 - b0) * w1, 'aformRows acc');
+    const b = this.buf;
+    if (c.buffer === b && phiK.buffer === b && v.buffer === b && phiQ.buffer === b && acc.buffer === b) {
+      this.x.aformRows(
+        c.byteOffset, tLo, tHi,
+        phiK.byteOffset + jBase * m * 8, v.byteOffset + jBase * dv * 8, jBase,
+        phiQ.byteOffset + (b0 - q0) * m * 8, acc.byteOffset + (b0 - q0) * w1 * 8,
+        b0, b1, m, dv,
+      );
+      return;
+    }
+    this.staged(
+      [
+        { a: c, off: 0, len: nc, out: false },
+        { a: phiK, off: jBase * m, len: nk * m, out: false },
+        { a: v, off: jBase * dv, len: nk * dv, out: false },
+        { a: phiQ, off: (b0 - q0) * m, len: (b1 - b0) * m, out: false },
+        { a: acc, off: (b0 - q0) * w1, len: (b1 - b0) * w1, out: true },
+      ],
+      (x, p) => x.aformRows(p[0]!, tLo, tHi, p[1]!, p[2]!, jBase, p[3]!, p[4]!, b0, b1, m, dv),
+    );
+  }
+
+  aformRing(a: AformRingArgs): void {
+    const { c, ringK, ringV, start, len, cap, phiQ, qOff, m, dv, acc, aOff } = a;
+    if (len <= 0) return;
+    if (!(len <= cap && start >= 0 && start < cap)) throw new RangeError(`aformRing: need 0 <= start < cap and len <= cap (start ${start}, len ${len}, cap ${cap})`);
+    checkRange(c, 0, len, 'aformRing c');
+    checkRange(ringK, 0, cap * m, 'aformRing ringK');
+    checkRange(ringV, 0, cap * dv, 'aformRing ringV');
+    checkRange(phiQ, qOff, m, 'aformRing phiQ');
+    checkRange(acc, aOff, dv + 1, 'aformRing acc');
+    const b = this.buf;
+    if (c.buffer === b && ringK.buffer === b && ringV.buffer === b && phiQ.buffer === b && acc.buffer === b) {
+      this.x.aformRing(c.byteOffset, ringK.byteOffset, ringV.byteOffset, start, len, cap, phiQ.byteOffset + qOff * 8, acc.byteOffset + aOff * 8, m, dv);
+      return;
+    }
+    this.staged(
+      [
+        { a: c, off: 0, len, out: false },
+        { a: ringK, off: 0, len: cap * m, out: false },
+        { a: ringV, off: 0, len: cap * dv, out: false },
+        { a: phiQ, off: qOff, len: m, out: false },
+        { a: acc, off: aOff, len: dv + 1, out: true },
+      ],
+      (x, p) => x.aformRing(p[0]!, p[1]!, p[2]!, start, len, cap, p[3]!, p[4]!, m, dv),
+    );
+  }
+
+  farAbsorb(a: FarAbsorbArgs): void {
+    const { far, gamma, phiK, kOff, v, vOff, m, dv } = a;
+    const size = m * (dv + 1);
+    checkRange(far.sum, 0, size, 'farAbsorb far.sum');
+    checkRange(far.comp, 0, size, 'farAbsorb far.comp');
+    checkRange(phiK, kOff, m, 'farAbsorb phiK');
+    checkRange(v, vOff, dv, 'farAbsorb v');
+    const b = this.buf;
+    if (far.sum.buffer === b && far.comp.buffer === b && phiK.buffer === b && v.buffer === b) {
+      this.x.farAbsorb(far.sum.byteOffset, far.comp.byteOffset, gamma, phiK.byteOffset + kOff * 8, v.byteOffset + vOff * 8, m, dv);
+      return;
+    }
+    this.staged(
+      [
+        { a: far.sum, off: 0, len: size, out: true },
+        { a: far.comp, off: 0, len: size, out: true },
+        { a: phiK, off: kOff, len: m, out: false },
+        { a: v, off: vOff, len: dv, out: false },
+      ],
+      (x, p) => x.farAbsorb(p[0]!, p[1]!, gamma, p[2]!, p[3]!, m, dv),
+    );
+  }
+
+  farContract(a: FarContractArgs): void {
+    const { far, cFar, phiQ, qOff, m, dv, acc, aOff } = a;
+    const size = m * (dv + 1);
+    checkRange(far.sum, 0, size, 'farContract far.sum');
+    checkRange(phiQ, qOff, m, 'farContract phiQ');
+    checkRange(acc, aOff, dv + 1, 'farContract acc');
+    const b = this.buf;
+    if (far.sum.buffer === b && phiQ.buffer === b && acc.buffer === b) {
+      this.x.farContract(far.sum.byteOffset, cFar, phiQ.byteOffset + qOff * 8, m, dv, acc.byteOffset + aOff * 8);
+      return;
+    }
+    this.staged(
+      [
+        { a: far.sum, off: 0, len: size, out: false },
+        { a: phiQ, off: qOff, len: m, out: false },
+        { a: acc, off: aOff, len: dv + 1, out: true },
+      ],
+      (x, p) => x.farContract(p[0]!, cFar, p[1]!, m, dv, p[2]!),
+    );
+  }
+
+  scaleFar(far: FarArrays, factor: number, m: number, dv: number): void {
+    const size = m * (dv + 1);
+    checkRange(far.sum, 0, size, 'scaleFar far.sum');
+    checkRange(far.comp, 0, size, 'scaleFar far.comp');
+    const b = this.buf;
+    if (far.sum.buffer === b && far.comp.buffer === b) {
+      this.x.scaleFar(far.sum.byteOffset, far.comp.byteOffset, factor, size);
+      return;
+    }
+    this.staged(
+      [
+        { a: far.sum, off: 0, len: size, out: true },
+        { a: far.comp, off: 0, len: size, out: true },
+      ],
+      (x, p) => x.scaleFar(p[0]!, p[1]!, factor, size),
+    );
+  }
+
+  prfLogits(a: PrfLogitsArgs): number {
+    const { W, m, d, normalize, x: xs, n, out } = a;
+    if (n <= 0) return -Infinity;
+    const mode = NORMALIZE_MODE[normalize];
+    if (mode === undefined) throw new RangeError(`prfLogits: unknown normalize ${String(normalize)}`);
+    checkRange(W, 0, m * d, 'prfLogits W');
+    checkRange(xs, 0, n * d, 'prfLogits x');
+    checkRange(out, 0, n * m, 'prfLogits out');
+    const b = this.buf;
+    if (W.buffer === b && xs.buffer === b && out.buffer === b) {
+      return this.x.prfLogits(W.byteOffset, m, d, mode, xs.byteOffset, n, out.byteOffset);
+    }
+    return this.staged(
+      [
+        { a: W, off: 0, len: m * d, out: false },
+        { a: xs, off: 0, len: n * d, out: false },
+        { a: out, off: 0, len: n * m, out: true },
+      ],
+      (x, p) => x.prfLogits(p[0]!, m, d, mode, p[1]!, n, p[2]!),
+    );
+  }
+
+  gemm(g: GemmArgs): void {
+    const { a, aOff, b: bm, bOff, c, cOff, M, N, K, accumulate } = g;
+    if (M <= 0 || N <= 0) return;
+    checkRange(a, aOff, M * K, 'gemm a');
+    checkRange(bm, bOff, N * K, 'gemm b');
+    checkRange(c, cOff, M * N, 'gemm c');
+    const buf = this.buf;
+    if (a.buffer === buf && bm.buffer === buf && c.buffer === buf) {
+      this.x.gemm(a.byteOffset + aOff * 8, bm.byteOffset + bOff * 8, c.byteOffset + cOff * 8, M, N, K, accumulate ? 1 : 0);
+      return;
+    }
+    this.staged(
+      [
+        { a, off: aOff, len: M * K, out: false },
+        { a: bm, off: bOff, len: N * K, out: false },
+        { a: c, off: cOff, len: M * N, out: true },
+      ],
+      (x, p) => x.gemm(p[0]!, p[1]!, p[2]!, M, N, K, accumulate ? 1 : 0),
+    );
+  }
+
+  spectralMac(s: SpectralMacArgs): void {
+    const { Y, X, xOff, H, hOff, N } = s;
+    if (N <= 0) return;
+    checkRange(Y, 0, 2 * N, 'spectralMac Y');
+    checkRange(X, xOff, 2 * N, 'spectralMac X');
+    checkRange(H, hOff, 2 * N, 'spectralMac H');
+    const b = this.buf;
+    if (Y.buffer === b && X.buffer === b && H.buffer === b) {
+      this.x.spectralMac(Y.byteOffset, X.byteOffset + xOff * 8, H.byteOffset + hOff * 8, N);
+      return;
+    }
+    this.staged(
+      [
+        { a: Y, off: 0, len: 2 * N, out: true },
+        { a: X, off: xOff, len: 2 * N, out: false },
+        { a: H, off: hOff, len: 2 * N, out: false },
+      ],
+      (x, p) => x.spectralMac(p[0]!, p[1]!, p[2]!, N),
+    );
+  }
+}
+
+/** A workspace whose arrays live in its own WebAssembly memory of `capacity` float64 entries (sized once, never grown). */
+export function createWasmWorkspace(capacity: number): Workspace {
+  return new WasmWorkspace(capacity);
 }

@@ -1,0 +1,19 @@
+// Entry of the WebAssembly SIMD module (compiled by scripts/build-wasm.mjs into src/backend/wasmBinary.ts).
+// Every export takes byte offsets into the imported memory; see layout.ts for the memory map.
+import { HEADER } from './layout';
+
+export { aformRows, aformRing } from './aform';
+export { farAbsorb, farContract, scaleFar } from './far';
+export { gemm } from './gemm';
+export { prfLogits } from './prf';
+export { fftPlanBytes, fftInit, fftForward, fftInverse, spectralMac } from './fft';
+
+/** First byte of memory the JS side may allocate. */
+export function headerBytes(): usize {
+  return HEADER;
+}
+
+/** End of the module's static data (must not reach the kernel scratch). */
+export function staticEnd(): usize {
+  return __heap_base;
+}

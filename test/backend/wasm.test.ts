@@ -1,0 +1,589 @@
+// The WASM SIMD backend against the JS backend (the reference): every kernel on random inputs of many sizes,
+// agreement to 1e-12 (normwise per row), bit-for-bit where the arithmetic is the same (far field, spectral
+// multiply-accumulate), bit-for-bit reproducibility across workspaces and through the copy-in fallback, and
+// the workspace's memory discipline (capacity, mark/release, plans, no growth).
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { JsWorkspace } from '../../src/backend/js.js';
+import { createWasmWorkspace, wasmF64Entries, wasmFftPlanEntries, wasmSupported, WASM_HEADER_BYTES } from '../../src/backend/wasm.js';
+import { WASM_BASE64, WASM_BYTES, WASM_SHA256, WASM_SOURCE_SHA256 } from '../../src/backend/wasmBinary.js';
+import type { AformRingArgs, AformRowsArgs, GemmArgs, PrfLogitsArgs, Workspace } from '../../src/backend/types.js';
+import { Rng } from '../../src/math/rng.js';
+
+const TOL = 1e-12;
+const js = new JsWorkspace();
+
+function rand(rng: Rng, n: number, lo = -1, hi = 1): Float64Array {
+  const a = new Float64Array(n);
+  for (let i = 0; i < n; i++) a[i] = lo + (hi - lo) * rng.nextFloat64();
+  return a;
+}
+
+/** A copy of `src` in the workspace (a view of its memory for WASM). */
+function put(ws: Workspace, src: Float64Array): Float64Array {
+  const a = ws.f64(src.length);
+  a.set(src);
+  return a;
+}
+
+/** max over rows of max_col |a - b| / max_col |b| (0/0 = 0); rows of `cols` entries from `off`. */
+function rowError(a: Float64Array, b: Float64Array, cols: number, off = 0, len = b.length - off): number {
+  let worst = 0;
+  for (let r = off; r < off + len; r += cols) {
+    let e = 0;
+    let n = 0;
+    for (let j = r; j < Math.min(r + cols, off + len); j++) {
+      e = Math.max(e, Math.abs(a[j]! - b[j]!));
+      n = Math.max(n, Math.abs(b[j]!));
+    }
+    if (Number.isNaN(e)) return Infinity;
+    if (e > 0) worst = Math.max(worst, e / n);
+  }
+  return worst;
+}
+
+function sameBits(a: Float64Array, b: Float64Array): boolean {
+  if (a.length !== b.length) return false;
+  const x = new BigUint64Array(a.buffer, a.byteOffset, a.length);
+  const y = new BigUint64Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
+  return true;
+}
+
+/** Kernel c(t): positive, with some exact zeros (b = -Infinity) when `zeros`. */
+function kernelC(rng: Rng, n: number, zeros: boolean): Float64Array {
+  const c = rand(rng, n, 0.05, 1.5);
+  if (zeros) for (let t = 0; t < n; t++) if (rng.nextFloat64() < 0.2) c[t] = 0;
+  return c;
+}
+
+describe('module', () => {
+  it('is supported in Node and the committed bytes are intact', () => {
+    expect(wasmSupported()).toBe(true);
+    const bytes = Buffer.from(WASM_BASE64, 'base64');
+    expect(bytes.length).toBe(WASM_BYTES);
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(WASM_SHA256);
+    expect(WebAssembly.validate(bytes)).toBe(true);
+  });
+
+  it('was built from the current assembly/ sources (source hash; the full recompile is in wasm-build.test.ts)', async () => {
+    const build = (await import('../../scripts/build-wasm.mjs' as string)) as { sourceHash: () => string };
+    expect(build.sourceHash(), 'assembly/ changed: run `node scripts/build-wasm.mjs`').toBe(WASM_SOURCE_SHA256);
+  });
+
+  it('imports only its memory and exports the kernels', () => {
+    const mod = new WebAssembly.Module(Buffer.from(WASM_BASE64, 'base64'));
+    expect(WebAssembly.Module.imports(mod)).toEqual([{ module: 'env', name: 'memory', kind: 'memory' }]);
+    const names = WebAssembly.Module.exports(mod).map((e) => e.name);
+    for (const k of ['aformRows', 'aformRing', 'farAbsorb', 'farContract', 'scaleFar', 'prfLogits', 'gemm', 'fftInit', 'fftForward', 'fftInverse', 'spectralMac']) {
+      expect(names).toContain(k);
+    }
+  });
+});
+
+describe('fft', () => {
+  it('forward and inverse match fft.js for N = 2 .. 65536 (1e-12 normwise); inverse(forward(x)) = x', () => {
+    const rng = new Rng(1);
+    const ws = createWasmWorkspace(6 * 65536 + 9 * 65536);
+    for (let p = 1; p <= 16; p++) {
+      const N = 2 ** p;
+      const mark = ws.mark();
+      const x = rand(rng, 2 * N);
+      const input = put(ws, x);
+      const out = ws.f64(2 * N);
+      const back = ws.f64(2 * N);
+      const ref = new Float64Array(2 * N);
+      const plan = ws.fftPlan(N);
+      expect(plan.size).toBe(N);
+      plan.forward(out, input);
+      js.fftPlan(N).forward(ref, x);
+      expect(rowError(out, ref, 2 * N), `forward N=${N}`).toBeLessThan(TOL);
+      expect(sameBits(input, x), 'input untouched').toBe(true);
+      plan.inverse(back, out);
+      expect(rowError(back, x, 2 * N), `roundtrip N=${N}`).toBeLessThan(TOL);
+      js.fftPlan(N).inverse(ref, x);
+      plan.inverse(out, input);
+      expect(rowError(out, ref, 2 * N), `inverse N=${N}`).toBeLessThan(TOL);
+      ws.release(mark);
+    }
+  });
+
+  it('is exact on impulses and symmetric twiddles (w^(N/4) = -i)', () => {
+    const ws = createWasmWorkspace(4 * 64);
+    const N = 32;
+    const input = ws.f64(2 * N);
+    const out = ws.f64(2 * N);
+    input[2 * (N / 4)] = 1; // x_j = delta(j - N/4): X_k = (-i)^k
+    ws.fftPlan(N).forward(out, input);
+    for (let k = 0; k < N; k++) {
+      const expected = [
+        [1, 0],
+        [0, -1],
+        [-1, 0],
+        [0, 1],
+      ][k % 4]!;
+      expect([out[2 * k]! + 0, out[2 * k + 1]! + 0]).toEqual(expected);
+    }
+  });
+
+  it('plans live in the workspace, outside the mark/release stack, and cost wasmFftPlanEntries', () => {
+    const ws = createWasmWorkspace(200_000);
+    for (const N of [2, 4, 8, 16, 1024, 2048, 8192]) {
+      const before = ws.available;
+      const mark = ws.mark();
+      ws.fftPlan(N);
+      ws.release(mark);
+      expect(before - ws.available).toBe(wasmFftPlanEntries(N));
+      expect(ws.fftPlan(N)).toBe(ws.fftPlan(N));
+    }
+    expect(() => ws.fftPlan(12)).toThrow(/power of two/);
+    const out = ws.f64(32);
+    expect(() => ws.fftPlan(16).forward(out, out)).toThrow(/overlap/);
+  });
+});
+
+describe('spectralMac', () => {
+  it('is bit-identical to the JS loop', () => {
+    const rng = new Rng(2);
+    const ws = createWasmWorkspace(1 << 16);
+    for (const N of [1, 2, 3, 16, 1000, 4096]) {
+      const mark = ws.mark();
+      const X = rand(rng, 2 * N + 6);
+      const H = rand(rng, 2 * N + 4);
+      const Y0 = rand(rng, 2 * N);
+      const Y = put(ws, Y0);
+      const Yref = Y0.slice();
+      ws.spectralMac({ Y, X: put(ws, X), xOff: 6, H: put(ws, H), hOff: 2, N });
+      js.spectralMac({ Y: Yref, X, xOff: 6, H, hOff: 2, N });
+      expect(sameBits(Y, Yref), `N=${N}`).toBe(true);
+      ws.release(mark);
+    }
+  });
+});
+
+// ------------------------------------------------------------------ A-form
+
+interface RowsCase {
+  nb: number;
+  q0: number;
+  b0: number;
+  b1: number;
+  tLo: number;
+  tHi: number;
+  m: number;
+  dv: number;
+  zeros: boolean;
+}
+
+function rowsInputs(rng: Rng, k: RowsCase) {
+  const nq = k.nb - k.q0;
+  return {
+    c: kernelC(rng, k.tHi + 3, k.zeros),
+    phiK: rand(rng, k.nb * k.m, 0, 1),
+    v: rand(rng, k.nb * k.dv),
+    phiQ: rand(rng, nq * k.m, 0, 1),
+    acc: rand(rng, nq * (k.dv + 1), -0.1, 0.1),
+  };
+}
+
+function rowsArgs(ws: Workspace, k: RowsCase, d: ReturnType<typeof rowsInputs>, inMemory = true): AformRowsArgs {
+  const p = (a: Float64Array): Float64Array => (inMemory ? put(ws, a) : a.slice());
+  return { c: p(d.c), tLo: k.tLo, tHi: k.tHi, phiK: p(d.phiK), v: p(d.v), phiQ: p(d.phiQ), q0: k.q0, b0: k.b0, b1: k.b1, m: k.m, dv: k.dv, acc: p(d.acc) };
+}
+
+function rowsCases(): RowsCase[] {
+  const out: RowsCase[] = [];
+  const dims: Array<[number, number]> = [
+    [1, 1],
+    [2, 3],
+    [3, 2],
+    [5, 7],
+    [8, 8],
+    [17, 9],
+    [64, 64],
+    [63, 65],
+  ];
+  let s = 0;
+  for (const [m, dv] of dims) {
+    for (const [nb, q0, b0, b1, tLo, tHi] of [
+      [37, 0, 0, 37, 0, 37],
+      [50, 10, 13, 50, 0, 9],
+      [50, 10, 10, 47, 3, 12],
+      [70, 0, 1, 70, 5, 1000],
+      [9, 2, 2, 9, 0, 1],
+      [600, 0, 0, 600, 0, 600],
+      [1200, 100, 101, 1200, 2, 1100],
+    ] as const) {
+      if (nb > 100 && m * dv > 64 * 64) continue;
+      out.push({ nb, q0, b0, b1, tLo, tHi, m, dv, zeros: s++ % 2 === 1 });
+    }
+  }
+  return out;
+}
+
+describe('aformRows', () => {
+  it('matches the JS kernel to 1e-12 per row over many shapes (odd m and dv, windows, offsets, zero kernel values)', () => {
+    const rng = new Rng(3);
+    const ws = createWasmWorkspace(1 << 21);
+    for (const k of rowsCases()) {
+      const mark = ws.mark();
+      const d = rowsInputs(rng, k);
+      const a = rowsArgs(ws, k, d);
+      ws.aformRows(a);
+      const ref = d.acc.slice();
+      js.aformRows({ ...a, acc: ref });
+      expect(rowError(a.acc, ref, k.dv + 1), JSON.stringify(k)).toBeLessThan(TOL);
+      ws.release(mark);
+    }
+  });
+
+  it('leaves acc untouched when there is nothing to add', () => {
+    const rng = new Rng(4);
+    const ws = createWasmWorkspace(1 << 12);
+    const k: RowsCase = { nb: 8, q0: 0, b0: 0, b1: 3, tLo: 5, tHi: 8, m: 3, dv: 2, zeros: false };
+    const d = rowsInputs(rng, k);
+    const a = rowsArgs(ws, k, d);
+    ws.aformRows(a);
+    expect(sameBits(a.acc, d.acc)).toBe(true);
+    ws.aformRows({ ...a, tHi: 5 });
+    expect(sameBits(a.acc, d.acc)).toBe(true);
+  });
+
+  it('rejects ranges outside the arrays instead of touching other memory', () => {
+    const rng = new Rng(5);
+    const ws = createWasmWorkspace(1 << 12);
+    const k: RowsCase = { nb: 10, q0: 0, b0: 0, b1: 10, tLo: 0, tHi: 10, m: 4, dv: 3, zeros: false };
+    const a = rowsArgs(ws, k, rowsInputs(rng, k));
+    expect(() => ws.aformRows({ ...a, b1: 11 })).toThrow(RangeError);
+    expect(() => ws.aformRows({ ...a, m: 5 })).toThrow(RangeError);
+  });
+});
+
+describe('aformRing', () => {
+  it('matches the JS kernel to 1e-12 (wrapping rings, partial rings, odd sizes, zero kernel values)', () => {
+    const rng = new Rng(6);
+    const ws = createWasmWorkspace(1 << 20);
+    for (const [m, dv] of [
+      [1, 1],
+      [3, 5],
+      [4, 4],
+      [7, 2],
+      [64, 64],
+      [33, 31],
+    ] as const) {
+      for (const [cap, start, len] of [
+        [1, 0, 1],
+        [5, 3, 5],
+        [5, 4, 2],
+        [16, 0, 16],
+        [16, 15, 16],
+        [512, 137, 512],
+        [513, 500, 300],
+        [1100, 1000, 1100],
+      ] as const) {
+        const mark = ws.mark();
+        const c = kernelC(rng, len, (cap + m) % 2 === 0);
+        const ringK = rand(rng, cap * m, 0, 1);
+        const ringV = rand(rng, cap * dv);
+        const phiQ = rand(rng, 3 * m, 0, 1);
+        const acc0 = rand(rng, 2 * (dv + 1));
+        const a: AformRingArgs = { c: put(ws, c), ringK: put(ws, ringK), ringV: put(ws, ringV), start, len, cap, phiQ: put(ws, phiQ), qOff: m, m, dv, acc: put(ws, acc0), aOff: dv + 1 };
+        ws.aformRing(a);
+        const ref = acc0.slice();
+        js.aformRing({ ...a, acc: ref });
+        expect(rowError(a.acc, ref, dv + 1), `m=${m} dv=${dv} cap=${cap} start=${start} len=${len}`).toBeLessThan(TOL);
+        expect(sameBits(a.acc.subarray(0, dv + 1), acc0.subarray(0, dv + 1)), 'other rows untouched').toBe(true);
+        ws.release(mark);
+      }
+    }
+  });
+});
+
+// ------------------------------------------------------------------ far field
+
+describe('far field', () => {
+  it('absorb (gamma = 1 and < 1), scale and contract are bit-identical to JS over a long run', () => {
+    const rng = new Rng(7);
+    for (const [m, dv] of [
+      [1, 1],
+      [3, 4],
+      [5, 7],
+      [64, 64],
+      [16, 9],
+    ] as const) {
+      const ws = createWasmWorkspace(1 << 16);
+      const size = m * (dv + 1);
+      const far = { sum: ws.f64(size), comp: ws.f64(size) };
+      const ref = { sum: new Float64Array(size), comp: new Float64Array(size) };
+      const phiK = ws.f64(m);
+      const v = ws.f64(dv);
+      const phiQ = ws.f64(m);
+      const acc = ws.f64(dv + 1);
+      const accRef = new Float64Array(dv + 1);
+      for (let step = 0; step < 300; step++) {
+        phiK.set(rand(rng, m, 0, 1));
+        if (step % 7 === 0) phiK[0] = 0;
+        v.set(rand(rng, dv, -10, 10));
+        phiQ.set(rand(rng, m, 0, 1));
+        if (step % 5 === 0) phiQ[m - 1] = 0;
+        const gamma = step % 3 === 0 ? 1 : 0.99;
+        ws.farAbsorb({ far, gamma, phiK, kOff: 0, v, vOff: 0, m, dv });
+        js.farAbsorb({ far: ref, gamma, phiK, kOff: 0, v, vOff: 0, m, dv });
+        if (step % 50 === 49) {
+          ws.scaleFar(far, 0.5, m, dv);
+          js.scaleFar(ref, 0.5, m, dv);
+        }
+        ws.farContract({ far, cFar: 0.75, phiQ, qOff: 0, m, dv, acc, aOff: 0 });
+        js.farContract({ far: ref, cFar: 0.75, phiQ, qOff: 0, m, dv, acc: accRef, aOff: 0 });
+      }
+      expect(sameBits(far.sum, ref.sum), `sum m=${m} dv=${dv}`).toBe(true);
+      expect(sameBits(far.comp, ref.comp), `comp m=${m} dv=${dv}`).toBe(true);
+      expect(sameBits(acc, accRef), `contract m=${m} dv=${dv}`).toBe(true);
+    }
+  });
+
+  it('honours row offsets', () => {
+    const rng = new Rng(8);
+    const ws = createWasmWorkspace(1 << 12);
+    const m = 3;
+    const dv = 5;
+    const far = { sum: put(ws, rand(rng, m * (dv + 1))), comp: put(ws, rand(rng, m * (dv + 1), -1e-17, 1e-17)) };
+    const ref = { sum: far.sum.slice(), comp: far.comp.slice() };
+    const phiK = put(ws, rand(rng, 4 * m, 0, 1));
+    const v = put(ws, rand(rng, 4 * dv));
+    ws.farAbsorb({ far, gamma: 0.9, phiK, kOff: 2 * m, v, vOff: 3 * dv, m, dv });
+    js.farAbsorb({ far: ref, gamma: 0.9, phiK, kOff: 2 * m, v, vOff: 3 * dv, m, dv });
+    expect(sameBits(far.sum, ref.sum) && sameBits(far.comp, ref.comp)).toBe(true);
+    const acc = put(ws, rand(rng, 3 * (dv + 1)));
+    const accRef = acc.slice();
+    ws.farContract({ far, cFar: 2, phiQ: phiK, qOff: m, m, dv, acc, aOff: 2 * (dv + 1) });
+    js.farContract({ far: ref, cFar: 2, phiQ: phiK, qOff: m, m, dv, acc: accRef, aOff: 2 * (dv + 1) });
+    expect(sameBits(acc, accRef)).toBe(true);
+  });
+});
+
+// ------------------------------------------------------------------ PRF logits
+
+describe('prfLogits', () => {
+  it('matches JS to 1e-12 per row for l2, scale and none, odd sizes, zero rows; returns the same maximum', () => {
+    const rng = new Rng(9);
+    const ws = createWasmWorkspace(1 << 18);
+    for (const normalize of ['l2', 'scale', 'none'] as const) {
+      for (const [n, m, d] of [
+        [1, 1, 1],
+        [1, 64, 64],
+        [2, 3, 5],
+        [3, 7, 4],
+        [5, 8, 3],
+        [9, 16, 17],
+        [130, 64, 64],
+        [33, 65, 63],
+      ] as const) {
+        const mark = ws.mark();
+        const W = rand(rng, m * d, -2, 2);
+        const x = rand(rng, n * d, -3, 3);
+        if (n > 2) x.fill(0, d, 2 * d); // a zero row
+        const a: PrfLogitsArgs = { W: put(ws, W), m, d, normalize, x: put(ws, x), n, out: ws.f64(n * m) };
+        const best = ws.prfLogits(a);
+        const ref = new Float64Array(n * m);
+        const bestRef = js.prfLogits({ W, m, d, normalize, x, n, out: ref });
+        // a row's logits are w . x~ - |x~|^2 / 2: measure against the row's scale |w| |x~| + |x~|^2 / 2
+        expect(rowError(a.out, ref, m), `${normalize} n=${n} m=${m} d=${d}`).toBeLessThan(TOL);
+        expect(Math.abs(best - bestRef)).toBeLessThanOrEqual(TOL * Math.max(1, Math.abs(bestRef)));
+        ws.release(mark);
+      }
+      expect(ws.prfLogits({ W: ws.f64(4), m: 2, d: 2, normalize, x: ws.f64(0), n: 0, out: ws.f64(0) })).toBe(-Infinity);
+    }
+  });
+
+  it('l2 is scale-safe: rows of magnitude 1e-300 .. 1e300 give the logits of the unit-scale row', () => {
+    const rng = new Rng(10);
+    const ws = createWasmWorkspace(1 << 14);
+    const [n, m, d] = [6, 8, 5];
+    const W = rand(rng, m * d, -2, 2);
+    const x = rand(rng, n * d, -1, 1);
+    const ref = new Float64Array(n * m);
+    js.prfLogits({ W, m, d, normalize: 'l2', x, n, out: ref });
+    const scales = [1e-300, 1e-160, 1e-20, 1e150, 1e200, 1e300];
+    const xs = x.slice();
+    for (let i = 0; i < n; i++) for (let c = 0; c < d; c++) xs[i * d + c]! *= scales[i]!;
+    const out = ws.f64(n * m);
+    ws.prfLogits({ W: put(ws, W), m, d, normalize: 'l2', x: put(ws, xs), n, out });
+    expect(rowError(out, ref, m)).toBeLessThan(TOL);
+  });
+});
+
+// ------------------------------------------------------------------ GEMM
+
+describe('gemm', () => {
+  it('matches JS to 1e-12 per row (sizes not multiples of 4, depth and row blocks, offsets, accumulate)', () => {
+    const rng = new Rng(11);
+    const ws = createWasmWorkspace(1 << 21);
+    for (const [M, N, K] of [
+      [1, 1, 1],
+      [1, 5, 3],
+      [3, 1, 7],
+      [4, 4, 4],
+      [5, 6, 7],
+      [17, 13, 9],
+      [64, 64, 64],
+      [65, 67, 257],
+      [130, 9, 600],
+      [7, 300, 33],
+      [256, 256, 256],
+      [3, 4, 0],
+    ] as const) {
+      for (const accumulate of [false, true]) {
+        const mark = ws.mark();
+        const [aOff, bOff, cOff] = [3, 1, 5];
+        const a = rand(rng, aOff + M * K);
+        const b = rand(rng, bOff + N * K);
+        const c0 = rand(rng, cOff + M * N + 2);
+        const g: GemmArgs = { a: put(ws, a), aOff, b: put(ws, b), bOff, c: put(ws, c0), cOff, M, N, K, accumulate };
+        ws.gemm(g);
+        const ref = c0.slice();
+        js.gemm({ ...g, c: ref });
+        expect(rowError(g.c, ref, N, cOff, M * N), `${M}x${N}x${K} acc=${accumulate}`).toBeLessThan(TOL);
+        expect(sameBits(g.c.subarray(0, cOff), c0.subarray(0, cOff)) && sameBits(g.c.subarray(cOff + M * N), c0.subarray(cOff + M * N)), 'outside c untouched').toBe(true);
+        ws.release(mark);
+      }
+    }
+  });
+});
+
+// ------------------------------------------------------------------ reproducibility and the fallback
+
+/** Run every kernel in `ws` on the same inputs; arrays in memory, or plain arrays when !inMemory. Returns all outputs. */
+function runAll(ws: Workspace, inMemory: boolean, pad: number): Float64Array[] {
+  const rng = new Rng(12);
+  if (inMemory) ws.f64(pad); // shift every offset
+  const p = (a: Float64Array): Float64Array => (inMemory ? put(ws, a) : a.slice());
+  const outs: Float64Array[] = [];
+  const k: RowsCase = { nb: 130, q0: 7, b0: 9, b1: 130, tLo: 1, tHi: 100, m: 13, dv: 11, zeros: true };
+  const rows = rowsArgs(ws, k, rowsInputs(rng, k), inMemory);
+  ws.aformRows(rows);
+  outs.push(rows.acc);
+  const [m, dv, cap] = [13, 11, 40];
+  const ring: AformRingArgs = { c: p(kernelC(rng, 35, true)), ringK: p(rand(rng, cap * m, 0, 1)), ringV: p(rand(rng, cap * dv)), start: 30, len: 35, cap, phiQ: p(rand(rng, m, 0, 1)), qOff: 0, m, dv, acc: p(rand(rng, dv + 1)), aOff: 0 };
+  ws.aformRing(ring);
+  outs.push(ring.acc);
+  const far = { sum: p(rand(rng, m * (dv + 1))), comp: p(rand(rng, m * (dv + 1), -1e-17, 1e-17)) };
+  ws.farAbsorb({ far, gamma: 0.97, phiK: ring.phiQ, kOff: 0, v: ring.ringV, vOff: dv, m, dv });
+  ws.scaleFar(far, 0.25, m, dv);
+  const acc = p(rand(rng, dv + 1));
+  ws.farContract({ far, cFar: 1.5, phiQ: ring.phiQ, qOff: 0, m, dv, acc, aOff: 0 });
+  outs.push(far.sum, far.comp, acc);
+  const prf: PrfLogitsArgs = { W: p(rand(rng, 9 * 7)), m: 9, d: 7, normalize: 'l2', x: p(rand(rng, 11 * 7)), n: 11, out: p(new Float64Array(99)) };
+  outs.push(Float64Array.of(ws.prfLogits(prf)), prf.out);
+  const g: GemmArgs = { a: p(rand(rng, 21 * 300)), aOff: 0, b: p(rand(rng, 10 * 300)), bOff: 0, c: p(rand(rng, 21 * 10)), cOff: 0, M: 21, N: 10, K: 300, accumulate: true };
+  ws.gemm(g);
+  outs.push(g.c);
+  const N = 256;
+  const x = p(rand(rng, 2 * N));
+  const X = p(new Float64Array(2 * N));
+  const y = p(new Float64Array(2 * N));
+  ws.fftPlan(N).forward(X, x);
+  ws.fftPlan(N).inverse(y, X);
+  const Y = p(rand(rng, 2 * N));
+  ws.spectralMac({ Y, X, xOff: 0, H: x, hOff: 0, N });
+  outs.push(X, y, Y);
+  return outs.map((o) => o.slice());
+}
+
+describe('reproducibility and the copy-in fallback', () => {
+  it('two workspaces (different capacities and offsets) give bit-identical outputs', () => {
+    const a = runAll(createWasmWorkspace(1 << 16), true, 0);
+    const b = runAll(createWasmWorkspace(1 << 17), true, 13);
+    a.forEach((x, i) => expect(sameBits(x, b[i]!), `output ${i}`).toBe(true));
+  });
+
+  it('arrays outside the workspace memory are copied in and out with the same bits', () => {
+    const inMem = runAll(createWasmWorkspace(1 << 16), true, 2);
+    const copied = runAll(createWasmWorkspace(1 << 16), false, 0);
+    inMem.forEach((x, i) => expect(sameBits(x, copied[i]!), `output ${i}`).toBe(true));
+    // no room left for the copies (only for the FFT plan): a throwaway instance runs the call, still the same bits
+    const tiny = createWasmWorkspace(wasmFftPlanEntries(256) + 8);
+    const viaTemp = runAll(tiny, false, 0);
+    inMem.forEach((x, i) => expect(sameBits(x, viaTemp[i]!), `output ${i} (temporary instance)`).toBe(true));
+    expect(tiny.available).toBe(8);
+  });
+
+  it('the fallback accepts views of another workspace', () => {
+    const rng = new Rng(13);
+    const a = createWasmWorkspace(1 << 12);
+    const b = createWasmWorkspace(1 << 12);
+    const x = rand(rng, 64);
+    const outA = a.f64(64);
+    const outB = a.f64(64);
+    a.fftPlan(32).forward(outA, put(a, x));
+    b.fftPlan(32).forward(outB, put(b, x).subarray(0)); // out in a, input in b
+    expect(sameBits(outA, outB)).toBe(true);
+  });
+
+  it('results do not depend on the JS-side history of the workspace (scratch reuse, plans made before or after)', () => {
+    const ws = createWasmWorkspace(1 << 16);
+    const first = runAll(ws, true, 0);
+    const mark = ws.mark();
+    ws.f64(1000).fill(123);
+    ws.release(mark);
+    const again = runAll(ws, true, 5);
+    first.forEach((x, i) => expect(sameBits(x, again[i]!), `output ${i}`).toBe(true));
+  });
+});
+
+// ------------------------------------------------------------------ memory discipline
+
+describe('workspace memory', () => {
+  it('hands out zeroed, 16-byte aligned views of its own memory and never grows it', () => {
+    const ws = createWasmWorkspace(1000);
+    expect(ws.backend).toBe('wasm');
+    expect(ws.available).toBe(1000);
+    const a = ws.f64(3);
+    const b = ws.f64(5);
+    expect(a.byteOffset % 16).toBe(0);
+    expect(b.byteOffset % 16).toBe(0);
+    expect(a.byteOffset).toBeGreaterThanOrEqual(WASM_HEADER_BYTES);
+    expect(a.buffer).toBe(b.buffer);
+    expect(ws.available).toBe(1000 - wasmF64Entries(3) - wasmF64Entries(5));
+    const bytes = a.buffer.byteLength;
+    const m = ws.mark();
+    ws.f64(10).fill(7);
+    ws.release(m);
+    expect(Array.from(ws.f64(10))).toEqual(new Array(10).fill(0));
+    ws.fftPlan(64);
+    expect(a.buffer.byteLength).toBe(bytes); // not grown, not detached
+    expect(bytes).toBe(Math.ceil((WASM_HEADER_BYTES + 1000 * 8) / 65536) * 65536);
+  });
+
+  it('throws when the capacity is exceeded, saying how much was asked and how much is left', () => {
+    const ws = createWasmWorkspace(100);
+    ws.f64(60);
+    expect(() => ws.f64(41)).toThrow(/f64\(41\).*41 float64 entries.*only 40 are left.*capacity 100/);
+    expect(ws.f64(40).length).toBe(40);
+    expect(() => ws.f64(1)).toThrow(/only 0 are left/);
+    expect(() => ws.fftPlan(16)).toThrow(/FFT plan of size 16/);
+    expect(() => createWasmWorkspace(-1)).toThrow(RangeError);
+    expect(() => ws.f64(1.5)).toThrow(RangeError);
+  });
+
+  it('mark/release is a stack: release frees everything taken after the mark, bad marks throw', () => {
+    const ws = createWasmWorkspace(1000);
+    ws.f64(10);
+    const m1 = ws.mark();
+    ws.f64(100);
+    const m2 = ws.mark();
+    ws.f64(200);
+    expect(ws.available).toBe(1000 - 310);
+    ws.release(m2);
+    expect(ws.available).toBe(1000 - 110);
+    ws.release(m1);
+    expect(ws.available).toBe(1000 - 10);
+    expect(() => ws.release(m2)).toThrow(/not a live mark/);
+    expect(() => ws.release(-5)).toThrow(/not a live mark/);
+    const plan = ws.fftPlan(8); // from the top: survives releases
+    const m3 = ws.mark();
+    ws.release(m3);
+    expect(ws.fftPlan(8)).toBe(plan);
+    expect(ws.available).toBe(1000 - 10 - wasmFftPlanEntries(8));
+  });
+});
