@@ -1,10 +1,11 @@
 // Whole-sequence attention (causal or bidirectional), and the O(n^2) reference, at the public boundary.
 import type { NdArray } from 'ndarray';
-import { resolveConfig, type AttentionConfig, type ResolvedConfig } from './config.js';
+import { toResolvedConfig, type AttentionConfig, type ResolvedConfig } from './config.js';
 import { ConfigError, describe } from '../core/errors.js';
 import { checkTensor, copyHead, zeros, type CheckedTensor } from './tensor.js';
 import { attendBuffer, finalizeRows, planPass, PartitionCache, type BufferPass, type MethodOption, type PassPlan, type PassStats } from './nearfield.js';
-import { keyFeatures, queryFeatures } from '../math/features.js';
+import { exp2, keyFeatures, powerOfTwoAbove, queryFeatures } from '../math/features.js';
+import { VALUE_EXP_LIMIT } from './state.js';
 import { kernelMaxLog, shiftKernel } from '../math/kernel.js';
 import { referenceHead } from '../math/reference.js';
 import { checkBackendOption, createWorkspace, resolveBackend, type BackendOption } from '../backend/index.js';
@@ -30,7 +31,7 @@ export interface Checked {
 
 /** Resolve a config (or accept a resolved one) and validate q, k, v: [heads, n, dim]. */
 export function checkInputs(config: AttentionConfig | ResolvedConfig, q: unknown, k: unknown, v: unknown): Checked {
-  const cfg = 'featureDim' in config ? (config as ResolvedConfig) : resolveConfig(config as AttentionConfig);
+  const cfg = toResolvedConfig(config);
   const qv = checkTensor('q', q, [cfg.heads, 'n', cfg.keyDim], `[heads=${cfg.heads}, n, keyDim=${cfg.keyDim}]`);
   const n = qv.shape[1]!;
   const kv = checkTensor('k', k, [cfg.heads, n, cfg.keyDim], `[heads=${cfg.heads}, n=${n}, keyDim=${cfg.keyDim}]`);
@@ -94,6 +95,7 @@ export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, 
     copyHead(kv, h, x);
     keyFeatures(cfg.features, d, x, n, phiK);
     copyHead(vv, h, vals);
+    const valueScale = scaleValues(vals, n * dv);
     acc.fill(0);
     const past = cfg.past[h]!;
     const future = cfg.future[h] ?? null;
@@ -116,9 +118,23 @@ export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, 
       options?.onStats?.({ ...futureStats, head: h, side: 'future' });
       reverseRows(acc, n, dv + 1);
     }
-    finalizeRows(acc, n, dv, out.data, h * n * dv);
+    finalizeRows(acc, n, dv, out.data, h * n * dv, valueScale);
   }
   return out;
+}
+
+/**
+ * Values near the top of the float64 range would overflow the weighted sums: scale them by a power of two
+ * (exactly) below 2^VALUE_EXP_LIMIT and return the factor that undoes it (1 almost always).
+ */
+function scaleValues(v: Float64Array, len: number): number {
+  let vMax = 0;
+  for (let i = 0; i < len; i++) vMax = Math.max(vMax, Math.abs(v[i]!));
+  if (vMax < 2 ** VALUE_EXP_LIMIT) return 1;
+  const e = powerOfTwoAbove(vMax) - VALUE_EXP_LIMIT + 1;
+  const f = exp2(-e);
+  for (let i = 0; i < len; i++) v[i] = v[i]! * f;
+  return exp2(e);
 }
 
 /** The O(n^2) float64 oracle, straight from the formula: same shapes as attention(). */

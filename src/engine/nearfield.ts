@@ -173,11 +173,18 @@ export function attendBuffer(p: BufferPass, plan: PassPlan, ws: Workspace): Pass
   return { method: 'fft', block: choice.block, repairedRows: repaired };
 }
 
-/** out[i, col] = acc[i, col] / acc[i, dv]; rows with a zero denominator give zero vectors. out: [rows, dv]. */
-export function finalizeRows(acc: Float64Array, rows: number, dv: number, out: Float64Array, outOff = 0): void {
+/**
+ * out[i, col] = scale * acc[i, col] / acc[i, dv]; rows with a zero denominator give zero vectors. out: [rows, dv].
+ * `scale` undoes a value scaling; the result is a weighted average of finite values, so it is kept finite.
+ */
+export function finalizeRows(acc: Float64Array, rows: number, dv: number, out: Float64Array, outOff = 0, scale = 1): void {
   const w1 = dv + 1;
   for (let i = 0; i < rows; i++) {
     const den = acc[i * w1 + dv]!;
-    for (let col = 0; col < dv; col++) out[outOff + i * dv + col] = den > 0 ? acc[i * w1 + col]! / den : 0;
+    for (let col = 0; col < dv; col++) {
+      let z = den > 0 ? acc[i * w1 + col]! / den : 0;
+      if (scale !== 1) z = Math.min(Number.MAX_VALUE, Math.max(-Number.MAX_VALUE, z * scale));
+      out[outOff + i * dv + col] = z;
+    }
   }
 }

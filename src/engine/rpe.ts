@@ -18,7 +18,10 @@ function checkBias(bias: unknown, name: string): number[] {
 }
 
 function biasValue(value: unknown, name: string): number {
-  return checkBias([value], name)[0]!;
+  if (typeof value !== 'number' || Number.isNaN(value) || value === Infinity) {
+    throw new ConfigError(`${name} must be a finite number or -Infinity, got ${describe(value)}`);
+  }
+  return value;
 }
 
 function checkTail(tail: unknown, where = 'rpe'): Tail {

@@ -28,14 +28,23 @@ export function prfLogits(args: PrfLogitsArgs): number {
     const xo = i * d;
     let sq = 0;
     for (let c = 0; c < d; c++) sq += x[xo + c]! * x[xo + c]!;
-    let pre = 1; // x is read as pre * x (only for l2 rows outside the safe range)
-    if (normalize === 'l2' && sq !== 0 && !(sq >= SQ_SAFE_LO && sq <= SQ_SAFE_HI)) {
+    // x is read as (x pre) pre2 (only for l2 rows outside the safe range; two factors because 2^-e alone
+    // can overflow when x is subnormal)
+    let pre = 1;
+    let pre2 = 1;
+    if (normalize === 'l2' && !(sq >= SQ_SAFE_LO && sq <= SQ_SAFE_HI)) {
       let amax = 0;
       for (let c = 0; c < d; c++) amax = Math.max(amax, Math.abs(x[xo + c]!));
-      pre = 1 / amax;
+      // |x|^2 underflowed or overflowed: x 2^-e with 2^e >= max|x_c| > 2^(e-1) has norm in (1/2, sqrt(d)]
+      // (a power of two: exact, and no 1/amax overflow for subnormal inputs; zero stays zero)
+      if (amax > 0) {
+        const e = -powerOfTwoAbove(amax);
+        pre = exp2(Math.trunc(e / 2));
+        pre2 = exp2(e - Math.trunc(e / 2));
+      }
       sq = 0;
       for (let c = 0; c < d; c++) {
-        const y = x[xo + c]! * pre;
+        const y = x[xo + c]! * pre * pre2;
         sq += y * y;
       }
     }
@@ -46,8 +55,8 @@ export function prfLogits(args: PrfLogitsArgs): number {
     for (let r = 0; r < m; r++) {
       const wo = r * d;
       let s = 0;
-      if (pre === 1) for (let c = 0; c < d; c++) s += W[wo + c]! * x[xo + c]!;
-      else for (let c = 0; c < d; c++) s += W[wo + c]! * (x[xo + c]! * pre);
+      if (pre === 1 && pre2 === 1) for (let c = 0; c < d; c++) s += W[wo + c]! * x[xo + c]!;
+      else for (let c = 0; c < d; c++) s += W[wo + c]! * (x[xo + c]! * pre * pre2);
       let a = s * scale - half;
       if (!(a < Infinity)) a = a === Infinity ? Number.MAX_VALUE : -Infinity; // NaN (inf - inf) or +inf
       out[oo + r] = a;

@@ -1,6 +1,6 @@
 // The O(n^2) float64 oracle, written straight from the formula of DESIGN section 2. Readable first.
 import type { ResolvedConfig } from '../engine/config.js';
-import { kernelLogAt } from './kernel.js';
+import { kernelLogAt, kernelMaxLog } from './kernel.js';
 import { plainFeatures } from './features.js';
 
 /**
@@ -19,6 +19,9 @@ export function referenceHead(cfg: ResolvedConfig, head: number, q: Float64Array
   plainFeatures(cfg.features, d, k, n, phiK);
   const past = cfg.past[head]!;
   const future = cfg.future[head] ?? null;
+  // c = exp(b - shift): a common factor of every weight, so it cancels; without it biases above ~709.8 overflow
+  const top = Math.max(kernelMaxLog(past), future === null ? -Infinity : kernelMaxLog(future));
+  const shift = Number.isFinite(top) ? top : 0;
   for (let i = 0; i < n; i++) {
     let den = 0;
     const num = new Float64Array(dv);
@@ -28,7 +31,7 @@ export function referenceHead(cfg: ResolvedConfig, head: number, q: Float64Array
       if (j <= i) logC = kernelLogAt(past, i - j);
       else if (future !== null) logC = kernelLogAt(future, j - i);
       else continue;
-      const c = Math.exp(logC);
+      const c = Math.exp(logC - shift);
       if (c === 0) continue;
       let dot = 0;
       for (let r = 0; r < m; r++) dot += phiQ[i * m + r]! * phiK[j * m + r]!;

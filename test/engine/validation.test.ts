@@ -100,7 +100,12 @@ describe('resolveConfig validation', () => {
 
   it('features.projection: type, length, non-finite', () => {
     configError(withFeatures({ projection: [1, 2] }), /features.projection must be a Float64Array or Float32Array of count x keyDim = 32 entries, got an array of length 2/);
-    configError(withFeatures({ projection: new Float32Array(32) }), /features.projection must be a Float64Array .*32 entries, got a Float32Array of length 32/);
+    configError(withFeatures({ projection: new Int32Array(32) }), /features.projection must be a Float64Array or Float32Array .*32 entries, got a Int32Array of length 32/);
+    configError(withFeatures({ projection: new Float32Array(31) }), /features.projection must hold count x keyDim = 8 x 4 = 32 entries, got 31/);
+    // a Float32Array W (as numpy float32 models carry it) is accepted and widened exactly
+    const w32 = Float32Array.from({ length: 32 }, (_, i) => Math.sin(i) * 1.5);
+    const resolved = resolveConfig(withFeatures({ projection: w32 }) as AttentionConfig);
+    expect(resolved.features.kind === 'prf' && Array.from(resolved.features.projection)).toEqual(Array.from(w32));
     configError(withFeatures({ projection: new Float64Array(31) }), /features.projection must hold count x keyDim = 8 x 4 = 32 entries, got 31/);
     configError(withFeatures({ projection: new Float64Array(33) }), /= 32 entries, got 33/);
     for (const bad of [NaN, Infinity, -Infinity]) {
