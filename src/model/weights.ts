@@ -127,8 +127,8 @@ export function encodeModel(config: ModelConfig, weights: ModelWeights, options:
 }
 
 /**
- * Seeded random weights (llama2.c-style init scaled to be lively: embeddings N(0, 1), linear layers
- * N(0, 1/in), unit norms, the library's seeded orthogonal W per layer, decreasing RPE tables). Not a
+ * Seeded random weights (embeddings N(0, 1), linear layers N(0, 1/in), unit norms
+ * but the final one, the library's seeded orthogonal W per layer, decreasing RPE tables). Not a
  * language model: for tests, benchmarks and demos before a trained file exists.
  */
 export function randomWeights(config: ModelConfig, seed = 1): ModelWeights {
@@ -164,7 +164,8 @@ export function randomWeights(config: ModelConfig, seed = 1): ModelWeights {
     });
   }
   const tokEmbeddings = gauss(vocab * dim, 1);
-  return { tokEmbeddings, layers, norm: ones(dim), output: cfg.tiedEmbedding ? tokEmbeddings : gauss(vocab * dim, 1 / Math.sqrt(dim)) };
+  // final norm 1/sqrt(dim): logits of order 1 (a near-uniform, not a wildly peaked, random model)
+  return { tokEmbeddings, layers, norm: new Float64Array(dim).fill(1 / Math.sqrt(dim)), output: cfg.tiedEmbedding ? tokEmbeddings : gauss(vocab * dim, 1 / Math.sqrt(dim)) };
 }
 
 /**

@@ -1,0 +1,199 @@
+// CLI commands of the language model: `generate` (stream text to stdout; save and resume sessions) and
+// `eval` (bits per byte of a text, overall and by position, with a progress bar). Registered on the main
+// program by registerModelCommands; the command functions take an Io so tests can call them directly.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import cliProgress from 'cli-progress';
+import { ModelError, evaluate, type Evaluation, type Model, type Session } from '../model/index.js';
+import { loadModelFile, loadSession, saveSession } from '../model/file.js';
+
+/** Where output goes (process streams by default; tests capture it). */
+export interface ModelCliIo {
+  stdout(text: string): void;
+  stderr(text: string): void;
+  /** draw a progress bar on stderr (eval) */
+  progress: boolean;
+}
+
+export function processIo(): ModelCliIo {
+  return { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t), progress: process.stderr.isTTY === true };
+}
+
+/** The model shipped with the package (models/toeplitz-lm.safetensors next to src/ or dist/). */
+export const DEFAULT_MODEL = fileURLToPath(new URL('../../models/toeplitz-lm.safetensors', import.meta.url));
+
+export interface GenerateCliOptions {
+  model: string;
+  prompt?: string;
+  tokens: number;
+  seed?: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  stop?: string[];
+  save?: string;
+  resume?: string;
+  quiet?: boolean;
+}
+
+export interface GenerateResult {
+  tokens: number[];
+  text: string;
+  position: number;
+}
+
+/** generate: load, restore or start a session, stream the generated text, optionally save the session. */
+export async function generateCommand(o: GenerateCliOptions, io: ModelCliIo = processIo()): Promise<GenerateResult> {
+  const model = loadModelFile(o.model);
+  let session: Session;
+  if (o.resume !== undefined) {
+    session = loadSession(o.resume, model);
+  } else {
+    if (o.prompt === undefined || o.prompt === '') throw new InvalidArgumentError('generate needs --prompt <text> (or --resume <session> to continue a saved session)');
+    session = model.session({ seed: o.seed ?? 0, temperature: o.temperature ?? 0.8, topK: o.topK ?? 0, topP: o.topP ?? 0.95 });
+  }
+  const t0 = performance.now();
+  const tokens: number[] = [];
+  let text = '';
+  for await (const g of session.generate(o.prompt ?? '', { maxTokens: o.tokens, ...(o.stop ? { stop: o.stop } : {}) })) {
+    tokens.push(g.token);
+    text += g.text;
+    if (g.text !== '') io.stdout(g.text);
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  if (o.save !== undefined) saveSession(o.save, session);
+  if (!o.quiet) {
+    const s = session.sampling;
+    io.stderr(
+      `\n[${tokens.length} tokens in ${seconds.toFixed(2)} s (${Math.round(tokens.length / Math.max(seconds, 1e-9))} tokens/s); position ${session.position}; ` +
+        `state ${session.stateBytes.toLocaleString('en-US')} bytes; seed ${s.seed}, temperature ${s.temperature}, top-k ${s.topK}, top-p ${s.topP}` +
+        `${o.save !== undefined ? `; session saved to ${o.save}` : ''}]\n`,
+    );
+  }
+  return { tokens, text, position: session.position };
+}
+
+export interface EvalCliOptions {
+  model: string;
+  text: string;
+  /** score only the held-out split: the bytes after the first floor(0.95 N) (DESIGN section 9) */
+  heldout?: boolean;
+  /** score only the first `limit` bytes (after --heldout) */
+  limit?: number;
+  chunk: number;
+  json?: boolean;
+}
+
+/** The held-out split of a corpus: everything after its first floor(0.95 N) bytes. */
+export function heldOut(bytes: Uint8Array): Uint8Array {
+  return bytes.subarray(Math.floor(0.95 * bytes.length));
+}
+
+function formatRange(from: number, to: number): string {
+  const k = (x: number): string => (x >= 1024 && x % 1024 === 0 ? `${x / 1024}k` : String(x));
+  return to === Infinity ? `${k(from)}+` : `${k(from)}-${k(to)}`;
+}
+
+/** eval: bits per byte of a text under the model, streamed from its start, overall and by position. */
+export function evalCommand(o: EvalCliOptions, io: ModelCliIo = processIo()): Evaluation {
+  const model: Model = loadModelFile(o.model);
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(o.text);
+  } catch (e) {
+    throw new ModelError('io', `cannot read text file ${o.text}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
+  }
+  if (o.heldout) bytes = heldOut(bytes);
+  if (o.limit !== undefined) bytes = bytes.subarray(0, o.limit);
+  if (bytes.length < 2) throw new InvalidArgumentError(`eval needs a text of at least 2 bytes, got ${bytes.length}`);
+  const bar = io.progress ? new cliProgress.SingleBar({ format: 'scoring |{bar}| {value}/{total} bytes  {rate} bytes/s', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : null;
+  bar?.start(bytes.length, 0, { rate: 0 });
+  const t0 = performance.now();
+  const result = evaluate(model, bytes, {
+    chunkSize: o.chunk,
+    onProgress: (done) => bar?.update(done, { rate: Math.round(done / ((performance.now() - t0) / 1000)) }),
+  });
+  bar?.stop();
+  if (o.json) {
+    io.stdout(JSON.stringify({ ...result, buckets: result.buckets.map((b) => ({ ...b, to: b.to === Infinity ? null : b.to })) }) + '\n');
+    return result;
+  }
+  const lines = [
+    `${o.text}${o.heldout ? ' (held-out split)' : ''}: ${bytes.length.toLocaleString('en-US')} bytes in ${result.seconds.toFixed(1)} s (${Math.round(bytes.length / result.seconds).toLocaleString('en-US')} bytes/s)`,
+    `bits per byte: ${result.bitsPerByte.toFixed(4)}`,
+    'by position of the predicted byte:',
+    ...result.buckets.filter((b) => b.count > 0).map((b) => `  ${formatRange(b.from, b.to).padEnd(10)} ${b.bitsPerByte.toFixed(4)}  (${b.count.toLocaleString('en-US')} bytes)`),
+  ];
+  io.stdout(lines.join('\n') + '\n');
+  return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Argument parsers (InvalidArgumentError -> one line, exit 2)
+
+function positiveInt(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${text}"`);
+  return n;
+}
+
+function nonNegativeInt(text: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n)) throw new InvalidArgumentError(`expected an integer >= 0, got "${text}"`);
+  return n;
+}
+
+function finite(text: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`expected a number, got "${text}"`);
+  return n;
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value];
+}
+
+/** Run a command; a bad combination of arguments found inside it is reported like commander's own (exit 2). */
+async function usage(cmd: Command, run: () => unknown): Promise<void> {
+  try {
+    await run();
+  } catch (e) {
+    if (e instanceof InvalidArgumentError) cmd.error(`error: ${e.message}`, { exitCode: 2, code: 'toeplitz.usage' });
+    throw e;
+  }
+}
+
+/** Add `generate` and `eval` to the program. */
+export function registerModelCommands(program: Command, io: ModelCliIo = processIo()): void {
+  const sampling = ['seed', 'temperature', 'topK', 'topP'];
+  program
+    .command('generate')
+    .description('generate text with the language model, streamed to stdout (toeplitz-lm, DESIGN section 9)')
+    .option('--model <file>', 'model .safetensors', DEFAULT_MODEL)
+    .option('--prompt <text>', 'text to start from (with --resume: fed after the restored session)')
+    .option('--tokens <n>', 'bytes to generate', positiveInt, 200)
+    .option('--seed <s>', 'sampler seed (default 0)', finite)
+    .option('--temperature <t>', 'sampling temperature, 0 = greedy (default 0.8)', finite)
+    .option('--top-k <k>', 'sample among the k most likely bytes, 0 = all (default 0)', nonNegativeInt)
+    .option('--top-p <p>', 'nucleus sampling mass in (0, 1] (default 0.95)', finite)
+    .option('--stop <text>', 'stop after this text appears (repeatable)', collect)
+    .option('--save <file>', 'write the session (snapshot) to this file afterwards, atomically')
+    .addOption(new Option('--resume <file>', 'continue a session saved with --save (its sampling options apply)').conflicts(sampling))
+    .option('--quiet', 'no summary line on stderr')
+    .action(async (o: GenerateCliOptions, cmd: Command) => {
+      await usage(cmd, () => generateCommand(o, io));
+    });
+  program
+    .command('eval')
+    .description('bits per byte of a text under the language model, streamed from its start, overall and by position')
+    .option('--model <file>', 'model .safetensors', DEFAULT_MODEL)
+    .requiredOption('--text <file>', 'text file to score (bytes)')
+    .option('--heldout', 'score only the held-out split: the bytes after the first floor(0.95 N)')
+    .option('--limit <n>', 'score only the first n bytes', positiveInt)
+    .option('--chunk <L>', 'tokens per prefill chunk', positiveInt, 512)
+    .option('--json', 'print the result as JSON')
+    .action(async (o: EvalCliOptions, cmd: Command) => {
+      await usage(cmd, () => evalCommand(o, io));
+    });
+}
