@@ -1,9 +1,15 @@
 // The forward pass of toeplitz-lm, llama2.c-flat (DESIGN section 9): embeddings, rmsnorm, projections,
 // attention (passed in: attention() for a whole sequence, a Decoder per layer in a session), SwiGLU,
 // logits. Everything works on rows of plain Float64Arrays the caller owns (RunState); every matrix
-// product goes through `linear`, the one place a faster GEMM plugs in.
-import { gemm } from '../math/gemm.js';
+// product goes through `linear`, i.e. the backend's GEMM (the model's workspace: JS, or WASM SIMD with the
+// weights resident in its memory).
 import type { GemmArgs } from '../math/kernelArgs.js';
+
+/** A GEMM kernel: c[M, N] (+)= a[M, K] b[N, K]^T (a backend workspace's gemm). */
+export type GemmFn = (g: GemmArgs) => void;
+
+/** Rows per GEMM call: bounds what a backend stages (copies) for operands outside its memory. */
+export const GEMM_ROWS = 256;
 import type { ModelConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
 
@@ -20,9 +26,10 @@ export interface RunState {
   h3: Float64Array; // [rows, hidden]
   /** the one gemm argument record, refilled per call (no allocation) */
   readonly gemmArgs: GemmArgs;
+  readonly gemm: GemmFn;
 }
 
-export function createRunState(c: ModelConfig, rows: number): RunState {
+export function createRunState(c: ModelConfig, rows: number, gemm: GemmFn): RunState {
   const f = (n: number): Float64Array => new Float64Array(rows * n);
   const empty = new Float64Array(0);
   return {
@@ -36,22 +43,26 @@ export function createRunState(c: ModelConfig, rows: number): RunState {
     h1: f(c.hidden),
     h3: f(c.hidden),
     gemmArgs: { a: empty, aOff: 0, b: empty, bOff: 0, c: empty, cOff: 0, M: 0, N: 0, K: 0, accumulate: false },
+    gemm,
   };
 }
 
-/** out[M, N] (+)= x[M, K] W[N, K]^T: a linear layer without bias (W: [out, in]). */
-export function linear(g: GemmArgs, out: Float64Array, x: Float64Array, W: Float64Array, M: number, N: number, K: number, accumulate = false, xOff = 0, outOff = 0): void {
+/** out[M, N] (+)= x[M, K] W[N, K]^T: a linear layer without bias (W: [out, in]), GEMM_ROWS rows per call. */
+export function linear(s: RunState, out: Float64Array, x: Float64Array, W: Float64Array, M: number, N: number, K: number, accumulate = false, xOff = 0, outOff = 0): void {
+  const g = s.gemmArgs;
   g.a = x;
-  g.aOff = xOff;
   g.b = W;
   g.bOff = 0;
   g.c = out;
-  g.cOff = outOff;
-  g.M = M;
   g.N = N;
   g.K = K;
   g.accumulate = accumulate;
-  gemm(g);
+  for (let r = 0; r < M; r += GEMM_ROWS) {
+    g.aOff = xOff + r * K;
+    g.cOff = outOff + r * N;
+    g.M = Math.min(GEMM_ROWS, M - r);
+    s.gemm(g);
+  }
 }
 
 /** out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * g for rows i < n: x, out: [n, dim]; g: [dim]. */
@@ -108,26 +119,25 @@ export function forward(c: ModelConfig, w: ModelWeights, tokens: ArrayLike<numbe
   const { dim, heads, keyDim, valueDim, hidden, normEps } = c;
   const qkDim = heads * keyDim;
   const vDim = heads * valueDim;
-  const g = s.gemmArgs;
   embed(s.x, w.tokEmbeddings, tokens, start, n, dim);
   for (let l = 0; l < c.layers; l++) {
     const L = w.layers[l]!;
     // attention sublayer: x += concat_h attention(a Wq^T, a Wk^T, a Wv^T) Wo^T
     rmsnorm(s.a, s.x, L.attentionNorm, n, dim, normEps);
-    linear(g, s.q, s.a, L.wq, n, qkDim, dim);
-    linear(g, s.k, s.a, L.wk, n, qkDim, dim);
-    linear(g, s.v, s.a, L.wv, n, vDim, dim);
+    linear(s, s.q, s.a, L.wq, n, qkDim, dim);
+    linear(s, s.k, s.a, L.wk, n, qkDim, dim);
+    linear(s, s.v, s.a, L.wv, n, vDim, dim);
     attend(l, n, s);
-    linear(g, s.x, s.z, L.wo, n, dim, vDim, true);
+    linear(s, s.x, s.z, L.wo, n, dim, vDim, true);
     // feed-forward sublayer: x += (silu(a W1^T) * (a W3^T)) W2^T
     rmsnorm(s.a, s.x, L.ffnNorm, n, dim, normEps);
-    linear(g, s.h1, s.a, L.w1, n, hidden, dim);
-    linear(g, s.h3, s.a, L.w3, n, hidden, dim);
+    linear(s, s.h1, s.a, L.w1, n, hidden, dim);
+    linear(s, s.h3, s.a, L.w3, n, hidden, dim);
     swiglu(s.h1, s.h3, n * hidden);
-    linear(g, s.x, s.h1, L.w2, n, dim, hidden, true);
+    linear(s, s.x, s.h1, L.w2, n, dim, hidden, true);
   }
   // logits = rmsnorm(x, norm) Wout^T
   const first = lastOnly ? n - 1 : 0;
   rmsnorm(s.a, s.x, w.norm, n - first, dim, normEps, first * dim, 0);
-  linear(g, logits, s.a, w.output, n - first, c.vocab, dim, false, 0, logitsOff);
+  linear(s, logits, s.a, w.output, n - first, c.vocab, dim, false, 0, logitsOff);
 }

@@ -93,7 +93,7 @@ export class Session {
     }
     if (restored) this.utf8.restore(restored.pending);
     const { heads, keyDim: d, valueDim: dv } = c;
-    this.one = createRunState(c, 1);
+    this.one = createRunState(c, 1, model.gemm);
     this.qOne = ndarray(this.one.q, [heads, d]);
     this.kOne = ndarray(this.one.k, [heads, d]);
     this.vOne = ndarray(this.one.v, [heads, dv]);
@@ -162,7 +162,7 @@ export class Session {
       let s: RunState;
       if (n === 1) s = this.one;
       else {
-        if (this.many === null || this.many.rows < n) this.many = createRunState(c, n);
+        if (this.many === null || this.many.rows < n) this.many = createRunState(c, n, this.model.gemm);
         s = this.many;
       }
       const rowsOut = lastOnly || n === 1;
