@@ -152,7 +152,7 @@ function resolveFeatures(f: unknown, keyDim: number): ResolvedFeatures {
 }
 
 /** Validate a public config and lower it; throws ConfigError naming the field, what was expected and what arrived. */
-export function resolveConfig(config: AttentionConfig): ResolvedConfig {
+export function resolveConfig(config: AttentionConfig | ResolvedConfig): ResolvedConfig {
   if (config === null || typeof config !== 'object') {
     throw new ConfigError(`config must be an object { heads, keyDim, valueDim, causal?, features, rpe }, got ${describe(config)}`);
   }
