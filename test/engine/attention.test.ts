@@ -7,6 +7,9 @@ import type { AttentionConfig, RpeSide, Tail } from '../../src/engine/config.js'
 import { Rng } from '../../src/math/rng.js';
 import { maxRowError, randomTensor } from '../helpers.js';
 
+/** Every oracle and property test runs on both backends. */
+const BACKENDS = ['js', 'wasm'] as const;
+
 // Accuracy bar of DESIGN section 4: per row, max |z - zref| / max zAbs <= 1e-9 (see maxRowError in helpers.ts)
 const BAR = 1e-9;
 
@@ -61,7 +64,7 @@ function buildConfig(c: Case): AttentionConfig {
   };
 }
 
-describe('attention vs the O(n^2) oracle', () => {
+for (const backend of BACKENDS) describe(`attention vs the O(n^2) oracle (${backend})`, () => {
   it('fft and direct paths meet the bar on random configs', () => {
     fc.assert(
       fc.property(caseArb, (c) => {
@@ -71,7 +74,7 @@ describe('attention vs the O(n^2) oracle', () => {
         const k = randomTensor(rng, [c.heads, c.n, c.d]);
         const v = randomTensor(rng, [c.heads, c.n, c.dv]);
         for (const method of ['fft', 'direct', 'auto'] as const) {
-          const z = attention(config, q, k, v, { method, ...(method === 'fft' && c.block > 0 ? { block: c.block } : {}) });
+          const z = attention(config, q, k, v, { backend, method, ...(method === 'fft' && c.block > 0 ? { block: c.block } : {}) });
           for (const x of z.data) expect(Number.isFinite(x)).toBe(true);
           const err = maxRowError(config, q, k, v, z);
           if (!(err <= BAR)) throw new Error(`${method}: row error ${err} > ${BAR}`);
@@ -90,7 +93,7 @@ describe('attention vs the O(n^2) oracle', () => {
       const k = randomTensor(rng, [1, n, 4]);
       const v = randomTensor(rng, [1, n, 3]);
       let repaired = 0;
-      const z = attention(config, q, k, v, { method: 'fft', block, onStats: (s) => { repaired += s.repairedRows; } });
+      const z = attention(config, q, k, v, { backend, method: 'fft', block, onStats: (s) => { repaired += s.repairedRows; } });
       expect(maxRowError(config, q, k, v, z)).toBeLessThanOrEqual(BAR);
       // repairs stay rare on random tables: the FFT does the work
       expect(repaired).toBeLessThan(n / 10);
@@ -108,7 +111,7 @@ describe('attention vs the O(n^2) oracle', () => {
     for (let i = 0; i < v.data.length; i++) v.data[i] = Math.abs(v.data[i]!) + 0.1;
     const ref = referenceAttention(config, q, k, v);
     for (const method of ['fft', 'direct'] as const) {
-      const z = attention(config, q, k, v, { method, block: 64 });
+      const z = attention(config, q, k, v, { backend, method, block: 64 });
       let worst = 0;
       for (let i = 0; i < z.data.length; i++) worst = Math.max(worst, Math.abs(z.data[i]! - ref.data[i]!) / Math.abs(ref.data[i]!));
       expect(worst).toBeLessThanOrEqual(BAR);
@@ -124,7 +127,7 @@ describe('attention vs the O(n^2) oracle', () => {
     const k = randomTensor(rng, [1, n, 4]);
     const v = randomTensor(rng, [1, n, 3]);
     let repaired = 0;
-    const z = attention(config, q, k, v, { method: 'fft', block: 128, onStats: (s) => { repaired += s.repairedRows; } });
+    const z = attention(config, q, k, v, { backend, method: 'fft', block: 128, onStats: (s) => { repaired += s.repairedRows; } });
     expect(maxRowError(config, q, k, v, z)).toBeLessThanOrEqual(BAR);
     expect(repaired).toBeGreaterThan(0);
   });
@@ -136,13 +139,13 @@ describe('attention vs the O(n^2) oracle', () => {
     const k32 = randomTensor(rng, [2, 50, 3], 1, 'f32');
     const v32 = randomTensor(rng, [2, 50, 2], 1, 'f32');
     const to64 = (t: typeof q32) => ndarray(Float64Array.from(t.data), t.shape.slice());
-    const a = attention(config, q32, k32, v32);
-    const b = attention(config, to64(q32), to64(k32), to64(v32));
+    const a = attention(config, q32, k32, v32, { backend });
+    const b = attention(config, to64(q32), to64(k32), to64(v32), { backend });
     expect(Array.from(a.data)).toEqual(Array.from(b.data));
     // a transposed view [n, heads, d] -> [heads, n, d]
     const qT = ndarray(new Float64Array(2 * 50 * 3), [50, 2, 3]);
     for (let h = 0; h < 2; h++) for (let i = 0; i < 50; i++) for (let c = 0; c < 3; c++) qT.set(i, h, c, q32.get(h, i, c));
-    const c = attention(config, qT.transpose(1, 0, 2), to64(k32), to64(v32));
+    const c = attention(config, qT.transpose(1, 0, 2), to64(k32), to64(v32), { backend });
     expect(Array.from(c.data)).toEqual(Array.from(b.data));
   });
 
@@ -157,7 +160,7 @@ describe('attention vs the O(n^2) oracle', () => {
     for (const kind of ['prf', 'relu'] as const) {
       const config: AttentionConfig = { heads: 1, keyDim: 3, valueDim: 2, features: kind === 'prf' ? { kind, count: 4 } : { kind }, rpe: { past: { bias, tail: 'zero' } } };
       for (const method of ['fft', 'direct'] as const) {
-        const z = attention(config, q, k, v, { method, block: 16 });
+        const z = attention(config, q, k, v, { backend, method, block: 16 });
         for (let i = 0; i < 10; i++) expect([z.get(0, i, 0), z.get(0, i, 1)]).toEqual([0, 0]);
         for (const x of z.data) expect(Number.isNaN(x)).toBe(false);
         expect(maxRowError(config, q, k, v, z)).toBeLessThanOrEqual(BAR);
@@ -165,7 +168,7 @@ describe('attention vs the O(n^2) oracle', () => {
     }
     // every bias -Infinity: all outputs zero
     const none: AttentionConfig = { heads: 1, keyDim: 3, valueDim: 2, causal: false, features: { kind: 'prf', count: 4 }, rpe: { past: { bias: [-Infinity], tail: 'clip' } } };
-    expect(Array.from(attention(none, q, k, v).data).every((x) => x === 0)).toBe(true);
+    expect(Array.from(attention(none, q, k, v, { backend }).data).every((x) => x === 0)).toBe(true);
   });
 
   it('empty sequences give empty outputs', () => {

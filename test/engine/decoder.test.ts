@@ -7,6 +7,9 @@ import type { AttentionConfig, Tail } from '../../src/engine/config.js';
 import { Rng } from '../../src/math/rng.js';
 import { maxRowError, randomTensor, sliceRows as rows } from '../helpers.js';
 
+/** Every oracle and property test runs on both backends. */
+const BACKENDS = ['js', 'wasm'] as const;
+
 const BAR = 1e-9;
 
 /** Run a decoder over the stream with the given call sizes (1 = step); returns [heads, n, dv]. */
@@ -32,7 +35,7 @@ function stream(dec: Decoder, q: NdArray, k: NdArray, v: NdArray, sizes: number[
 
 const tailArb: fc.Arbitrary<Tail> = fc.oneof(fc.constant<Tail>('clip'), fc.constant<Tail>('zero'), fc.double({ min: 0, max: 1, noNaN: true }).map((r) => ({ decay: r })));
 
-describe('Decoder', () => {
+for (const backend of BACKENDS) describe(`Decoder (${backend})`, () => {
   it('any mix of step and chunk calls equals whole-sequence attention and the oracle', () => {
     fc.assert(
       fc.property(
@@ -58,10 +61,10 @@ describe('Decoder', () => {
           const v = randomTensor(rng, [c.heads, c.n, c.dv]);
           const sizes = [...c.sizes];
           while (sizes.reduce((a, b) => a + b, 0) < c.n) sizes.push(...c.sizes);
-          const dec = new Decoder(config, { method: c.method });
+          const dec = new Decoder(config, { backend, method: c.method });
           const z = stream(dec, q, k, v, sizes);
           expect(dec.position).toBe(c.n);
-          const whole = attention(config, q, k, v);
+          const whole = attention(config, q, k, v, { backend });
           let diff = 0;
           for (let i = 0; i < z.data.length; i++) diff = Math.max(diff, Math.abs(z.data[i]! - whole.data[i]!));
           const err = maxRowError(config, q, k, v, z);
@@ -74,7 +77,7 @@ describe('Decoder', () => {
 
   it('state bytes stay constant once the window is full', () => {
     const config: AttentionConfig = { heads: 2, keyDim: 4, valueDim: 3, features: { kind: 'prf', count: 8 }, rpe: { past: { bias: new Array(100).fill(0), tail: 'clip' } } };
-    const dec = new Decoder(config);
+    const dec = new Decoder(config, { backend });
     const rng = new Rng(1);
     const tok = () => [randomTensor(rng, [2, 4]), randomTensor(rng, [2, 4]), randomTensor(rng, [2, 3])] as const;
     for (let i = 0; i < 150; i++) dec.step(...tok());
@@ -92,8 +95,8 @@ describe('Decoder', () => {
     const q = randomTensor(rng, [2, n, 3]);
     const k = randomTensor(rng, [2, n, 3]);
     const v = randomTensor(rng, [2, n, 2]);
-    const clean = stream(new Decoder(config), q, k, v, new Array(n).fill(1));
-    const dec = new Decoder(config);
+    const clean = stream(new Decoder(config, { backend }), q, k, v, new Array(n).fill(1));
+    const dec = new Decoder(config, { backend });
     const z = ndarray(new Float64Array(2 * n * 2), [2, n, 2]);
     for (let i = 0; i < n; i++) {
       if (i === 17) {
@@ -141,14 +144,14 @@ describe('Decoder', () => {
           const v = randomTensor(rng, [heads, c.n, c.dv]);
           const sizes = [...c.sizes];
           while (sizes.reduce((a, b) => a + b, 0) < c.n) sizes.push(...c.sizes);
-          const dec = new Decoder(config, { method: c.method });
+          const dec = new Decoder(config, { backend, method: c.method });
           const z = stream(dec, q, k, v, sizes);
           expect(dec.windows).toEqual(c.Ks);
           const err = maxRowError(config, q, k, v, z);
           if (!(err <= BAR)) throw new Error(`per-head windows: stream row error ${err}`);
           // uninterrupted vs snapshot-restore at a split point, same call sizes after it
           const at = Math.floor(c.split * c.n);
-          const a = new Decoder(config, { method: c.method });
+          const a = new Decoder(config, { backend, method: c.method });
           stream(a, rows(q, 0, at), rows(k, 0, at), rows(v, 0, at), sizes);
           const b = Decoder.restore(a.snapshot());
           const rest = [rows(q, at, c.n), rows(k, at, c.n), rows(v, at, c.n)] as const;
@@ -167,7 +170,7 @@ describe('Decoder', () => {
     const K = 16;
     const bias = Array.from({ length: K }, (_, t) => -0.1 * t);
     const config: AttentionConfig = { heads: 1, keyDim: 2, valueDim: 1, features: { kind: 'prf', count: 2, seed: 3 }, rpe: { past: { bias, tail: 'clip' } } };
-    const dec = new Decoder(config, { method: 'direct' });
+    const dec = new Decoder(config, { backend, method: 'direct' });
     const total = 200_000;
     const L = 4000;
     // exact running sums (in float64 with Kahan) of the far field, computed independently per sampled query

@@ -8,6 +8,9 @@ import { MAX_POSITION } from '../../src/core/limits.js';
 import { Rng } from '../../src/math/rng.js';
 import { randomTensor, sliceRows } from '../helpers.js';
 
+/** Every oracle and property test runs on both backends. */
+const BACKENDS = ['js', 'wasm'] as const;
+
 function scaled(t: NdArray, f: number): NdArray<Float64Array> {
   return ndarray(Float64Array.from(t.data as ArrayLike<number>, (x) => x * f), t.shape.slice());
 }
@@ -39,23 +42,23 @@ function streamSteps(dec: DecoderCore, q: NdArray, k: NdArray, v: NdArray): Floa
 
 const L2: AttentionConfig = { heads: 2, keyDim: 5, valueDim: 3, features: { kind: 'prf', count: 8, seed: 4 }, rpe: { past: { bias: [0, -0.5, -1, -1.5, -2, -3], tail: 'clip' } } };
 
-describe('numerics at the edges', () => {
+for (const backend of BACKENDS) describe(`numerics at the edges (${backend})`, () => {
   const rng = new Rng(77);
   const n = 40;
   const q = randomTensor(rng, [2, n, 5]);
   const k = randomTensor(rng, [2, n, 5]);
   const v = randomTensor(rng, [2, n, 3]);
-  const baseline = attention(L2, q, k, v).data;
+  const baseline = attention(L2, q, k, v, { backend }).data;
 
   for (const f of [1e155, 1e200, 1e300, 1e-160, 1e-300, 2 ** -1040]) {
     it(`l2 features are scale invariant: keys and queries times ${f} give the same outputs (attention and decoder)`, () => {
       // subnormal inputs keep fewer bits: compare with the rounded inputs scaled back exactly (a power of two)
       const back = (t: NdArray) => scaled(scaled(scaled(t, f), 2 ** 520), 2 ** 520);
-      const base = f < 2 ** -1000 ? attention(L2, back(q), back(k), v).data : baseline;
-      const whole = attention(L2, scaled(q, f), scaled(k, f), v).data;
+      const base = f < 2 ** -1000 ? attention(L2, back(q), back(k), v, { backend }).data : baseline;
+      const whole = attention(L2, scaled(q, f), scaled(k, f), v, { backend }).data;
       expect(allFinite(whole)).toBe(true);
       expect(maxRel(whole, base)).toBeLessThan(1e-12);
-      const dec = new Decoder(L2);
+      const dec = new Decoder(L2, { backend });
       const streamed = streamSteps(dec, scaled(q, f), scaled(k, f), v);
       expect(maxRel(streamed, base)).toBeLessThan(1e-12);
       // the decoder's own snapshot restores (its state holds no NaN)
@@ -65,16 +68,16 @@ describe('numerics at the edges', () => {
 
   it('values near the top of the float64 range give finite outputs equal to the scaled result', () => {
     const big = 1e308 / 4;
-    const whole = attention(L2, q, k, scaled(v, big)).data;
+    const whole = attention(L2, q, k, scaled(v, big), { backend }).data;
     expect(allFinite(whole)).toBe(true);
     expect(maxRel(whole, Float64Array.from(baseline, (x) => x * big))).toBeLessThan(1e-12);
-    const dec = new Decoder(L2);
+    const dec = new Decoder(L2, { backend });
     // a stream whose values jump to 1e308 half way: earlier state is rescaled exactly
     const vMixed = ndarray(Float64Array.from(v.data as Float64Array), v.shape.slice());
     for (let h = 0; h < 2; h++) for (let i = n / 2; i < n; i++) for (let c = 0; c < 3; c++) vMixed.set(h, i, c, v.get(h, i, c) * big);
     const streamed = streamSteps(dec, q, k, vMixed);
     expect(allFinite(streamed)).toBe(true);
-    const expectMixed = attention(L2, q, k, vMixed).data;
+    const expectMixed = attention(L2, q, k, vMixed, { backend }).data;
     expect(maxRel(streamed, expectMixed)).toBeLessThan(1e-12);
     const restored = Decoder.restore(dec.snapshot());
     expect(restored.position).toBe(n);
@@ -85,12 +88,12 @@ describe('numerics at the edges', () => {
       const cfg: AttentionConfig = { heads: 2, keyDim: 5, valueDim: 3, features: { kind }, rpe: { past: { bias: [0, -1, -2], tail: 'clip' } } };
       const qa = scaled(q, 1e160);
       const ka = scaled(k, 1e160);
-      const whole = attention(cfg, qa, ka, v).data;
-      const streamed = streamSteps(new Decoder(cfg), qa, ka, v);
+      const whole = attention(cfg, qa, ka, v, { backend }).data;
+      const streamed = streamSteps(new Decoder(cfg, { backend }), qa, ka, v);
       expect(allFinite(whole)).toBe(true);
       expect(allFinite(streamed)).toBe(true);
       expect(maxRel(streamed, whole)).toBeLessThan(1e-12);
-      if (kind === 'relu') expect(maxRel(whole, attention(cfg, q, k, v).data)).toBeLessThan(1e-12);
+      if (kind === 'relu') expect(maxRel(whole, attention(cfg, q, k, v, { backend }).data)).toBeLessThan(1e-12);
     });
   }
 
@@ -100,11 +103,11 @@ describe('numerics at the edges', () => {
     const a = referenceAttention(hi, q, k, v).data;
     expect(allFinite(a)).toBe(true);
     expect(maxRel(a, referenceAttention(lo, q, k, v).data)).toBeLessThan(1e-13);
-    expect(maxRel(attention(hi, q, k, v).data, a)).toBeLessThan(1e-12);
+    expect(maxRel(attention(hi, q, k, v, { backend }).data, a)).toBeLessThan(1e-12);
   });
 });
 
-describe('configs and API misuse', () => {
+for (const backend of BACKENDS) describe(`configs and API misuse (${backend})`, () => {
   it('one random feature at keyDim 1024 is cheap (rows past the ones W keeps are never orthogonalized)', () => {
     const t0 = performance.now();
     new Decoder({ heads: 1, keyDim: 1024, valueDim: 4, features: { kind: 'prf', count: 1, seed: 1 }, rpe: { past: { bias: [0] } } });
@@ -122,8 +125,8 @@ describe('configs and API misuse', () => {
     const q = randomTensor(rng, [2, 10, 5]);
     const k = randomTensor(rng, [2, 10, 5]);
     const v = randomTensor(rng, [2, 10, 3]);
-    expect(Array.from(attention(withKey, q, k, v).data)).toEqual(Array.from(attention(L2, q, k, v).data));
-    expect(new Decoder(withKey).config.featureDim).toBe(8);
+    expect(Array.from(attention(withKey, q, k, v, { backend }).data)).toEqual(Array.from(attention(L2, q, k, v, { backend }).data));
+    expect(new Decoder(withKey, { backend }).config.featureDim).toBe(8);
     const resolved = resolveConfig(L2);
     expect(resolveConfig(resolved)).toBe(resolved);
   });
@@ -131,8 +134,8 @@ describe('configs and API misuse', () => {
   it('step(q, k, v, out) honours the strides of out, and refuses an out of the wrong shape with a ShapeError', () => {
     const rng = new Rng(6);
     const toks = Array.from({ length: 5 }, () => [randomTensor(rng, [2, 5]), randomTensor(rng, [2, 5]), randomTensor(rng, [2, 3])] as const);
-    const plain = new Decoder(L2);
-    const strided = new Decoder(L2);
+    const plain = new Decoder(L2, { backend });
+    const strided = new Decoder(L2, { backend });
     for (const [tq, tk, tv] of toks) {
       const want = plain.step(tq, tk, tv);
       // out: [2, 3] as a transposed view of a [3, 2] buffer with an offset
@@ -150,7 +153,7 @@ describe('configs and API misuse', () => {
   });
 
   it('restore options are checked as options: a bad method is a ConfigError, not a SnapshotError', () => {
-    const bytes = new Decoder(L2).snapshot();
+    const bytes = new Decoder(L2, { backend }).snapshot();
     expect(() => Decoder.restore(bytes, { method: 'fastest' as 'auto' })).toThrow(ConfigError);
     expect(() => Decoder.restore(bytes, { backend: 'gpu' as 'js' })).toThrow(ConfigError);
   });
@@ -159,7 +162,7 @@ describe('configs and API misuse', () => {
     const cfg: AttentionConfig = { heads: 1, keyDim: 4, valueDim: 4, features: { kind: 'prf', count: 16, seed: 2 }, rpe: { past: { bias: Array.from({ length: 300 }, (_, t) => -0.01 * t) } } };
     const rng = new Rng(8);
     const chunks = Array.from({ length: 6 }, () => [randomTensor(rng, [1, 100, 4]), randomTensor(rng, [1, 100, 4]), randomTensor(rng, [1, 100, 4])] as const);
-    const a = new Decoder(cfg, { method: 'fft' });
+    const a = new Decoder(cfg, { backend, method: 'fft' });
     for (const c of chunks.slice(0, 3)) a.chunk(...c);
     const b = Decoder.restore(a.snapshot());
     expect(b.method).toBe('fft');
@@ -177,7 +180,7 @@ describe('configs and API misuse', () => {
 
   it('the position stops at MAX_POSITION with a StateError, the state unchanged', () => {
     const cfg: AttentionConfig = { heads: 1, keyDim: 2, valueDim: 1, features: { kind: 'prf', count: 2, seed: 1 }, rpe: { past: { bias: [0], tail: 'zero' } } };
-    const s = new Decoder(cfg);
+    const s = new Decoder(cfg, { backend });
     s.step(ndarray(new Float64Array([1, 0]), [1, 2]), ndarray(new Float64Array([0, 1]), [1, 2]), ndarray(new Float64Array([2]), [1, 1]));
     const state = s.exportState();
     state.position = MAX_POSITION;
