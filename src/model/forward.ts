@@ -22,8 +22,8 @@ export interface RunState {
   k: Float64Array; // [rows, heads * keyDim]
   v: Float64Array; // [rows, heads * valueDim]
   z: Float64Array; // [rows, heads * valueDim] attention output, heads concatenated
-  h1: Float64Array; // [rows, hidden]
-  h3: Float64Array; // [rows, hidden]
+  h1: Float64Array; // [min(rows, GEMM_ROWS), hidden]  the FFN runs in row blocks
+  h3: Float64Array; // [min(rows, GEMM_ROWS), hidden]
   /** the one gemm argument record, refilled per call (no allocation) */
   readonly gemmArgs: GemmArgs;
   readonly gemm: GemmFn;
@@ -40,8 +40,8 @@ export function createRunState(c: ModelConfig, rows: number, gemm: GemmFn): RunS
     k: f(c.heads * c.keyDim),
     v: f(c.heads * c.valueDim),
     z: f(c.heads * c.valueDim),
-    h1: f(c.hidden),
-    h3: f(c.hidden),
+    h1: new Float64Array(Math.min(rows, GEMM_ROWS) * c.hidden),
+    h3: new Float64Array(Math.min(rows, GEMM_ROWS) * c.hidden),
     gemmArgs: { a: empty, aOff: 0, b: empty, bOff: 0, c: empty, cOff: 0, M: 0, N: 0, K: 0, accumulate: false },
     gemm,
   };
@@ -129,12 +129,15 @@ export function forward(c: ModelConfig, w: ModelWeights, tokens: ArrayLike<numbe
     linear(s, s.v, s.a, L.wv, n, vDim, dim);
     attend(l, n, s);
     linear(s, s.x, s.z, L.wo, n, dim, vDim, true);
-    // feed-forward sublayer: x += (silu(a W1^T) * (a W3^T)) W2^T
+    // feed-forward sublayer: x += (silu(a W1^T) * (a W3^T)) W2^T, row-wise, so in blocks of GEMM_ROWS rows
     rmsnorm(s.a, s.x, L.ffnNorm, n, dim, normEps);
-    linear(s, s.h1, s.a, L.w1, n, hidden, dim);
-    linear(s, s.h3, s.a, L.w3, n, hidden, dim);
-    swiglu(s.h1, s.h3, n * hidden);
-    linear(s, s.x, s.h1, L.w2, n, dim, hidden, true);
+    for (let r = 0; r < n; r += GEMM_ROWS) {
+      const m = Math.min(GEMM_ROWS, n - r);
+      linear(s, s.h1, s.a, L.w1, m, hidden, dim, false, r * dim);
+      linear(s, s.h3, s.a, L.w3, m, hidden, dim, false, r * dim);
+      swiglu(s.h1, s.h3, m * hidden);
+      linear(s, s.x, s.h1, L.w2, m, dim, hidden, true, 0, r * dim);
+    }
   }
   // logits = rmsnorm(x, norm) Wout^T
   const first = lastOnly ? n - 1 : 0;

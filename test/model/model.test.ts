@@ -15,6 +15,12 @@ describe('model.logits', () => {
     expect(maxRowRelError(got, referenceLogits(model, tokens), 256)).toBeLessThan(1e-9);
   });
 
+  it('longer than one GEMM block of rows (300 tokens)', () => {
+    const model = tinyModel(5);
+    const tokens = Uint8Array.from({ length: 300 }, (_, i) => 32 + ((i * 7919) % 95));
+    expect(maxRowRelError(model.logits(tokens), referenceLogits(model, tokens), 256)).toBeLessThan(1e-9);
+  });
+
   it('untied output weights, more heads and layers', () => {
     const model = tinyModel(4, { tiedEmbedding: false, heads: 3, layers: 3, keyDim: 5, valueDim: 3, rpe: { length: 3, tail: 'clip' } });
     const tokens = bytesOf('Call me Ishmael.');
