@@ -14,6 +14,8 @@
 // The inverse uses the same tables (conjugate twiddles: subtract instead of add). The 1/N of the inverse is
 // applied in the first pass; it is a power of two, so the result is the same as dividing at the end.
 
+import { SPEC_BYTES, SPEC_S } from './layout';
+
 const TWO_PI: f64 = 6.283185307179586;
 
 @inline function firstRadix(n: i32): i32 {
@@ -110,19 +112,29 @@ export function fftInit(plan: usize, n: i32): void {
   return inverse ? f64x2.sub(t, s) : f64x2.add(t, s);
 }
 
-@inline function transform(plan: usize, n: i32, out: usize, inp: usize, inverse: bool): void {
-  if (n < 2) {
-    if (n == 1) v128.store(out, v128.load(inp));
-    return;
-  }
-  const R = firstRadix(n);
-  const rev = plan + <usize>twiddleBytes(n);
-  const G = n / R;
+// one radix-4 butterfly at p (sub-transforms at p, p + L16, p + 2 L16, p + 3 L16) with the twiddles at w
+@inline function butterfly(p: usize, L16: usize, w: usize, inverse: bool): void {
+  const a = v128.load(p);
+  const c = cmul(v128.load(p + L16), v128.load(w, 32), v128.load(w, 48), inverse);
+  const b = cmul(v128.load(p + 2 * L16), v128.load(w), v128.load(w, 16), inverse);
+  const d = cmul(v128.load(p + 3 * L16), v128.load(w, 64), v128.load(w, 80), inverse);
+  const t0 = f64x2.add(a, c);
+  const t1 = f64x2.sub(a, c);
+  const t2 = f64x2.add(b, d);
+  const t3 = rot(f64x2.sub(b, d), inverse);
+  v128.store(p, f64x2.add(t0, t2));
+  v128.store(p + L16, f64x2.add(t1, t3));
+  v128.store(p + 2 * L16, f64x2.sub(t0, t2));
+  v128.store(p + 3 * L16, f64x2.sub(t1, t3));
+}
+
+/** First pass (bit reversal fused) for the groups of outputs [g0, g1) (each group R outputs). */
+@inline function firstPass(rev: usize, n: i32, R: i32, g0: i32, g1: i32, out: usize, inp: usize, inverse: bool): void {
+  const sc = f64x2.splat(1.0 / <f64>n);
   if (R == 4) {
     const Q = <usize>(n >> 2) << 4; // bytes of N/4 complex numbers
-    const sc = f64x2.splat(1.0 / <f64>n);
-    let o = out;
-    for (let g = 0; g < G; g++) {
+    let o = out + (<usize>g0 << 6);
+    for (let g = g0; g < g1; g++) {
       const base = inp + (<usize>load<u32>(rev + (<usize>g << 2)) << 4);
       let y0 = v128.load(base);
       let y1 = v128.load(base + Q);
@@ -146,9 +158,8 @@ export function fftInit(plan: usize, n: i32): void {
     }
   } else {
     const H = <usize>(n >> 1) << 4;
-    const sc = f64x2.splat(1.0 / <f64>n);
-    let o = out;
-    for (let g = 0; g < G; g++) {
+    let o = out + (<usize>g0 << 5);
+    for (let g = g0; g < g1; g++) {
       const base = inp + (<usize>load<u32>(rev + (<usize>g << 2)) << 4);
       let y0 = v128.load(base);
       let y1 = v128.load(base + H);
@@ -161,29 +172,53 @@ export function fftInit(plan: usize, n: i32): void {
       o += 32;
     }
   }
+}
+
+/**
+ * Cache blocking: the first pass and every stage whose groups fit in FFT_BLOCK complex numbers run block by
+ * block while the block is in cache; the remaining (large) stages sweep the whole array with the twiddle loop
+ * outside, so each twiddle is loaded once per stage. Only the order of independent butterflies changes: the
+ * arithmetic (and so every bit of the result) is the same for any blocking.
+ */
+const FFT_BLOCK: i32 = 4096;
+
+@inline function transform(plan: usize, n: i32, out: usize, inp: usize, inverse: bool): void {
+  if (n < 2) {
+    if (n == 1) v128.store(out, v128.load(inp));
+    return;
+  }
+  const R = firstRadix(n);
+  const rev = plan + <usize>twiddleBytes(n);
+  const B = min(n, FFT_BLOCK);
+  // stages with 4 L <= B inside each block
+  for (let s = 0; s < n; s += B) {
+    firstPass(rev, n, R, s / R, (s + B) / R, out, inp, inverse);
+    let tw = plan;
+    for (let L = R; 4 * L <= B; L *= 4) {
+      const L16 = <usize>L << 4;
+      const span = L16 << 2;
+      const end = out + (<usize>(s + B) << 4);
+      for (let base = out + (<usize>s << 4); base < end; base += span) {
+        let w = tw;
+        const pEnd = base + L16;
+        for (let p = base; p < pEnd; p += 16) {
+          butterfly(p, L16, w, inverse);
+          w += 96;
+        }
+      }
+      tw += <usize>L * 96;
+    }
+  }
+  // the large stages over the whole array, twiddles outside
   let tw = plan;
   for (let L = R; 4 * L <= n; L *= 4) {
-    const L16 = <usize>L << 4;
-    const span = L16 << 2;
-    const end = out + (<usize>n << 4);
-    for (let base = out; base < end; base += span) {
-      let p = base;
+    if (4 * L > B) {
+      const L16 = <usize>L << 4;
+      const span = L16 << 2;
+      const end = out + (<usize>n << 4);
       let w = tw;
-      const pEnd = base + L16;
-      while (p < pEnd) {
-        const a = v128.load(p);
-        const c = cmul(v128.load(p + L16), v128.load(w, 32), v128.load(w, 48), inverse);
-        const b = cmul(v128.load(p + 2 * L16), v128.load(w), v128.load(w, 16), inverse);
-        const d = cmul(v128.load(p + 3 * L16), v128.load(w, 64), v128.load(w, 80), inverse);
-        const t0 = f64x2.add(a, c);
-        const t1 = f64x2.sub(a, c);
-        const t2 = f64x2.add(b, d);
-        const t3 = rot(f64x2.sub(b, d), inverse);
-        v128.store(p, f64x2.add(t0, t2));
-        v128.store(p + L16, f64x2.add(t1, t3));
-        v128.store(p + 2 * L16, f64x2.sub(t0, t2));
-        v128.store(p + 3 * L16, f64x2.sub(t1, t3));
-        p += 16;
+      for (let k: usize = 0; k < L16; k += 16) {
+        for (let p = out + k; p < end; p += span) butterfly(p, L16, w, inverse);
         w += 96;
       }
     }
@@ -213,5 +248,147 @@ export function spectralMac(y: usize, x: usize, h: usize, n: i32): void {
     x += 16;
     h += 16;
     y += 16;
+  }
+}
+
+// ---------------------------------------------------------------- many spectral products at once
+
+/**
+ * Y[r] = sum_p X[r0 + r - p] H[p] over p in [0, P) with 0 <= r0 + r - p < nx, for output blocks r < ny.
+ * X: [nx][n], H: [P][n], Y: [ny][n] complex interleaved (overwritten). Per bin the terms are added in ascending p
+ * from zero: the same bits as Y.fill(0) followed by spectralMac for p = 0, 1, ... (skipping invalid blocks).
+ * This is the frequency-domain core of a uniformly partitioned convolution (every output block of one channel
+ * pair in one call). Chunks of four bins of every block are first packed (re and im split) into SPEC_S so the
+ * products run from contiguous scratch (the blocks are a power-of-two apart: read in place they collide in cache).
+ */
+export function spectralConv(y: usize, x: usize, h: usize, n: i32, nx: i32, P: i32, ny: i32, r0: i32): void {
+  if (ny <= 0 || n <= 0) return;
+  const blk = <usize>n << 4;
+  if ((n & 3) != 0 || <usize>(nx + P) * 64 > SPEC_BYTES) {
+    spectralConvPlain(y, x, h, n, nx, P, ny, r0);
+    return;
+  }
+  const XS = SPEC_S;
+  const HS = SPEC_S + (<usize>nx << 6);
+  const zero = f64x2.splat(0);
+  for (let k: usize = 0; k < blk; k += 64) {
+    // pack: per block [re(k, k+1), im(k, k+1), re(k+2, k+3), im(k+2, k+3)]
+    pack4(XS, x + k, blk, nx);
+    pack4(HS, h + k, blk, P);
+    for (let half: usize = 0; half < 64; half += 32) {
+      const xs = XS + half;
+      const hs = HS + half;
+      let r = 0;
+      for (; r + 2 <= ny; r += 2) {
+        // output A = r, B = r + 1; p ranges [loA, hiA], [loB, hiB] with loA <= loB, hiA <= hiB
+        const loA = max(0, r0 + r - nx + 1);
+        const hiA = min(P - 1, r0 + r);
+        const loB = max(0, r0 + r + 2 - nx);
+        const hiB = min(P - 1, r0 + r + 1);
+        let aR = zero, aI = zero, bR = zero, bI = zero;
+        let p = loA;
+        if (p < loB && p <= hiA) {
+          // only A
+          const xo = xs + (<usize>(r0 + r - p) << 6);
+          const ho = hs + (<usize>p << 6);
+          const xr = v128.load(xo), xi = v128.load(xo, 16), hr = v128.load(ho), hi = v128.load(ho, 16);
+          aR = f64x2.add(aR, f64x2.sub(f64x2.mul(xr, hr), f64x2.mul(xi, hi)));
+          aI = f64x2.add(aI, f64x2.add(f64x2.mul(xr, hi), f64x2.mul(xi, hr)));
+          p++;
+        }
+        p = max(p, loB);
+        const both = min(hiA, hiB);
+        if (p <= both) {
+          // B at p reads the block A read at p - 1
+          let ob = xs + (<usize>(r0 + r + 1 - p) << 6);
+          let bxr = v128.load(ob), bxi = v128.load(ob, 16);
+          for (; p <= both; p++) {
+            const xo = xs + (<usize>(r0 + r - p) << 6);
+            const ho = hs + (<usize>p << 6);
+            const xr = v128.load(xo), xi = v128.load(xo, 16), hr = v128.load(ho), hi = v128.load(ho, 16);
+            aR = f64x2.add(aR, f64x2.sub(f64x2.mul(xr, hr), f64x2.mul(xi, hi)));
+            aI = f64x2.add(aI, f64x2.add(f64x2.mul(xr, hi), f64x2.mul(xi, hr)));
+            bR = f64x2.add(bR, f64x2.sub(f64x2.mul(bxr, hr), f64x2.mul(bxi, hi)));
+            bI = f64x2.add(bI, f64x2.add(f64x2.mul(bxr, hi), f64x2.mul(bxi, hr)));
+            bxr = xr;
+            bxi = xi;
+          }
+        }
+        for (; p <= hiB; p++) {
+          // only B (p > hiA)
+          if (p < loB) continue;
+          const xo = xs + (<usize>(r0 + r + 1 - p) << 6);
+          const ho = hs + (<usize>p << 6);
+          const xr = v128.load(xo), xi = v128.load(xo, 16), hr = v128.load(ho), hi = v128.load(ho, 16);
+          bR = f64x2.add(bR, f64x2.sub(f64x2.mul(xr, hr), f64x2.mul(xi, hi)));
+          bI = f64x2.add(bI, f64x2.add(f64x2.mul(xr, hi), f64x2.mul(xi, hr)));
+        }
+        const ya = y + <usize>r * blk + k + (half);
+        v128.store(ya, v128.shuffle<f64>(aR, aI, 0, 2));
+        v128.store(ya, v128.shuffle<f64>(aR, aI, 1, 3), 16);
+        const yb = ya + blk;
+        v128.store(yb, v128.shuffle<f64>(bR, bI, 0, 2));
+        v128.store(yb, v128.shuffle<f64>(bR, bI, 1, 3), 16);
+      }
+      if (r < ny) {
+        const lo = max(0, r0 + r - nx + 1);
+        const hi = min(P - 1, r0 + r);
+        let aR = zero, aI = zero;
+        for (let p = lo; p <= hi; p++) {
+          const xo = xs + (<usize>(r0 + r - p) << 6);
+          const ho = hs + (<usize>p << 6);
+          const xr = v128.load(xo), xi = v128.load(xo, 16), hr = v128.load(ho), hi = v128.load(ho, 16);
+          aR = f64x2.add(aR, f64x2.sub(f64x2.mul(xr, hr), f64x2.mul(xi, hi)));
+          aI = f64x2.add(aI, f64x2.add(f64x2.mul(xr, hi), f64x2.mul(xi, hr)));
+        }
+        const ya = y + <usize>r * blk + k + (half);
+        v128.store(ya, v128.shuffle<f64>(aR, aI, 0, 2));
+        v128.store(ya, v128.shuffle<f64>(aR, aI, 1, 3), 16);
+      }
+    }
+  }
+}
+
+/** dst[j] = four bins of block j of src (stride blk bytes), re and im split: [re0 re1][im0 im1][re2 re3][im2 im3]. */
+@inline function pack4(dst: usize, src: usize, blk: usize, count: i32): void {
+  for (let j = 0; j < count; j++) {
+    const v0 = v128.load(src);
+    const v1 = v128.load(src, 16);
+    const v2 = v128.load(src, 32);
+    const v3 = v128.load(src, 48);
+    v128.store(dst, v128.shuffle<f64>(v0, v1, 0, 2));
+    v128.store(dst, v128.shuffle<f64>(v0, v1, 1, 3), 16);
+    v128.store(dst, v128.shuffle<f64>(v2, v3, 0, 2), 32);
+    v128.store(dst, v128.shuffle<f64>(v2, v3, 1, 3), 48);
+    src += blk;
+    dst += 64;
+  }
+}
+
+/** The same sums bin by bin, for sizes the packed path does not take. */
+function spectralConvPlain(y: usize, x: usize, h: usize, n: i32, nx: i32, P: i32, ny: i32, r0: i32): void {
+  const blk = <usize>n << 4;
+  const sign = f64x2(-1, 1);
+  for (let r = 0; r < ny; r++) {
+    const yr = y + <usize>r * blk;
+    memory.fill(yr, 0, blk);
+    const lo = max(0, r0 + r - nx + 1);
+    const hi = min(P - 1, r0 + r);
+    for (let p = lo; p <= hi; p++) {
+      let xp = x + <usize>(r0 + r - p) * blk;
+      let hp = h + <usize>p * blk;
+      let yp = yr;
+      const end = yr + blk;
+      while (yp < end) {
+        const xv = v128.load(xp);
+        const hv = v128.load(hp);
+        const t = f64x2.mul(v128.shuffle<f64>(xv, xv, 0, 0), hv);
+        const s = f64x2.mul(v128.shuffle<f64>(xv, xv, 1, 1), f64x2.mul(v128.shuffle<f64>(hv, hv, 1, 0), sign));
+        v128.store(yp, f64x2.add(v128.load(yp), f64x2.add(t, s)));
+        xp += 16;
+        hp += 16;
+        yp += 16;
+      }
+    }
   }
 }

@@ -6,7 +6,7 @@ export { aformRows, aformRing } from './aform';
 export { farAbsorb, farContract, scaleFar } from './far';
 export { gemm } from './gemm';
 export { prfLogits } from './prf';
-export { fftPlanBytes, fftInit, fftForward, fftInverse, spectralMac } from './fft';
+export { fftPlanBytes, fftInit, fftForward, fftInverse, spectralMac, spectralConv } from './fft';
 
 /** First byte of memory the JS side may allocate. */
 export function headerBytes(): usize {

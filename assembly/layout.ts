@@ -26,6 +26,10 @@ export const GEMM_B: usize = GEMM_A + <usize>(GEMM_MC * GEMM_KC * 8);
 /** [4][4] f64: an edge tile of c. */
 export const GEMM_T: usize = GEMM_B + <usize>(GEMM_KC * 4 * 8);
 
+/** spectralConv packs four bins of every block here (64 bytes per block); it shares the GEMM scratch. */
+export const SPEC_S: usize = GEMM_A;
+export const SPEC_BYTES: usize = <usize>(GEMM_MC * GEMM_KC * 8);
+
 /** [4][2] f64: per-row factors of a block of PRF rows. */
 export const PRF_F: usize = GEMM_T + 128;
 

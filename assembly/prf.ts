@@ -64,6 +64,11 @@ export function prfLogits(W: usize, m: i32, d: i32, mode: i32, x: usize, n: i32,
   const zero = f64x2.splat(0);
   for (let i0 = 0; i0 < n; i0 += 4) {
     const rows = min(4, n - i0);
+    if (rows < 4) {
+      // the last rows one at a time (the same operations per logit as the four-row tile)
+      for (let i = i0; i < n; i++) best = prfRow(W, m, d, mode, fixed, x + <usize>i * d8, out + <usize>i * m8, best);
+      break;
+    }
     // rows past the end repeat the last row (computed, never stored)
     const x0 = x + <usize>i0 * d8;
     const x1 = rows > 1 ? x0 + d8 : x0;
@@ -152,6 +157,53 @@ export function prfLogits(W: usize, m: i32, d: i32, mode: i32, x: usize, n: i32,
         if (two) best = put(o + 3 * m8, f64x2.extract_lane(b23, 1), best, 8);
       }
     }
+  }
+  return best;
+}
+
+/** One row of x against all of W (tiles of four W rows); returns the running maximum. */
+function prfRow(W: usize, m: i32, d: i32, mode: i32, fixed: f64, x: usize, out: usize, best: f64): f64 {
+  const F = PRF_F;
+  const d8 = <usize>d << 3;
+  const d2 = d & ~1;
+  const dEnd = <usize>d2 << 3;
+  const pre = rowFactors(x, d, mode, fixed, F);
+  const big = mode == MODE_L2 && (pre < 1e-150 || pre > 1e150);
+  const post = f64x2.splat(big ? load<f64>(F) : load<f64>(F) * pre);
+  const half = f64x2.splat(load<f64>(F, 8));
+  const p = f64x2.splat(pre);
+  const zero = f64x2.splat(0);
+  for (let r = 0; r < m; r += 4) {
+    const cnt = min(4, m - r);
+    const w0 = W + <usize>r * d8;
+    const w1 = cnt > 1 ? w0 + d8 : w0;
+    const w2 = cnt > 2 ? w1 + d8 : w1;
+    const w3 = cnt > 3 ? w2 + d8 : w2;
+    let s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+    for (let c: usize = 0; c < dEnd; c += 16) {
+      let xv = v128.load(x + c);
+      if (big) xv = f64x2.mul(xv, p);
+      s0 = f64x2.add(s0, f64x2.mul(xv, v128.load(w0 + c)));
+      s1 = f64x2.add(s1, f64x2.mul(xv, v128.load(w1 + c)));
+      s2 = f64x2.add(s2, f64x2.mul(xv, v128.load(w2 + c)));
+      s3 = f64x2.add(s3, f64x2.mul(xv, v128.load(w3 + c)));
+    }
+    let a01 = f64x2.add(v128.shuffle<f64>(s0, s1, 0, 2), v128.shuffle<f64>(s0, s1, 1, 3));
+    let a23 = f64x2.add(v128.shuffle<f64>(s2, s3, 0, 2), v128.shuffle<f64>(s2, s3, 1, 3));
+    if (d2 < d) {
+      let xs = load<f64>(x + dEnd);
+      if (big) xs *= pre;
+      const xv = f64x2.splat(xs);
+      a01 = f64x2.add(a01, f64x2.mul(xv, f64x2(load<f64>(w0 + dEnd), load<f64>(w1 + dEnd))));
+      a23 = f64x2.add(a23, f64x2.mul(xv, f64x2(load<f64>(w2 + dEnd), load<f64>(w3 + dEnd))));
+    }
+    a01 = f64x2.sub(f64x2.mul(a01, post), half);
+    a23 = f64x2.sub(f64x2.mul(a23, post), half);
+    const o = out + (<usize>r << 3);
+    best = put(o, f64x2.extract_lane(a01, 0), best);
+    if (cnt > 1) best = put(o, f64x2.extract_lane(a01, 1), best, 8);
+    if (cnt > 2) best = put(o, f64x2.extract_lane(a23, 0), best, 16);
+    if (cnt > 3) best = put(o, f64x2.extract_lane(a23, 1), best, 24);
   }
   return best;
 }

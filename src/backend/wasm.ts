@@ -48,6 +48,34 @@ interface Kernels {
   fftForward(plan: number, n: number, out: number, inp: number): void;
   fftInverse(plan: number, n: number, out: number, inp: number): void;
   spectralMac(y: number, x: number, h: number, n: number): void;
+  spectralConv(y: number, x: number, h: number, n: number, nx: number, P: number, ny: number, r0: number): void;
+}
+
+/**
+ * Every output block of a uniformly partitioned convolution in the frequency domain, in one call:
+ *   Y[r] = sum_p X[r0 + r - p] H[p]  over p in [0, P) with 0 <= r0 + r - p < nx,  for r in [0, ny).
+ * Blocks are N complex bins (2N float64, interleaved); X: nx blocks from xOff, H: P blocks from hOff, Y: ny blocks
+ * from yOff (overwritten). Bit-identical to Y[r].fill(0) then spectralMac(X[r0 + r - p], H[p]) for ascending p.
+ */
+export interface SpectralConvArgs {
+  Y: Float64Array;
+  yOff: number;
+  X: Float64Array;
+  xOff: number;
+  H: Float64Array;
+  hOff: number;
+  N: number;
+  nx: number;
+  P: number;
+  ny: number;
+  r0: number;
+}
+
+/** The WASM workspace: the Workspace seam plus kernels the JS backend does not have yet. */
+export interface WasmWorkspace extends Workspace {
+  readonly capacity: number;
+  /** See SpectralConvArgs (a fused kernel for the S-form; the plain reference is in test/backend/reference.ts). */
+  spectralConv(a: SpectralConvArgs): void;
 }
 
 const PAGE = 65536;
@@ -164,7 +192,7 @@ function isPowerOfTwo(n: number): boolean {
 
 class WasmFftPlan implements FftPlan {
   constructor(
-    private readonly ws: WasmWorkspace,
+    private readonly ws: WasmWorkspaceImpl,
     readonly size: number,
     readonly ptr: number,
   ) {}
@@ -176,7 +204,7 @@ class WasmFftPlan implements FftPlan {
   }
 }
 
-class WasmWorkspace implements Workspace {
+class WasmWorkspaceImpl implements WasmWorkspace {
   readonly backend = 'wasm' as const;
   readonly capacity: number;
   private readonly memory: WebAssembly.Memory;
@@ -528,9 +556,32 @@ class WasmWorkspace implements Workspace {
       (x, p) => x.spectralMac(p[0]!, p[1]!, p[2]!, N),
     );
   }
+
+  spectralConv(s: SpectralConvArgs): void {
+    const { Y, yOff, X, xOff, H, hOff, N, nx, P, ny, r0 } = s;
+    if (N <= 0 || ny <= 0) return;
+    if (!(Number.isInteger(nx) && nx >= 0 && Number.isInteger(P) && P >= 0 && Number.isInteger(r0))) throw new RangeError(`spectralConv: bad block counts (nx ${nx}, P ${P}, r0 ${r0})`);
+    const blk = 2 * N;
+    checkRange(Y, yOff, ny * blk, 'spectralConv Y');
+    checkRange(X, xOff, nx * blk, 'spectralConv X');
+    checkRange(H, hOff, P * blk, 'spectralConv H');
+    const b = this.buf;
+    if (Y.buffer === b && X.buffer === b && H.buffer === b) {
+      this.x.spectralConv(Y.byteOffset + yOff * 8, X.byteOffset + xOff * 8, H.byteOffset + hOff * 8, N, nx, P, ny, r0);
+      return;
+    }
+    this.staged(
+      [
+        { a: Y, off: yOff, len: ny * blk, out: true },
+        { a: X, off: xOff, len: nx * blk, out: false },
+        { a: H, off: hOff, len: P * blk, out: false },
+      ],
+      (x, p) => x.spectralConv(p[0]!, p[1]!, p[2]!, N, nx, P, ny, r0),
+    );
+  }
 }
 
 /** A workspace whose arrays live in its own WebAssembly memory of `capacity` float64 entries (sized once, never grown). */
-export function createWasmWorkspace(capacity: number): Workspace {
-  return new WasmWorkspace(capacity);
+export function createWasmWorkspace(capacity: number): WasmWorkspace {
+  return new WasmWorkspaceImpl(capacity);
 }
