@@ -1,0 +1,82 @@
+// The shipped model against PyTorch: the trainer's fixture (train/make_fixture.py) holds PyTorch's float64
+// logits of a held-out prompt, by the FFT form (the paper's algorithm) and the direct O(n^2) form.
+// model.logits (attention()) and a session's streamed logits (Decoder per layer) must match both within
+// 1e-9 relative per row. No Python needed here. Skipped only while no trained model exists.
+import { describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadModelFile } from '../../src/model/file.js';
+
+const root = join(import.meta.dirname, '..', '..');
+// overridable to check another model against its own fixture (e.g. one made from a random-weight file)
+const modelPath = process.env.TZLM_MODEL ?? join(root, 'models', 'toeplitz-lm.safetensors');
+const fixtures = process.env.TZLM_FIXTURES ?? join(root, 'test', 'fixtures', 'model');
+
+interface FixtureMeta {
+  model: string;
+  modelSha256: string;
+  n: number;
+  vocab: number;
+  files: { fft: string; direct: string };
+  promptBitsPerByte: number;
+}
+
+/** Per row: |a - b|_2 / |b|_2 (the trainer's measure), and max_j |a - b| / max_j |b|; the worse of the two. */
+function worstRow(a: Float64Array, b: Float64Array, width: number): number {
+  let worst = 0;
+  for (let r = 0; r < b.length / width; r++) {
+    let d2 = 0, b2 = 0, dMax = 0, bMax = 0;
+    for (let j = 0; j < width; j++) {
+      const d = a[r * width + j]! - b[r * width + j]!;
+      d2 += d * d;
+      b2 += b[r * width + j]! ** 2;
+      dMax = Math.max(dMax, Math.abs(d));
+      bMax = Math.max(bMax, Math.abs(b[r * width + j]!));
+    }
+    worst = Math.max(worst, Math.sqrt(d2 / b2), dMax / bMax);
+  }
+  return worst;
+}
+
+function readF64(path: string): Float64Array {
+  const buf = readFileSync(path);
+  const out = new Float64Array(buf.length / 8);
+  for (let i = 0; i < out.length; i++) out[i] = buf.readDoubleLE(8 * i);
+  return out;
+}
+
+describe.skipIf(!existsSync(modelPath))('the shipped model against PyTorch (test/fixtures/model)', () => {
+  it('the fixture exists and was made from the shipped model file', () => {
+    expect(existsSync(join(fixtures, 'logits.json')), 'models/toeplitz-lm.safetensors exists but test/fixtures/model does not: run /usr/bin/python3 train/make_fixture.py').toBe(true);
+    const meta = JSON.parse(readFileSync(join(fixtures, 'logits.json'), 'utf8')) as FixtureMeta;
+    expect(createHash('sha256').update(readFileSync(modelPath)).digest('hex')).toBe(meta.modelSha256);
+  });
+
+  it('model.logits and streamed session logits equal PyTorch float64 (FFT and direct forms) within 1e-9 per row', () => {
+    const meta = JSON.parse(readFileSync(join(fixtures, 'logits.json'), 'utf8')) as FixtureMeta;
+    const prompt = JSON.parse(readFileSync(join(fixtures, 'prompt.json'), 'utf8')) as { tokens: number[] };
+    const model = loadModelFile(modelPath);
+    expect(prompt.tokens.length).toBe(meta.n);
+    expect(model.config.vocab).toBe(meta.vocab);
+    const fft = readF64(join(fixtures, meta.files.fft));
+    const direct = readF64(join(fixtures, meta.files.direct));
+    expect(fft.length).toBe(meta.n * meta.vocab);
+    const whole = model.logits(prompt.tokens);
+    expect(worstRow(whole, fft, meta.vocab)).toBeLessThan(1e-9);
+    expect(worstRow(whole, direct, meta.vocab)).toBeLessThan(1e-9);
+    // streamed: the prompt fed in uneven chunks through one Decoder per layer
+    const s = model.session();
+    const streamed = new Float64Array(whole.length);
+    for (const [a, b] of [[0, 1], [1, 100], [100, 101], [101, 237], [237, meta.n]] as const) streamed.set(s.feed(prompt.tokens.slice(a, b)), a * meta.vocab);
+    expect(worstRow(streamed, fft, meta.vocab)).toBeLessThan(1e-9);
+    // and the fixture's own summary: bits per byte of the prompt
+    let bits = 0;
+    for (let i = 0; i + 1 < meta.n; i++) {
+      const row = whole.subarray(i * meta.vocab, (i + 1) * meta.vocab);
+      const max = Math.max(...row);
+      bits += (max + Math.log(row.reduce((acc, x) => acc + Math.exp(x - max), 0)) - row[prompt.tokens[i + 1]!]!) / Math.LN2;
+    }
+    expect(bits / (meta.n - 1)).toBeCloseTo(meta.promptBitsPerByte, 9);
+  });
+});
