@@ -189,9 +189,11 @@ export class Session {
   /**
    * Generate up to maxTokens tokens after `prompt` (a string is UTF-8 encoded; an empty prompt continues
    * from where the session stands). Each token is sampled from the current logits and fed back before it
-   * is yielded, so a snapshot taken between iterations includes it.
+   * is yielded, so a snapshot taken between iterations includes it. Bad arguments (and an empty prompt on a
+   * session fed nothing) throw at the call; the prompt is fed when iteration starts.
    */
-  async *generate(prompt: string | ArrayLike<number>, options: GenerateOptions): AsyncGenerator<GeneratedToken, void, undefined> {
+  generate(prompt: string | ArrayLike<number>, options: GenerateOptions): AsyncGenerator<GeneratedToken, void, undefined> {
+    // arguments are checked now, at the call; the work happens as the iterator is consumed
     this.checkIdle('generate()');
     if (options === null || typeof options !== 'object') throw new ConfigError(`generate options must be an object { maxTokens, stop?, signal? }, got ${describe(options)}`);
     const { maxTokens, signal } = options;
@@ -202,6 +204,11 @@ export class Session {
     checkTokens(tokens, this.model.config.vocab, 'prompt');
     if (tokens.length === 0 && !this.fed) throw new StateError('generate() needs a non-empty prompt on a session fed nothing yet (there is no start token to continue from)');
     signal?.throwIfAborted();
+    return this.run(tokens, maxTokens, stops, signal);
+  }
+
+  private async *run(tokens: ArrayLike<number>, maxTokens: number, stops: string[], signal: AbortSignal | undefined): AsyncGenerator<GeneratedToken, void, undefined> {
+    this.checkIdle('generate()');
     this.busy = true;
     try {
       if (tokens.length > 0) {

@@ -149,8 +149,8 @@ describe('generate', () => {
 
   it('an empty prompt continues; on a session fed nothing it is a StateError', async () => {
     const s = model.session({ seed: 9 });
-    await expect(collect(s.generate('', { maxTokens: 3 }))).rejects.toThrow(StateError);
-    await expect(collect(s.generate([], { maxTokens: 3 }))).rejects.toThrow(/needs a non-empty prompt on a session fed nothing yet/);
+    expect(() => s.generate('', { maxTokens: 3 })).toThrow(StateError); // at the call, not at the first next()
+    expect(() => s.generate([], { maxTokens: 3 })).toThrow(/needs a non-empty prompt on a session fed nothing yet/);
     const one = await collect(s.generate(prompt, { maxTokens: 10 }));
     const two = await collect(s.generate('', { maxTokens: 10 }));
     const straight = await collect(model.session({ seed: 9 }).generate(prompt, { maxTokens: 20 }));
@@ -163,8 +163,9 @@ describe('generate', () => {
     expect(() => model.session({ topK: 1.5 })).toThrow(/topK must be an integer >= 0/);
     expect(() => model.session({ seed: NaN })).toThrow(/seed must be a finite number, got NaN/);
     const s = model.session();
-    await expect(collect(s.generate(prompt, { maxTokens: -1 }))).rejects.toThrow(/maxTokens must be an integer >= 0, got -1/);
-    await expect(collect(s.generate(prompt, { maxTokens: 1, stop: [''] }))).rejects.toThrow(/stop must be a non-empty string/);
+    expect(() => s.generate(prompt, { maxTokens: -1 })).toThrow(/maxTokens must be an integer >= 0, got -1/);
+    expect(() => s.generate(prompt, { maxTokens: 1, stop: [''] })).toThrow(/stop must be a non-empty string/);
+    expect(() => s.generate([300], { maxTokens: 1 })).toThrow(/prompt\[0\] must be an integer token id in \[0, 255\], got 300/);
     await expect(collect(s.generate('a', { maxTokens: 2 }))).resolves.toHaveLength(2);
     for await (const _ of s.generate('b', { maxTokens: 3 })) {
       expect(() => s.feed([65])).toThrow(/feed\(\) is not allowed while a generate\(\) iteration is running/);
