@@ -35,7 +35,8 @@ const config: AttentionConfig = {
 };
 
 // ---- seeded helpers
-function mulberry32(seed: number): () => number {
+/** Uniform numbers in [0, 1) from the library's seeded generator (xoshiro128**). */
+function uniform(seed: number): () => number {
   const rng = new Rng(seed);
   return () => rng.nextFloat64();
 }
@@ -47,7 +48,7 @@ function fnv1a(word: string): number {
 
 /** The generated document: WORDS words from a Zipf-like vocabulary, in sentences and lines. */
 function writeDocument(path: string): void {
-  const rand = mulberry32(42);
+  const rand = uniform(42);
   const syllables = ['ka', 'lo', 'mi', 'ne', 'ru', 'ta', 'shi', 'vo', 'el', 'an', 'qu', 'is'];
   const vocab = Array.from({ length: 2000 }, (_, i) => {
     let w = '';
@@ -78,7 +79,7 @@ const ROW = HEADS * (DK + DK + DV);
 function embedWord(word: string): Float64Array {
   let e = cache.get(word);
   if (e === undefined) {
-    const rand = mulberry32(fnv1a(word));
+    const rand = uniform(fnv1a(word));
     e = Float64Array.from({ length: ROW }, () => (rand() - 0.5) * 1.5);
     cache.set(word, e);
   }

@@ -26,12 +26,8 @@ const config: AttentionConfig = {
   rpe: { past: { bias: Array.from({ length: 256 }, (_, t) => -0.01 * t), tail: { decay: 0.001 } } },
 };
 
-function mulberry32(seed: number): () => number {
-  const rng = new Rng(seed);
-  return () => rng.nextFloat64();
-}
-const rand = mulberry32(99);
-const row = (dim: number) => ndarray(Float64Array.from({ length: HEADS * dim }, () => rand() - 0.5), [HEADS, dim]);
+const rng = new Rng(99); // the library's seeded generator (xoshiro128**)
+const row = (dim: number) => ndarray(Float64Array.from({ length: HEADS * dim }, () => rng.nextFloat64() - 0.5), [HEADS, dim]);
 const tokens: Token[] = Array.from({ length: N }, () => ({ q: row(DK), k: row(DK), v: row(DV) }));
 
 function chunked(L: number) {

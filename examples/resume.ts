@@ -2,7 +2,7 @@
 //
 // 1. This process streams the first part of a (seeded, synthetic) token sequence through `attend` with
 //    `checkpoint: { every, sink: <file> }`: every `every` tokens the decoder state is written to the file
-//    atomically (via saveSnapshot of toeplitz-attention/codec), then the session stops (as if it were killed).
+//    atomically (temp file + fsync + rename, the codec's writeFileAtomic), then the session stops (as if killed).
 // 2. It spawns ITSELF as a new process with `--resume <file>`: that process loads the latest checkpoint,
 //    (loadSnapshot), `attend(decoder)` continues at the checkpoint's position, and it writes its outputs to a file.
 // 3. Back here, the continuation is compared with an uninterrupted run: it must be bit-identical.

@@ -1,7 +1,8 @@
 // attend(source, options?): OperatorFunction<Token, Attended>, one output per token, in order.
 import type { OperatorFunction, SchedulerLike } from 'rxjs';
-import { coreOperator, type AttendOptions, type AttendSource, type Attended, type Token } from './attendInternals.js';
+import { operate } from './operate.js';
 import { attendGrouped } from './attendGrouped.js';
+import type { AttendOptions, AttendSource, Attended, Token } from './types.js';
 
 export interface AttendStreamOptions extends AttendOptions {
   /** scheduler for group.timeMs (default asyncScheduler; a TestScheduler in marble tests) */
@@ -15,11 +16,15 @@ export interface AttendStreamOptions extends AttendOptions {
  * attendGrouped); with `options.checkpoint`, a snapshot goes to the sink every `every` tokens.
  *
  * An invalid token errors the stream with the decoder's typed error (ShapeError, ...); the decoder state is
- * the one before that token. Outputs already emitted are never retracted.
+ * the one before that token. Outputs already emitted are never retracted. Tokens fed back into the source
+ * from inside `next` are processed after the current one: outputs always arrive in position order.
  */
 export function attend(source: AttendSource, options?: AttendStreamOptions): OperatorFunction<Token, Attended> {
   if (options?.group !== undefined) return attendGrouped(source, options);
-  return coreOperator<Token, Attended>(source, options, (core, emit) => ({
-    next: (token) => core.step(token, emit),
+  return operate<Token, Attended>(source, options, ({ core, emit }) => ({
+    next: (token) => {
+      core.step(token, emit);
+      core.checkpoints.ifDue();
+    },
   }));
 }

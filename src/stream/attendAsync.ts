@@ -1,6 +1,21 @@
 // attendAsync(source, tokens, options?): the pull-based path over an AsyncIterable<Token>.
 import { ConfigError } from '../core/errors.js';
-import { AttendCore, checkOptions, resolveSource, type AttendOptions, type AttendSource, type Attended, type Token } from './attendInternals.js';
+import { AttendCore } from './attendCore.js';
+import { checkOptions, resolveSource } from './options.js';
+import type { AttendOptions, AttendSource, Attended, Token } from './types.js';
+
+/**
+ * Run one step of the session, yield its outputs, then (once the consumer asked for more) take the
+ * checkpoint if one is due and wait for the sink: backpressure on checkpoint writes.
+ */
+async function* deliver(core: AttendCore, run: (emit: (a: Attended) => void) => void): AsyncGenerator<Attended, void, undefined> {
+  const out: Attended[] = [];
+  run((a) => out.push(a)); // a refused token throws here: nothing of this step was consumed
+  yield* out;
+  core.checkpoints.ifDue();
+  await core.checkpoints.drain();
+  if (core.checkpoints.failed !== null) throw core.checkpoints.failed.error;
+}
 
 /**
  * When to use which:
@@ -14,7 +29,8 @@ import { AttendCore, checkOptions, resolveSource, type AttendOptions, type Atten
  * Both share AttendCore, so outputs, errors and checkpoints are the same.
  *
  * An invalid token makes the generator throw the typed error after yielding every output before it; the
- * decoder state is the one before that token. Breaking out of the loop (return) closes the token source.
+ * decoder state is the one before that token. Breaking out of the loop (return) closes the token source;
+ * tokens of an unfinished group are then never fed, and no checkpoint is taken after it.
  */
 export async function* attendAsync(source: AttendSource, tokens: AsyncIterable<Token> | Iterable<Token>, options?: AttendOptions): AsyncGenerator<Attended, void, undefined> {
   const opts = checkOptions(options);
@@ -22,33 +38,25 @@ export async function* attendAsync(source: AttendSource, tokens: AsyncIterable<T
   if (opts.checkpoint?.trigger !== undefined) throw new ConfigError('attendAsync has no checkpoint.trigger (rx operators only)');
   const core = new AttendCore(resolveSource(source), opts);
   const count = opts.group?.count ?? 1;
+  const runGroup = (emit: (a: Attended) => void): void => core.runGroup(emit);
   try {
-    let buffer: Token[] = [];
-    const run = async function* (group: Token[]): AsyncGenerator<Attended, void, undefined> {
-      const out: Attended[] = [];
-      let error: { error: unknown } | null = null;
-      try {
-        core.group(group, (a) => out.push(a));
-      } catch (e) {
-        error = { error: e };
-      }
-      yield* out;
-      if (error !== null) throw error.error;
-      // backpressure on checkpoints: wait for the sink before pulling more tokens
-      await core.drain();
-      if (core.failed !== null) throw core.failed.error;
-    };
     for await (const token of tokens) {
-      buffer.push(token);
-      if (buffer.length >= count) {
-        const group = buffer;
-        buffer = [];
-        yield* run(group);
+      if (count === 1) {
+        yield* deliver(core, (emit) => core.step(token, emit));
+        continue;
       }
+      let refused: { error: unknown } | null = null;
+      let size = 0;
+      try {
+        size = core.add(token);
+      } catch (error) {
+        refused = { error };
+      }
+      // an invalid token closes the group early: the tokens before it run, then its error
+      if (refused !== null || size >= count) yield* deliver(core, runGroup);
+      if (refused !== null) throw refused.error;
     }
-    if (buffer.length > 0) yield* run(buffer);
-    await core.drain();
-    if (core.failed !== null) throw core.failed.error;
+    yield* deliver(core, runGroup);
   } finally {
     core.dispose();
   }

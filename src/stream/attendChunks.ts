@@ -1,6 +1,7 @@
 // attendChunks(source, options?): OperatorFunction<ChunkToken, AttendedChunk>, one output per chunk.
 import type { OperatorFunction } from 'rxjs';
-import { coreOperator, type AttendOptions, type AttendSource, type AttendedChunk, type ChunkToken } from './attendInternals.js';
+import { operate } from './operate.js';
+import type { AttendOptions, AttendSource, AttendedChunk, ChunkToken } from './types.js';
 
 /**
  * Attend a stream of chunks (q, k: [heads, L, keyDim]; v: [heads, L, valueDim]) through decoder.chunk:
@@ -10,7 +11,10 @@ import { coreOperator, type AttendOptions, type AttendSource, type AttendedChunk
  * error and leaves the decoder as it was before that chunk.
  */
 export function attendChunks(source: AttendSource, options?: Omit<AttendOptions, 'group'>): OperatorFunction<ChunkToken, AttendedChunk> {
-  return coreOperator<ChunkToken, AttendedChunk>(source, options === undefined ? undefined : { ...options, group: undefined }, (core, emit) => ({
-    next: (c) => core.chunk(c, emit),
+  return operate<ChunkToken, AttendedChunk>(source, options === undefined ? undefined : { ...options, group: undefined }, ({ core, emit }) => ({
+    next: (c) => {
+      core.chunk(c, emit);
+      core.checkpoints.ifDue();
+    },
   }));
 }

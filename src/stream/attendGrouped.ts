@@ -2,7 +2,8 @@
 // throughput, still emitting one Attended per token, in order.
 import { asyncScheduler, type OperatorFunction, type SchedulerLike, type Subscription } from 'rxjs';
 import { ConfigError } from '../core/errors.js';
-import { coreOperator, type AttendOptions, type AttendSource, type Attended, type Token } from './attendInternals.js';
+import { operate } from './operate.js';
+import type { AttendOptions, AttendSource, Attended, Token } from './types.js';
 
 export interface AttendGroupedOptions extends AttendOptions {
   scheduler?: SchedulerLike;
@@ -14,9 +15,10 @@ export interface AttendGroupedOptions extends AttendOptions {
  * token, so an idle stream schedules nothing), and when the source completes. A group of one token uses
  * decoder.step. The added latency is at most timeMs; outputs equal the ungrouped ones (up to rounding).
  *
- * If a group holds an invalid token, the tokens before it are processed and emitted, then the stream errors
- * with that token's typed error and the decoder state is the one before it.
- * Unsubscribing, or an error from the source, cancels the timer and drops the buffered (unprocessed) tokens.
+ * Each token is validated when it arrives (the checks decoder.step makes). An invalid token closes the
+ * group early: the tokens before it run and are emitted, then the stream errors with that token's typed
+ * error (class and message as on the single-token path) and the decoder state is the one before it.
+ * Unsubscribing, or an error from the source, cancels the timer and drops the open group (never fed).
  */
 export function attendGrouped(source: AttendSource, options: AttendGroupedOptions): OperatorFunction<Token, Attended> {
   const group = options.group;
@@ -24,38 +26,44 @@ export function attendGrouped(source: AttendSource, options: AttendGroupedOption
   const count = group.count ?? Infinity;
   const timeMs = group.timeMs;
   const scheduler = options.scheduler ?? asyncScheduler;
-  return coreOperator<Token, Attended>(source, options, (core, emit, fail) => {
-    let buffer: Token[] = [];
+  return operate<Token, Attended>(source, options, ({ core, emit, serial }) => {
     let timer: Subscription | null = null;
+    /** counts closed groups: a timer that fired for an earlier group does nothing */
+    let closed = 0;
     const cancelTimer = (): void => {
       timer?.unsubscribe();
       timer = null;
     };
-    const flush = (): void => {
+    const run = (): void => {
       cancelTimer();
-      const tokens = buffer;
-      buffer = [];
-      core.group(tokens, emit);
+      closed++;
+      core.runGroup(emit);
+      core.checkpoints.ifDue();
     };
     return {
       next: (token) => {
-        buffer.push(token);
-        if (buffer.length >= count) flush();
-        else if (buffer.length === 1 && timeMs !== undefined) {
+        let size: number;
+        try {
+          size = core.add(token);
+        } catch (error) {
+          run();
+          throw error;
+        }
+        if (size >= count) run();
+        else if (size === 1 && timeMs !== undefined) {
+          const mine = closed;
           timer = scheduler.schedule(() => {
             timer = null;
-            try {
-              flush();
-            } catch (error) {
-              fail(error);
-            }
+            serial(() => {
+              if (closed === mine) run();
+            });
           }, timeMs);
         }
       },
-      flush,
+      flush: run,
       teardown: () => {
         cancelTimer();
-        buffer = [];
+        core.dropGroup();
       },
     };
   });

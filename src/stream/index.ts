@@ -12,14 +12,4 @@ export { attendGrouped, type AttendGroupedOptions } from './attendGrouped.js';
 export { attendChunks } from './attendChunks.js';
 export { attendAsync } from './attendAsync.js';
 // checkpoint files written by a path sink are read back with loadSnapshot from toeplitz-attention/codec
-export {
-  type Token,
-  type Attended,
-  type ChunkToken,
-  type AttendedChunk,
-  type AttendSource,
-  type AttendOptions,
-  type CheckpointOptions,
-  type CheckpointSinkFn,
-  type GroupOptions,
-} from './attendInternals.js';
+export type { Token, Attended, ChunkToken, AttendedChunk, AttendSource, AttendOptions, CheckpointOptions, CheckpointSinkFn, GroupOptions } from './types.js';
