@@ -123,8 +123,21 @@ export function checkDecoderState(cfg: ResolvedConfig, state: DecoderState): voi
     checkArray(hs.farComp, `${p}.farComp`, m * (dv + 1), -farBound, farBound);
     if (farBound > 0) {
       for (let r = 0; r < m; r++) {
-        const den = hs.farSum[r * (dv + 1) + dv]!;
+        const o = r * (dv + 1);
+        const den = hs.farSum[o + dv]!;
         if (!(den >= 0 && den <= absorbed + 1)) fail(`${p}.farSum[${r}, ${dv}] (a sum of ${absorbed} key weights in [0, 1]) must be in [0, ${absorbed}], got ${describe(den)}`);
+        // F[r, col] = sum_j phi_r(k_j) v_j[col] and F[r, dv] = sum_j phi_r(k_j): their ratio is an average of values
+        const limit = vMax * den * (1 + 2 ** -30) + 2 ** -1000;
+        // a Kahan compensation holds rounding errors of its sum's terms: far below their magnitude (the weight
+        // sum has positive terms only; value columns may cancel, so their bound is the terms', not the sum's)
+        const compLimit = (x: number) => x * 2 ** -40 + 2 ** -1000;
+        if (!(Math.abs(hs.farComp[o + dv]!) <= compLimit(den))) fail(`${p}.farComp[${r}, ${dv}] must be a rounding error of the weight sum ${den} (at most 2^-40 of it), got ${describe(hs.farComp[o + dv])}`);
+        for (let col = 0; col < dv; col++) {
+          const x = hs.farSum[o + col]!;
+          if (!(Math.abs(x) <= limit)) fail(`${p}.farSum[${r}, ${col}] must be at most 2^${VALUE_EXP_LIMIT} times the weight sum ${den} in magnitude (an average of stored values), got ${describe(x)}`);
+          const c = hs.farComp[o + col]!;
+          if (!(Math.abs(c) <= compLimit(limit))) fail(`${p}.farComp[${r}, ${col}] must be a rounding error (at most 2^-40 of 2^${VALUE_EXP_LIMIT} times the weight sum), got ${describe(c)}`);
+        }
       }
     }
   }

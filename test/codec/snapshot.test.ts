@@ -7,7 +7,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync, readdirSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Decoder, SnapshotError } from '../../src/index.js';
+import { Decoder, SnapshotError, StateError } from '../../src/index.js';
+import { MAX_POSITION } from '../../src/core/limits.js';
 import type { AttentionConfig, FeatureSpec, Tail } from '../../src/engine/config.js';
 import type { DecoderState } from '../../src/engine/decoder.js';
 import {
@@ -376,5 +377,87 @@ describe('format version 1 fixture', () => {
     // and the state it reaches is the state the version 1 writer reached (same bytes once both are version 2)
     const v1Next = Decoder.restore(new Uint8Array(Buffer.from(pinned.nextSnapshotHex, 'hex')));
     expect(sameBytes(v1Next.snapshot(), dec.snapshot())).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+// Crafted payloads: structurally valid, correct CRC, one or more state fields set to adversarial values.
+// Each is either refused with a SnapshotError, or accepted with a state the engine could have produced:
+// it continues with finite outputs inside the range of the values it has seen, and its own snapshot
+// restores to the same bytes.
+
+describe('snapshot: crafted states with correct checksums are refused or harmless', () => {
+  const CFGS: AttentionConfig[] = [
+    { heads: 2, keyDim: 3, valueDim: 2, features: { kind: 'prf', count: 4, seed: 3 }, rpe: [{ past: { bias: [0, -1, -2, -3] } }, { past: { bias: [0, -0.5], tail: { decay: 0.3 } } }] },
+    { heads: 1, keyDim: 2, valueDim: 3, features: { kind: 'relu' }, rpe: { past: { bias: [0, -1, -2], tail: 'zero' } } },
+    { heads: 1, keyDim: 4, valueDim: 2, features: { kind: 'prf', count: 3, seed: 1, normalize: 'none' }, rpe: { past: { bias: [1, 0], tail: 'clip' } } },
+  ];
+  const weird = [0, -0, 1, -1, 0.5, 2, 1e-300, 5e-324, 1e300, -1e300, 2 ** 900, 2 ** 1000, Number.MAX_VALUE, NaN, Infinity, -Infinity, -1e308, 1e308, 2 ** 53 - 1, 2 ** 50, 7, -7, 1.5, 1024, -1075, 5000];
+
+  it('5000 crafted states: every accepted one continues finitely, inside the value range, and round-trips', () => {
+    const rng = new Rng(2026);
+    let accepted = 0;
+    let refused = 0;
+    for (let trial = 0; trial < 5000; trial++) {
+      const cfgSpec = CFGS[trial % CFGS.length]!;
+      const base = new Decoder(cfgSpec, { backend: 'js' });
+      const len = [0, 1, 2, 3, 5, 9][rng.nextUint32() % 6]!;
+      if (len > 0) runCalls(base, makeCalls(trial, cfgSpec.heads, cfgSpec.keyDim, cfgSpec.valueDim, [len]));
+      const s = cloneState(base.exportState());
+      const pick = () => weird[rng.nextUint32() % weird.length]!;
+      const edits = 1 + (rng.nextUint32() % 3);
+      for (let e = 0; e < edits; e++) {
+        const h = s.heads[rng.nextUint32() % s.heads.length]!;
+        const arrays = [h.ringK, h.ringV, h.farSum, h.farComp].filter((a) => a.length > 0);
+        switch (rng.nextUint32() % 6) {
+          case 0: s.position = pick(); break;
+          case 1: h.keyExp = pick(); break;
+          case 2: h.valueExp = pick(); break;
+          default: {
+            const a = arrays[rng.nextUint32() % arrays.length];
+            if (a !== undefined) a[rng.nextUint32() % a.length] = pick();
+          }
+        }
+      }
+      const bytes = encodeState(base.config, s);
+      let dec: Decoder;
+      try {
+        dec = Decoder.restore(bytes);
+      } catch (err) {
+        expect(err).toBeInstanceOf(SnapshotError);
+        refused++;
+        continue;
+      }
+      accepted++;
+      // accepted: it must behave like a reachable state
+      let vMax = 0;
+      for (const hs of s.heads) for (const x of hs.ringV) vMax = Math.max(vMax, Math.abs(x) * 2 ** hs.valueExp);
+      // the far field holds per-feature sums F[r, col] = sum phi_r v and F[r, dv] = sum phi_r: averages of values
+      const w1 = cfgSpec.valueDim + 1;
+      for (const hs of s.heads) {
+        for (let r = 0; r < hs.farSum.length / w1; r++) {
+          const den = hs.farSum[r * w1 + w1 - 1]!;
+          // (the compensation is part of the sum: the next absorb adds it back)
+          for (let col = 0; col < w1 - 1; col++) if (den > 0) vMax = Math.max(vMax, ((Math.abs(hs.farSum[r * w1 + col]!) + Math.abs(hs.farComp[r * w1 + col]!)) / den) * 2 ** hs.valueExp);
+        }
+      }
+      const calls = makeCalls(trial + 1, cfgSpec.heads, cfgSpec.keyDim, cfgSpec.valueDim, [1, 3]);
+      if (dec.position + 4 > MAX_POSITION) {
+        // a decoder at the end of the position range refuses more tokens (typed, state unchanged)
+        expect(() => runCalls(dec, calls)).toThrow(StateError);
+        continue;
+      }
+      const outs = runCalls(dec, calls);
+      const newV = calls.flatMap((c) => Array.from(c.v.data as ArrayLike<number>));
+      const bound = Math.max(vMax, ...newV.map(Math.abs)) * (1 + 1e-9) + 1e-300;
+      for (const o of outs) for (const x of o) {
+        expect(Number.isFinite(x)).toBe(true);
+        expect(Math.abs(x)).toBeLessThanOrEqual(bound);
+      }
+      expect(sameBytes(Decoder.restore(dec.snapshot()).snapshot(), dec.snapshot())).toBe(true);
+    }
+    // both outcomes occur (the fuzzer reaches the acceptance path too)
+    expect(refused).toBeGreaterThan(1000);
+    expect(accepted).toBeGreaterThan(100);
   });
 });
