@@ -47,7 +47,8 @@ export function evaluate(model: Model, tokens: ArrayLike<number>, options: Evalu
   let prev: Float64Array | null = null; // logits of the previous chunk's last row
   for (let p = 0; p < n; p += chunk) {
     const L = Math.min(chunk, n - p);
-    const rows = session.feed(Array.prototype.slice.call(tokens, p, p + L) as number[], { chunkSize: L });
+    const part = ArrayBuffer.isView(tokens) ? (tokens as unknown as Uint8Array).subarray(p, p + L) : Array.prototype.slice.call(tokens, p, p + L);
+    const rows = session.feed(part as ArrayLike<number>, { chunkSize: L });
     // row i (token p + i) predicts token p + i + 1; the previous chunk's last row predicts token p
     for (let i = -1; i < L - 1; i++) {
       const target = p + i + 1;
