@@ -144,16 +144,17 @@ def attention_direct_autograd(q, k, v, W, bias):
 
 
 def toeplitz_fft(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Causal Toeplitz product along the sequence axis by real FFT of length 2n.
+    """Causal Toeplitz product along the LAST axis by real FFT of length 2n.
 
-    c: [..., n] kernel (broadcast against x's leading axes); x: [..., n, C] channels.
-    Returns y[..., i, :] = sum_{j<=i} c(i-j) x[..., j, :].
+    c: [..., n] kernel (broadcast against x's leading axes); x: [..., n] channels, sequence last (contiguous
+    transforms are ~2x faster in PyTorch's pocketfft than strided ones).
+    Returns y[..., i] = sum_{j<=i} c(i-j) x[..., j].
     """
-    n = x.shape[-2]
+    n = x.shape[-1]
     L = 2 * n
-    xf = torch.fft.rfft(x, n=L, dim=-2)  # [..., n+1, C]
+    xf = torch.fft.rfft(x, n=L, dim=-1)  # [..., n+1]
     cf = torch.fft.rfft(c, n=L, dim=-1)  # [..., n+1]
-    return torch.fft.irfft(xf * cf.unsqueeze(-1), n=L, dim=-2)[..., :n, :]
+    return torch.fft.irfft(xf * cf, n=L, dim=-1)[..., :n]
 
 
 def attention_fft(q, k, v, W, bias):
@@ -162,13 +163,12 @@ def attention_fft(q, k, v, W, bias):
     dv = v.shape[-1]
     pq = query_features(q, W)  # [..., H, n, m]
     pk = key_features(k, W)  # [..., H, n, m]
-    m = pk.shape[-1]
     v1 = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)  # [..., H, n, dv+1]
-    U = pk.unsqueeze(-1) * v1.unsqueeze(-2)  # [..., H, n, m, dv+1]
-    U = U.reshape(*U.shape[:-2], m * (dv + 1))
-    c = _kernel_for_heads(bias, n)  # [H, n]
-    S = toeplitz_fft(c, U).reshape(*U.shape[:-1], m, dv + 1)  # [..., H, n, m, dv+1]
-    out = torch.einsum('...r,...rc->...c', pq, S)  # [..., H, n, dv+1]
+    # U[..., r, c, j] = phi(k_j)_r [v_j; 1]_c: the m(dv+1) channels, sequence last
+    U = pk.transpose(-1, -2).unsqueeze(-2) * v1.transpose(-1, -2).unsqueeze(-3)  # [..., H, m, dv+1, n]
+    c = _kernel_for_heads(bias, n)  # [H, n] or [n]
+    S = toeplitz_fft(c.unsqueeze(-2).unsqueeze(-2), U)  # [..., H, m, dv+1, n]: S_i = sum_j c(i-j) U_j
+    out = torch.einsum('...ir,...rci->...ic', pq, S)  # [..., H, n, dv+1]
     # FFT rounding never gives an exact 0: rows before the kernel's first nonzero lag see no key at all
     # (phi > 0, so every later row sees one), and their denominator is set to exactly 0.
     first = (c.detach() > 0).to(torch.int64).argmax(dim=-1, keepdim=True)  # [H, 1]; n when c is all zero

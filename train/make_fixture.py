@@ -23,6 +23,7 @@ sys.path.insert(0, HERE)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from env import ensure_env  # noqa: E402
 from export import load_model  # noqa: E402
 from train import load_corpus, split_corpus  # noqa: E402
 
@@ -35,6 +36,7 @@ def per_row_rel(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def main():
+    ensure_env()
     root = os.path.dirname(HERE)
     model_path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(root, 'models', 'toeplitz-lm.safetensors')
     out_dir = sys.argv[2] if len(sys.argv) > 2 else os.path.join(root, 'test', 'fixtures', 'model')

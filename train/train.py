@@ -37,6 +37,7 @@ sys.path.insert(0, HERE)
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
+from env import ensure_env  # noqa: E402
 from export import export_model  # noqa: E402
 from model import ModelConfig, ToeplitzLM  # noqa: E402
 
@@ -137,21 +138,6 @@ def lr_at(args, step: int, progress: float) -> float:
         return args.lr * (step + 1) / args.warmup
     lo = args.lr * args.min_lr_ratio
     return lo + 0.5 * (args.lr - lo) * (1 + math.cos(math.pi * min(1.0, progress)))
-
-
-# glibc returns large freed blocks to the OS and refaults them on the next allocation; on this VM that made
-# every [B, H, n, n] temporary cost more than its arithmetic. Keep them in the heap; don't spin OpenMP threads.
-TRAIN_ENV = {'OMP_WAIT_POLICY': 'PASSIVE', 'MALLOC_MMAP_THRESHOLD_': '33554432',
-             'MALLOC_TRIM_THRESHOLD_': '4294967296', 'MALLOC_TOP_PAD_': '268435456'}
-
-
-def ensure_env():
-    """Re-exec this script once with TRAIN_ENV set (they only take effect at process start)."""
-    missing = {k: v for k, v in TRAIN_ENV.items() if k not in os.environ}
-    if missing and os.environ.get('TOEPLITZ_TRAIN_REEXEC') != '1':
-        os.environ.update(missing)
-        os.environ['TOEPLITZ_TRAIN_REEXEC'] = '1'
-        os.execv(sys.executable, [sys.executable] + sys.argv)
 
 
 def main(argv=None):

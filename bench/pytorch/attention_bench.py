@@ -24,6 +24,7 @@ except ImportError:
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'train'))
 from attention import attention_fft, orthogonal_projection  # noqa: E402
+from env import ensure_env  # noqa: E402
 
 
 def bench(n: int, dtype, repeats: int, d: int = 64) -> dict:
@@ -46,6 +47,7 @@ def bench(n: int, dtype, repeats: int, d: int = 64) -> dict:
 
 
 def main():
+    ensure_env()
     p = argparse.ArgumentParser()
     p.add_argument('--n', type=int, nargs='+', default=[4096, 16384])
     p.add_argument('--repeats', type=int, default=5)

