@@ -1,22 +1,29 @@
-// The root and ./rx entries contain no Node built-ins: bundle them for the browser platform and run the bundle.
+// The root, ./rx and ./model entries contain no Node built-ins: bundle them for the browser platform and run
+// the bundle. A minified bundle keeps the error classes' names, and a bundle of attention() alone leaves the
+// snapshot codec (msgpackr) out. (The packed package in real headless Chromium: scripts/consumer-check.mjs.)
 import { describe, expect, it } from 'vitest';
-import { build } from 'esbuild';
-import { mkdtempSync, existsSync } from 'node:fs';
+import { build, type Metafile } from 'esbuild';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import ndarray from 'ndarray';
 import { attention as nodeAttention } from '../src/index.js';
 
+/** Files that contribute bytes to the output (the metafile's inputs also list files parsed, then shaken off). */
+function included(meta: Metafile): string[] {
+  return Object.values(meta.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([p]) => p));
+}
+
 describe('browser bundles', () => {
-  const entries = ['src/index.ts', ...(existsSync('src/stream/index.ts') ? ['src/stream/index.ts'] : [])];
+  const entries = ['src/index.ts', 'src/stream/index.ts', 'src/model/index.ts'].filter((e) => existsSync(e));
   for (const entry of entries) {
     it(`${entry} bundles for the browser platform with no Node built-ins`, async () => {
       const dir = mkdtempSync(join(tmpdir(), 'tza-browser-'));
       const outfile = join(dir, 'bundle.mjs');
       const result = await build({ entryPoints: [entry], bundle: true, platform: 'browser', format: 'esm', outfile, metafile: true, logLevel: 'silent' });
       const inputs = Object.keys(result.metafile.inputs);
-      expect(inputs.filter((p) => /^node:|(^|\/)(fs|path|child_process|os)$/.test(p))).toEqual([]);
+      expect(inputs.filter((p) => /^node:|(^|\/)(fs|path|child_process|os|worker_threads)$/.test(p))).toEqual([]);
       if (entry === 'src/index.ts') {
         const mod = (await import(pathToFileURL(outfile).href)) as typeof import('../src/index.js');
         const config = { heads: 1, keyDim: 2, valueDim: 2, features: { kind: 'prf' as const, count: 4 }, rpe: { past: { bias: [0, -1] } } };
@@ -27,4 +34,28 @@ describe('browser bundles', () => {
       }
     });
   }
+
+  it('a minified bundle keeps the error names; attention() alone does not pull in msgpackr', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tza-browser-min-'));
+    const index = resolve('src/index.ts').replace(/\\/g, '/');
+    writeFileSync(join(dir, 'entry.ts'), `import { attention, ConfigError } from ${JSON.stringify(index)};
+export function run(): string[] {
+  try {
+    attention({ heads: 0 } as never, null as never, null as never, null as never);
+    return ['no error'];
+  } catch (e) {
+    return [(e as Error).name, String(e instanceof ConfigError), (e as Error).constructor.name];
+  }
+}
+`);
+    const outfile = join(dir, 'bundle.mjs');
+    const result = await build({ entryPoints: [join(dir, 'entry.ts')], bundle: true, platform: 'browser', format: 'esm', minify: true, outfile, metafile: true, logLevel: 'silent' });
+    const files = included(result.metafile);
+    expect(files.filter((p) => p.includes('node_modules/msgpackr/'))).toEqual([]);
+    expect(files.filter((p) => p.includes('node_modules/rxjs/'))).toEqual([]);
+    const { run } = (await import(pathToFileURL(outfile).href)) as { run: () => string[] };
+    const [name, isConfigError, className] = run();
+    expect([name, isConfigError]).toEqual(['ConfigError', 'true']);
+    expect(className).not.toBe('ConfigError'); // minification did rename the class: the name survives anyway
+  });
 });
