@@ -69,8 +69,9 @@ export class DecoderCore {
   private phiQ!: Float64Array;
   private phiK!: Float64Array;
   private acc!: Float64Array;
-  /** the workspace's PRF logits kernel, bound once */
+  /** the workspace's PRF logits kernel, bound once, and W in the workspace: [m, d] */
   private logits!: PrfLogitsKernel;
+  private W: Float64Array = new Float64Array(0);
   private readonly ringArgs: AformRingArgs;
   private readonly absorbArgs: FarAbsorbArgs;
   private readonly contractArgs: FarContractArgs;
@@ -92,7 +93,7 @@ export class DecoderCore {
       const cap = Math.min(p.logBias.length, FIRST_RING);
       return {
         K: p.logBias.length,
-        kernel: shiftKernel(p, Math.max(kernelMaxLog(p), -1e300)),
+        kernel: this.inWorkspace(shiftKernel(p, Math.max(kernelMaxLog(p), -1e300))),
         partitions: new PartitionCache(),
         ringK: this.ws.f64(cap * m),
         ringV: this.ws.f64(cap * dv),
@@ -120,15 +121,29 @@ export class DecoderCore {
     return dec;
   }
 
+  /** Float64 the decoder keeps in its workspace with rings of capacity `caps`: W, kernels, rings, far state, token scratch. */
   private persistentFloats(caps: number[]): number {
     const { keyDim: d, valueDim: dv, featureDim: m } = this.config;
-    let n = Math.max(d, dv) + 2 * m + dv + 1 + 64;
-    for (const cap of caps) n += cap * (m + dv) + 2 * m * (dv + 1) + 8;
+    let n = Math.max(d, dv) + 2 * m + d + dv + 1 + m * d + 64;
+    caps.forEach((cap, h) => (n += cap * (m + dv) + 2 * m * (dv + 1) + this.config.past[h]!.logBias.length + 12));
     return n;
+  }
+
+  /** The kernel with its near table copied into the workspace (the kernels read it every token). */
+  private inWorkspace(kernel: ShiftedKernel): ShiftedKernel {
+    const near = this.ws.f64(kernel.near.length);
+    near.set(kernel.near);
+    return { ...kernel, near };
   }
 
   private allocScratch(): void {
     const { keyDim: d, valueDim: dv, featureDim: m } = this.config;
+    const f = this.config.features;
+    // W in the workspace too: the PRF kernel reads it for every key and query
+    if (f.kind === 'prf') {
+      this.W = this.ws.f64(f.projection.length);
+      this.W.set(f.projection);
+    }
     this.x = this.ws.f64(Math.max(d, dv));
     this.phiQ = this.ws.f64(m);
     this.phiK = this.ws.f64(Math.max(m, d));
@@ -159,7 +174,7 @@ export class DecoderCore {
       const far = { sum: this.ws.f64(m * (dv + 1)), comp: this.ws.f64(m * (dv + 1)) };
       far.sum.set(h.far.sum);
       far.comp.set(h.far.comp);
-      return { ...h, ringK, ringV, far };
+      return { ...h, kernel: this.inWorkspace(h.kernel), ringK, ringV, far };
     });
   }
 
@@ -250,6 +265,12 @@ export class DecoderCore {
 
   /** Capacities every head needs to hold `add` more tokens; reserve room for them and for `extra` scratch. */
   private prepare(add: number, extra: number): void {
+    // the per-token path: every ring has room and no scratch is asked for (no allocation, no sizing)
+    if (extra === 0) {
+      let room = true;
+      for (const h of this.heads) if (h.len + add > h.cap) room = false;
+      if (room) return;
+    }
     const caps = this.heads.map((h) => (h.len + add <= h.cap ? h.cap : ringCapacity(h.len + add, h.K)));
     this.reserve(extra, caps);
     this.heads.forEach((h, i) => this.growRing(h, caps[i]!));
@@ -265,7 +286,7 @@ export class DecoderCore {
     // exp: the smallest integer with every feature of these rows <= 2^exp (null: none is positive)
     let exp: number | null = null;
     if (f.kind === 'prf') {
-      const best = this.logits({ W: f.projection, m: f.count, d, normalize: f.normalize, x, n, out });
+      const best = this.logits({ W: this.W, m: f.count, d, normalize: f.normalize, x, n, out });
       if (best > -Infinity) {
         exp = Math.ceil(best / LN2);
         if (exp * LN2 < best) exp++;
@@ -369,7 +390,7 @@ export class DecoderCore {
       if (full) h.start = (h.start + 1) % h.cap;
       else h.len++;
       copyHead(qv, hIdx, x);
-      queryFeatures(cfg.features, d, x, 1, phiQ, this.logits);
+      queryFeatures(cfg.features, d, x, 1, phiQ, this.logits, this.W);
       acc.fill(0);
       ringArgs.c = kernel.near;
       ringArgs.ringK = h.ringK;
@@ -445,7 +466,7 @@ export class DecoderCore {
         bufV.set(h.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
       }
       copyHead(qv, hIdx, x);
-      queryFeatures(cfg.features, d, x, L, phiQ, this.logits);
+      queryFeatures(cfg.features, d, x, L, phiQ, this.logits, this.W);
       const pass = { kernel: h.kernel, partitions: h.partitions, method: this.method, block: 0, phiK: bufK, v: bufV, phiQ, q0: R, nb, m, dv, far: h.far, acc };
       this.lastStats.push(attendBuffer(pass, plans[hIdx]!, ws));
       const scale = exp2(h.valueExp);

@@ -119,14 +119,14 @@ function scaleRowsByPowerOfTwo(out: Float64Array, n: number, m: number): void {
  * Query features with a per-row shift (the row's largest PRF logit maps to exp(0) = 1; deterministic rows
  * are scaled by a power of two into (1/2, 1]). x: [n, d]; out: [n, m].
  */
-export function queryFeatures(f: ResolvedFeatures, d: number, x: Float64Array, n: number, out: Float64Array, logits: PrfLogitsKernel = prfLogits): void {
+export function queryFeatures(f: ResolvedFeatures, d: number, x: Float64Array, n: number, out: Float64Array, logits: PrfLogitsKernel = prfLogits, W?: Float64Array): void {
   if (f.kind !== 'prf') {
     deterministicFeatures(f.kind, x, n, d, out);
     scaleRowsByPowerOfTwo(out, n, d);
     return;
   }
   const m = f.count;
-  logits({ W: f.projection, m, d, normalize: f.normalize, x, n, out });
+  logits({ W: W ?? f.projection, m, d, normalize: f.normalize, x, n, out });
   for (let i = 0; i < n; i++) {
     const o = i * m;
     let rowMax = -Infinity;
@@ -148,7 +148,7 @@ export function expShifted(logits: Float64Array, len: number, shift: number): vo
  * Key features with one shift for the whole set (the largest PRF logit maps to 1; deterministic features
  * are scaled by one power of two so the largest is in (1/2, 1]). x: [n, d]; out: [n, m].
  */
-export function keyFeatures(f: ResolvedFeatures, d: number, x: Float64Array, n: number, out: Float64Array, logits: PrfLogitsKernel = prfLogits): void {
+export function keyFeatures(f: ResolvedFeatures, d: number, x: Float64Array, n: number, out: Float64Array, logits: PrfLogitsKernel = prfLogits, W?: Float64Array): void {
   if (f.kind !== 'prf') {
     const best = deterministicFeatures(f.kind, x, n, d, out);
     if (best > 0) {
@@ -157,7 +157,7 @@ export function keyFeatures(f: ResolvedFeatures, d: number, x: Float64Array, n: 
     }
     return;
   }
-  const best = logits({ W: f.projection, m: f.count, d, normalize: f.normalize, x, n, out });
+  const best = logits({ W: W ?? f.projection, m: f.count, d, normalize: f.normalize, x, n, out });
   expShifted(out, n * f.count, Number.isFinite(best) ? best : 0);
 }
 
