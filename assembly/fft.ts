@@ -176,11 +176,10 @@ export function fftInit(plan: usize, n: i32): void {
 
 /**
  * Cache blocking: the first pass and every stage whose groups fit in FFT_BLOCK complex numbers run block by
- * block while the block is in cache; the remaining (large) stages sweep the whole array with the twiddle loop
- * outside, so each twiddle is loaded once per stage. Only the order of independent butterflies changes: the
+ * block while the block is in cache; the remaining (large) stages sweep the whole array. Only the order of independent butterflies changes: the
  * arithmetic (and so every bit of the result) is the same for any blocking.
  */
-const FFT_BLOCK: i32 = 4096;
+const FFT_BLOCK: i32 = 8192;
 
 @inline function transform(plan: usize, n: i32, out: usize, inp: usize, inverse: bool): void {
   if (n < 2) {
@@ -209,17 +208,20 @@ const FFT_BLOCK: i32 = 4096;
       tw += <usize>L * 96;
     }
   }
-  // the large stages over the whole array, twiddles outside
+  // the large stages over the whole array
   let tw = plan;
   for (let L = R; 4 * L <= n; L *= 4) {
     if (4 * L > B) {
       const L16 = <usize>L << 4;
       const span = L16 << 2;
       const end = out + (<usize>n << 4);
-      let w = tw;
-      for (let k: usize = 0; k < L16; k += 16) {
-        for (let p = out + k; p < end; p += span) butterfly(p, L16, w, inverse);
-        w += 96;
+      for (let base = out; base < end; base += span) {
+        let w = tw;
+        const pEnd = base + L16;
+        for (let p = base; p < pEnd; p += 16) {
+          butterfly(p, L16, w, inverse);
+          w += 96;
+        }
       }
     }
     tw += <usize>L * 96;

@@ -9,7 +9,9 @@ import { createWasmWorkspace, wasmF64Entries, wasmFftPlanEntries, wasmSupported,
 import { WASM_BASE64, WASM_BYTES, WASM_SHA256, WASM_SOURCE_SHA256 } from '../../src/backend/wasmBinary.js';
 import type { AformRingArgs, AformRowsArgs, GemmArgs, PrfLogitsArgs, Workspace } from '../../src/backend/types.js';
 import { Rng } from '../../src/math/rng.js';
-import { spectralConvJs } from './reference.js';
+import { sformPairDirect, sformPairJs, spectralConvJs } from './reference.js';
+import { partitionKernel } from '../../src/math/fftconv.js';
+import { sformPairScratch, type WasmWorkspace } from '../../src/backend/wasm.js';
 
 const TOL = 1e-12;
 const js = new JsWorkspace();
@@ -189,6 +191,40 @@ describe('spectralConv (fused: every output block of a partitioned convolution)'
       const ref = Y0.slice();
       spectralConvJs({ ...args, Y: ref, X, H });
       expect(sameBits(args.Y, ref), `N=${N} nx=${nx} P=${P} ny=${ny} r0=${r0}`).toBe(true);
+      ws.release(mark);
+    }
+  });
+});
+
+describe('sformPair (fused: the S-form work of one channel pair)', () => {
+  it('matches the JS S-form loop to 1e-12 and the direct sum to 1e-10 (blocks, query offsets, odd tails, one channel)', () => {
+    const rng = new Rng(15);
+    const ws = createWasmWorkspace(1 << 21);
+    for (const [nb, q0, B, tLo, tHi, m, dv, ra, ca, rb, cb] of [
+      [37, 0, 8, 0, 37, 2, 3, 0, 1, 1, 3],
+      [100, 0, 16, 0, 100, 3, 2, 2, 2, -1, 0],
+      [100, 45, 16, 0, 60, 3, 2, 0, 0, 0, 1],
+      [130, 70, 32, 2, 130, 2, 2, 1, 2, 0, 2],
+      [513, 0, 64, 0, 513, 1, 1, 0, 0, 0, 1],
+      [300, 260, 16, 0, 33, 2, 1, 1, 1, 0, 0],
+    ] as const) {
+      const mark = ws.mark();
+      const nq = nb - q0;
+      const c = kernelC(rng, tHi, false);
+      const kp = partitionKernel(c, tLo, tHi, B, ws);
+      const phiKT = put(ws, rand(rng, m * nb, 0, 1));
+      const vT = put(ws, rand(rng, dv * nb));
+      const phiQT = put(ws, rand(rng, m * nq, 0, 1));
+      const acc0 = rand(rng, (dv + 1) * nq, -0.1, 0.1);
+      const args = { spectra: kp.spectra, hOff: 0, P: kp.parts, B, phiKT, vT, phiQT, accT: put(ws, acc0), nb, q0, m, dv, ra, ca, rb, cb, scratch: ws.f64(sformPairScratch(nb, q0, B, kp.parts)) };
+      ws.sformPair(args);
+      const ref = acc0.slice();
+      sformPairJs({ ...args, accT: ref }, js);
+      const direct = acc0.slice();
+      sformPairDirect({ ...args, accT: direct }, c, tLo, tHi);
+      const label = `nb=${nb} q0=${q0} B=${B} (${ra},${ca}) (${rb},${cb})`;
+      expect(rowError(args.accT, ref, nq), label).toBeLessThan(TOL);
+      expect(rowError(args.accT, direct, nq), label).toBeLessThan(1e-10);
       ws.release(mark);
     }
   });
@@ -429,6 +465,23 @@ describe('prfLogits', () => {
     }
   });
 
+  it('a row gets the same bits alone, in the four-row tile or in the tail', () => {
+    const rng = new Rng(16);
+    const ws = createWasmWorkspace(1 << 14);
+    const [m, d] = [7, 9];
+    const W = put(ws, rand(rng, m * d));
+    const x = put(ws, rand(rng, 6 * d));
+    for (const normalize of ['l2', 'scale', 'none'] as const) {
+      const all = ws.f64(6 * m);
+      ws.prfLogits({ W, m, d, normalize, x, n: 6, out: all });
+      for (let i = 0; i < 6; i++) {
+        const one = ws.f64(m);
+        ws.prfLogits({ W, m, d, normalize, x: x.subarray(i * d, (i + 1) * d), n: 1, out: one });
+        expect(sameBits(one, all.subarray(i * m, (i + 1) * m)), `${normalize} row ${i}`).toBe(true);
+      }
+    }
+  });
+
   it('l2 is scale-safe: rows of magnitude 1e-300 .. 1e300 give the logits of the unit-scale row', () => {
     const rng = new Rng(10);
     const ws = createWasmWorkspace(1 << 14);
@@ -520,6 +573,17 @@ function runAll(ws: Workspace, inMemory: boolean, pad: number): Float64Array[] {
   const Y = p(rand(rng, 2 * N));
   ws.spectralMac({ Y, X, xOff: 0, H: x, hOff: 0, N });
   outs.push(X, y, Y);
+  const conv = { Y: p(new Float64Array(3 * 2 * 16)), yOff: 0, X: p(rand(rng, 4 * 2 * 16)), xOff: 0, H: p(rand(rng, 2 * 2 * 16)), hOff: 0, N: 16, nx: 4, P: 2, ny: 3, r0: 1 };
+  (ws as WasmWorkspace).spectralConv(conv);
+  outs.push(conv.Y);
+  const [nb, B, sm, sdv] = [70, 16, 2, 3];
+  const spectra = p(rand(rng, 5 * 2 * 2 * B));
+  const pair = {
+    spectra, hOff: 0, P: 5, B, phiKT: p(rand(rng, sm * nb, 0, 1)), vT: p(rand(rng, sdv * nb)), phiQT: p(rand(rng, sm * (nb - 20), 0, 1)),
+    accT: p(rand(rng, (sdv + 1) * (nb - 20))), nb, q0: 20, m: sm, dv: sdv, ra: 1, ca: 3, rb: 0, cb: 2, scratch: p(new Float64Array(sformPairScratch(nb, 20, B, 5))),
+  };
+  (ws as WasmWorkspace).sformPair(pair);
+  outs.push(pair.accT);
   return outs.map((o) => o.slice());
 }
 
@@ -535,7 +599,7 @@ describe('reproducibility and the copy-in fallback', () => {
     const copied = runAll(createWasmWorkspace(1 << 16), false, 0);
     inMem.forEach((x, i) => expect(sameBits(x, copied[i]!), `output ${i}`).toBe(true));
     // no room left for the copies (only for the FFT plan): a throwaway instance runs the call, still the same bits
-    const tiny = createWasmWorkspace(wasmFftPlanEntries(256) + 8);
+    const tiny = createWasmWorkspace(wasmFftPlanEntries(256) + wasmFftPlanEntries(32) + 8);
     const viaTemp = runAll(tiny, false, 0);
     inMem.forEach((x, i) => expect(sameBits(x, viaTemp[i]!), `output ${i} (temporary instance)`).toBe(true));
     expect(tiny.available).toBe(8);
