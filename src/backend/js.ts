@@ -5,7 +5,7 @@ import { aformRing, aformRows } from '../math/aform.js';
 import { farAbsorb, farContract, scaleFar } from '../math/farfield.js';
 import { prfLogits } from '../math/features.js';
 import { gemm } from '../math/gemm.js';
-import { spectralMac } from '../math/fftconv.js';
+import { sformChannels, spectralMac, type SformChannelsArgs } from '../math/fftconv.js';
 import type { FftPlan, Workspace } from './types.js';
 
 class JsFftPlan implements FftPlan {
@@ -49,4 +49,7 @@ export class JsWorkspace implements Workspace {
   readonly prfLogits = prfLogits;
   readonly gemm = gemm;
   readonly spectralMac = spectralMac;
+  sformChannels(a: SformChannelsArgs): void {
+    sformChannels(a, this.fftPlan(2 * a.B));
+  }
 }

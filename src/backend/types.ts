@@ -6,8 +6,10 @@
 // its own linear memory, sized up front and never grown while views are live, so a kernel call passes
 // offsets and copies nothing. A kernel given an array from elsewhere must still be correct (the WASM
 // backend copies it in and out, slowly); correctness never depends on where an array lives.
+import type { SformChannelsArgs } from '../math/fftconv.js';
 import type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs } from '../math/kernelArgs.js';
 
+export type { SformChannelsArgs };
 export type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs };
 export type BackendName = 'js' | 'wasm';
 export type BackendOption = 'auto' | BackendName;
@@ -40,4 +42,6 @@ export interface Workspace {
   gemm(a: GemmArgs): void;
   fftPlan(size: number): FftPlan;
   spectralMac(a: SpectralMacArgs): void;
+  /** The S-form's channel convolutions (math/fftconv.ts SformChannelsArgs): the whole-sequence hot loop. */
+  sformChannels(a: SformChannelsArgs): void;
 }

@@ -102,12 +102,13 @@ export function sformRows(args: SformArgs, ws: Workspace): void {
   const N = 2 * B;
   const P = kp.parts;
   if (P === 0 || nb <= q0) return;
+  ws.fftPlan(N); // before the mark: a plan outlives the pass
   const mark = ws.mark();
-  sformScratch(args, ws, ws.fftPlan(N));
+  sformScratch(args, ws);
   ws.release(mark);
 }
 
-function sformScratch(args: SformArgs, ws: Workspace, plan: FftPlan): void {
+function sformScratch(args: SformArgs, ws: Workspace): void {
   const { kp, phiKT, vT, phiQT, q0, nb, m, dv, accT, errT } = args;
   const B = kp.block;
   const N = 2 * B;
@@ -120,16 +121,11 @@ function sformScratch(args: SformArgs, ws: Workspace, plan: FftPlan): void {
   const sStart = Math.max(0, rStart - (P - 1)); // first input block any needed output block reads
   const nIn = blocks - sStart;
   const nOut = blocks - rStart;
-  // X: [nIn, 2N] spectra of the input blocks of one channel pair
-  const X = ws.f64(nIn * 2 * N);
-  const input = ws.f64(2 * N);
-  const Y = ws.f64(2 * N);
-  const y = ws.f64(2 * N);
-  const carry = ws.f64(2 * B); // second half of the previous output block, interleaved
   const spectra = ws.f64(kp.spectra.length);
   spectra.set(kp.spectra);
   const l1 = kp.l1;
-  const live = ws.f64(nIn * P); // live[(s - sStart) * P + p]: 1 when block pair (s, p) is nonzero
+  const live = ws.f64(P); // 1 where the kernel partition is nonzero
+  for (let p = 0; p < P; p++) live[p] = l1[p]! > 0 ? 1 : 0;
 
   // --- error estimates, per feature r and output block (cheap: O(m (blocks P + nq))) ---
   const est = (EST_FACTOR * UNIT_ROUNDOFF * Math.log2(N)) / Math.sqrt(N);
@@ -182,13 +178,76 @@ function sformScratch(args: SformArgs, ws: Workspace, plan: FftPlan): void {
     errT[nq + b - q0] = errT[nq + b - q0]! + eDen;
   }
 
-  const mac: SpectralMacArgs = { Y, X, xOff: 0, H: spectra, hOff: 0, N };
-  // --- the convolutions, two channels per complex transform ---
-  const channels = m * w1;
-  for (let ch = 0; ch < channels; ch += 2) {
+  // --- the convolutions, two channels per complex transform: the backend's kernel ---
+  const scratch = ws.f64(sformChannelsScratch(nb, q0, B, P));
+  ws.sformChannels({ phiKT, vT, phiQT, accT, spectra, live, q0, nb, m, dv, B, P, ch0: 0, ch1: m * w1, scratch });
+}
+
+/**
+ * The convolution part of the S-form for channels [ch0, ch1) (ch0 even; channel ch = r (dv + 1) + col is
+ * phiK[:, r] times [v; 1][:, col]), two channels per complex transform:
+ *   accT[col, b - q0] += phiQT[r, b - q0] * sum_{t in kernel} c[t] U[b - t, r, col]   for b in [q0, nb).
+ * Uniformly partitioned overlap-add in the frequency domain: X_s = FFT(input block s), Y_r = sum_p X_{r-p} H_p,
+ * y_r = IFFT(Y_r), whose second half spills into block r + 1. Blocks or partitions that are all zero are skipped.
+ */
+export interface SformChannelsArgs {
+  phiKT: Float64Array; // [m, nb]
+  vT: Float64Array; // [dv, nb]
+  phiQT: Float64Array; // [m, nq]
+  accT: Float64Array; // [dv + 1, nq]
+  spectra: Float64Array; // [P, 2N] kernel partition spectra, N = 2B
+  live: Float64Array; // [P] 1 where partition p is nonzero
+  q0: number;
+  nb: number;
+  m: number;
+  dv: number;
+  B: number;
+  P: number;
+  ch0: number;
+  ch1: number;
+  scratch: Float64Array; // [sformChannelsScratch(nb, q0, B, P)]
+}
+
+/** Block ranges of a pass: output blocks [rStart, blocks) hold the query rows (and one spilling block), input blocks [sStart, blocks). */
+function blockRange(nb: number, q0: number, B: number, P: number): { blocks: number; rStart: number; sStart: number } {
+  const blocks = Math.ceil(nb / B);
+  const rStart = Math.max(0, Math.floor(q0 / B) - 1);
+  const sStart = Math.max(0, rStart - (P - 1));
+  return { blocks, rStart, sStart };
+}
+
+/** Float64 scratch one sformChannels call needs: input spectra X [nIn, 2N], input, Y, y [2N], carry [2B], live [nIn, P]. */
+export function sformChannelsScratch(nb: number, q0: number, B: number, P: number): number {
+  const { blocks, sStart } = blockRange(nb, q0, B, P);
+  const nIn = blocks - sStart;
+  const N = 2 * B;
+  return nIn * 2 * N + 3 * 2 * N + 2 * B + nIn * P;
+}
+
+/**
+ * The plain reference of the channel convolutions (the JS backend's kernel). `mac`, when given, replaces the
+ * inline frequency-domain multiply-add (a backend's kernel on the same arrays).
+ */
+export function sformChannels(a: SformChannelsArgs, plan: FftPlan, mac?: (m: SpectralMacArgs) => void): void {
+  const { phiKT, vT, phiQT, accT, spectra, q0, nb, dv, B, P, ch0, ch1 } = a;
+  const N = 2 * B;
+  const nq = nb - q0;
+  const w1 = dv + 1;
+  const { blocks, rStart, sStart } = blockRange(nb, q0, B, P);
+  const nIn = blocks - sStart;
+  let o = 0;
+  const take = (len: number) => a.scratch.subarray(o, (o += len));
+  const X = take(nIn * 2 * N); // spectra of the input blocks of one channel pair
+  const input = take(2 * N);
+  const Y = take(2 * N);
+  const y = take(2 * N);
+  const carry = take(2 * B); // second half of the previous output block, interleaved
+  const live = take(nIn * P); // live[(s - sStart) * P + p]: 1 when block pair (s, p) is nonzero
+  const macArgs: SpectralMacArgs = { Y, X, xOff: 0, H: spectra, hOff: 0, N };
+  for (let ch = ch0; ch < ch1; ch += 2) {
     const ra = Math.floor(ch / w1);
     const ca = ch % w1;
-    const hasB = ch + 1 < channels;
+    const hasB = ch + 1 < ch1;
     const rb = hasB ? Math.floor((ch + 1) / w1) : 0;
     const cb = hasB ? (ch + 1) % w1 : 0;
 
@@ -202,7 +261,7 @@ function sformScratch(args: SformArgs, ws: Workspace, plan: FftPlan): void {
       else for (let u = 0; u < len; u++) input[2 * u + 1] = 0;
       const zero = zeroA && zeroB;
       input.fill(0, 2 * len, 2 * N);
-      for (let p = 0; p < P; p++) live[(s - sStart) * P + p] = zero || l1[p] === 0 ? 0 : 1;
+      for (let p = 0; p < P; p++) live[(s - sStart) * P + p] = zero || a.live[p] === 0 ? 0 : 1;
       if (zero) continue;
       const sOff = (s - sStart) * 2 * N;
       plan.forward(X.subarray(sOff, sOff + 2 * N), input);
@@ -218,9 +277,22 @@ function sformScratch(args: SformArgs, ws: Workspace, plan: FftPlan): void {
         const s = r - p;
         if (live[(s - sStart) * P + p] === 0) continue;
         any = true;
-        mac.xOff = (s - sStart) * 2 * N;
-        mac.hOff = p * 2 * N;
-        ws.spectralMac(mac);
+        const xo = (s - sStart) * 2 * N;
+        const ho = p * 2 * N;
+        if (mac !== undefined) {
+          macArgs.xOff = xo;
+          macArgs.hOff = ho;
+          mac(macArgs);
+          continue;
+        }
+        for (let k = 0; k < 2 * N; k += 2) {
+          const xr = X[xo + k]!;
+          const xi = X[xo + k + 1]!;
+          const hr = spectra[ho + k]!;
+          const hi = spectra[ho + k + 1]!;
+          Y[k] = Y[k]! + (xr * hr - xi * hi);
+          Y[k + 1] = Y[k + 1]! + (xr * hi + xi * hr);
+        }
       }
       if (!any && !carryLive) continue;
       if (any) plan.inverse(y, Y);
