@@ -3,7 +3,7 @@
 import type { Workspace } from '../backend/types.js';
 import type { AformRowsArgs, FarAbsorbArgs, FarContractArgs } from '../math/kernelArgs.js';
 import type { FarState } from '../math/farfield.js';
-import { partitionKernel, sformRows, transpose, type KernelPartitions } from '../math/fftconv.js';
+import { partitionKernel, sformChannelsScratch, sformRows, transpose, type KernelPartitions } from '../math/fftconv.js';
 import type { ShiftedKernel } from '../math/kernel.js';
 import { chooseNear, bestFft, HEAD_LAGS } from './costModel.js';
 
@@ -102,7 +102,7 @@ export function planPass(K: number, method: MethodOption, block: number, q0: num
   const nIn = blocks - sStart;
   const nOut = blocks - rStart;
   const transposed = nb * m + nb * dv + rows * m + rows * (dv + 1) + 2 * rows;
-  const sform = P * 2 * N + nIn * 2 * N + 3 * 2 * N + 2 * B + nIn * P + m * nIn + nIn + 2 * m * nOut;
+  const sform = P * 2 * N + P + sformChannelsScratch(nb, q0, B, P) + m * nIn + nIn + 2 * m * nOut;
   // + alignment slack: every array may start on the next 16-byte boundary
   return { method: 'fft', block: B, scratch: transposed + sform + 32, planFloats: 4 * N + 64 };
 }

@@ -216,12 +216,16 @@ function blockRange(nb: number, q0: number, B: number, P: number): { blocks: num
   return { blocks, rStart, sStart };
 }
 
-/** Float64 scratch one sformChannels call needs: input spectra X [nIn, 2N], input, Y, y [2N], carry [2B], live [nIn, P]. */
+/**
+ * Float64 scratch one sformChannels call may use: the reference needs input spectra X [nIn, 2N], input, Y, y
+ * [2N], carry [2B], live [nIn, P]; a fused backend kernel may keep every output spectrum too ([nOut + 2, 2N]).
+ */
 export function sformChannelsScratch(nb: number, q0: number, B: number, P: number): number {
-  const { blocks, sStart } = blockRange(nb, q0, B, P);
+  const { blocks, rStart, sStart } = blockRange(nb, q0, B, P);
   const nIn = blocks - sStart;
+  const nOut = blocks - rStart;
   const N = 2 * B;
-  return nIn * 2 * N + 3 * 2 * N + 2 * B + nIn * P;
+  return Math.max(nIn * 2 * N + 3 * 2 * N + 2 * B + nIn * P, (nIn + nOut + 2) * 2 * N);
 }
 
 /**
