@@ -74,14 +74,15 @@ export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, 
   if (n === 0) return out;
   // plan every pass first (pure), then one workspace for the call sized for the largest: inputs, features,
   // accumulators, far state, FFT plans and scratch
+  const backendName = resolveBackend(backend);
   const plans: PassPlan[][] = [];
   let scratch = 0;
   for (let h = 0; h < heads; h++) {
     const sides = [cfg.past[h]!, cfg.future[h] ?? null].filter((s) => s !== null);
-    plans.push(sides.map((kern) => planPass(kern.logBias.length, method, block, 0, n, m, dv)));
+    plans.push(sides.map((kern) => planPass(kern.logBias.length, method, block, 0, n, m, dv, backendName)));
     for (const p of plans[h]!) scratch = Math.max(scratch, p.scratch + 2 * p.planFloats);
   }
-  const ws = createWorkspace(resolveBackend(backend), n * (Math.max(d, dv) + 2 * m + dv + dv + 1) + 2 * m * (dv + 1) + scratch + 256);
+  const ws = createWorkspace(backendName, n * (Math.max(d, dv) + 2 * m + dv + dv + 1) + 2 * m * (dv + 1) + scratch + 256);
   const x = ws.f64(n * Math.max(d, dv));
   const phiQ = ws.f64(n * m);
   const phiK = ws.f64(n * m);

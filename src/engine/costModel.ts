@@ -1,16 +1,22 @@
 // Cost model: predicts the time of the A-form (direct) and of the partitioned-FFT S-form for one pass over a
-// buffer, and picks the cheaper method and the FFT block size. Constants are seconds per unit of work,
-// measured on the reference machine by `npm run bench -- calibrate` (bench/calibrate.ts) and written here.
+// buffer, and picks the cheaper method and the FFT block size. Constants are seconds per unit of work, per
+// backend, measured on the reference machine by `npm run bench -- calibrate` (bench/calibrate.ts) and written here.
+import type { BackendName } from '../backend/types.js';
 
-export const COST = {
+export interface CostConstants {
   /** A-form: seconds per (query, key) pair per unit of (m + dv + 1) */
-  direct: 7.71e-10,
+  direct: number;
   /** complex FFT of size N: seconds per N log2 N */
-  fft: 1.13e-9,
+  fft: number;
   /** frequency-domain complex multiply-add: seconds per bin */
-  mac: 2.94e-9,
+  mac: number;
   /** forming inputs, contracting outputs and error estimates: seconds per (row, channel) */
-  channelRow: 5.39e-9,
+  channelRow: number;
+}
+
+export const COSTS: Record<BackendName, CostConstants> = {
+  js: { direct: 7.71e-10, fft: 1.13e-9, mac: 2.94e-9, channelRow: 5.39e-9 },
+  wasm: { direct: 7.71e-10, fft: 1.13e-9, mac: 2.94e-9, channelRow: 5.39e-9 },
 };
 
 /** Lags [0, HEAD) of the FFT path are summed directly: exact for the first rows, and cheap. */
@@ -26,12 +32,12 @@ export function directPairs(q0: number, nb: number, tLo: number, tHi: number): n
   return pairs;
 }
 
-export function directCost(q0: number, nb: number, tLo: number, tHi: number, m: number, dv: number): number {
-  return directPairs(q0, nb, tLo, tHi) * (m + dv + 1) * COST.direct;
+export function directCost(q0: number, nb: number, tLo: number, tHi: number, m: number, dv: number, cost: CostConstants = COSTS.js): number {
+  return directPairs(q0, nb, tLo, tHi) * (m + dv + 1) * cost.direct;
 }
 
 /** Predicted S-form time with block size B for lags [tLo, tHi), rows [q0, nb). */
-export function fftCost(q0: number, nb: number, tLo: number, tHi: number, m: number, dv: number, B: number): number {
+export function fftCost(q0: number, nb: number, tLo: number, tHi: number, m: number, dv: number, B: number, cost: CostConstants = COSTS.js): number {
   const N = 2 * B;
   const parts = Math.ceil(tHi / B);
   const blocks = Math.ceil(nb / B);
@@ -42,9 +48,9 @@ export function fftCost(q0: number, nb: number, tLo: number, tHi: number, m: num
   let macBlocks = 0;
   for (let r = rStart; r < blocks; r++) macBlocks += Math.min(parts, r - sStart + 1);
   const pairs = Math.ceil((m * (dv + 1)) / 2);
-  const perPair = (nIn + nOut) * N * Math.log2(N) * COST.fft + macBlocks * N * COST.mac;
+  const perPair = (nIn + nOut) * N * Math.log2(N) * cost.fft + macBlocks * N * cost.mac;
   const rows = (nb - sStart * B) + (nb - q0);
-  return pairs * perPair + rows * m * (dv + 1) * COST.channelRow;
+  return pairs * perPair + rows * m * (dv + 1) * cost.channelRow;
 }
 
 export interface NearChoice {
@@ -55,22 +61,22 @@ export interface NearChoice {
 }
 
 /** Best block size for the FFT path (powers of two from 16 to the buffer's next power of two). */
-export function bestFft(q0: number, nb: number, tLo: number, tHi: number, m: number, dv: number): NearChoice {
+export function bestFft(q0: number, nb: number, tLo: number, tHi: number, m: number, dv: number, cost: CostConstants = COSTS.js): NearChoice {
   let best: NearChoice = { method: 'fft', block: 16, predictedSeconds: Infinity };
   const limit = Math.max(16, 2 ** Math.ceil(Math.log2(Math.max(nb, tHi))));
   for (let B = 16; B <= limit; B *= 2) {
-    const cost = fftCost(q0, nb, tLo, tHi, m, dv, B);
-    if (cost < best.predictedSeconds) best = { method: 'fft', block: B, predictedSeconds: cost };
+    const t = fftCost(q0, nb, tLo, tHi, m, dv, B, cost);
+    if (t < best.predictedSeconds) best = { method: 'fft', block: B, predictedSeconds: t };
   }
   return best;
 }
 
 /** Choose the near-field method for lags [0, K) over rows [q0, nb). */
-export function chooseNear(q0: number, nb: number, K: number, m: number, dv: number): NearChoice {
-  const direct = directCost(q0, nb, 0, K, m, dv);
+export function chooseNear(q0: number, nb: number, K: number, m: number, dv: number, cost: CostConstants = COSTS.js): NearChoice {
+  const direct = directCost(q0, nb, 0, K, m, dv, cost);
   const head = Math.min(K, HEAD_LAGS);
   if (K <= head) return { method: 'direct', block: 0, predictedSeconds: direct };
-  const fft = bestFft(q0, nb, head, K, m, dv);
-  const fftTotal = fft.predictedSeconds + directCost(q0, nb, 0, head, m, dv);
+  const fft = bestFft(q0, nb, head, K, m, dv, cost);
+  const fftTotal = fft.predictedSeconds + directCost(q0, nb, 0, head, m, dv, cost);
   return fftTotal < direct ? { ...fft, predictedSeconds: fftTotal } : { method: 'direct', block: 0, predictedSeconds: direct };
 }

@@ -433,7 +433,7 @@ export class DecoderCore {
     const cfg = this.config;
     const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
     // plan every head's pass first (pure), so the workspace is sized once, before any view is taken
-    const plans = this.heads.map((h) => planPass(h.K, this.method, 0, h.len, h.len + L, m, dv));
+    const plans = this.heads.map((h) => planPass(h.K, this.method, 0, h.len, h.len + L, m, dv, this.backend));
     let scratch = 0;
     this.heads.forEach((h, i) => {
       const nb = h.len + L;

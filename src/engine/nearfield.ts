@@ -5,7 +5,8 @@ import type { AformRowsArgs, FarAbsorbArgs, FarContractArgs } from '../math/kern
 import type { FarState } from '../math/farfield.js';
 import { partitionKernel, sformChannelsScratch, sformRows, transpose, type KernelPartitions } from '../math/fftconv.js';
 import type { ShiftedKernel } from '../math/kernel.js';
-import { chooseNear, bestFft, HEAD_LAGS } from './costModel.js';
+import { chooseNear, bestFft, COSTS, HEAD_LAGS } from './costModel.js';
+import type { BackendName } from '../backend/types.js';
 
 export type MethodOption = 'auto' | 'fft' | 'direct';
 
@@ -83,12 +84,13 @@ export interface PassPlan {
 }
 
 /** Decide method and block for a pass over rows [q0, nb) with lags [0, min(K, nb)). Pure. */
-export function planPass(K: number, method: MethodOption, block: number, q0: number, nb: number, m: number, dv: number): PassPlan {
+export function planPass(K: number, method: MethodOption, block: number, q0: number, nb: number, m: number, dv: number, backend: BackendName = 'js'): PassPlan {
+  const cost = COSTS[backend];
   const Keff = Math.min(K, nb); // lags >= nb are never seen in this buffer
-  let choice = chooseNear(q0, nb, Keff, m, dv);
+  let choice = chooseNear(q0, nb, Keff, m, dv, cost);
   if (method === 'direct') choice = { method: 'direct', block: 0, predictedSeconds: 0 };
   else if (method === 'fft' && choice.method !== 'fft') {
-    choice = Keff > HEAD_LAGS ? bestFft(q0, nb, HEAD_LAGS, Keff, m, dv) : { method: 'direct', block: 0, predictedSeconds: 0 };
+    choice = Keff > HEAD_LAGS ? bestFft(q0, nb, HEAD_LAGS, Keff, m, dv, cost) : { method: 'direct', block: 0, predictedSeconds: 0 };
   }
   if (block > 0 && choice.method === 'fft') choice = { ...choice, block };
   if (choice.method === 'direct') return { method: 'direct', block: 0, scratch: 0, planFloats: 0 };
