@@ -17,4 +17,4 @@ export function headerBytes(): usize {
 export function staticEnd(): usize {
   return __heap_base;
 }
-export { sformPair } from './sform';
+export { sformChannels } from './sform';

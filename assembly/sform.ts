@@ -9,14 +9,28 @@
 import { fftForward, fftInverse, spectralConv } from './fft';
 
 /**
- * h: P kernel spectra of 2N f64 (N = 2B); X, Y: scratch of nIn, nOut blocks of 2N f64; tmp: 4N f64.
- * rb < 0: no second channel. ca == dv (or cb == dv): the ones column.
+ * Channels [ch0, ch1) in pairs (channel ch = r (dv + 1) + col; the last pair may be a single channel).
+ * h: P kernel spectra of 2N f64 (N = 2B); X: nIn blocks of 2N f64; Y: yBlocks blocks of 2N f64 (output spectra are
+ * computed yBlocks at a time: any yBlocks >= 1 gives the same bits); tmp: 4N f64.
  */
-export function sformPair(
+export function sformChannels(
+  h: usize, P: i32, B: i32,
+  phiKT: usize, vT: usize, nb: i32, q0: i32, phiQT: usize, accT: usize, dv: i32,
+  ch0: i32, ch1: i32,
+  X: usize, Y: usize, yBlocks: i32, tmp: usize, plan: usize,
+): void {
+  const w1 = dv + 1;
+  for (let ch = ch0; ch < ch1; ch += 2) {
+    const hasB = ch + 1 < ch1;
+    pair(h, P, B, phiKT, vT, nb, q0, phiQT, accT, dv, ch / w1, ch % w1, hasB ? (ch + 1) / w1 : -1, hasB ? (ch + 1) % w1 : 0, X, Y, yBlocks, tmp, plan);
+  }
+}
+
+function pair(
   h: usize, P: i32, B: i32,
   phiKT: usize, vT: usize, nb: i32, q0: i32, phiQT: usize, accT: usize, dv: i32,
   ra: i32, ca: i32, rb: i32, cb: i32,
-  X: usize, Y: usize, tmp: usize, plan: usize,
+  X: usize, Y: usize, yBlocks: i32, tmp: usize, plan: usize,
 ): void {
   if (P <= 0 || nb <= q0) return;
   const N = 2 * B;
@@ -26,7 +40,6 @@ export function sformPair(
   const rStart = max(0, q0 / B - 1);
   const sStart = max(0, rStart - (P - 1));
   const nIn = blocks - sStart;
-  const nOut = blocks - rStart;
   const nb8 = <usize>nb << 3;
   const hasB = rb >= 0;
   const ka = phiKT + <usize>ra * nb8;
@@ -69,10 +82,8 @@ export function sformPair(
     fftForward(plan, N, X + <usize>(s - sStart) * blk, input);
   }
 
-  // every output block's spectrum
-  spectralConv(Y, X, h, N, nIn, P, nOut, rStart - sStart);
-
-  // inverse, overlap-add, contract: rows of block r take the first half of y_r plus the second half of y_{r-1}
+  // output blocks, yBlocks spectra at a time: inverse, overlap-add (rows of block r take the first half of y_r
+  // plus the second half of y_{r-1}), contract
   let cur = tmp;
   let prev = tmp + blk;
   memory.fill(prev, 0, blk);
@@ -82,21 +93,25 @@ export function sformPair(
   const qb = hasB ? phiQT + <usize>rb * nq8 : 0;
   const ab = hasB ? accT + <usize>cb * nq8 : 0;
   const halfBytes = <usize>B << 4;
-  for (let r = rStart; r < blocks; r++) {
-    fftInverse(plan, N, cur, Y + <usize>(r - rStart) * blk);
-    const base = r * B;
-    const bLo = max(q0, base);
-    const bHi = min(nb, base + B);
-    for (let b = bLo; b < bHi; b++) {
-      const yo = <usize>(b - base) << 4;
-      // (a, b) parts of y + carry in one add
-      const t = f64x2.add(v128.load(cur + yo), v128.load(prev + halfBytes + yo));
-      const qo = <usize>(b - q0) << 3;
-      store<f64>(aa + qo, load<f64>(aa + qo) + load<f64>(qa + qo) * f64x2.extract_lane(t, 0));
-      if (hasB) store<f64>(ab + qo, load<f64>(ab + qo) + load<f64>(qb + qo) * f64x2.extract_lane(t, 1));
+  for (let r1 = rStart; r1 < blocks; r1 += yBlocks) {
+    const ny = min(yBlocks, blocks - r1);
+    spectralConv(Y, X, h, N, nIn, P, ny, r1 - sStart);
+    for (let r = r1; r < r1 + ny; r++) {
+      fftInverse(plan, N, cur, Y + <usize>(r - r1) * blk);
+      const base = r * B;
+      const bLo = max(q0, base);
+      const bHi = min(nb, base + B);
+      for (let b = bLo; b < bHi; b++) {
+        const yo = <usize>(b - base) << 4;
+        // (a, b) parts of y + carry in one add
+        const t = f64x2.add(v128.load(cur + yo), v128.load(prev + halfBytes + yo));
+        const qo = <usize>(b - q0) << 3;
+        store<f64>(aa + qo, load<f64>(aa + qo) + load<f64>(qa + qo) * f64x2.extract_lane(t, 0));
+        if (hasB) store<f64>(ab + qo, load<f64>(ab + qo) + load<f64>(qb + qo) * f64x2.extract_lane(t, 1));
+      }
+      const sw = cur;
+      cur = prev;
+      prev = sw;
     }
-    const sw = cur;
-    cur = prev;
-    prev = sw;
   }
 }

@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { JsWorkspace } from '../src/backend/js.js';
-import { createWasmWorkspace, sformPairScratch, wasmSupported, type WasmWorkspace } from '../src/backend/wasm.js';
+import { createWasmWorkspace, wasmSupported, type WasmWorkspace } from '../src/backend/wasm.js';
 import type { Workspace } from '../src/backend/types.js';
 import { partitionKernel, sformRows, spectralMac } from '../src/math/fftconv.js';
 import { Rng } from '../src/math/rng.js';
@@ -249,8 +249,7 @@ function cases(): Case[] {
     });
   }
   {
-    // the S-form near field of a whole sequence, every channel: JS = sformRows on the JS backend, WASM = sformPair
-    // per channel pair (the error estimates, O(m (blocks P + n)), are left out of the WASM side)
+    // the S-form near field of a whole sequence (every channel, error estimates included): sformRows on each backend
     const n = small ? 1024 : 4096;
     const B = 256;
     const sm = 64;
@@ -258,41 +257,26 @@ function cases(): Case[] {
     const P = Math.ceil(n / B);
     const fftFlops = 2 * (n / B) * 5 * (2 * B) * Math.log2(2 * B);
     const convFlops = ((P * (P + 1)) / 2) * 2 * B * 8;
-    const inputs = (ws: Workspace) => {
-      const c = data(ws, `sc${n}`, n, 0.05, 1);
-      return {
-        kp: partitionKernel(c, 0, n, B, ws),
-        phiKT: data(ws, `skt${n}`, sm * n, 0, 1),
-        vT: data(ws, `svt${n}`, sdv * n),
-        phiQT: data(ws, `sqt${n}`, sm * n, 0, 1),
-        accT: ws.f64((sdv + 1) * n),
-        errT: ws.f64(2 * n),
-      };
-    };
     out.push({
       kernel: 'S-form',
-      size: `n=${n} B=${B} m=dv=${sm} full (fused pairs)`,
+      size: `sformRows n=${n} B=${B} m=dv=${sm} full`,
       flops: ((sm * (sdv + 1)) / 2) * (fftFlops + convFlops),
       rounds: small ? 3 : 5,
       make: (ws) => {
-        const a = inputs(ws);
-        return () => sformRows({ ...a, q0: 0, nb: n, m: sm, dv: sdv }, ws);
-      },
-      makeWasm: (ws) => {
-        const a = inputs(ws);
-        const scratch = ws.f64(sformPairScratch(n, 0, B, a.kp.parts));
-        const w1 = sdv + 1;
-        const args = { spectra: a.kp.spectra, hOff: 0, P: a.kp.parts, B, phiKT: a.phiKT, vT: a.vT, phiQT: a.phiQT, accT: a.accT, nb: n, q0: 0, m: sm, dv: sdv, ra: 0, ca: 0, rb: 0, cb: 0, scratch };
-        return () => {
-          for (let ch = 0; ch < sm * w1; ch += 2) {
-            args.ra = Math.floor(ch / w1);
-            args.ca = ch % w1;
-            const hasB = ch + 1 < sm * w1;
-            args.rb = hasB ? Math.floor((ch + 1) / w1) : -1;
-            args.cb = hasB ? (ch + 1) % w1 : 0;
-            ws.sformPair(args);
-          }
+        const kp = partitionKernel(data(ws, `sc${n}`, n, 0.05, 1), 0, n, B);
+        const args = {
+          kp,
+          phiKT: data(ws, `skt${n}`, sm * n, 0, 1),
+          vT: data(ws, `svt${n}`, sdv * n),
+          phiQT: data(ws, `sqt${n}`, sm * n, 0, 1),
+          accT: ws.f64((sdv + 1) * n),
+          errT: ws.f64(2 * n),
+          q0: 0,
+          nb: n,
+          m: sm,
+          dv: sdv,
         };
+        return () => sformRows(args, ws);
       },
     });
   }

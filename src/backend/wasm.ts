@@ -29,7 +29,7 @@ import type {
   Workspace,
 } from './types.js';
 import { WASM_BASE64, WASM_HEADER_BYTES } from './wasmBinary.js';
-import { sformChannels, type SformChannelsArgs } from '../math/fftconv.js';
+import type { SformChannelsArgs } from '../math/fftconv.js';
 
 export { WASM_HEADER_BYTES };
 
@@ -50,7 +50,7 @@ interface Kernels {
   fftInverse(plan: number, n: number, out: number, inp: number): void;
   spectralMac(y: number, x: number, h: number, n: number): void;
   spectralConv(y: number, x: number, h: number, n: number, nx: number, P: number, ny: number, r0: number): void;
-  sformPair(h: number, P: number, B: number, phiKT: number, vT: number, nb: number, q0: number, phiQT: number, accT: number, dv: number, ra: number, ca: number, rb: number, cb: number, X: number, Y: number, tmp: number, plan: number): void;
+  sformChannels(h: number, P: number, B: number, phiKT: number, vT: number, nb: number, q0: number, phiQT: number, accT: number, dv: number, ch0: number, ch1: number, X: number, Y: number, yBlocks: number, tmp: number, plan: number): void;
 }
 
 /**
@@ -73,40 +73,23 @@ export interface SpectralConvArgs {
   r0: number;
 }
 
-/**
- * The S-form's work for one pair of channels (the body of the channel loop of sformScratch in src/math/fftconv.ts),
- * in one call: fill x = U[:, a] + i U[:, b] per input block and transform, all output spectra (spectralConv),
- * inverse, overlap-add and contract into accT. Channel (r, col) of U is phiK[:, r] v[:, col], or phiK[:, r] for
- * col = dv. rb = -1: no second channel. Blocks: B rows, transforms of N = 2B; spectra: P kernel partitions
- * (partitionKernel, 2N float64 each) from hOff. Layouts as in the JS S-form: phiKT [m, nb], vT [dv, nb],
- * phiQT [m, nb - q0], accT [dv + 1, nb - q0] (accumulated). scratch: sformPairScratch(nb, q0, B, P) float64.
- * No block is skipped as all-zero (the JS loop skips them for speed only); error estimates stay in JS.
- */
-export interface SformPairArgs {
-  spectra: Float64Array;
-  hOff: number;
-  P: number;
-  B: number;
-  phiKT: Float64Array;
-  vT: Float64Array;
-  phiQT: Float64Array;
-  accT: Float64Array;
-  nb: number;
-  q0: number;
-  m: number;
-  dv: number;
-  ra: number;
-  ca: number;
-  rb: number;
-  cb: number;
-  scratch: Float64Array;
-}
+// sformChannels (the seam's S-form kernel, SformChannelsArgs in src/math/fftconv.ts): channels [ch0, ch1) in pairs,
+// two per complex transform, by uniformly partitioned overlap-add, all in one call. `live` is not read: all-zero
+// partitions and blocks add exact zeros here (the JS loop skips them for speed only). Full speed wants
+// wasmSformChannelsScratch(nb, q0, B, P) float64 of scratch; with less (at least nIn + 3 blocks of 2N) the output
+// spectra are computed a few blocks at a time (the same bits, slower) unless the workspace has room to lend.
+export type { SformChannelsArgs };
 
-/** Float64 entries of scratch sformPair needs: input and output spectra of every block, plus two blocks. */
-export function sformPairScratch(nb: number, q0: number, B: number, P: number): number {
+function blockRange(nb: number, q0: number, B: number, P: number): { blocks: number; rStart: number; sStart: number } {
   const blocks = Math.ceil(nb / B);
   const rStart = Math.max(0, Math.floor(q0 / B) - 1);
   const sStart = Math.max(0, rStart - (P - 1));
+  return { blocks, rStart, sStart };
+}
+
+/** Float64 scratch for sformChannels at full speed: input and output spectra of every block, plus two blocks. */
+export function wasmSformChannelsScratch(nb: number, q0: number, B: number, P: number): number {
+  const { blocks, rStart, sStart } = blockRange(nb, q0, B, P);
   return (blocks - sStart + (blocks - rStart) + 2) * 4 * B;
 }
 
@@ -115,8 +98,8 @@ export interface WasmWorkspace extends Workspace {
   readonly capacity: number;
   /** See SpectralConvArgs (a fused kernel for the S-form; the plain reference is in test/backend/reference.ts). */
   spectralConv(a: SpectralConvArgs): void;
-  /** See SformPairArgs (the S-form's per-channel-pair work in one call; reference in test/backend/reference.ts). */
-  sformPair(a: SformPairArgs): void;
+  /** See SformChannelsArgs (the S-form's channel convolutions; the seam's kernel). */
+  sformChannels(a: SformChannelsArgs): void;
 }
 
 const PAGE = 65536;
@@ -332,6 +315,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
   private staged<T>(args: Staged[], call: (x: Kernels, p: number[], plan: number) => T, planSize = 0): T {
     let need = 0;
     for (const s of args) if (s.a.buffer !== this.buf) need += wasmF64Entries(s.len);
+    if (planSize > 0 && !this.plans.has(planSize)) need += wasmFftPlanEntries(planSize);
     if (need <= this.available) {
       const mark = this.mark();
       try {
@@ -598,53 +582,66 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     );
   }
 
-  sformPair(a: SformPairArgs): void {
-    const { spectra, hOff, P, B, phiKT, vT, phiQT, accT, nb, q0, m, dv, ra, ca, rb, cb, scratch } = a;
-    if (P <= 0 || nb <= q0) return;
-    if (!(Number.isInteger(B) && B >= 1 && (B & (B - 1)) === 0)) throw new RangeError(`sformPair: block B must be a power of two, got ${B}`);
-    const okRow = (r: number, c: number): boolean => Number.isInteger(r) && r >= 0 && r < m && Number.isInteger(c) && c >= 0 && c <= dv;
-    if (!okRow(ra, ca) || !(rb === -1 || okRow(rb, cb))) throw new RangeError(`sformPair: channels (${ra}, ${ca}), (${rb}, ${cb}) outside m = ${m}, dv = ${dv}`);
+  sformChannels(a: SformChannelsArgs): void {
+    const { phiKT, vT, phiQT, accT, spectra, q0, nb, m, dv, B, P, ch0, ch1, scratch } = a;
+    if (P <= 0 || nb <= q0 || ch1 <= ch0) return;
+    if (!(Number.isInteger(B) && B >= 1 && (B & (B - 1)) === 0)) throw new RangeError(`sformChannels: block B must be a power of two, got ${B}`);
+    if (!(Number.isInteger(ch0) && Number.isInteger(ch1) && ch0 >= 0 && ch1 <= m * (dv + 1))) throw new RangeError(`sformChannels: channels [${ch0}, ${ch1}) outside [0, ${m * (dv + 1)})`);
     const N = 2 * B;
+    const blk = 2 * N;
     const nq = nb - q0;
-    checkRange(spectra, hOff, P * 2 * N, 'sformPair spectra');
-    checkRange(phiKT, 0, m * nb, 'sformPair phiKT');
-    checkRange(vT, 0, dv * nb, 'sformPair vT');
-    checkRange(phiQT, 0, m * nq, 'sformPair phiQT');
-    checkRange(accT, 0, (dv + 1) * nq, 'sformPair accT');
-    const need = sformPairScratch(nb, q0, B, P);
-    checkRange(scratch, 0, need, 'sformPair scratch');
-    const blocks = Math.ceil(nb / B);
-    const rStart = Math.max(0, Math.floor(q0 / B) - 1);
-    const nIn = blocks - Math.max(0, rStart - (P - 1));
-    const plan = (this.fftPlan(N) as WasmFftPlan).ptr;
-    const run = (x: Kernels, h: number, k: number, v: number, q: number, acc: number, sc: number, pp: number): void => {
-      const X = sc;
-      const Y = X + nIn * 2 * N * 8;
-      const tmp = Y + (blocks - rStart) * 2 * N * 8;
-      x.sformPair(h, P, B, k, v, nb, q0, q, acc, dv, ra, ca, rb, cb, X, Y, tmp, pp);
-    };
+    const { blocks, rStart, sStart } = blockRange(nb, q0, B, P);
+    const nIn = blocks - sStart;
+    const nOut = blocks - rStart;
+    checkRange(spectra, 0, P * blk, 'sformChannels spectra');
+    checkRange(phiKT, 0, m * nb, 'sformChannels phiKT');
+    checkRange(vT, 0, dv * nb, 'sformChannels vT');
+    checkRange(phiQT, 0, m * nq, 'sformChannels phiQT');
+    checkRange(accT, 0, (dv + 1) * nq, 'sformChannels accT');
+    const fixed = (nIn + 2) * blk; // X and two blocks of tmp
+    if (scratch.length < fixed + blk) {
+      throw new RangeError(`sformChannels: scratch of ${scratch.length} float64 is too small (at least ${fixed + blk}; full speed ${wasmSformChannelsScratch(nb, q0, B, P)})`);
+    }
     const b = this.buf;
-    if (spectra.buffer === b && phiKT.buffer === b && vT.buffer === b && phiQT.buffer === b && accT.buffer === b && scratch.buffer === b) {
-      run(this.x, spectra.byteOffset + hOff * 8, phiKT.byteOffset, vT.byteOffset, phiQT.byteOffset, accT.byteOffset, scratch.byteOffset, plan);
+    if (phiKT.buffer === b && vT.buffer === b && phiQT.buffer === b && accT.buffer === b && spectra.buffer === b && scratch.buffer === b) {
+      const plan = (this.fftPlan(N) as WasmFftPlan).ptr;
+      const X = scratch.byteOffset;
+      const tmp = X + nIn * blk * 8;
+      let Y = tmp + 2 * blk * 8;
+      let yBlocks = Math.min(nOut, Math.floor((scratch.length - fixed) / blk));
+      const mark = this.lo;
+      if (yBlocks < nOut) {
+        // lend the workspace's free space for the output spectra if it has room (the results do not depend on it)
+        const room = Math.min(nOut, Math.floor((this.hi - this.lo) / 8 / blk));
+        if (room > yBlocks) {
+          Y = this.f64(room * blk).byteOffset;
+          yBlocks = room;
+        }
+      }
+      try {
+        this.x.sformChannels(spectra.byteOffset, P, B, phiKT.byteOffset, vT.byteOffset, nb, q0, phiQT.byteOffset, accT.byteOffset, dv, ch0, ch1, X, Y, yBlocks, tmp, plan);
+      } finally {
+        this.lo = mark;
+      }
       return;
     }
+    const full = wasmSformChannelsScratch(nb, q0, B, P);
     this.staged(
       [
-        { a: spectra, off: hOff, len: P * 2 * N, out: false },
+        { a: spectra, off: 0, len: P * blk, out: false },
         { a: phiKT, off: 0, len: m * nb, out: false },
         { a: vT, off: 0, len: dv * nb, out: false },
         { a: phiQT, off: 0, len: m * nq, out: false },
         { a: accT, off: 0, len: (dv + 1) * nq, out: true },
-        { a: scratch, off: 0, len: need, out: false },
+        { a: new Float64Array(full), off: 0, len: full, out: false },
       ],
-      (x, p, pp) => run(x, p[0]!, p[1]!, p[2]!, p[3]!, p[4]!, p[5]!, pp),
+      (x, p, pp) => {
+        const X = p[5]!;
+        const tmp = X + nIn * blk * 8;
+        x.sformChannels(p[0]!, P, B, p[1]!, p[2]!, nb, q0, p[3]!, p[4]!, dv, ch0, ch1, X, tmp + 2 * blk * 8, nOut, tmp, pp);
+      },
       N,
     );
-  }
-
-  /** The S-form channel convolutions: the reference loop on this workspace's FFT and multiply-add kernels. */
-  sformChannels(a: SformChannelsArgs): void {
-    sformChannels(a, this.fftPlan(2 * a.B), (mac) => this.spectralMac(mac));
   }
 
   spectralConv(s: SpectralConvArgs): void {

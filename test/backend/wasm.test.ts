@@ -9,9 +9,9 @@ import { createWasmWorkspace, wasmF64Entries, wasmFftPlanEntries, wasmSupported,
 import { WASM_BASE64, WASM_BYTES, WASM_SHA256, WASM_SOURCE_SHA256 } from '../../src/backend/wasmBinary.js';
 import type { AformRingArgs, AformRowsArgs, GemmArgs, PrfLogitsArgs, Workspace } from '../../src/backend/types.js';
 import { Rng } from '../../src/math/rng.js';
-import { sformPairDirect, sformPairJs, spectralConvJs } from './reference.js';
-import { partitionKernel } from '../../src/math/fftconv.js';
-import { sformPairScratch, type WasmWorkspace } from '../../src/backend/wasm.js';
+import { sformChannelsDirect, spectralConvJs } from './reference.js';
+import { partitionKernel, sformChannelsScratch } from '../../src/math/fftconv.js';
+import { wasmSformChannelsScratch, type WasmWorkspace } from '../../src/backend/wasm.js';
 
 const TOL = 1e-12;
 const js = new JsWorkspace();
@@ -196,37 +196,79 @@ describe('spectralConv (fused: every output block of a partitioned convolution)'
   });
 });
 
-describe('sformPair (fused: the S-form work of one channel pair)', () => {
-  it('matches the JS S-form loop to 1e-12 and the direct sum to 1e-10 (blocks, query offsets, odd tails, one channel)', () => {
+describe('sformChannels (the S-form channel convolutions, one call)', () => {
+  function setup(ws: Workspace, rng: Rng, k: { nb: number; q0: number; B: number; tLo: number; tHi: number; m: number; dv: number; ch0: number; ch1: number }) {
+    const nq = k.nb - k.q0;
+    const c = kernelC(rng, k.tHi, false);
+    const kp = partitionKernel(c, k.tLo, k.tHi, k.B);
+    const live = new Float64Array(kp.parts).map((_, p) => (kp.l1[p]! > 0 ? 1 : 0));
+    const args = {
+      phiKT: put(ws, rand(rng, k.m * k.nb, 0, 1)),
+      vT: put(ws, rand(rng, k.dv * k.nb)),
+      phiQT: put(ws, rand(rng, k.m * nq, 0, 1)),
+      accT: put(ws, rand(rng, (k.dv + 1) * nq, -0.1, 0.1)),
+      spectra: put(ws, kp.spectra),
+      live: put(ws, live),
+      q0: k.q0, nb: k.nb, m: k.m, dv: k.dv, B: k.B, P: kp.parts, ch0: k.ch0, ch1: k.ch1,
+      scratch: ws.f64(wasmSformChannelsScratch(k.nb, k.q0, k.B, kp.parts)),
+    };
+    return { c, args };
+  }
+  const cases = [
+    { nb: 37, q0: 0, B: 8, tLo: 0, tHi: 37, m: 2, dv: 3, ch0: 0, ch1: 8 },
+    { nb: 100, q0: 0, B: 16, tLo: 0, tHi: 100, m: 3, dv: 2, ch0: 0, ch1: 9 },
+    { nb: 100, q0: 45, B: 16, tLo: 0, tHi: 60, m: 3, dv: 2, ch0: 2, ch1: 7 },
+    { nb: 130, q0: 70, B: 32, tLo: 2, tHi: 130, m: 2, dv: 2, ch0: 0, ch1: 6 },
+    { nb: 513, q0: 0, B: 64, tLo: 0, tHi: 513, m: 1, dv: 1, ch0: 0, ch1: 2 },
+    { nb: 300, q0: 260, B: 16, tLo: 0, tHi: 33, m: 2, dv: 1, ch0: 1, ch1: 4 },
+  ];
+
+  it('matches the JS backend to 1e-12 and the direct sum to 1e-10 (blocks, query offsets, channel ranges, odd tails)', () => {
     const rng = new Rng(15);
     const ws = createWasmWorkspace(1 << 21);
-    for (const [nb, q0, B, tLo, tHi, m, dv, ra, ca, rb, cb] of [
-      [37, 0, 8, 0, 37, 2, 3, 0, 1, 1, 3],
-      [100, 0, 16, 0, 100, 3, 2, 2, 2, -1, 0],
-      [100, 45, 16, 0, 60, 3, 2, 0, 0, 0, 1],
-      [130, 70, 32, 2, 130, 2, 2, 1, 2, 0, 2],
-      [513, 0, 64, 0, 513, 1, 1, 0, 0, 0, 1],
-      [300, 260, 16, 0, 33, 2, 1, 1, 1, 0, 0],
-    ] as const) {
+    for (const k of cases) {
       const mark = ws.mark();
-      const nq = nb - q0;
-      const c = kernelC(rng, tHi, false);
-      const kp = partitionKernel(c, tLo, tHi, B, ws);
-      const phiKT = put(ws, rand(rng, m * nb, 0, 1));
-      const vT = put(ws, rand(rng, dv * nb));
-      const phiQT = put(ws, rand(rng, m * nq, 0, 1));
-      const acc0 = rand(rng, (dv + 1) * nq, -0.1, 0.1);
-      const args = { spectra: kp.spectra, hOff: 0, P: kp.parts, B, phiKT, vT, phiQT, accT: put(ws, acc0), nb, q0, m, dv, ra, ca, rb, cb, scratch: ws.f64(sformPairScratch(nb, q0, B, kp.parts)) };
-      ws.sformPair(args);
+      const { c, args } = setup(ws, rng, k);
+      const acc0 = args.accT.slice();
+      ws.sformChannels(args);
       const ref = acc0.slice();
-      sformPairJs({ ...args, accT: ref }, js);
+      js.sformChannels({ ...args, accT: ref, scratch: new Float64Array(sformChannelsScratch(k.nb, k.q0, k.B, args.P)) });
       const direct = acc0.slice();
-      sformPairDirect({ ...args, accT: direct }, c, tLo, tHi);
-      const label = `nb=${nb} q0=${q0} B=${B} (${ra},${ca}) (${rb},${cb})`;
-      expect(rowError(args.accT, ref, nq), label).toBeLessThan(TOL);
-      expect(rowError(args.accT, direct, nq), label).toBeLessThan(1e-10);
+      sformChannelsDirect({ ...args, accT: direct }, c, k.tLo, k.tHi);
+      const label = JSON.stringify(k);
+      expect(rowError(args.accT, ref, k.nb - k.q0), label).toBeLessThan(TOL);
+      expect(rowError(args.accT, direct, k.nb - k.q0), label).toBeLessThan(1e-10);
       ws.release(mark);
     }
+  });
+
+  it('gives the same bits with the smallest scratch, with or without room to lend', () => {
+    const k = { nb: 200, q0: 20, B: 16, tLo: 0, tHi: 150, m: 2, dv: 2, ch0: 0, ch1: 6 };
+    const full = createWasmWorkspace(1 << 18);
+    const { args } = setup(full, new Rng(17), k);
+    const N = 2 * k.B;
+    const nIn = Math.ceil(k.nb / k.B);
+    const minimal = (nIn + 3) * 2 * N;
+    const runs: Float64Array[] = [];
+    for (const [cap, scratchLen] of [
+      [1 << 18, wasmSformChannelsScratch(k.nb, k.q0, k.B, args.P)],
+      [1 << 18, minimal], // lends the workspace's free space
+      [0, minimal], // no room to lend: output spectra one block at a time
+    ] as const) {
+      const ws = createWasmWorkspace(cap === 0 ? 0 : cap);
+      const a = cap === 0 ? { ...args, accT: args.accT.slice(), scratch: new Float64Array(scratchLen) } : { ...args, accT: put(ws, args.accT), scratch: ws.f64(scratchLen) };
+      if (cap === 0) {
+        // everything outside this (empty) workspace: the copy path runs it in a throwaway instance
+        ws.sformChannels(a);
+      } else {
+        for (const key of ['phiKT', 'vT', 'phiQT', 'spectra', 'live'] as const) a[key] = put(ws, args[key]);
+        ws.sformChannels(a);
+      }
+      runs.push(a.accT.slice());
+    }
+    expect(sameBits(runs[0]!, runs[1]!)).toBe(true);
+    expect(sameBits(runs[0]!, runs[2]!)).toBe(true);
+    expect(() => full.sformChannels({ ...args, scratch: full.f64(minimal - 1) })).toThrow(/scratch/);
   });
 });
 
@@ -577,13 +619,13 @@ function runAll(ws: Workspace, inMemory: boolean, pad: number): Float64Array[] {
   (ws as WasmWorkspace).spectralConv(conv);
   outs.push(conv.Y);
   const [nb, B, sm, sdv] = [70, 16, 2, 3];
-  const spectra = p(rand(rng, 5 * 2 * 2 * B));
-  const pair = {
-    spectra, hOff: 0, P: 5, B, phiKT: p(rand(rng, sm * nb, 0, 1)), vT: p(rand(rng, sdv * nb)), phiQT: p(rand(rng, sm * (nb - 20), 0, 1)),
-    accT: p(rand(rng, (sdv + 1) * (nb - 20))), nb, q0: 20, m: sm, dv: sdv, ra: 1, ca: 3, rb: 0, cb: 2, scratch: p(new Float64Array(sformPairScratch(nb, 20, B, 5))),
+  const sf = {
+    phiKT: p(rand(rng, sm * nb, 0, 1)), vT: p(rand(rng, sdv * nb)), phiQT: p(rand(rng, sm * (nb - 20), 0, 1)), accT: p(rand(rng, (sdv + 1) * (nb - 20))),
+    spectra: p(rand(rng, 5 * 2 * 2 * B)), live: p(new Float64Array(5).fill(1)), q0: 20, nb, m: sm, dv: sdv, B, P: 5, ch0: 1, ch1: 8,
+    scratch: p(new Float64Array(wasmSformChannelsScratch(nb, 20, B, 5))),
   };
-  (ws as WasmWorkspace).sformPair(pair);
-  outs.push(pair.accT);
+  ws.sformChannels(sf);
+  outs.push(sf.accT);
   return outs.map((o) => o.slice());
 }
 
@@ -599,7 +641,7 @@ describe('reproducibility and the copy-in fallback', () => {
     const copied = runAll(createWasmWorkspace(1 << 16), false, 0);
     inMem.forEach((x, i) => expect(sameBits(x, copied[i]!), `output ${i}`).toBe(true));
     // no room left for the copies (only for the FFT plan): a throwaway instance runs the call, still the same bits
-    const tiny = createWasmWorkspace(wasmFftPlanEntries(256) + wasmFftPlanEntries(32) + 8);
+    const tiny = createWasmWorkspace(wasmFftPlanEntries(256) + 8);
     const viaTemp = runAll(tiny, false, 0);
     inMem.forEach((x, i) => expect(sameBits(x, viaTemp[i]!), `output ${i} (temporary instance)`).toBe(true));
     expect(tiny.available).toBe(8);
