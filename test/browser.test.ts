@@ -1,9 +1,9 @@
 // The root, ./rx and ./model entries contain no Node built-ins: bundle them for the browser platform and run
 // the bundle. A minified bundle keeps the error classes' names, and a bundle of attention() alone leaves the
 // snapshot codec (msgpackr) out. (The packed package in real headless Chromium: scripts/consumer-check.mjs.)
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { build, type Metafile } from 'esbuild';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -16,10 +16,17 @@ function included(meta: Metafile): string[] {
 }
 
 describe('browser bundles', () => {
+  const dirs: string[] = [];
+  const tempDir = (prefix: string): string => {
+    const d = mkdtempSync(join(tmpdir(), prefix));
+    dirs.push(d);
+    return d;
+  };
+  afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
   const entries = ['src/index.ts', 'src/stream/index.ts', 'src/model/index.ts'].filter((e) => existsSync(e));
   for (const entry of entries) {
     it(`${entry} bundles for the browser platform with no Node built-ins`, async () => {
-      const dir = mkdtempSync(join(tmpdir(), 'tza-browser-'));
+      const dir = tempDir('tza-browser-');
       const outfile = join(dir, 'bundle.mjs');
       const result = await build({ entryPoints: [entry], bundle: true, platform: 'browser', format: 'esm', outfile, metafile: true, logLevel: 'silent' });
       const inputs = Object.keys(result.metafile.inputs);
@@ -36,7 +43,7 @@ describe('browser bundles', () => {
   }
 
   it('a minified bundle keeps the error names; attention() alone does not pull in msgpackr', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tza-browser-min-'));
+    const dir = tempDir('tza-browser-min-');
     const index = resolve('src/index.ts').replace(/\\/g, '/');
     writeFileSync(join(dir, 'entry.ts'), `import { attention, ConfigError } from ${JSON.stringify(index)};
 export function run(): string[] {

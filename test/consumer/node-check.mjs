@@ -4,7 +4,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import ndarray from 'ndarray';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { attention, referenceAttention, Decoder, ConfigError, ShapeError, ToeplitzAttentionError, drawProjection, rpe } from 'toeplitz-attention';
@@ -65,7 +64,7 @@ assert.ok(report.decoderVsAttention < 1e-12, `decoder vs attention: ${report.dec
 // codec: bytes and files
 const again = decodeSnapshot(encodeSnapshot(restored));
 assert.equal(again.position, n);
-const dir = mkdtempSync(join(tmpdir(), 'tza-consumer-'));
+const dir = mkdtempSync(join(process.cwd(), 'out-')); // inside the consumer project: removed with it
 const snap = join(dir, 'session.tza');
 saveSnapshot(snap, again);
 assert.equal(loadSnapshot(snap).position, n);
@@ -97,7 +96,7 @@ if (process.env.TZA_HAS_MODEL === '1') {
     format: 'toeplitz-lm/1', vocab: 256, dim: 16, layers: 1, heads: 2, keyDim: 4, valueDim: 4, hidden: 24,
     features: { kind: 'prf', count: 8, normalize: 'l2' }, rpe: { length: 8, tail: 'clip' }, normEps: 1e-5, tiedEmbedding: true,
   });
-  const path = join(mkdtempSync(join(tmpdir(), 'tza-consumer-model-')), 'tiny.safetensors');
+  const path = join(dir, 'tiny.safetensors');
   writeFileSync(path, encodeModel(cfg, randomWeights(cfg, 3)));
   const model = loadModelFile(path);
   const tokens = Array.from(Buffer.from('Call me Ishmael.'));
