@@ -82,19 +82,24 @@ export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, 
     plans.push(sides.map((kern) => planPass(kern.logBias.length, method, block, 0, n, m, dv, backendName)));
     for (const p of plans[h]!) scratch = Math.max(scratch, p.scratch + 2 * p.planFloats);
   }
-  const ws = createWorkspace(backendName, n * (Math.max(d, dv) + 2 * m + dv + dv + 1) + 2 * m * (dv + 1) + scratch + 256);
+  const ws = createWorkspace(backendName, n * (Math.max(d, dv) + 2 * m + dv + dv + 1) + 2 * m * (dv + 1) + m * d + scratch + 256);
   const x = ws.f64(n * Math.max(d, dv));
   const phiQ = ws.f64(n * m);
   const phiK = ws.f64(n * m);
   const vals = ws.f64(n * dv);
   const acc = ws.f64(n * (dv + 1));
   const far = { sum: ws.f64(m * (dv + 1)), comp: ws.f64(m * (dv + 1)) };
+  // PRF logits on the backend, with W in the workspace
+  const f = cfg.features;
+  const W = f.kind === 'prf' ? ws.f64(f.projection.length) : undefined;
+  if (W !== undefined && f.kind === 'prf') W.set(f.projection);
+  const logits = ws.prfLogits.bind(ws);
   const pass: Omit<BufferPass, 'kernel' | 'partitions'> = { method, block, phiK, v: vals, phiQ, q0: 0, nb: n, m, dv, far, acc };
   for (let h = 0; h < heads; h++) {
     copyHead(qv, h, x);
-    queryFeatures(cfg.features, d, x, n, phiQ);
+    queryFeatures(cfg.features, d, x, n, phiQ, logits, W);
     copyHead(kv, h, x);
-    keyFeatures(cfg.features, d, x, n, phiK);
+    keyFeatures(cfg.features, d, x, n, phiK, logits, W);
     copyHead(vv, h, vals);
     const valueScale = scaleValues(vals, n * dv);
     acc.fill(0);
