@@ -23,6 +23,7 @@ import {
   SNAPSHOT_FORMAT_VERSION,
   SNAPSHOT_HEADER_BYTES,
   SNAPSHOT_MAGIC,
+  LIBRARY_VERSION,
 } from '../../src/codec/index.js';
 import { Rng } from '../../src/math/rng.js';
 import { makeCalls, runCalls, toHex } from './streams.js';
@@ -459,5 +460,12 @@ describe('snapshot: crafted states with correct checksums are refused or harmles
     // both outcomes occur (the fuzzer reaches the acceptance path too)
     expect(refused).toBeGreaterThan(1000);
     expect(accepted).toBeGreaterThan(100);
+  });
+});
+
+describe('library version', () => {
+  it('snapshots record the version package.json declares', () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string };
+    expect(LIBRARY_VERSION).toBe(pkg.version);
   });
 });
