@@ -42,8 +42,9 @@ if (suite === 'all') {
   writeFileSync(new URL('prefill.svg', dir), await lineChartSvg({
     title: 'Whole-sequence attention, m = dv = d = 64, full RPE table', xLabel: 'sequence length n', yLabel: 'seconds', logX: true, logY: true,
     series: [
-      { name: 'FFT (S-form)', points: rows.map((r) => ({ x: r.n, y: r.fftSeconds })) },
-      { name: 'direct (A-form)', points: rows.map((r) => ({ x: r.n, y: r.directSeconds })) },
+      { name: 'FFT (S-form), WASM', points: rows.map((r) => ({ x: r.n, y: r.fftSeconds })) },
+      { name: 'FFT (S-form), JS', points: rows.map((r) => ({ x: r.n, y: r.fftJsSeconds })) },
+      { name: 'direct (A-form), WASM', points: rows.map((r) => ({ x: r.n, y: r.directSeconds })) },
       { name: 'O(n^2) reference', points: rows.filter((r) => r.referenceSeconds !== null).map((r) => ({ x: r.n, y: r.referenceSeconds! })) },
     ],
   }));
