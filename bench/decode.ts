@@ -4,7 +4,8 @@
 import ndarray, { type NdArray } from 'ndarray';
 import { attention, Decoder } from '../src/index.js';
 import type { AttentionConfig } from '../src/engine/config.js';
-import { chooseNear } from '../src/engine/costModel.js';
+import { chooseNear, COSTS } from '../src/engine/costModel.js';
+import { createWorkspace, type BackendName } from '../src/backend/index.js';
 import { Rng } from '../src/math/rng.js';
 
 const d = 64;
@@ -48,7 +49,29 @@ function timeSteps(dec: Decoder, rng: Rng, count: number): number[] {
   return times;
 }
 
-/** The floor: phi(q).phi(k_t) and the weighted v accumulation over K stored rows, nothing else. */
+/** The WASM floor: the backend's bare A-form window loop (aformRing) over K rows in its own memory. */
+function timeWasmFloor(K: number, count: number): number[] {
+  const rng = new Rng(3);
+  const ws = createWorkspace('wasm', 4 * K * d + 4 * d + 64);
+  const c = ws.f64(K), ringK = ws.f64(K * d), ringV = ws.f64(K * d), phiQ = ws.f64(d), acc = ws.f64(d + 1);
+  for (let t = 0; t < K; t++) c[t] = Math.exp(-0.01 * t);
+  for (let i = 0; i < K * d; i++) {
+    ringK[i] = Math.exp(rng.nextGaussian() - 2);
+    ringV[i] = rng.nextGaussian();
+  }
+  for (let r = 0; r < d; r++) phiQ[r] = Math.exp(rng.nextGaussian() - 2);
+  const args = { c, ringK, ringV, start: 17, len: K, cap: K, phiQ, qOff: 0, m: d, dv: d, acc, aOff: 0 };
+  const times: number[] = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    acc.fill(0);
+    ws.aformRing(args);
+    times.push((performance.now() - t0) / 1000);
+  }
+  return times;
+}
+
+/** The JS floor: phi(q).phi(k_t) and the weighted v accumulation over K stored rows, nothing else. */
 function timeFloor(K: number, count: number): number[] {
   const rng = new Rng(3);
   const phiK = Float64Array.from({ length: K * d }, () => Math.exp(rng.nextGaussian() - 2));
@@ -79,29 +102,34 @@ export function runDecode(log: (line: string) => void = console.log, small = fal
   const steps = small ? 200 : 3000;
   const far = small ? 5000 : 60_000;
 
-  // (a) per-token time at ~1k and ~60k; (e) worst latency; (b) floor, all in one run, interleaved
-  const early = new Decoder(config(K), { method: 'direct' });
-  prefill(early, rng, 1000);
-  const late = new Decoder(config(K), { method: 'direct' });
-  prefill(late, rng, far);
-  const tEarly: number[] = [];
-  const tLate: number[] = [];
-  const tFloor: number[] = [];
-  for (let round = 0; round < 5; round++) {
-    tEarly.push(...timeSteps(early, rng, steps / 5));
-    tLate.push(...timeSteps(late, rng, steps / 5));
-    tFloor.push(...timeFloor(K, steps / 5));
+  // (a) per-token time at ~1k and ~60k on both backends; (e) worst latency; (b) floors, all in one run, interleaved
+  const backends: BackendName[] = ['wasm', 'js'];
+  const early = Object.fromEntries(backends.map((b) => [b, new Decoder(config(K), { method: 'direct', backend: b })])) as Record<BackendName, Decoder>;
+  const late = Object.fromEntries(backends.map((b) => [b, new Decoder(config(K), { method: 'direct', backend: b })])) as Record<BackendName, Decoder>;
+  for (const b of backends) {
+    prefill(early[b], new Rng(1), 1000);
+    prefill(late[b], new Rng(2), far);
   }
-  const mEarly = median(tEarly), mLate = median(tLate), mFloor = median(tFloor);
-  log(`### Decode, K = ${K}, m = dv = d = 64, one head (${steps} steps each, medians)`);
-  log('| | position | per-token µs | state bytes |');
-  log('|---|---|---|---|');
-  log(`| early | ${early.position} | ${(mEarly * 1e6).toFixed(1)} | ${early.stateBytes} |`);
-  log(`| late | ${late.position} | ${(mLate * 1e6).toFixed(1)} | ${late.stateBytes} |`);
-  log(`| floor (bare dot-product loop over K rows) | - | ${(mFloor * 1e6).toFixed(1)} | - |`);
-  log(`late/early: ${(mLate / mEarly).toFixed(3)}x (bar <= 1.1); state bytes equal: ${early.stateBytes === late.stateBytes}; step/floor: ${(mLate / mFloor).toFixed(2)}x (bar <= 2)`);
-  const worst = Math.max(...tEarly, ...tLate);
-  log(`worst single-token latency: ${(worst * 1e6).toFixed(0)} µs (p99 ${(tLate.slice().sort((a, b) => a - b)[Math.floor(0.99 * tLate.length)]! * 1e6).toFixed(0)} µs)`);
+  const t: Record<string, number[]> = { wasmEarly: [], wasmLate: [], jsEarly: [], jsLate: [], wasmFloor: [], jsFloor: [] };
+  for (let round = 0; round < 5; round++) {
+    for (const b of backends) {
+      t[`${b}Early`]!.push(...timeSteps(early[b], rng, steps / 5));
+      t[`${b}Late`]!.push(...timeSteps(late[b], rng, steps / 5));
+    }
+    t.wasmFloor!.push(...timeWasmFloor(K, steps / 5));
+    t.jsFloor!.push(...timeFloor(K, steps / 5));
+  }
+  const med = Object.fromEntries(Object.entries(t).map(([k, xs]) => [k, median(xs)])) as Record<string, number>;
+  log(`### Decode, K = ${K}, m = dv = d = 64, one head (${steps} steps each, medians, rounds interleaved)`);
+  log('| backend | early µs (pos ' + early.wasm.position + ') | late µs (pos ' + late.wasm.position + ') | late/early | floor µs | late/floor | state bytes early / late |');
+  log('|---|---|---|---|---|---|---|');
+  for (const b of backends) {
+    log(`| ${b} | ${(med[`${b}Early`]! * 1e6).toFixed(1)} | ${(med[`${b}Late`]! * 1e6).toFixed(1)} | ${(med[`${b}Late`]! / med[`${b}Early`]!).toFixed(3)}x | ${(med[`${b}Floor`]! * 1e6).toFixed(1)} | ${(med[`${b}Late`]! / med[`${b}Floor`]!).toFixed(2)}x | ${early[b].stateBytes} / ${late[b].stateBytes} |`);
+  }
+  log(`WASM vs JS step (late): ${(med.jsLate! / med.wasmLate!).toFixed(2)}x (bar >= 4); late/early (WASM) ${(med.wasmLate! / med.wasmEarly!).toFixed(3)} (bar <= 1.1); step/floor (WASM) ${(med.wasmLate! / med.wasmFloor!).toFixed(2)} (bar <= 2)`);
+  const mEarly = med.wasmEarly!, mLate = med.wasmLate!, mFloor = med.wasmFloor!;
+  const worst = Math.max(...t.wasmEarly!, ...t.wasmLate!);
+  log(`worst single-token latency (WASM): ${(worst * 1e6).toFixed(0)} µs (p99 ${(t.wasmLate!.slice().sort((a, b) => a - b)[Math.floor(0.99 * t.wasmLate!.length)]! * 1e6).toFixed(0)} µs)`);
 
   // per-token time vs position (one decoder, prefilled between samples by chunks)
   const curve: Array<{ position: number; seconds: number }> = [];
@@ -132,7 +160,7 @@ export function runDecode(log: (line: string) => void = console.log, small = fal
       times[method] = (performance.now() - t) / 1000 / L;
       if (method === 'fft') block = dec.lastStats[0]?.block ?? 0;
     }
-    const choice = chooseNear(Kc, Kc + L, Kc, d, d).method;
+    const choice = chooseNear(Kc, Kc + L, Kc, d, d, COSTS.wasm).method;
     row.direct = times.direct!;
     row.fft = times.fft!;
     row.choice = choice;
@@ -161,7 +189,7 @@ export function runDecode(log: (line: string) => void = console.log, small = fal
     prefillRows.push({ K: Kp, oneShot, chunked });
     log(`| ${Kp} | ${oneShot.toFixed(2)} | ${chunked.toFixed(2)} | ${(chunked / oneShot).toFixed(2)}x |`);
   }
-  return { early: mEarly, late: mLate, floor: mFloor, worst, stateBytes: late.stateBytes, curve, crossover, prefill: prefillRows };
+  return { early: mEarly, late: mLate, floor: mFloor, jsEarly: med.jsEarly, jsLate: med.jsLate, jsFloor: med.jsFloor, worst, stateBytes: late.wasm.stateBytes, curve, crossover, prefill: prefillRows };
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) runDecode(console.log, process.env.SMALL === '1');
