@@ -14,6 +14,14 @@
 // scratch and back (correct and slow: never the engine's hot paths). When the workspace has no room for the
 // copies, a throwaway instance with a memory of its own runs the call (same code, same results).
 //
+// Sizing a workspace (capacity in float64 entries; the memory is WASM_HEADER_BYTES + 8 capacity, rounded up to
+// 64 KiB pages):
+//   - every f64(n) live at once: wasmF64Entries(n) = n rounded up to even;
+//   - every distinct FFT size N used: wasmFftPlanEntries(N) (about 4.1 N to 4.25 N), held until the workspace dies;
+//   - kernels take no workspace memory of their own (their scratch is in the header), except: the copy path for
+//     arrays that are not views of this memory (temporarily, their sizes; else a throwaway instance), and
+//     sformChannels given less scratch than wasmSformChannelsScratch (it then borrows the rest, if free).
+//
 // Module-global state: only the compiled WebAssembly.Module (immutable, safe to share between workspaces).
 import type { Normalize } from '../core/types.js';
 import type {
