@@ -2,6 +2,8 @@
 // train/attention.py, float32 and float64, one thread), side by side in one run: rounds alternate ours (WASM,
 // JS) and PyTorch's, and medians over rounds are compared. One head, d = dv = m = 64, full-length RPE table,
 // causal. Needs Debian's python3-torch (/usr/bin/python3); without it the suite says so and returns null.
+// Times are CPU seconds of the one thread doing the work (process.cpuUsage / time.process_time): on a machine
+// shared with other processes (a training run) wall time measures the neighbours as much as the code.
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import ndarray from 'ndarray';
@@ -36,7 +38,7 @@ function torchSeconds(n: number, dtype: 'float32' | 'float64'): number | null {
   });
   if (r.status !== 0) return null;
   const line = r.stdout.trim().split('\n').pop()!;
-  return (JSON.parse(line) as { seconds: number }).seconds;
+  return (JSON.parse(line) as { cpu_seconds: number }).cpu_seconds;
 }
 
 export function runVersusPytorch(sizes: number[], rounds = 3, log: (s: string) => void = console.log): VersusRow[] | null {
@@ -46,7 +48,7 @@ export function runVersusPytorch(sizes: number[], rounds = 3, log: (s: string) =
   }
   const d = 64;
   const rows: VersusRow[] = [];
-  log('| n | ours WASM s | ours JS s | PyTorch f32 s | PyTorch f64 s | vs PyTorch f32 | vs PyTorch f64 | WASM / JS |');
+  log('| n | ours WASM CPU s | ours JS CPU s | PyTorch f32 CPU s | PyTorch f64 CPU s | vs PyTorch f32 | vs PyTorch f64 | WASM / JS |');
   log('|---|---|---|---|---|---|---|---|');
   for (const n of sizes) {
     const rng = new Rng(n);
@@ -60,9 +62,10 @@ export function runVersusPytorch(sizes: number[], rounds = 3, log: (s: string) =
     attention(config, q, k, v, { backend: 'wasm' }); // warm-up (compile, plans)
     for (let r = 0; r < rounds; r++) {
       for (const backend of ['wasm', 'js'] as const) {
-        const s = performance.now();
+        const s = process.cpuUsage();
         attention(config, q, k, v, { backend });
-        t[backend].push((performance.now() - s) / 1000);
+        const u = process.cpuUsage(s);
+        t[backend].push((u.user + u.system) / 1e6);
       }
       const a = torchSeconds(n, 'float32');
       const b = torchSeconds(n, 'float64');

@@ -35,14 +35,17 @@ def bench(n: int, dtype, repeats: int, d: int = 64) -> dict:
     W = orthogonal_projection(d, d, g, dtype=dtype)  # [m=64, d=64]
     bias = (-2.0 * torch.rand(1, n, generator=g)).to(dtype)  # [heads, K = n] in [-2, 0]
     times = []
+    cpu = []  # process CPU time: robust when other processes share the machine (one thread here)
     with torch.no_grad():
         attention_fft(q, k, v, W, bias)  # warm-up (FFT plans, allocator)
         for _ in range(repeats):
             t0 = time.perf_counter()
+            c0 = time.process_time()
             z = attention_fft(q, k, v, W, bias)
+            cpu.append(time.process_time() - c0)
             times.append(time.perf_counter() - t0)
     assert torch.isfinite(z).all()
-    return {'n': n, 'seconds': statistics.median(times), 'dtype': str(dtype).replace('torch.', ''),
+    return {'n': n, 'seconds': statistics.median(times), 'cpu_seconds': statistics.median(cpu), 'dtype': str(dtype).replace('torch.', ''),
             'threads': torch.get_num_threads(), 'repeats': repeats, 'all': [round(t, 5) for t in times]}
 
 
