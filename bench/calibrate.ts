@@ -1,22 +1,25 @@
 // Measures the cost-model constants of src/engine/costModel.ts on this machine (medians of repeated runs).
-// Run: npm run bench -- calibrate. Paste the printed COST block into costModel.ts when the machine changes.
+// Run: npm run bench -- calibrate (or npx tsx bench/calibrate.ts). Paste the printed lines into COSTS in
+// src/engine/costModel.ts when the machine changes.
 import { partitionKernel, sformRows } from '../src/math/fftconv.js';
 import { createWorkspace, type BackendName } from '../src/backend/index.js';
 import { Rng } from '../src/math/rng.js';
-import { directPairs } from '../src/engine/costModel.js';
+import { directPairs, fftCost, type CostConstants } from '../src/engine/costModel.js';
 
 function median(xs: number[]): number {
   const s = xs.slice().sort((a, b) => a - b);
   return s[Math.floor(s.length / 2)]!;
 }
 
+/** Median CPU seconds of fn (this process's; the work is single-threaded, so other processes do not count). */
 function time(fn: () => void, reps: number): number {
   fn();
   const ts: number[] = [];
   for (let i = 0; i < reps; i++) {
-    const t = performance.now();
+    const t = process.cpuUsage();
     fn();
-    ts.push((performance.now() - t) / 1000);
+    const u = process.cpuUsage(t);
+    ts.push((u.user + u.system) / 1e6);
   }
   return median(ts);
 }
@@ -40,43 +43,58 @@ export function calibrate(backend: BackendName = 'js'): Record<string, number> {
   const tDirect = time(() => ws.aformRows({ c, tLo: 0, tHi: n, phiK, v, phiQ, q0: 0, m, dv, b0: 0, b1: n, acc }), 3);
   const direct = tDirect / (directPairs(0, n, 0, n) * (m + dv + 1));
 
-  // fft: complex transforms at a mid size
-  const N = 8192;
-  const plan = ws.fftPlan(N);
-  const a = rand(2 * N, () => rng.nextGaussian());
-  const o = ws.f64(2 * N);
-  const tFft = time(() => { for (let i = 0; i < 50; i++) plan.forward(o, a); }, 7) / 50;
-  const fft = tFft / (N * Math.log2(N));
+  // fft, mac and per-(row, channel) work: time real S-form passes at the shapes the model decides for
+  // (m = dv = 64) over several (n, B), and fit the three constants of fftCost by non-negative least squares
+  // (the transform count, multiply-add count and row count of each pass are the model's own).
+  const mm = 64, dd = 64;
+  const shapes: Array<[number, number]> = [[4096, 64], [4096, 256], [4096, 1024], [8192, 128], [8192, 512], [8192, 2048], [16384, 1024], [16384, 4096]];
+  const rowsA: number[][] = [];
+  const times: number[] = [];
+  for (const [nb, B] of shapes) {
+    const cK = rand(nb, () => Math.exp(-rng.nextFloat64()));
+    const kp = partitionKernel(cK, 0, nb, B);
+    const mark = ws.mark();
+    const pkT = rand(nb * mm, () => Math.exp(rng.nextGaussian() - 2));
+    const vvT = rand(nb * dd, () => rng.nextGaussian());
+    const pqT = rand(nb * mm, () => Math.exp(rng.nextGaussian() - 2));
+    const accT = ws.f64(nb * (dd + 1));
+    const errT = ws.f64(2 * nb);
+    times.push(time(() => sformRows({ kp, phiKT: pkT, vT: vvT, phiQT: pqT, q0: 0, nb, m: mm, dv: dd, accT, errT }, ws), 2));
+    ws.release(mark);
+    // the model's coefficients: fftCost = fft * A + mac * M + channelRow * R (unit constants give each part)
+    const unit = (c: Partial<CostConstants>) => fftCost(0, nb, 0, nb, mm, dd, B, { direct: 0, fft: 0, mac: 0, channelRow: 0, ...c });
+    rowsA.push([unit({ fft: 1 }), unit({ mac: 1 }), unit({ channelRow: 1 })]);
+  }
+  const [fitFft, fitMac, fitRow] = nnls(rowsA, times);
+  return { direct, fft: fitFft!, mac: fitMac!, channelRow: fitRow! };
+}
 
-  // mac and per-(row, channel) work: time sformRows with one kernel partition and subtract the modelled FFT part
-  const B = 1024, nb = 4 * B, mm = 8, dd = 7;
-  const cK = rand(nb, () => Math.exp(-rng.nextFloat64()));
-  const kp = partitionKernel(cK, 0, nb, B);
-  const pk = rand(nb * mm, () => Math.exp(rng.nextGaussian() - 2));
-  const pq = rand(nb * mm, () => Math.exp(rng.nextGaussian() - 2));
-  const vv = rand(nb * dd, () => rng.nextGaussian());
-  const accT = ws.f64(nb * (dd + 1));
-  const errT = ws.f64(nb * (dd + 1));
-  const X = rand(4 * N, () => rng.nextGaussian());
-  const Y = ws.f64(2 * N);
-  const macArgs = { Y, X, xOff: 0, H: X, hOff: 2 * N, N };
-  const tMac = time(() => {
-    for (let rep = 0; rep < 20; rep++) ws.spectralMac(macArgs);
-  }, 7) / 20;
-  const mac = tMac / N;
-  const pkT = ws.f64(nb * mm), vvT = ws.f64(nb * dd), pqT = ws.f64(nb * mm);
-  pkT.set(pk); vvT.set(vv); pqT.set(pq);
-  const tS = time(() => sformRows({ kp, phiKT: pkT, vT: vvT, phiQT: pqT, q0: 0, nb, m: mm, dv: dd, accT, errT }, ws), 5);
-  const pairs = Math.ceil((mm * (dd + 1)) / 2);
-  const blocks = nb / B;
-  const modelled = pairs * (2 * blocks * 2 * B * Math.log2(2 * B) * fft + ((blocks * (blocks + 1)) / 2) * 2 * B * mac);
-  const channelRow = Math.max(0, tS - modelled) / (2 * nb * mm * (dd + 1));
-  return { direct, fft, mac, channelRow };
+/** Non-negative least squares for a few unknowns: projected coordinate descent on the normal equations. */
+function nnls(A: number[][], b: number[]): number[] {
+  const k = A[0]!.length;
+  // scale columns to unit norm so one step size fits all
+  const norms = Array.from({ length: k }, (_, j) => Math.sqrt(A.reduce((s, row) => s + row[j]! ** 2, 0)) || 1);
+  const As = A.map((row) => row.map((x, j) => x / norms[j]!));
+  const x = new Array<number>(k).fill(0);
+  for (let iter = 0; iter < 5000; iter++) {
+    for (let j = 0; j < k; j++) {
+      let num = 0;
+      let den = 0;
+      for (let i = 0; i < As.length; i++) {
+        let r = b[i]!;
+        for (let l = 0; l < k; l++) if (l !== j) r -= As[i]![l]! * x[l]!;
+        num += As[i]![j]! * r;
+        den += As[i]![j]! ** 2;
+      }
+      x[j] = Math.max(0, num / den);
+    }
+  }
+  return x.map((v, j) => v / norms[j]!);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const k = calibrate((process.argv[2] as BackendName | undefined) ?? 'js');
-  console.log('export const COST = {');
-  for (const [name, value] of Object.entries(k)) console.log(`  ${name}: ${value.toExponential(2)},`);
-  console.log('};');
+  for (const backend of ['js', 'wasm'] as const) {
+    const k = calibrate(backend);
+    console.log(`  ${backend}: { ${Object.entries(k).map(([name, value]) => `${name}: ${value.toExponential(2)}`).join(', ')} },`);
+  }
 }

@@ -16,7 +16,7 @@ const results: Record<string, unknown> = {
 const suites: Record<string, () => Promise<void> | void> = {
   prefill: () => { results.prefill = runPrefill(small ? [1024, 4096] : [1024, 4096, 16384, 65536]); },
   decode: () => { results.decode = runDecode(console.log, small); },
-  calibrate: () => { results.calibrate = calibrate(); console.log(results.calibrate); },
+  calibrate: () => { results.calibrate = { js: calibrate('js'), wasm: calibrate('wasm') }; console.log(results.calibrate); },
   snapshot: async () => {
     // the snapshot suite lives with the codec
     const mod = (await import('./snapshot.js' as string)) as { runSnapshotBench: (log: (s: string) => void) => Promise<unknown> | unknown };

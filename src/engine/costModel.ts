@@ -15,8 +15,8 @@ export interface CostConstants {
 }
 
 export const COSTS: Record<BackendName, CostConstants> = {
-  js: { direct: 7.71e-10, fft: 1.13e-9, mac: 2.94e-9, channelRow: 5.39e-9 },
-  wasm: { direct: 7.71e-10, fft: 1.13e-9, mac: 2.94e-9, channelRow: 5.39e-9 },
+  js: { direct: 8.38e-10, fft: 2.50e-9, mac: 5.35e-9, channelRow: 0 },
+  wasm: { direct: 1.19e-10, fft: 5.98e-10, mac: 6.31e-10, channelRow: 0 },
 };
 
 /** Lags [0, HEAD) of the FFT path are summed directly: exact for the first rows, and cheap. */

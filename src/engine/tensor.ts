@@ -125,6 +125,12 @@ export function copyHead(t: CheckedTensor, h: number, out: Float64Array, r0 = 0,
   const s0 = stride[0]!;
   const s1 = stride[1]!;
   const s2 = stride[2]!;
+  if (s2 === 1 && s1 === dim && end > r0) {
+    // rows contiguous: one block copy (TypedArray.set also widens Float32)
+    const base = offset + h * s0 + r0 * s1;
+    out.set(data.subarray(base, base + (end - r0) * dim), outRow0 * dim);
+    return;
+  }
   for (let i = r0; i < end; i++) {
     const base = offset + h * s0 + i * s1;
     const o = (outRow0 + i - r0) * dim;
