@@ -1,5 +1,5 @@
-// Benchmark suites: npm run bench -- [prefill|decode|snapshot|calibrate]  (no argument: every suite but calibrate,
-// then bench/results/latest.json and SVG plots). SMALL=1 runs tiny sizes.
+// Benchmark suites: npm run bench -- [prefill|decode|snapshot|kernels|pytorch|calibrate]  (no argument: every suite
+// but calibrate, then bench/results/latest.json and SVG plots). SMALL=1 runs tiny sizes.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { runPrefill, type PrefillRow } from './prefill.js';
@@ -16,6 +16,14 @@ const results: Record<string, unknown> = {
 const suites: Record<string, () => Promise<void> | void> = {
   prefill: () => { results.prefill = runPrefill(small ? [1024, 4096] : [1024, 4096, 16384, 65536]); },
   decode: () => { results.decode = runDecode(console.log, small); },
+  kernels: async () => {
+    const mod = await import('./kernels.js');
+    results.kernels = mod.runKernels(console.log);
+  },
+  pytorch: async () => {
+    const mod = await import('./pytorch.js');
+    results.pytorch = mod.runVersusPytorch(small ? [1024] : [4096, 16384]);
+  },
   calibrate: () => { results.calibrate = { js: calibrate('js'), wasm: calibrate('wasm') }; console.log(results.calibrate); },
   snapshot: async () => {
     // the snapshot suite lives with the codec
@@ -23,7 +31,7 @@ const suites: Record<string, () => Promise<void> | void> = {
     results.snapshot = await mod.runSnapshotBench(console.log);
   },
 };
-const names = suite === 'all' ? ['prefill', 'decode', 'snapshot'] : [suite];
+const names = suite === 'all' ? ['prefill', 'decode', 'snapshot', 'kernels', 'pytorch'] : [suite];
 for (const name of names) {
   const run = suites[name];
   if (run === undefined) {
