@@ -11,9 +11,9 @@ import { ConfigError, ShapeError, StateError, describe } from '../core/errors.js
 import { MAX_POSITION } from '../core/limits.js';
 import { checkTensor, copyHead, type CheckedTensor } from './tensor.js';
 import { attendBuffer, planPass, PartitionCache, type MethodOption, type PassStats } from './nearfield.js';
-import { deterministicFeatures, exp2, powerOfTwoAbove, queryFeatures, type PrfLogitsKernel } from '../math/features.js';
+import { deterministicFeatures, exp2, powerOfTwoAbove, queryFeatures, shiftQueryRows, type PrfLogitsKernel } from '../math/features.js';
 import { kernelMaxLog, shiftKernel, type ShiftedKernel } from '../math/kernel.js';
-import type { AformRingArgs, FarAbsorbArgs, FarArrays, FarContractArgs } from '../math/kernelArgs.js';
+import type { AformRingArgs, FarAbsorbArgs, FarArrays, FarContractArgs, PrfLogitsArgs } from '../math/kernelArgs.js';
 import { checkBackendOption, createWorkspace, resolveBackend, type BackendName, type BackendOption, type Workspace } from '../backend/index.js';
 import { checkDecoderState, NO_KEY, VALUE_EXP_LIMIT, type DecoderState, type HeadState } from './state.js';
 
@@ -72,6 +72,8 @@ export class DecoderCore {
   /** the workspace's PRF logits kernel, bound once, and W in the workspace: [m, d] */
   private logits!: PrfLogitsKernel;
   private W: Float64Array = new Float64Array(0);
+  /** one PRF logits record, refilled per call */
+  private logitsArgs!: PrfLogitsArgs;
   private readonly ringArgs: AformRingArgs;
   private readonly absorbArgs: FarAbsorbArgs;
   private readonly contractArgs: FarContractArgs;
@@ -149,6 +151,7 @@ export class DecoderCore {
     this.phiK = this.ws.f64(Math.max(m, d));
     this.acc = this.ws.f64(dv + 1);
     this.logits = this.ws.prfLogits.bind(this.ws);
+    this.logitsArgs = { W: this.W, m, d, normalize: f.kind === 'prf' ? f.normalize : 'none', x: this.x, n: 0, out: this.phiK };
   }
 
   /**
@@ -286,7 +289,11 @@ export class DecoderCore {
     // exp: the smallest integer with every feature of these rows <= 2^exp (null: none is positive)
     let exp: number | null = null;
     if (f.kind === 'prf') {
-      const best = this.logits({ W: this.W, m: f.count, d, normalize: f.normalize, x, n, out });
+      const la = this.logitsArgs;
+      la.x = x;
+      la.n = n;
+      la.out = out;
+      const best = this.logits(la);
       if (best > -Infinity) {
         exp = Math.ceil(best / LN2);
         if (exp * LN2 < best) exp++;
@@ -309,6 +316,18 @@ export class DecoderCore {
       const s = exp2(-h.keyExp);
       for (let i = 0; i < len; i++) out[i] = out[i]! * s;
     }
+  }
+
+  /** Query features of rows [0, n) of x into out (math/features.ts queryFeatures, with the decoder's reused logits record). */
+  private queryFeaturesInto(x: Float64Array, n: number, out: Float64Array): void {
+    const f = this.config.features;
+    if (f.kind !== 'prf') return queryFeatures(f, this.config.keyDim, x, n, out);
+    const la = this.logitsArgs;
+    la.x = x;
+    la.n = n;
+    la.out = out;
+    this.logits(la);
+    shiftQueryRows(out, n, f.count);
   }
 
   /** Multiply the head's key-side state (ring features, F) by a power of two (exact unless it underflows). */
@@ -390,7 +409,7 @@ export class DecoderCore {
       if (full) h.start = (h.start + 1) % h.cap;
       else h.len++;
       copyHead(qv, hIdx, x);
-      queryFeatures(cfg.features, d, x, 1, phiQ, this.logits, this.W);
+      this.queryFeaturesInto(x, 1, phiQ);
       acc.fill(0);
       ringArgs.c = kernel.near;
       ringArgs.ringK = h.ringK;
@@ -466,7 +485,7 @@ export class DecoderCore {
         bufV.set(h.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
       }
       copyHead(qv, hIdx, x);
-      queryFeatures(cfg.features, d, x, L, phiQ, this.logits, this.W);
+      this.queryFeaturesInto(x, L, phiQ);
       const pass = { kernel: h.kernel, partitions: h.partitions, method: this.method, block: 0, phiK: bufK, v: bufV, phiQ, q0: R, nb, m, dv, far: h.far, acc };
       this.lastStats.push(attendBuffer(pass, plans[hIdx]!, ws));
       const scale = exp2(h.valueExp);

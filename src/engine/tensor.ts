@@ -61,7 +61,8 @@ export function checkTensor(name: string, t: unknown, expected: readonly (number
   if (!empty && (lo < 0 || hi >= data.length)) {
     throw new ShapeError(`${name} has a view (shape ${shapeText(shape)}, stride ${shapeText(stride)}, offset ${offset}) reaching outside its data of length ${data.length}`);
   }
-  const view: CheckedTensor = { data, shape: shape.slice(), stride: stride.slice(), offset };
+  // the caller's arrays, read at once (no copies on the per-token path)
+  const view: CheckedTensor = { data, shape, stride, offset };
   assertFinite(name, view);
   return view;
 }

@@ -125,8 +125,12 @@ export function queryFeatures(f: ResolvedFeatures, d: number, x: Float64Array, n
     scaleRowsByPowerOfTwo(out, n, d);
     return;
   }
-  const m = f.count;
-  logits({ W: W ?? f.projection, m, d, normalize: f.normalize, x, n, out });
+  logits({ W: W ?? f.projection, m: f.count, d, normalize: f.normalize, x, n, out });
+  shiftQueryRows(out, n, f.count);
+}
+
+/** In place, rows of PRF logits out: [n, m] -> exp(logit - row max) (rows with no finite logit become zero). */
+export function shiftQueryRows(out: Float64Array, n: number, m: number): void {
   for (let i = 0; i < n; i++) {
     const o = i * m;
     let rowMax = -Infinity;
