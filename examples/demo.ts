@@ -61,11 +61,11 @@ function describeModel(model: Model, trained: boolean): string {
   const c = model.config;
   const params = [model.weights.tokEmbeddings, ...model.weights.layers.flatMap((l) => Object.values(l) as Float64Array[]), model.weights.norm]
     .reduce((s, a) => s + a.length, 0) + (c.tiedEmbedding ? 0 : model.weights.output.length);
-  const info = model.info as { val_bits_per_byte?: number; context?: number };
+  const info = model.info as { valBitsPerByte?: number };
   return (
     `toeplitz-lm (${trained ? modelPath.replace(process.cwd() + '/', '') : 'RANDOM weights: models/toeplitz-lm.safetensors not found, the text below is noise'}): ` +
     `${(params / 1e6).toFixed(2)}M parameters, ${c.layers} layers x ${c.heads} heads, dim ${c.dim}, PRF features m = ${c.features.count}, ` +
-    `RPE window K = ${c.rpe.length} (clipped beyond)${typeof info.val_bits_per_byte === 'number' ? `, ${info.val_bits_per_byte.toFixed(2)} held-out bits/byte` : ''}; backend ${model.backend}`
+    `RPE window K = ${c.rpe.length} (clipped beyond)${typeof info.valBitsPerByte === 'number' ? `, ${info.valBitsPerByte.toFixed(2)} held-out bits/byte` : ''}; backend ${model.backend}`
   );
 }
 
