@@ -4,6 +4,9 @@ import ndarray from 'ndarray';
 import { attention, ShapeError, type AttentionConfig, type AttentionOptions } from '../index.js';
 import { describe } from '../core/errors.js';
 import { ModelError } from './errors.js';
+import { checkTokens } from './tokens.js';
+
+export { checkTokens };
 import { checkModelConfig, informational, type ModelConfig } from './config.js';
 import { parseSafetensors } from './safetensors.js';
 import { checkWeights, modelFingerprint, readWeights, type ModelWeights } from './weights.js';
@@ -18,19 +21,6 @@ export interface ModelOptions {
   method?: 'auto' | 'fft' | 'direct';
   /** kernels: 'auto' (WASM SIMD where supported, default), 'js' or 'wasm' */
   backend?: 'auto' | 'js' | 'wasm';
-}
-
-/** Check tokens: integers in [0, vocab). */
-export function checkTokens(tokens: ArrayLike<number>, vocab: number, name = 'tokens'): void {
-  if (tokens === null || typeof tokens !== 'object' || typeof tokens.length !== 'number') {
-    throw new ShapeError(`${name} must be an array of token ids (bytes 0..${vocab - 1}), got ${describe(tokens)}`);
-  }
-  for (let i = 0; i < tokens.length; i++) {
-    const t = tokens[i];
-    if (typeof t !== 'number' || !Number.isInteger(t) || t < 0 || t >= vocab) {
-      throw new ShapeError(`${name}[${i}] must be an integer token id in [0, ${vocab - 1}], got ${describe(t)}`);
-    }
-  }
 }
 
 export class Model {

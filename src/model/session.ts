@@ -8,7 +8,7 @@ import { describe } from '../core/errors.js';
 import { ModelError } from './errors.js';
 import { createRunState, forward, headsToRows, type AttendFn, type RunState } from './forward.js';
 import type { Model } from './model.js';
-import { checkTokens } from './model.js';
+import { checkTokens } from './tokens.js';
 import { MAX_DRAWS, Sampler, checkSamplerOptions, type ResolvedSampler, type SamplerOptions } from './sampler.js';
 import { decodeSession, encodeSession } from './snapshot.js';
 import { Utf8Pieces } from './utf8.js';
