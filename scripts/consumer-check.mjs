@@ -334,6 +334,7 @@ await check('(e) headless Chromium runs the minified root bundle', async () => {
     page.on('pageerror', (e) => pageErrors.push(String(e)));
     await page.setContent('<!doctype html><html><head><meta charset="utf-8"><title>toeplitz-attention</title></head><body></body></html>');
     await page.addScriptTag({ content: bundle });
+    await page.waitForFunction(() => window.__tza !== undefined, undefined, { timeout: 60_000 });
     const result = await page.evaluate(() => window.__tza);
     assert(pageErrors.length === 0, `page errors: ${pageErrors.join('; ')}`);
     assert(result && !result.failure, `the page failed: ${result?.failure ?? 'no result'}`);
@@ -344,7 +345,9 @@ await check('(e) headless Chromium runs the minified root bundle', async () => {
     assert(result.constantValues < 1e-12, `constant values should give exactly that constant: off by ${result.constantValues}`);
     assert(result.restoredPosition === 9 && result.restoreDiff === 0, `Decoder snapshot/restore in Chromium: position ${result.restoredPosition}, diff ${result.restoreDiff}`);
     assert(result.errorName === 'ConfigError' && result.errorIsConfigError === true, `a caught ConfigError has name "${result.errorName}" (instanceof: ${result.errorIsConfigError}) in the minified bundle`);
-    return `${/Chrome\/[\d.]+/.exec(result.userAgent)?.[0] ?? result.userAgent}: attention() = Node's (${vsNode.toExponential(1)}), vs reference ${result.vsReference.toExponential(1)}, restore bit-identical, ConfigError.name "${result.errorName}" (minified class "${result.errorClassName}")`;
+    assert(result.wasmReady === true, `the WASM SIMD backend did not load in Chromium (initWasm() -> ${result.wasmReady})`);
+    assert(result.wasmVsJs < 1e-12 && result.wasmDecoderVsJs < 1e-12 && result.wasmDecoderBackend === 'wasm', `WASM in Chromium: attention vs JS ${result.wasmVsJs}, decoder (${result.wasmDecoderBackend}) vs JS ${result.wasmDecoderVsJs}`);
+    return `${/Chrome\/[\d.]+/.exec(result.userAgent)?.[0] ?? result.userAgent}: attention() = Node's (${vsNode.toExponential(1)}), vs reference ${result.vsReference.toExponential(1)}, restore bit-identical, ConfigError.name "${result.errorName}" (minified class "${result.errorClassName}"); WASM SIMD backend after initWasm() (before: ${result.wasmBeforeInit}): attention vs JS ${result.wasmVsJs.toExponential(1)}, Decoder.chunk on wasm vs JS ${result.wasmDecoderVsJs.toExponential(1)}`;
   } finally {
     await browser.close();
   }

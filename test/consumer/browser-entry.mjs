@@ -1,6 +1,6 @@
 // (e) The page script: bundled with esbuild (platform browser, minified) from the installed package and run
 // in headless Chromium. Sets window.__tza to the results the check compares against Node's.
-import { attention, referenceAttention, Decoder, ConfigError } from 'toeplitz-attention';
+import { attention, referenceAttention, Decoder, ConfigError, initWasm, wasmSupported } from 'toeplitz-attention';
 import { config, q, k, v, constantV, maxAbsDiff } from './inputs.mjs';
 
 const result = {};
@@ -26,8 +26,25 @@ try {
     result.errorMessage = String(e.message).slice(0, 120);
   }
   result.userAgent = navigator.userAgent;
-  result.webAssemblySimd = typeof WebAssembly === 'object';
+  // the WASM SIMD backend: compiled asynchronously in a browser, then used like in Node
+  result.wasmBeforeInit = wasmSupported();
+  initWasm().then((ready) => {
+    result.wasmReady = ready;
+    if (ready) {
+      const zw = attention(config, q(), k(), v(), { backend: 'wasm' });
+      const zj = attention(config, q(), k(), v(), { backend: 'js' });
+      result.wasmVsJs = maxAbsDiff(zw.data, zj.data);
+      const dw = new Decoder(config, { backend: 'wasm' });
+      const s1 = dw.chunk(q(), k(), v());
+      result.wasmDecoderBackend = dw.backend;
+      result.wasmDecoderVsJs = maxAbsDiff(s1.data, zj.data);
+    }
+    window.__tza = result;
+  }, (e) => {
+    result.failure = `initWasm: ${e && e.message}`;
+    window.__tza = result;
+  });
 } catch (e) {
   result.failure = `${e && e.name}: ${e && e.message}\n${e && e.stack}`;
+  window.__tza = result;
 }
-window.__tza = result;
