@@ -7,6 +7,7 @@
 // {'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), } padded with spaces and ending in
 // '\n' — then the raw data.
 
+import { HOST_LITTLE_ENDIAN } from '../core/bytes.js';
 import { ToeplitzAttentionError } from '../core/errors.js';
 
 /** A .npy file's bytes are refused, or an array cannot be written as .npy. */
@@ -29,7 +30,6 @@ const ARRAY_ALIGN = 64;
 /** NumPy pads headers so the first axis can grow to this many digits in place (np.lib.format). */
 const GROWTH_AXIS_MAX_DIGITS = 21;
 
-const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 // ---------------------------------------------------------------------------------------------
 // Reading

@@ -64,10 +64,9 @@ export function crc32(bytes: Uint8Array): number {
 // ---------------------------------------------------------------------------------------------------
 // float64 <-> little-endian bytes
 
-const LITTLE_ENDIAN = HOST_LITTLE_ENDIAN;
 
 function f64Bytes(a: Float64Array): Uint8Array {
-  if (LITTLE_ENDIAN) return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  if (HOST_LITTLE_ENDIAN) return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   const out = new Uint8Array(a.length * 8);
   const view = new DataView(out.buffer);
   for (let i = 0; i < a.length; i++) view.setFloat64(i * 8, a[i]!, true);
@@ -77,7 +76,7 @@ function f64Bytes(a: Float64Array): Uint8Array {
 /** bytes.length must be a multiple of 8 (checked by the caller). */
 function bytesF64(bytes: Uint8Array): Float64Array {
   const out = new Float64Array(bytes.length / 8);
-  if (LITTLE_ENDIAN) {
+  if (HOST_LITTLE_ENDIAN) {
     new Uint8Array(out.buffer).set(bytes);
   } else {
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
