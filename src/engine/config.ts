@@ -28,7 +28,7 @@ export interface ResolvedConfig {
 const resolvedConfigs = new WeakSet<object>();
 
 /** True for a config that resolveConfig() returned. */
-export function isResolvedConfig(config: unknown): config is ResolvedConfig {
+function isResolvedConfig(config: unknown): config is ResolvedConfig {
   return typeof config === 'object' && config !== null && resolvedConfigs.has(config);
 }
 

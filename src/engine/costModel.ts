@@ -32,7 +32,7 @@ export function directPairs(q0: number, nb: number, tLo: number, tHi: number): n
   return pairs;
 }
 
-export function directCost(q0: number, nb: number, tLo: number, tHi: number, m: number, dv: number, cost: CostConstants = COSTS.js): number {
+function directCost(q0: number, nb: number, tLo: number, tHi: number, m: number, dv: number, cost: CostConstants = COSTS.js): number {
   return directPairs(q0, nb, tLo, tHi) * (m + dv + 1) * cost.direct;
 }
 

@@ -41,7 +41,7 @@ export const VALUE_EXP_LIMIT = 900;
 const MAX_VALUE_EXP = 1025 - VALUE_EXP_LIMIT;
 
 /** Bound on |keyExp| for a config: l2 logits lie in [-(|w|max + 1/2), |w|max + 1/2]; others: the float64 range. */
-export function keyExpRange(cfg: ResolvedConfig): [number, number] {
+function keyExpRange(cfg: ResolvedConfig): [number, number] {
   const f = cfg.features;
   if (f.kind === 'prf' && f.normalize === 'l2') {
     let wMax = 0;

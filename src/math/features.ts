@@ -144,7 +144,7 @@ export function shiftQueryRows(out: Float64Array, n: number, m: number): void {
 }
 
 /** In place: logits -> exp(logit - shift). */
-export function expShifted(logits: Float64Array, len: number, shift: number): void {
+function expShifted(logits: Float64Array, len: number, shift: number): void {
   for (let i = 0; i < len; i++) logits[i] = Math.exp(logits[i]! - shift);
 }
 
