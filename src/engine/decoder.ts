@@ -12,7 +12,7 @@ import { MAX_POSITION } from '../core/limits.js';
 import { checkTensor, copyHead, type CheckedTensor } from './tensor.js';
 import { attendBuffer, planPass, PartitionCache, type MethodOption, type PassStats } from './nearfield.js';
 import { deterministicFeatures, exp2, powerOfTwoAbove, queryFeatures, shiftQueryRows, type PrfLogitsKernel } from '../math/features.js';
-import { kernelMaxLog, shiftKernel, type ShiftedKernel } from '../math/kernel.js';
+import { kernelMaxLog, shiftKernel, type CausalKernel, type ShiftedKernel } from '../math/kernel.js';
 import type { AformRingArgs, FarAbsorbArgs, FarArrays, FarContractArgs, PrfLogitsArgs } from '../math/kernelArgs.js';
 import { checkBackendOption, createWorkspace, resolveBackend, type BackendName, type BackendOption, type Workspace } from '../backend/index.js';
 import { checkDecoderState, NO_KEY, VALUE_EXP_LIMIT, type DecoderState, type HeadState } from './state.js';
@@ -91,12 +91,19 @@ export class DecoderCore {
     const { valueDim: dv, featureDim: m } = cfg;
     this.ws = createWorkspace(backend, this.persistentFloats(cfg.past.map((p) => Math.min(p.logBias.length, FIRST_RING))) * 2 + 4096);
     this.allocScratch();
+    // heads sharing one RPE share its kernel table and spectra (a long shared table is held once)
+    const shared = new Map<CausalKernel, { kernel: ShiftedKernel; partitions: PartitionCache }>();
     this.heads = cfg.past.map((p) => {
       const cap = Math.min(p.logBias.length, FIRST_RING);
+      let k = shared.get(p);
+      if (k === undefined) {
+        k = { kernel: this.inWorkspace(shiftKernel(p, Math.max(kernelMaxLog(p), -1e300))), partitions: new PartitionCache() };
+        shared.set(p, k);
+      }
       return {
         K: p.logBias.length,
-        kernel: this.inWorkspace(shiftKernel(p, Math.max(kernelMaxLog(p), -1e300))),
-        partitions: new PartitionCache(),
+        kernel: k.kernel,
+        partitions: k.partitions,
         ringK: this.ws.f64(cap * m),
         ringV: this.ws.f64(cap * dv),
         cap,
@@ -127,7 +134,8 @@ export class DecoderCore {
   private persistentFloats(caps: number[]): number {
     const { keyDim: d, valueDim: dv, featureDim: m } = this.config;
     let n = Math.max(d, dv) + 2 * m + d + dv + 1 + m * d + 64;
-    caps.forEach((cap, h) => (n += cap * (m + dv) + 2 * m * (dv + 1) + this.config.past[h]!.logBias.length + 12));
+    caps.forEach((cap) => (n += cap * (m + dv) + 2 * m * (dv + 1) + 12));
+    for (const kern of new Set(this.config.past)) n += kern.logBias.length + 2;
     return n;
   }
 
@@ -169,7 +177,13 @@ export class DecoderCore {
     this.contractArgs.phiQ = this.phiQ;
     this.contractArgs.acc = this.acc;
     const { valueDim: dv, featureDim: m } = this.config;
+    const moved = new Map<ShiftedKernel, ShiftedKernel>();
     this.heads = old.map((h) => {
+      let kernel = moved.get(h.kernel);
+      if (kernel === undefined) {
+        kernel = this.inWorkspace(h.kernel);
+        moved.set(h.kernel, kernel);
+      }
       const ringK = this.ws.f64(h.cap * m);
       const ringV = this.ws.f64(h.cap * dv);
       ringK.set(h.ringK);
@@ -177,7 +191,7 @@ export class DecoderCore {
       const far = { sum: this.ws.f64(m * (dv + 1)), comp: this.ws.f64(m * (dv + 1)) };
       far.sum.set(h.far.sum);
       far.comp.set(h.far.comp);
-      return { ...h, kernel: this.inWorkspace(h.kernel), ringK, ringV, far };
+      return { ...h, kernel, ringK, ringV, far };
     });
   }
 

@@ -190,3 +190,22 @@ for (const backend of BACKENDS) describe(`configs and API misuse (${backend})`, 
     expect(d.position).toBe(MAX_POSITION);
   });
 });
+
+describe('long shared tables', () => {
+  it('a decoder with many heads sharing a long table holds the table once, and its snapshot restores', () => {
+    const K = 1 << 19;
+    const bias = new Float64Array(K);
+    for (let t = 0; t < K; t++) bias[t] = -1e-5 * t;
+    const cfg: AttentionConfig = { heads: 300, keyDim: 2, valueDim: 1, features: { kind: 'prf', count: 2, seed: 1 }, rpe: { past: { bias } } };
+    const dec = new Decoder(cfg, { backend: 'wasm' });
+    const rng = new Rng(3);
+    dec.chunk(randomTensor(rng, [300, 50, 2]), randomTensor(rng, [300, 50, 2]), randomTensor(rng, [300, 50, 1]));
+    // 300 heads x 2^19 lags would be 1.2 GiB of kernel tables (over the 1 GiB limit); shared, the table is held and stored once
+    const bytes = dec.snapshot();
+    expect(bytes.length).toBeLessThan(K * 8 + (1 << 20));
+    const again = Decoder.restore(bytes);
+    expect(again.position).toBe(50);
+    const tok = [randomTensor(rng, [300, 2]), randomTensor(rng, [300, 2]), randomTensor(rng, [300, 1])] as const;
+    expect(Array.from(again.step(...tok).data)).toEqual(Array.from(dec.step(...tok).data));
+  });
+});
