@@ -1,0 +1,495 @@
+// A pool of worker threads for the second core (and the ones after it): attention() and DecoderCore.chunk
+// split their heads into contiguous groups, one task per group, and each worker runs the library's own code
+// on its rows. Heads are independent (a head's output depends only on its own q, k, v rows and RPE), so the
+// assembled result equals the single-threaded call bit for bit.
+//
+// Node only (worker_threads): reached from the `toeplitz-attention/threads` entry, never from the root.
+// Everything is checked here, on the calling thread, before any work is queued, with the same typed errors
+// as the single-threaded calls. Work is queued first in, first out; a pool serves concurrent callers.
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import ndarray, { type NdArray } from 'ndarray';
+import { attention, checkInputs, type AttentionOptions } from '../engine/attention.js';
+import { toResolvedConfig, type AttentionConfig, type ResolvedConfig } from '../engine/config.js';
+import { DecoderCore } from '../engine/decoder.js';
+import type { DecoderState, HeadState } from '../engine/state.js';
+import { checkTensor, copyHead, zeros, type CheckedTensor } from '../engine/tensor.js';
+import type { PassStats } from '../engine/nearfield.js';
+import { resolveBackend } from '../backend/index.js';
+import { ConfigError, ShapeError, SnapshotError, StateError, ToeplitzAttentionError, describe, type SnapshotErrorCode } from '../core/errors.js';
+import { MAX_POSITION } from '../core/limits.js';
+import { CONFIG_CACHE_SIZE, type AttentionStats, type AttentionTask, type ChunkTask, type GroupConfig, type Reply } from './protocol.js';
+
+export interface PoolOptions {
+  /** worker threads (default: os.availableParallelism()); 1 to 256 */
+  threads?: number;
+  /** Node flags for the workers (default: the process's own, as worker_threads does) */
+  workerExecArgv?: string[];
+}
+
+/** The result of pool.chunk: the chunk's outputs and the decoder to continue with. */
+export interface ChunkResult<D extends DecoderCore> {
+  /** z: [heads, L, valueDim] */
+  z: NdArray<Float64Array>;
+  /**
+   * The decoder after the chunk. It is the decoder passed in (its state replaced in place) when the engine
+   * has DecoderCore.replaceState; otherwise a new decoder of the same class and the one passed in is unchanged.
+   */
+  decoder: D;
+}
+
+const MAX_THREADS = 256;
+
+/** The worker's module next to this one: worker.js in the compiled package, worker.ts in the sources (tsx, vitest). */
+const FROM_SOURCES = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(FROM_SOURCES ? './worker.ts' : './worker.js', import.meta.url);
+
+/**
+ * How a worker starts. The compiled package: worker.js itself. The TypeScript sources: a two-line bootstrap
+ * that registers tsx in the worker, then imports worker.ts. (Node 20 does not carry tsx over to a worker
+ * through execArgv: `--import tsx` in a worker leaves .ts unknown, and vitest's transform is no Node flag
+ * at all; tsx's register() from `tsx/esm/api`, called inside the worker, works for both.) Without tsx,
+ * worker.ts is started as is, for runtimes that strip types themselves.
+ */
+let start: { url: URL } | { code: string } | undefined;
+function workerStart(): { url: URL } | { code: string } {
+  if (start !== undefined) return start;
+  start = { url: WORKER_URL };
+  if (FROM_SOURCES) {
+    try {
+      const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
+      const api = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports['./esm/api']!.import.default;
+      const apiUrl = pathToFileURL(join(dirname(manifest), api)).href;
+      start = { code: `import(${JSON.stringify(apiUrl)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); });` };
+    } catch {
+      // no tsx here: start worker.ts directly
+    }
+  }
+  return start;
+}
+
+/** One worker, the task it runs, and a mirror of its config cache (same keys, same order, same evictions). */
+interface Slot {
+  worker: Worker;
+  ready: Promise<void>;
+  /** its module graph is loaded: it takes tasks */
+  started: boolean;
+  task: Pending | null;
+  cached: string[];
+}
+
+/** A task without the parts the slot it goes to fills in. */
+type TaskBody = Omit<AttentionTask, 'config' | 'id'> | Omit<ChunkTask, 'config' | 'id'>;
+
+/** A queued group task; `task` is completed (config spec or not) by the slot it goes to. */
+interface Pending {
+  task: TaskBody;
+  config: { key: string; spec: AttentionConfig };
+  transfer: ArrayBuffer[];
+  resolve: (r: Extract<Reply, { ok: true }>) => void;
+  reject: (e: unknown) => void;
+}
+
+type Replaceable = DecoderCore & { replaceState(state: DecoderState): void };
+
+let nextConfigId = 1;
+/** Ids of resolved configs (so a worker resolves each group config once, not per call). */
+const configIds = new WeakMap<ResolvedConfig, number>();
+
+function configId(cfg: ResolvedConfig): number {
+  let id = configIds.get(cfg);
+  if (id === undefined) {
+    id = nextConfigId++;
+    configIds.set(cfg, id);
+  }
+  return id;
+}
+
+/** The public config of heads [h0, h1): same features, W, causality and dims; the group's RPE specs. */
+function groupSpec(spec: AttentionConfig, h0: number, h1: number): AttentionConfig {
+  return { ...spec, heads: h1 - h0, rpe: Array.isArray(spec.rpe) ? spec.rpe.slice(h0, h1) : spec.rpe };
+}
+
+/** Contiguous head groups [h0, h1), at most `parts`, sizes differing by at most one. */
+export function headGroups(heads: number, parts: number): Array<[number, number]> {
+  const g = Math.max(1, Math.min(heads, parts));
+  const out: Array<[number, number]> = [];
+  for (let i = 0, h0 = 0; i < g; i++) {
+    const h1 = h0 + Math.floor(heads / g) + (i < heads % g ? 1 : 0);
+    out.push([h0, h1]);
+    h0 = h1;
+  }
+  return out;
+}
+
+/**
+ * Input buffers back from the workers, kept for the next calls' copies: fresh memory costs a page fault per 4 KiB
+ * on first touch (here ~15 ms per 16 MiB, ten times the copy itself). At most BUFFER_CACHE_BYTES are kept.
+ */
+const BUFFER_CACHE_BYTES = 256 * 2 ** 20;
+class BufferCache {
+  private readonly bySize = new Map<number, ArrayBuffer[]>();
+  private bytes = 0;
+
+  /** A Float64Array of `length` entries, recycled when one of that size is kept (contents: garbage). */
+  take(length: number): Float64Array<ArrayBuffer> {
+    const b = this.bySize.get(length * 8)?.pop();
+    if (b === undefined) return new Float64Array(length);
+    this.bytes -= b.byteLength;
+    return new Float64Array(b);
+  }
+
+  give(b: ArrayBuffer): void {
+    if (b.byteLength === 0 || this.bytes + b.byteLength > BUFFER_CACHE_BYTES) return;
+    let list = this.bySize.get(b.byteLength);
+    if (list === undefined) this.bySize.set(b.byteLength, (list = []));
+    list.push(b);
+    this.bytes += b.byteLength;
+  }
+
+  clear(): void {
+    this.bySize.clear();
+    this.bytes = 0;
+  }
+}
+
+/** Rows of heads [h0, h1) of a checked [heads, n, dim] view into out: [h1 - h0, n, dim] contiguous (every entry written). */
+function copyGroup(t: CheckedTensor, h0: number, h1: number, n: number, dim: number, out: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
+  const [s0, s1, s2] = t.stride as [number, number, number];
+  const size = n * dim;
+  if (size === 0 || ((dim === 1 || s2 === 1) && (n === 1 || s1 === dim))) {
+    // each head's rows are one contiguous run of data: a block copy (float32 converts exactly)
+    for (let h = h0; h < h1; h++) out.set(t.data.subarray(t.offset + h * s0, t.offset + h * s0 + size), (h - h0) * size);
+  } else {
+    for (let h = h0; h < h1; h++) copyHead(t, h, out.subarray((h - h0) * size, (h - h0 + 1) * size));
+  }
+  return out;
+}
+
+/** The library's typed error back from a worker (same class, name and message). */
+function rebuildError(e: { name: string; message: string; code?: string; stack?: string }): Error {
+  let err: Error;
+  switch (e.name) {
+    case 'ConfigError': err = new ConfigError(e.message); break;
+    case 'ShapeError': err = new ShapeError(e.message); break;
+    case 'StateError': err = new StateError(e.message); break;
+    case 'SnapshotError': {
+      const code = e.code as SnapshotErrorCode;
+      const prefix = `${code}: `;
+      err = new SnapshotError(code, e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message);
+      break;
+    }
+    case 'ToeplitzAttentionError': err = new ToeplitzAttentionError(e.message); break;
+    default:
+      err = new Error(e.message);
+      err.name = e.name;
+  }
+  if (e.stack !== undefined) err.stack = `${err.name}: ${err.message}\n    (in a pool worker)\n${e.stack.split('\n').slice(1).join('\n')}`;
+  return err;
+}
+
+/** Options checked exactly as attention() checks them: attention() itself on an empty sequence of a 1-head config. */
+const OPTION_PROBE = {
+  config: toResolvedConfig({ heads: 1, keyDim: 1, valueDim: 1, features: { kind: 'relu' }, rpe: { past: { bias: [0] } } }),
+  empty: ndarray(new Float64Array(0), [1, 0, 1]),
+};
+
+/**
+ * An owner of N worker threads. Reusable across calls and safe to call concurrently: group tasks queue first
+ * in, first out, one per idle worker. Idle workers do not keep the process alive; close() ends them.
+ */
+export class AttentionPool {
+  readonly threads: number;
+  private readonly execArgv: string[] | undefined;
+  private readonly slots: Slot[] = [];
+  private readonly queue: Pending[] = [];
+  private nextTaskId = 1;
+  private closing: Promise<void> | null = null;
+  /** per decoder, the end of its queued chunk calls: calls on one decoder run one after another */
+  private readonly decoderTails = new WeakMap<DecoderCore, Promise<unknown>>();
+  private readonly buffers = new BufferCache();
+
+  constructor(options: PoolOptions = {}) {
+    if (options === null || typeof options !== 'object') throw new ConfigError(`pool options must be an object { threads?, workerExecArgv? }, got ${describe(options)}`);
+    const threads = options.threads ?? availableParallelism();
+    if (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+      throw new ConfigError(`options.threads must be an integer in [1, ${MAX_THREADS}], got ${describe(threads)}`);
+    }
+    const argv = options.workerExecArgv;
+    if (argv !== undefined && (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string'))) {
+      throw new ConfigError(`options.workerExecArgv must be an array of strings, got ${describe(argv)}`);
+    }
+    this.threads = threads;
+    this.execArgv = argv?.slice();
+    for (let i = 0; i < threads; i++) this.slots.push(this.spawn());
+  }
+
+  /** Resolves when every worker has loaded the library (calls made before then simply wait in the queue). */
+  async ready(): Promise<void> {
+    await Promise.all(this.slots.map((s) => s.ready));
+  }
+
+  /** Thread ids of the live workers (empty once close() has resolved). */
+  get threadIds(): number[] {
+    return this.slots.map((s) => s.worker.threadId).filter((id) => id >= 0);
+  }
+
+  /** True once close() was called. */
+  get closed(): boolean {
+    return this.closing !== null;
+  }
+
+  /**
+   * attention() with its heads split over the workers: same arguments, same result bit for bit, as a promise.
+   * The inputs are read (copied) before this returns; options.onStats is called on this thread, in head order.
+   */
+  attention(config: AttentionConfig | ResolvedConfig, q: NdArray, k: NdArray, v: NdArray, options?: AttentionOptions): Promise<NdArray<Float64Array>> {
+    try {
+      this.checkOpen();
+      // the same checks as attention(), in the same order: options, then config and tensors, then the backend
+      const { config: pc, empty } = OPTION_PROBE;
+      const probeOptions: AttentionOptions | undefined = options === undefined || options === null || typeof options !== 'object' ? options : { method: options.method, backend: options.backend, block: options.block };
+      attention(pc, empty, empty, empty, probeOptions);
+      const { cfg, q: qv, k: kv, v: vv, n } = checkInputs(config, q, k, v);
+      const { heads, keyDim: d, valueDim: dv } = cfg;
+      const out = zeros([heads, n, dv]);
+      if (n === 0) return Promise.resolve(out);
+      const backend = resolveBackend(options?.backend ?? 'auto');
+      const onStats = options?.onStats;
+      const id = configId(cfg);
+      const parts = headGroups(heads, this.threads).map(([h0, h1]) => {
+        const qg = this.copyGroup(qv, h0, h1, n, d);
+        const kg = this.copyGroup(kv, h0, h1, n, d);
+        const vg = this.copyGroup(vv, h0, h1, n, dv);
+        return this.submit(
+          { kind: 'attention', n, q: qg, k: kg, v: vg, method: options?.method ?? 'auto', backend, block: options?.block ?? 0, stats: onStats !== undefined },
+          { key: `${id}:${h0}-${h1}`, spec: groupSpec(cfg.spec, h0, h1) },
+          [qg.buffer, kg.buffer, vg.buffer],
+        ).then((r) => {
+          out.data.set(r.z, h0 * n * dv); // as each group arrives, while others still run
+          return { h0, r };
+        });
+      });
+      return Promise.all(parts).then((done) => {
+        if (onStats !== undefined) for (const { h0, r } of done) for (const s of r.stats as AttentionStats[]) onStats({ ...s, head: s.head + h0 });
+        return out;
+      });
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /**
+   * decoder.chunk(q, k, v) with its heads split over the workers: q, k: [heads, L, keyDim]; v: [heads, L, valueDim].
+   * Resolves to the outputs (equal to decoder.chunk's bit for bit) and the decoder holding the state after the
+   * chunk (equal to decoder.chunk's): continue with `result.decoder`.
+   *
+   * Where DecoderCore has replaceState, that is the decoder passed in, updated in place: calls on one decoder
+   * then run in call order, each from the state the one before left, and a decoder that moves while its call
+   * runs (step or chunk on this thread) is refused with a StateError rather than overwritten. Otherwise it is
+   * a new decoder of the same class, and the one passed in is left as it was.
+   *
+   * Inputs are read before this returns, and so is the decoder's state unless calls on it are still queued.
+   */
+  chunk<D extends DecoderCore>(decoder: D, q: NdArray, k: NdArray, v: NdArray): Promise<ChunkResult<D>> {
+    try {
+      this.checkOpen();
+      if (!(decoder instanceof DecoderCore)) throw new ConfigError(`decoder must be a Decoder or DecoderCore, got ${describe(decoder)}`);
+      const cfg = decoder.config;
+      const { heads, keyDim: d, valueDim: dv } = cfg;
+      // the same checks as chunk(), in the same order
+      const qv = checkTensor('q', q, [heads, 'L', d], `[heads=${heads}, L, keyDim=${d}]`);
+      const L = qv.shape[1]!;
+      const kv = checkTensor('k', k, [heads, L, d], `[heads=${heads}, L=${L}, keyDim=${d}]`);
+      const vv = checkTensor('v', v, [heads, L, dv], `[heads=${heads}, L=${L}, valueDim=${dv}]`);
+      const groups = headGroups(heads, this.threads).map(([h0, h1]) => ({ h0, h1, q: this.copyGroup(qv, h0, h1, L, d), k: this.copyGroup(kv, h0, h1, L, d), v: this.copyGroup(vv, h0, h1, L, dv) }));
+      // the first call on a decoder takes its state now; later ones when the calls before them are done
+      const before = this.decoderTails.get(decoder);
+      const run = before === undefined ? this.runChunk(decoder, groups, L) : before.then(() => this.runChunk(decoder, groups, L));
+      const tail = run.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.decoderTails.set(decoder, tail);
+      void tail.then(() => {
+        if (this.decoderTails.get(decoder) === tail) this.decoderTails.delete(decoder);
+      });
+      return run;
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private async runChunk<D extends DecoderCore>(decoder: D, groups: Array<{ h0: number; h1: number; q: Float64Array<ArrayBuffer>; k: Float64Array<ArrayBuffer>; v: Float64Array<ArrayBuffer> }>, L: number): Promise<ChunkResult<D>> {
+    this.checkOpen();
+    const cfg = decoder.config;
+    const { heads, valueDim: dv } = cfg;
+    const start = decoder.position;
+    if (start + L > MAX_POSITION) throw new StateError(`the decoder is at position ${start}; ${L} more tokens would pass the largest supported position ${MAX_POSITION}`);
+    const z = zeros([heads, L, dv]);
+    if (L === 0) return { z, decoder };
+    const state = decoder.exportState();
+    const id = configId(cfg);
+    const done = await Promise.all(
+      groups.map(({ h0, h1, q, k, v }) => {
+        const sub: DecoderState = { position: state.position, method: state.method, backend: state.backend, heads: state.heads.slice(h0, h1) };
+        const transfer: ArrayBuffer[] = [q.buffer, k.buffer, v.buffer];
+        for (const h of sub.heads) transfer.push(h.ringK.buffer as ArrayBuffer, h.ringV.buffer as ArrayBuffer, h.farSum.buffer as ArrayBuffer, h.farComp.buffer as ArrayBuffer);
+        return this.submit({ kind: 'chunk', L, state: sub, q, k, v }, { key: `${id}:${h0}-${h1}`, spec: groupSpec(cfg.spec, h0, h1) }, transfer).then((r) => {
+          z.data.set(r.z, h0 * L * dv);
+          return { r };
+        });
+      }),
+    );
+    const merged: HeadState[] = [];
+    const stats: PassStats[] = [];
+    for (const { r } of done) {
+      merged.push(...r.state!.heads);
+      stats.push(...(r.stats as PassStats[]));
+    }
+    const next: DecoderState = { position: start + L, method: state.method, backend: state.backend, heads: merged };
+    let target: D;
+    if (typeof (decoder as unknown as Partial<Replaceable>).replaceState === 'function') {
+      if (decoder.position !== start) {
+        throw new StateError(`the decoder moved from position ${start} to ${decoder.position} while pool.chunk ran; its state was left as it is`);
+      }
+      (decoder as unknown as Replaceable).replaceState(next);
+      target = decoder;
+    } else {
+      const Cls = decoder.constructor as typeof DecoderCore;
+      target = Cls.fromState(cfg, next, { method: decoder.method, backend: decoder.backend }) as D;
+    }
+    target.lastStats = stats;
+    return { z, decoder: target };
+  }
+
+  /**
+   * End the workers. Calls still queued or running reject with a StateError; calls made afterwards too.
+   * Resolves when every worker has exited.
+   */
+  close(): Promise<void> {
+    if (this.closing === null) {
+      const err = () => new StateError('the attention pool was closed before this call finished');
+      for (const p of this.queue.splice(0)) p.reject(err());
+      this.buffers.clear();
+      this.closing = Promise.all(
+        this.slots.map((s) => {
+          const t = s.task;
+          s.task = null;
+          t?.reject(err());
+          return s.worker.terminate();
+        }),
+      ).then(() => undefined);
+    }
+    return this.closing;
+  }
+
+  private copyGroup(t: CheckedTensor, h0: number, h1: number, n: number, dim: number): Float64Array<ArrayBuffer> {
+    return copyGroup(t, h0, h1, n, dim, this.buffers.take((h1 - h0) * n * dim));
+  }
+
+  private checkOpen(): void {
+    if (this.closing !== null) throw new StateError('the attention pool is closed; create a new one with createPool()');
+  }
+
+  private spawn(): Slot {
+    const how = workerStart();
+    const options = this.execArgv === undefined ? {} : { execArgv: this.execArgv };
+    const worker = 'code' in how ? new Worker(how.code, { ...options, eval: true }) : new Worker(how.url, options);
+    let readyResolve!: () => void;
+    let readyReject!: (e: unknown) => void;
+    const ready = new Promise<void>((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
+    ready.catch(() => undefined); // observed through ready() or the tasks
+    const slot: Slot = { worker, ready, started: false, task: null, cached: [] };
+    worker.on('message', (msg: Reply | { ready: true }) => {
+      if ('ready' in msg) {
+        slot.started = true;
+        readyResolve();
+        this.pump();
+        return;
+      }
+      for (const b of msg.recycle) this.buffers.give(b);
+      const p = slot.task;
+      slot.task = null;
+      if (p === null) return; // its call was rejected by close()
+      if (msg.ok) p.resolve(msg);
+      else p.reject(rebuildError(msg.error));
+      this.pump();
+    });
+    worker.on('error', (e) => {
+      // an uncaught error inside the worker (e.g. its module failed to load): 'exit' follows
+      if (!slot.started) readyReject(e);
+      const p = slot.task;
+      slot.task = null;
+      p?.reject(e);
+    });
+    worker.on('exit', (code) => {
+      if (this.closing !== null) return;
+      const p = slot.task;
+      slot.task = null;
+      p?.reject(new Error(`toeplitz-attention/threads: a pool worker exited (code ${code}) while running a task`));
+      if (!slot.started) {
+        // the worker cannot start (a bad execArgv, a missing loader): fail what waits instead of respawning forever
+        readyReject(new Error(`toeplitz-attention/threads: a pool worker exited (code ${code}) before it was ready`));
+        const i = this.slots.indexOf(slot);
+        if (i >= 0) this.slots.splice(i, 1);
+        if (this.slots.length === 0) for (const q of this.queue.splice(0)) q.reject(new Error('toeplitz-attention/threads: no pool worker could start'));
+        return;
+      }
+      const i = this.slots.indexOf(slot);
+      if (i >= 0) this.slots[i] = this.spawn();
+      this.pump();
+    });
+    return slot;
+  }
+
+  private submit(task: Pending['task'], config: Pending['config'], transfer: ArrayBuffer[]): Promise<Extract<Reply, { ok: true }>> {
+    return new Promise((resolve, reject) => {
+      if (this.slots.length === 0) {
+        reject(new Error('toeplitz-attention/threads: no pool worker could start'));
+        return;
+      }
+      this.queue.push({ task, config, transfer, resolve, reject });
+      this.pump();
+    });
+  }
+
+  /** Hand queued tasks to idle, started workers (preferring one that has the task's config cached). */
+  private pump(): void {
+    while (this.queue.length > 0 && this.closing === null) {
+      const idle = this.slots.filter((s) => s.task === null && s.started);
+      if (idle.length === 0) return;
+      const p = this.queue.shift()!;
+      const slot = idle.find((s) => s.cached.includes(p.config.key)) ?? idle[0]!;
+      const has = slot.cached.includes(p.config.key);
+      // mirror the worker's LRU: the key moves to the back, the front falls off past the limit
+      if (has) slot.cached.splice(slot.cached.indexOf(p.config.key), 1);
+      slot.cached.push(p.config.key);
+      if (slot.cached.length > CONFIG_CACHE_SIZE) slot.cached.shift();
+      const config: GroupConfig = has ? { key: p.config.key } : p.config;
+      slot.task = p;
+      slot.worker.ref();
+      try {
+        slot.worker.postMessage({ ...p.task, config, id: this.nextTaskId++ }, p.transfer);
+      } catch (e) {
+        slot.task = null;
+        slot.cached = [];
+        p.reject(e);
+      }
+    }
+    // idle workers must not keep the process alive; starting ones must while anything waits for them
+    for (const s of this.slots) if (s.task === null && s.started && this.queue.length === 0) s.worker.unref();
+  }
+}
+
+/** A pool of `threads` workers (default: os.availableParallelism()). */
+export function createPool(options?: PoolOptions): AttentionPool {
+  return new AttentionPool(options);
+}
