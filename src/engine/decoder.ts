@@ -242,6 +242,18 @@ export class DecoderCore {
     return { position: this.pos, method: this.method, backend: this.backend, heads };
   }
 
+  /**
+   * Replace the whole state in place (e.g. with one a worker computed): checked like fromState, and it must be
+   * a state of this decoder's method and backend. Nothing changes when it is refused.
+   */
+  replaceState(state: DecoderState): void {
+    checkDecoderState(this.config, state);
+    if (state.method !== this.method || state.backend !== this.backend) {
+      throw new StateError(`replaceState needs a state of method '${this.method}' and backend '${this.backend}', got method ${describe(state.method)} and backend ${describe(state.backend)}`);
+    }
+    this.load(state);
+  }
+
   /** Install a checked state (fresh decoder of the same config). */
   private load(state: DecoderState): void {
     const { valueDim: dv, featureDim: m } = this.config;

@@ -209,3 +209,23 @@ describe('long shared tables', () => {
     expect(Array.from(again.step(...tok).data)).toEqual(Array.from(dec.step(...tok).data));
   });
 });
+
+describe('replaceState', () => {
+  it("installs another decoder's state in place (then both continue alike), and refuses a state of another method or a doctored one without changing anything", () => {
+    const rng = new Rng(12);
+    const a = new Decoder(L2, { backend: 'js' });
+    const b = new Decoder(L2, { backend: 'js' });
+    a.chunk(randomTensor(rng, [2, 30, 5]), randomTensor(rng, [2, 30, 5]), randomTensor(rng, [2, 30, 3]));
+    b.step(randomTensor(rng, [2, 5]), randomTensor(rng, [2, 5]), randomTensor(rng, [2, 3]));
+    b.replaceState(a.exportState());
+    expect(b.position).toBe(30);
+    const tok = [randomTensor(rng, [2, 5]), randomTensor(rng, [2, 5]), randomTensor(rng, [2, 3])] as const;
+    expect(Array.from(b.step(...tok).data)).toEqual(Array.from(a.step(...tok).data));
+    const before = b.snapshot();
+    expect(() => b.replaceState({ ...a.exportState(), method: 'fft' })).toThrow(StateError);
+    const bad = a.exportState();
+    bad.heads[0]!.ringK[0] = 7;
+    expect(() => b.replaceState(bad)).toThrow(StateError);
+    expect(b.snapshot()).toEqual(before);
+  });
+});
