@@ -96,6 +96,8 @@ class AttentionEqualityTests(unittest.TestCase):
                 self.assertEqual(tuple(fft.shape), (B, H, n, dv))
                 self.assertLess(rel_err(fft, direct), 1e-10)
                 self.assertLess(rel_err(plain, direct), 1e-12)
+                one_row = attention_fft(q, k, v, W, bias, block_bytes=1)  # one channel per block
+                self.assertLess(rel_err(one_row, fft), 1e-12)
 
     def test_equals_the_literal_formula(self):
         g = torch.Generator().manual_seed(5)
@@ -145,6 +147,8 @@ class GradientTests(unittest.TestCase):
 
     def test_gradcheck_fft(self):
         self._check(attention_fft)
+        self._check(lambda q, k, v, W, b: attention_fft(q, k, v, W, b, block_bytes=1))  # one channel per block
+        self._check(lambda q, k, v, W, b: attention_fft(q, k, v, W, b, block_bytes=2 * 2 * 7 * 2 * 8 * 2))  # 2 channels per block
 
     def test_gradcheck_direct(self):
         self._check(attention_direct)

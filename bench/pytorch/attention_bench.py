@@ -17,6 +17,10 @@ import statistics
 import sys
 import time
 
+# one thread means one: OpenBLAS (einsum's batched products) and OpenMP read these when torch loads
+os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
+os.environ.setdefault('OMP_NUM_THREADS', '1')
+
 try:
     import torch
 except ImportError:

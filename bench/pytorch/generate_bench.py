@@ -17,6 +17,11 @@ import statistics
 import sys
 import time
 
+# --threads N means N: OpenBLAS (the matrix products) and OpenMP read these when torch loads
+_THREADS = sys.argv[sys.argv.index('--threads') + 1] if '--threads' in sys.argv[:-1] else '1'
+os.environ.setdefault('OPENBLAS_NUM_THREADS', _THREADS)
+os.environ.setdefault('OMP_NUM_THREADS', _THREADS)
+
 try:
     import torch
 except ImportError:
