@@ -37,7 +37,7 @@ import type {
   Workspace,
 } from './types.js';
 import { WASM_BASE64, WASM_HEADER_BYTES } from './wasmBinary.js';
-import type { SformChannelsArgs } from '../math/fftconv.js';
+import { blockRange, type SformChannelsArgs } from '../math/fftconv.js';
 
 export { WASM_HEADER_BYTES };
 
@@ -87,13 +87,6 @@ export interface SpectralConvArgs {
 // wasmSformChannelsScratch(nb, q0, B, P) float64 of scratch; with less (at least nIn + 3 blocks of 2N) the output
 // spectra are computed a few blocks at a time (the same bits, slower) unless the workspace has room to lend.
 export type { SformChannelsArgs };
-
-function blockRange(nb: number, q0: number, B: number, P: number): { blocks: number; rStart: number; sStart: number } {
-  const blocks = Math.ceil(nb / B);
-  const rStart = Math.max(0, Math.floor(q0 / B) - 1);
-  const sStart = Math.max(0, rStart - (P - 1));
-  return { blocks, rStart, sStart };
-}
 
 /** Float64 scratch for sformChannels at full speed: input and output spectra of every block, plus two blocks. */
 export function wasmSformChannelsScratch(nb: number, q0: number, B: number, P: number): number {

@@ -209,7 +209,7 @@ export interface SformChannelsArgs {
 }
 
 /** Block ranges of a pass: output blocks [rStart, blocks) hold the query rows (and one spilling block), input blocks [sStart, blocks). */
-function blockRange(nb: number, q0: number, B: number, P: number): { blocks: number; rStart: number; sStart: number } {
+export function blockRange(nb: number, q0: number, B: number, P: number): { blocks: number; rStart: number; sStart: number } {
   const blocks = Math.ceil(nb / B);
   const rStart = Math.max(0, Math.floor(q0 / B) - 1);
   const sStart = Math.max(0, rStart - (P - 1));
