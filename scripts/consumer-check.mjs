@@ -134,7 +134,8 @@ await check('pack (npm pack)', () => {
   packInfo = JSON.parse(out.stdout.slice(out.stdout.indexOf('[')))[0];
   tarball = join(work, packInfo.filename);
   const files = packInfo.files.map((f) => f.path);
-  const forbidden = files.filter((f) => /^(test|bench|examples|scripts|train|\.ci|node_modules|models)\/|^tsconfig|^vitest|\.tgz$/.test(f));
+  // models/*.safetensors ships on purpose: the CLI's generate and eval default to the trained model
+  const forbidden = files.filter((f) => /^(test|bench|examples|scripts|train|\.ci|node_modules)\/|^tsconfig|^vitest|\.tgz$/.test(f) || (f.startsWith('models/') && !f.endsWith('.safetensors')));
   assert(forbidden.length === 0, `the tarball ships files users do not need: ${forbidden.join(', ')}`);
   const required = ['package.json', 'LICENSE', 'README.md', 'FORMAT.md', 'bin/toeplitz-attention.js', 'dist/cli/main.js'];
   for (const [entry, target] of Object.entries(pkg.exports)) {

@@ -109,7 +109,7 @@ if (process.env.TZA_HAS_MODEL === '1') {
   for await (const g of session.generate('', { maxTokens: 4 })) generated.push(g.token);
   assert.equal(generated.length, 4);
   if (process.env.TZA_SHIPPED_MODEL) {
-    const shipped = new URL(`../${process.env.TZA_SHIPPED_MODEL}`, import.meta.resolve('toeplitz-attention/package.json'));
+    const shipped = new URL(process.env.TZA_SHIPPED_MODEL, import.meta.resolve('toeplitz-attention/package.json')); // relative to the package root
     const lm = loadModelFile(fileURLToPath(shipped));
     report.shippedModel = { path: process.env.TZA_SHIPPED_MODEL, ...lm.config };
   }
