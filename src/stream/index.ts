@@ -13,3 +13,4 @@ export { attendChunks } from './attendChunks.js';
 export { attendAsync } from './attendAsync.js';
 // checkpoint files written by a path sink are read back with loadSnapshot from toeplitz-attention/codec
 export type { Token, Attended, ChunkToken, AttendedChunk, AttendSource, AttendOptions, CheckpointOptions, CheckpointSinkFn, GroupOptions } from './types.js';
+export { fromGeneration, generateEach, type GeneratingSession, type GenerationOptions } from './generate.js';
