@@ -2,6 +2,7 @@
 // buffer, and picks the cheaper method and the FFT block size. Constants are seconds per unit of work, per
 // backend, measured on the reference machine by `npm run bench -- calibrate` (bench/calibrate.ts) and written here.
 import type { BackendName } from '../backend/types.js';
+import { blockRange } from '../math/fftconv.js';
 
 export interface CostConstants {
   /** A-form: seconds per (query, key) pair per unit of (m + dv + 1) */
@@ -40,9 +41,7 @@ function directCost(q0: number, nb: number, tLo: number, tHi: number, m: number,
 export function fftCost(q0: number, nb: number, tLo: number, tHi: number, m: number, dv: number, B: number, cost: CostConstants = COSTS.js): number {
   const N = 2 * B;
   const parts = Math.ceil(tHi / B);
-  const blocks = Math.ceil(nb / B);
-  const rStart = Math.max(0, Math.floor(q0 / B) - 1);
-  const sStart = Math.max(0, rStart - (parts - 1));
+  const { blocks, rStart, sStart } = blockRange(nb, q0, B, parts);
   const nIn = blocks - sStart;
   const nOut = blocks - rStart;
   let macBlocks = 0;

@@ -3,7 +3,7 @@
 import type { Workspace } from '../backend/types.js';
 import type { AformRowsArgs, FarAbsorbArgs, FarContractArgs } from '../math/kernelArgs.js';
 import type { FarState } from '../math/farfield.js';
-import { partitionKernel, sformChannelsScratch, sformRows, transpose, type KernelPartitions } from '../math/fftconv.js';
+import { blockRange, partitionKernel, sformChannelsScratch, sformRows, transpose, type KernelPartitions } from '../math/fftconv.js';
 import type { ShiftedKernel } from '../math/kernel.js';
 import { chooseNear, bestFft, COSTS, HEAD_LAGS } from './costModel.js';
 import type { BackendName } from '../backend/types.js';
@@ -98,9 +98,7 @@ export function planPass(K: number, method: MethodOption, block: number, q0: num
   const N = 2 * B;
   const rows = nb - q0;
   const P = Math.ceil(Keff / B);
-  const blocks = Math.ceil(nb / B);
-  const rStart = Math.max(0, Math.floor(q0 / B) - 1);
-  const sStart = Math.max(0, rStart - (P - 1));
+  const { blocks, rStart, sStart } = blockRange(nb, q0, B, P);
   const nIn = blocks - sStart;
   const nOut = blocks - rStart;
   const transposed = nb * m + nb * dv + rows * m + rows * (dv + 1) + 2 * rows;

@@ -115,10 +115,8 @@ function sformScratch(args: SformArgs, ws: Workspace): void {
   const P = kp.parts;
   const nq = nb - q0;
   const w1 = dv + 1;
-  const blocks = Math.ceil(nb / B);
-  const rFirst = Math.floor(q0 / B); // first output block holding a query row
-  const rStart = Math.max(0, rFirst - 1); // the block before it spills its second half into rFirst
-  const sStart = Math.max(0, rStart - (P - 1)); // first input block any needed output block reads
+  // output blocks from the one before the first query row (it spills into it); input blocks any of them reads
+  const { blocks, rStart, sStart } = blockRange(nb, q0, B, P);
   const nIn = blocks - sStart;
   const nOut = blocks - rStart;
   const spectra = ws.f64(kp.spectra.length);
