@@ -18,3 +18,4 @@ export function staticEnd(): usize {
   return __heap_base;
 }
 export { sformChannels } from './sform';
+export { expShift, expRows } from './exp';

@@ -101,7 +101,18 @@ function pair(
       const base = r * B;
       const bLo = max(q0, base);
       const bHi = min(nb, base + B);
-      for (let b = bLo; b < bHi; b++) {
+      let b = bLo;
+      // two rows at a time: (a, b) lanes of rows b, b+1 regrouped into (a_b, a_b+1) and (b_b, b_b+1), so the
+      // multiply-adds run in f64x2 (the same operations per element as the scalar tail: identical bits)
+      for (; b + 2 <= bHi; b += 2) {
+        const yo = <usize>(b - base) << 4;
+        const t0 = f64x2.add(v128.load(cur + yo), v128.load(prev + halfBytes + yo));
+        const t1 = f64x2.add(v128.load(cur + yo, 16), v128.load(prev + halfBytes + yo, 16));
+        const qo = <usize>(b - q0) << 3;
+        v128.store(aa + qo, f64x2.add(v128.load(aa + qo), f64x2.mul(v128.load(qa + qo), v128.shuffle<f64>(t0, t1, 0, 2))));
+        if (hasB) v128.store(ab + qo, f64x2.add(v128.load(ab + qo), f64x2.mul(v128.load(qb + qo), v128.shuffle<f64>(t0, t1, 1, 3))));
+      }
+      for (; b < bHi; b++) {
         const yo = <usize>(b - base) << 4;
         // (a, b) parts of y + carry in one add
         const t = f64x2.add(v128.load(cur + yo), v128.load(prev + halfBytes + yo));

@@ -3,7 +3,7 @@
 import FFT from 'fft.js';
 import { aformRing, aformRows } from '../math/aform.js';
 import { farAbsorb, farContract, scaleFar } from '../math/farfield.js';
-import { prfLogits } from '../math/features.js';
+import { expRows, expShift, prfLogits } from '../math/features.js';
 import { gemm } from '../math/gemm.js';
 import { sformChannels, spectralMac, type SformChannelsArgs } from '../math/fftconv.js';
 import type { FftPlan, Workspace } from './types.js';
@@ -47,6 +47,8 @@ export class JsWorkspace implements Workspace {
   readonly farContract = farContract;
   readonly scaleFar = scaleFar;
   readonly prfLogits = prfLogits;
+  readonly expRows = expRows;
+  readonly expShift = expShift;
   readonly gemm = gemm;
   readonly spectralMac = spectralMac;
   sformChannels(a: SformChannelsArgs): void {

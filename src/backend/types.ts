@@ -39,6 +39,10 @@ export interface Workspace {
   /** F <- factor F (both sum and compensation) */
   scaleFar(far: FarArrays, factor: number, m: number, dv: number): void;
   prfLogits(a: PrfLogitsArgs): number;
+  /** In place, x: [n, m]: every row r <- exp(r - max(r)); a row whose max is -Infinity becomes zeros. */
+  expRows(x: Float64Array, n: number, m: number): void;
+  /** In place: x[i] <- exp(x[i] - shift) for i < len. */
+  expShift(x: Float64Array, len: number, shift: number): void;
   gemm(a: GemmArgs): void;
   fftPlan(size: number): FftPlan;
   spectralMac(a: SpectralMacArgs): void;

@@ -52,6 +52,8 @@ interface Kernels {
   scaleFar(sum: number, comp: number, factor: number, len: number): void;
   gemm(a: number, b: number, c: number, M: number, N: number, K: number, accumulate: number): void;
   prfLogits(W: number, m: number, d: number, mode: number, x: number, n: number, out: number): number;
+  expRows(x: number, n: number, m: number): void;
+  expShift(x: number, len: number, shift: number): void;
   fftPlanBytes(n: number): number;
   fftInit(plan: number, n: number): void;
   fftForward(plan: number, n: number, out: number, inp: number): void;
@@ -97,6 +99,8 @@ export function wasmSformChannelsScratch(nb: number, q0: number, B: number, P: n
 /** The WASM workspace: the Workspace seam plus kernels the JS backend does not have yet. */
 export interface WasmWorkspace extends Workspace {
   readonly capacity: number;
+  /** Release every array (as if just made); FFT plans are kept. For reuse by a new owner. */
+  reset(): void;
   /** See SpectralConvArgs (a fused kernel for the S-form; the plain reference is in test/backend/reference.ts). */
   spectralConv(a: SpectralConvArgs): void;
   /** See SformChannelsArgs (the S-form's channel convolutions; the seam's kernel). */
@@ -283,6 +287,10 @@ class WasmWorkspaceImpl implements WasmWorkspace {
 
   mark(): number {
     return this.lo;
+  }
+
+  reset(): void {
+    this.lo = this.base;
   }
 
   release(mark: number): void {
@@ -539,6 +547,26 @@ class WasmWorkspaceImpl implements WasmWorkspace {
       ],
       (x, p) => x.prfLogits(p[0]!, m, d, mode, p[1]!, n, p[2]!),
     );
+  }
+
+  expRows(xs: Float64Array, n: number, m: number): void {
+    if (n <= 0 || m <= 0) return;
+    checkRange(xs, 0, n * m, 'expRows x');
+    if (xs.buffer === this.buf) {
+      this.x.expRows(xs.byteOffset, n, m);
+      return;
+    }
+    this.staged([{ a: xs, off: 0, len: n * m, out: true }], (x, p) => x.expRows(p[0]!, n, m));
+  }
+
+  expShift(xs: Float64Array, len: number, shift: number): void {
+    if (len <= 0) return;
+    checkRange(xs, 0, len, 'expShift x');
+    if (xs.buffer === this.buf) {
+      this.x.expShift(xs.byteOffset, len, shift);
+      return;
+    }
+    this.staged([{ a: xs, off: 0, len, out: true }], (x, p) => x.expShift(p[0]!, len, shift));
   }
 
   gemm(g: GemmArgs): void {

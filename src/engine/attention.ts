@@ -8,7 +8,7 @@ import { exp2, keyFeatures, powerOfTwoAbove, queryFeatures } from '../math/featu
 import { VALUE_EXP_LIMIT } from './state.js';
 import { kernelMaxLog, shiftKernel } from '../math/kernel.js';
 import { referenceHead } from '../math/reference.js';
-import { checkBackendOption, createWorkspace, resolveBackend, type BackendOption } from '../backend/index.js';
+import { acquireWorkspace, checkBackendOption, releaseWorkspace, resolveBackend, type BackendOption, type Workspace } from '../backend/index.js';
 
 export interface AttentionOptions {
   /** 'auto' (cost model, default), 'fft' (S-form: partitioned FFT) or 'direct' (A-form) */
@@ -82,24 +82,36 @@ export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, 
     plans.push(sides.map((kern) => planPass(kern.logBias.length, method, block, 0, n, m, dv, backendName)));
     for (const p of plans[h]!) scratch = Math.max(scratch, p.scratch + 2 * p.planFloats);
   }
-  const ws = createWorkspace(backendName, n * (Math.max(d, dv) + 2 * m + dv + dv + 1) + 2 * m * (dv + 1) + m * d + scratch + 256);
+  const ws = acquireWorkspace(backendName, n * (Math.max(d, dv) + 2 * m + dv + dv + 1) + 2 * m * (dv + 1) + m * d + scratch + 256);
+  try {
+    attendHeads(cfg, qv, kv, vv, n, method, block, plans, ws, out, options?.onStats);
+  } finally {
+    releaseWorkspace(ws);
+  }
+  return out;
+}
+
+function attendHeads(
+  cfg: ResolvedConfig, qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, n: number, method: MethodOption, block: number,
+  plans: PassPlan[][], ws: Workspace, out: NdArray<Float64Array>, onStats: AttentionOptions['onStats'],
+): void {
+  const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
   const x = ws.f64(n * Math.max(d, dv));
   const phiQ = ws.f64(n * m);
   const phiK = ws.f64(n * m);
   const vals = ws.f64(n * dv);
   const acc = ws.f64(n * (dv + 1));
   const far = { sum: ws.f64(m * (dv + 1)), comp: ws.f64(m * (dv + 1)) };
-  // PRF logits on the backend, with W in the workspace
+  // feature maps on the backend, with W in the workspace
   const f = cfg.features;
   const W = f.kind === 'prf' ? ws.f64(f.projection.length) : undefined;
   if (W !== undefined && f.kind === 'prf') W.set(f.projection);
-  const logits = ws.prfLogits.bind(ws);
   const pass: Omit<BufferPass, 'kernel' | 'partitions'> = { method, block, phiK, v: vals, phiQ, q0: 0, nb: n, m, dv, far, acc };
   for (let h = 0; h < heads; h++) {
     copyHead(qv, h, x);
-    queryFeatures(cfg.features, d, x, n, phiQ, logits, W);
+    queryFeatures(cfg.features, d, x, n, phiQ, ws, W);
     copyHead(kv, h, x);
-    keyFeatures(cfg.features, d, x, n, phiK, logits, W);
+    keyFeatures(cfg.features, d, x, n, phiK, ws, W);
     copyHead(vv, h, vals);
     const valueScale = scaleValues(vals, n * dv);
     acc.fill(0);
@@ -111,7 +123,7 @@ export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, 
     far.comp.fill(0);
     const pastKernel = shiftKernel(past, shift);
     const pastStats = attendBuffer({ ...pass, kernel: pastKernel, partitions: new PartitionCache() }, plans[h]![0]!, ws);
-    options?.onStats?.({ ...pastStats, head: h, side: 'past' });
+    onStats?.({ ...pastStats, head: h, side: 'past' });
     if (future !== null) {
       // anti-causal part = causal pass over the reversed sequence with the future kernel
       reverseRows(phiQ, n, m);
@@ -121,12 +133,11 @@ export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, 
       far.sum.fill(0);
       far.comp.fill(0);
       const futureStats = attendBuffer({ ...pass, kernel: shiftKernel(future, shift), partitions: new PartitionCache() }, plans[h]![1]!, ws);
-      options?.onStats?.({ ...futureStats, head: h, side: 'future' });
+      onStats?.({ ...futureStats, head: h, side: 'future' });
       reverseRows(acc, n, dv + 1);
     }
     finalizeRows(acc, n, dv, out.data, h * n * dv, valueScale);
   }
-  return out;
 }
 
 /**

@@ -11,7 +11,7 @@ import { ConfigError, ShapeError, StateError, describe } from '../core/errors.js
 import { MAX_POSITION } from '../core/limits.js';
 import { checkTensor, copyHead, type CheckedTensor } from './tensor.js';
 import { attendBuffer, planPass, PartitionCache, type MethodOption, type PassStats } from './nearfield.js';
-import { deterministicFeatures, exp2, powerOfTwoAbove, queryFeatures, shiftQueryRows, type PrfLogitsKernel } from '../math/features.js';
+import { deterministicFeatures, exp2, powerOfTwoAbove, queryFeatures, type PrfLogitsKernel } from '../math/features.js';
 import { kernelMaxLog, shiftKernel, type CausalKernel, type ShiftedKernel } from '../math/kernel.js';
 import type { AformRingArgs, FarAbsorbArgs, FarArrays, FarContractArgs, PrfLogitsArgs } from '../math/kernelArgs.js';
 import { checkBackendOption, createWorkspace, resolveBackend, type BackendName, type BackendOption, type Workspace } from '../backend/index.js';
@@ -336,8 +336,7 @@ export class DecoderCore {
     if (h.keyExp === NO_KEY) {
       out.fill(0, 0, len); // no key with a representable feature yet
     } else if (f.kind === 'prf') {
-      const shift = h.keyExp * LN2;
-      for (let i = 0; i < len; i++) out[i] = Math.exp(out[i]! - shift);
+      this.ws.expShift(out, len, h.keyExp * LN2);
     } else {
       const s = exp2(-h.keyExp);
       for (let i = 0; i < len; i++) out[i] = out[i]! * s;
@@ -353,7 +352,7 @@ export class DecoderCore {
     la.n = n;
     la.out = out;
     this.logits(la);
-    shiftQueryRows(out, n, f.count);
+    this.ws.expRows(out, n, f.count);
   }
 
   /** Multiply the head's key-side state (ring features, F) by a power of two (exact unless it underflows). */

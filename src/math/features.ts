@@ -115,44 +115,54 @@ function scaleRowsByPowerOfTwo(out: Float64Array, n: number, m: number): void {
   }
 }
 
+/** The kernels the feature maps run on: a backend workspace, or the plain JS ones (JS_FEATURE_KERNELS). */
+export interface FeatureKernels {
+  prfLogits(a: PrfLogitsArgs): number;
+  expRows(x: Float64Array, n: number, m: number): void;
+  expShift(x: Float64Array, len: number, shift: number): void;
+}
+
+/** In place, rows of PRF logits x: [n, m] -> exp(logit - row max) (rows with no finite logit become zero). */
+export function expRows(x: Float64Array, n: number, m: number): void {
+  for (let i = 0; i < n; i++) {
+    const o = i * m;
+    let rowMax = -Infinity;
+    for (let r = 0; r < m; r++) if (x[o + r]! > rowMax) rowMax = x[o + r]!;
+    if (rowMax === -Infinity) {
+      x.fill(0, o, o + m); // no representable feature: the query sees no key
+      continue;
+    }
+    for (let r = 0; r < m; r++) x[o + r] = Math.exp(x[o + r]! - rowMax);
+  }
+}
+
+/** In place: x[i] <- exp(x[i] - shift) for i < len. */
+export function expShift(x: Float64Array, len: number, shift: number): void {
+  for (let i = 0; i < len; i++) x[i] = Math.exp(x[i]! - shift);
+}
+
+export const JS_FEATURE_KERNELS: FeatureKernels = { prfLogits, expRows, expShift };
+
 /**
  * Query features with a per-row shift (the row's largest PRF logit maps to exp(0) = 1; deterministic rows
- * are scaled by a power of two into (1/2, 1]). x: [n, d]; out: [n, m].
+ * are scaled by a power of two into (1/2, 1]). x: [n, d]; out: [n, m]. W: the projection (default f's own; a
+ * WASM workspace passes its copy).
  */
-export function queryFeatures(f: ResolvedFeatures, d: number, x: Float64Array, n: number, out: Float64Array, logits: PrfLogitsKernel = prfLogits, W?: Float64Array): void {
+export function queryFeatures(f: ResolvedFeatures, d: number, x: Float64Array, n: number, out: Float64Array, k: FeatureKernels = JS_FEATURE_KERNELS, W?: Float64Array): void {
   if (f.kind !== 'prf') {
     deterministicFeatures(f.kind, x, n, d, out);
     scaleRowsByPowerOfTwo(out, n, d);
     return;
   }
-  logits({ W: W ?? f.projection, m: f.count, d, normalize: f.normalize, x, n, out });
-  shiftQueryRows(out, n, f.count);
-}
-
-/** In place, rows of PRF logits out: [n, m] -> exp(logit - row max) (rows with no finite logit become zero). */
-export function shiftQueryRows(out: Float64Array, n: number, m: number): void {
-  for (let i = 0; i < n; i++) {
-    const o = i * m;
-    let rowMax = -Infinity;
-    for (let r = 0; r < m; r++) if (out[o + r]! > rowMax) rowMax = out[o + r]!;
-    if (rowMax === -Infinity) {
-      out.fill(0, o, o + m); // no representable feature: the query sees no key
-      continue;
-    }
-    for (let r = 0; r < m; r++) out[o + r] = Math.exp(out[o + r]! - rowMax);
-  }
-}
-
-/** In place: logits -> exp(logit - shift). */
-function expShifted(logits: Float64Array, len: number, shift: number): void {
-  for (let i = 0; i < len; i++) logits[i] = Math.exp(logits[i]! - shift);
+  k.prfLogits({ W: W ?? f.projection, m: f.count, d, normalize: f.normalize, x, n, out });
+  k.expRows(out, n, f.count);
 }
 
 /**
  * Key features with one shift for the whole set (the largest PRF logit maps to 1; deterministic features
  * are scaled by one power of two so the largest is in (1/2, 1]). x: [n, d]; out: [n, m].
  */
-export function keyFeatures(f: ResolvedFeatures, d: number, x: Float64Array, n: number, out: Float64Array, logits: PrfLogitsKernel = prfLogits, W?: Float64Array): void {
+export function keyFeatures(f: ResolvedFeatures, d: number, x: Float64Array, n: number, out: Float64Array, k: FeatureKernels = JS_FEATURE_KERNELS, W?: Float64Array): void {
   if (f.kind !== 'prf') {
     const best = deterministicFeatures(f.kind, x, n, d, out);
     if (best > 0) {
@@ -161,8 +171,8 @@ export function keyFeatures(f: ResolvedFeatures, d: number, x: Float64Array, n: 
     }
     return;
   }
-  const best = logits({ W: W ?? f.projection, m: f.count, d, normalize: f.normalize, x, n, out });
-  expShifted(out, n * f.count, Number.isFinite(best) ? best : 0);
+  const best = k.prfLogits({ W: W ?? f.projection, m: f.count, d, normalize: f.normalize, x, n, out });
+  k.expShift(out, n * f.count, Number.isFinite(best) ? best : 0);
 }
 
 /** Unshifted features straight from the formula (the reference path): out: [n, m]. */

@@ -12,6 +12,9 @@ import { Rng } from '../../src/math/rng.js';
 import { sformChannelsDirect, spectralConvJs } from './reference.js';
 import { partitionKernel, sformChannelsScratch } from '../../src/math/fftconv.js';
 import { wasmSformChannelsScratch, type WasmWorkspace } from '../../src/backend/wasm.js';
+import { acquireWorkspace, releaseWorkspace } from '../../src/backend/index.js';
+import { attention } from '../../src/engine/attention.js';
+import ndarray from 'ndarray';
 
 const TOL = 1e-12;
 const js = new JsWorkspace();
@@ -724,5 +727,90 @@ describe('workspace memory', () => {
     ws.release(m3);
     expect(ws.fftPlan(8)).toBe(plan);
     expect(ws.available).toBe(1000 - 10 - wasmFftPlanEntries(8));
+  });
+});
+
+describe('the idle workspace of short-lived owners (acquireWorkspace / releaseWorkspace)', () => {
+  it('hands a released workspace to the next owner, reset (zeroed arrays, plans kept); nested owners never share', () => {
+    const a = acquireWorkspace('wasm', 1000) as WasmWorkspace;
+    a.f64(100).fill(7);
+    const plan = a.fftPlan(16);
+    const nested = acquireWorkspace('wasm', 1000);
+    expect(nested).not.toBe(a);
+    releaseWorkspace(nested);
+    releaseWorkspace(a);
+    const b = acquireWorkspace('wasm', 500) as WasmWorkspace;
+    expect(b).toBe(a);
+    expect(b.available).toBe(1000 - wasmFftPlanEntries(16));
+    expect(b.f64(100).every((x) => x === 0)).toBe(true);
+    expect(b.fftPlan(16)).toBe(plan);
+    expect(acquireWorkspace('wasm', 10)).not.toBe(b); // taken: not handed out twice
+    releaseWorkspace(b);
+    expect(acquireWorkspace('wasm', 5000)).not.toBe(b); // too small for this owner: a new one
+    expect(acquireWorkspace('js', 10).backend).toBe('js');
+  });
+
+  it('attention() gives the same bits on a reused workspace as on a fresh one, whatever ran before', () => {
+    const rng = new Rng(77);
+    const make = (n: number, d: number) => ndarray(rand(rng, n * d * 2), [2, n, d]);
+    const cfg = { heads: 2, keyDim: 6, valueDim: 5, features: { kind: 'prf' as const, count: 8, seed: 3 }, rpe: { past: { bias: Array.from({ length: 700 }, (_, t) => -0.01 * t) } } };
+    const q = make(700, 6), k = make(700, 6), v = make(700, 5);
+    const first = attention(cfg, q, k, v, { backend: 'wasm', method: 'fft', block: 64 }).data;
+    // other shapes and methods leave other data and plans behind in the idle workspace
+    attention(cfg, make(300, 6), make(300, 6), make(300, 5), { backend: 'wasm', method: 'fft', block: 128 });
+    attention(cfg, make(50, 6), make(50, 6), make(50, 5), { backend: 'wasm', method: 'direct' });
+    const again = attention(cfg, q, k, v, { backend: 'wasm', method: 'fft', block: 64 }).data;
+    expect(sameBits(again, first)).toBe(true);
+  });
+});
+
+describe('expShift / expRows (the feature maps\' exp)', () => {
+  it('is within 2 ulp of Math.exp over the whole range, exact at the edges, and a lane depends on itself alone', () => {
+    const ws = createWasmWorkspace(1 << 16);
+    const rng = new Rng(31);
+    const xs: number[] = [0, -0, 1, -1, 0.5, -0.34657359, 0.34657359, -708, 709, -707.99, 708.99, -745.2, -744, -720, 709.7, 710, -1e300, 1e-300, -Infinity, Infinity];
+    for (let i = 0; i < 20000; i++) xs.push(-750 + 1460 * rng.nextFloat64());
+    for (let i = 0; i < 20000; i++) xs.push(-3 + 4 * rng.nextFloat64()); // where PRF logits live
+    const a = put(ws, Float64Array.from(xs));
+    ws.expShift(a, a.length, 0);
+    let worst = 0;
+    for (let i = 0; i < xs.length; i++) {
+      const e = Math.exp(xs[i]!);
+      if (!Number.isFinite(e) || e === 0) {
+        expect(a[i]).toBe(e); // overflow, underflow: the scalar path
+        continue;
+      }
+      if (e < 2.3e-308) {
+        expect(Math.abs(a[i]! - e)).toBeLessThanOrEqual(2 * 5e-324); // subnormal: 2 units of the spacing 2^-1074
+        continue;
+      }
+      worst = Math.max(worst, Math.abs(a[i]! - e) / e);
+    }
+    expect(worst).toBeLessThanOrEqual(2 * 2.220446049250313e-16);
+    // shift, odd length, a lane next to an out-of-range neighbour gets the same bits as alone
+    const pairs = put(ws, Float64Array.from([2.5, -900, 2.5, 1.25, 2.5]));
+    ws.expShift(pairs, 5, 1);
+    const alone = put(ws, Float64Array.from([2.5]));
+    ws.expShift(alone, 1, 1);
+    expect(pairs[0]).toBe(alone[0]);
+    expect(pairs[2]).toBe(alone[0]);
+    expect(pairs[4]).toBe(alone[0]);
+    expect(pairs[1]).toBe(0);
+  });
+
+  it('expRows shifts by each row\'s max and zeroes rows without a finite logit, like the JS kernel to 1e-15', () => {
+    const ws = createWasmWorkspace(1 << 14);
+    const rng = new Rng(32);
+    for (const [n, m] of [[1, 1], [3, 5], [7, 64], [4, 33]] as const) {
+      const src = rand(rng, n * m, -3, 1);
+      if (n > 1) src.fill(-Infinity, m, 2 * m); // row 1: no finite logit
+      const w = put(ws, src);
+      ws.expRows(w, n, m);
+      const j = src.slice();
+      js.expRows(j, n, m);
+      expect(rowError(w, j, m)).toBeLessThan(1e-15);
+      if (n > 1) expect(Array.from(w.subarray(m, 2 * m)).every((x) => x === 0)).toBe(true);
+      for (let i = 0; i < n; i++) if (i !== 1 || n === 1) expect(Math.max(...w.subarray(i * m, (i + 1) * m))).toBe(1);
+    }
   });
 });

@@ -5,6 +5,17 @@ import { partitionKernel, sformRows, transpose } from '../../src/math/fftconv.js
 import { aformRows } from '../../src/math/aform.js';
 import { Rng } from '../../src/math/rng.js';
 
+describe('transpose', () => {
+  it('is the transpose for sizes on and off the tile edge', () => {
+    for (const [rows, cols] of [[1, 1], [1, 37], [37, 1], [16, 16], [17, 15], [100, 64], [33, 65]] as const) {
+      const x = Float64Array.from({ length: rows * cols }, (_, i) => i + 0.5);
+      const out = new Float64Array(rows * cols).fill(NaN);
+      transpose(x, rows, cols, out);
+      for (let i = 0; i < rows; i++) for (let c = 0; c < cols; c++) expect(out[c * rows + i]).toBe(x[i * cols + c]);
+    }
+  });
+});
+
 describe('sformRows', () => {
   const rng = new Rng(5);
   const kinds: Record<string, (t: number) => number> = {
