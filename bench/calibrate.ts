@@ -2,7 +2,7 @@
 // Run: npm run bench -- calibrate (or npx tsx bench/calibrate.ts). Paste the printed lines into COSTS in
 // src/engine/costModel.ts when the machine changes.
 import { partitionKernel, sformRows } from '../src/math/fftconv.js';
-import { createWorkspace, type BackendName } from '../src/backend/index.js';
+import { createWorkspace, type BackendName, type Workspace } from '../src/backend/index.js';
 import { Rng } from '../src/math/rng.js';
 import { directPairs, fftCost, type CostConstants } from '../src/engine/costModel.js';
 
@@ -25,7 +25,7 @@ function time(fn: () => void, reps: number): number {
 }
 
 /** Cost constants of one backend: its kernels timed on arrays in its own workspace. */
-export function calibrate(backend: BackendName = 'js'): Record<string, number> {
+export function calibrate(backend: BackendName = 'js'): CostConstants {
   const ws = createWorkspace(backend, 1 << 24);
   const rng = new Rng(11);
   const rand = (len: number, f: () => number) => {
@@ -47,7 +47,8 @@ export function calibrate(backend: BackendName = 'js'): Record<string, number> {
   // (m = dv = 64) over several (n, B), and fit the three constants of fftCost by non-negative least squares
   // (the transform count, multiply-add count and row count of each pass are the model's own).
   const mm = 64, dd = 64;
-  const shapes: Array<[number, number]> = [[4096, 64], [4096, 256], [4096, 1024], [8192, 128], [8192, 512], [8192, 2048], [16384, 1024], [16384, 4096]];
+  const table = fftTable(ws, rng);
+  const shapes: Array<[number, number]> = [[4096, 64], [4096, 256], [4096, 1024], [8192, 128], [8192, 512], [8192, 2048], [16384, 512], [16384, 1024], [16384, 2048], [16384, 4096]];
   const rowsA: number[][] = [];
   const times: number[] = [];
   for (const [nb, B] of shapes) {
@@ -62,11 +63,34 @@ export function calibrate(backend: BackendName = 'js'): Record<string, number> {
     times.push(time(() => sformRows({ kp, phiKT: pkT, vT: vvT, phiQT: pqT, q0: 0, nb, m: mm, dv: dd, accT, errT }, ws), 2));
     ws.release(mark);
     // the model's coefficients: fftCost = fft * A + mac * M + channelRow * R (unit constants give each part)
-    const unit = (c: Partial<CostConstants>) => fftCost(0, nb, 0, nb, mm, dd, B, { direct: 0, fft: 0, mac: 0, channelRow: 0, ...c });
+    const unit = (c: Partial<CostConstants>) => fftCost(0, nb, 0, nb, mm, dd, B, { direct: 0, fftSeconds: table, fft: 0, mac: 0, channelRow: 0, ...c });
     rowsA.push([unit({ fft: 1 }), unit({ mac: 1 }), unit({ channelRow: 1 })]);
   }
   const [fitFft, fitMac, fitRow] = nnls(rowsA, times);
-  return { direct, fft: fitFft!, mac: fitMac!, channelRow: fitRow! };
+  return { direct, fftSeconds: table, fft: fitFft!, mac: fitMac!, channelRow: fitRow! };
+}
+
+/** Seconds of one complex FFT of size 2^j for j = 0 .. 17 (forward and inverse alternating, in the workspace). */
+function fftTable(ws: Workspace, rng: Rng): number[] {
+  const table = [0, 0];
+  for (let j = 2; j <= 17; j++) {
+    const N = 2 ** j;
+    const plan = ws.fftPlan(N);
+    const mark = ws.mark();
+    const a = ws.f64(2 * N);
+    const b = ws.f64(2 * N);
+    for (let i = 0; i < 2 * N; i++) a[i] = rng.nextGaussian();
+    const reps = Math.max(4, Math.round(2 ** 22 / (N * j)));
+    const t = time(() => {
+      for (let r = 0; r < reps; r++) {
+        plan.forward(b, a);
+        plan.inverse(a, b);
+      }
+    }, 5);
+    table.push(t / (2 * reps));
+    ws.release(mark);
+  }
+  return table;
 }
 
 /** Non-negative least squares for a few unknowns: projected coordinate descent on the normal equations. */
@@ -95,6 +119,7 @@ function nnls(A: number[][], b: number[]): number[] {
 if (import.meta.url === `file://${process.argv[1]}`) {
   for (const backend of ['js', 'wasm'] as const) {
     const k = calibrate(backend);
-    console.log(`  ${backend}: { ${Object.entries(k).map(([name, value]) => `${name}: ${value.toExponential(2)}`).join(', ')} },`);
+    const fmt = (v: number | readonly number[]): string => (typeof v === 'number' ? v.toExponential(2) : `[${v.map((x) => (x === 0 ? '0' : x.toExponential(2))).join(', ')}]`);
+    console.log(`  ${backend}: { ${Object.entries(k).map(([name, value]) => `${name}: ${fmt(value)}`).join(', ')} },`);
   }
 }

@@ -49,9 +49,11 @@ export function acquireWorkspace(backend: BackendName, capacity: number): Worksp
   if (backend !== 'wasm') return new JsWorkspace();
   const ws = idle;
   idle = null;
-  if (ws !== null) {
-    ws.reset();
+  if (ws !== null && ws.capacity >= capacity) {
+    ws.reset(true);
     if (ws.available >= capacity) return ws;
+    ws.reset(false); // its plans are in the way: drop them
+    return ws;
   }
   return createWasmWorkspace(capacity);
 }

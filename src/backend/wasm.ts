@@ -99,8 +99,8 @@ export function wasmSformChannelsScratch(nb: number, q0: number, B: number, P: n
 /** The WASM workspace: the Workspace seam plus kernels the JS backend does not have yet. */
 export interface WasmWorkspace extends Workspace {
   readonly capacity: number;
-  /** Release every array (as if just made); FFT plans are kept. For reuse by a new owner. */
-  reset(): void;
+  /** Release every array (as if just made), and the FFT plans too unless keepPlans. For reuse by a new owner. */
+  reset(keepPlans: boolean): void;
   /** See SpectralConvArgs (a fused kernel for the S-form; the plain reference is in test/backend/reference.ts). */
   spectralConv(a: SpectralConvArgs): void;
   /** See SformChannelsArgs (the S-form's channel convolutions; the seam's kernel). */
@@ -289,8 +289,12 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     return this.lo;
   }
 
-  reset(): void {
+  reset(keepPlans: boolean): void {
     this.lo = this.base;
+    if (!keepPlans) {
+      this.plans.clear();
+      this.hi = this.base + wasmF64Entries(this.capacity) * 8;
+    }
   }
 
   release(mark: number): void {

@@ -7,7 +7,13 @@ import { blockRange } from '../math/fftconv.js';
 export interface CostConstants {
   /** A-form: seconds per (query, key) pair per unit of (m + dv + 1) */
   direct: number;
-  /** complex FFT of size N: seconds per N log2 N */
+  /**
+   * Seconds of one complex FFT of size 2^j (index j), timed alone. Per N log2 N it is not constant: a transform
+   * that outgrows L1 (N > 2048 complex float64 = 32 KB) costs ~1.5-2x more per point, which a single constant
+   * missed (it chose B = 4096 at n = 16384, 24% slower than B = 1024 on WASM).
+   */
+  fftSeconds: readonly number[];
+  /** multiplier on fftSeconds inside an S-form pass (the transforms share the caches with their inputs), fitted */
   fft: number;
   /** frequency-domain complex multiply-add: seconds per bin */
   mac: number;
@@ -15,10 +21,21 @@ export interface CostConstants {
   channelRow: number;
 }
 
+// Measured on the reference machine (2-core AMD EPYC VM, Node 20) by `npm run bench -- calibrate`.
 export const COSTS: Record<BackendName, CostConstants> = {
-  js: { direct: 8.38e-10, fft: 2.50e-9, mac: 5.35e-9, channelRow: 0 },
-  wasm: { direct: 1.19e-10, fft: 5.98e-10, mac: 6.31e-10, channelRow: 0 },
+  js: { direct: 8.38e-10, fftSeconds: [], fft: 1, mac: 5.35e-9, channelRow: 0 },
+  wasm: { direct: 1.19e-10, fftSeconds: [], fft: 1, mac: 6.31e-10, channelRow: 0 },
 };
+
+/** Seconds of one complex FFT of size N (a power of two) on a backend: its table, extrapolated by N log2 N. */
+export function fftSeconds(N: number, cost: CostConstants): number {
+  const j = Math.round(Math.log2(N));
+  const t = cost.fftSeconds;
+  if (t.length === 0) return N * j * 1e-9;
+  if (j < t.length) return t[j]!;
+  const last = t.length - 1;
+  return t[last]! * (N * j) / (2 ** last * last);
+}
 
 /** Lags [0, HEAD) of the FFT path are summed directly: exact for the first rows, and cheap. */
 export const HEAD_LAGS = 32;
@@ -47,7 +64,7 @@ export function fftCost(q0: number, nb: number, tLo: number, tHi: number, m: num
   let macBlocks = 0;
   for (let r = rStart; r < blocks; r++) macBlocks += Math.min(parts, r - sStart + 1);
   const pairs = Math.ceil((m * (dv + 1)) / 2);
-  const perPair = (nIn + nOut) * N * Math.log2(N) * cost.fft + macBlocks * N * cost.mac;
+  const perPair = (nIn + nOut) * fftSeconds(N, cost) * cost.fft + macBlocks * N * cost.mac;
   const rows = (nb - sStart * B) + (nb - q0);
   return pairs * perPair + rows * m * (dv + 1) * cost.channelRow;
 }
