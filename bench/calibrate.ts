@@ -25,7 +25,7 @@ function time(fn: () => void, reps: number): number {
 }
 
 /** Cost constants of one backend: its kernels timed on arrays in its own workspace. */
-export function calibrate(backend: BackendName = 'js'): CostConstants {
+export function calibrate(backend: BackendName = 'js', report?: (line: string) => void): CostConstants {
   const ws = createWorkspace(backend, 1 << 24);
   const rng = new Rng(11);
   const rand = (len: number, f: () => number) => {
@@ -33,19 +33,28 @@ export function calibrate(backend: BackendName = 'js'): CostConstants {
     for (let i = 0; i < len; i++) a[i] = f();
     return a;
   };
-  // direct: the A-form over a full causal window
-  const n = 4096, m = 64, dv = 64; // a working set past L2, as in the long runs the model decides
-  const c = rand(n, () => Math.exp(-rng.nextFloat64()));
-  const phiK = rand(n * m, () => Math.exp(rng.nextGaussian() - 2));
-  const phiQ = rand(n * m, () => Math.exp(rng.nextGaussian() - 2));
-  const v = rand(n * dv, () => rng.nextGaussian());
-  const acc = ws.f64(n * (dv + 1));
-  const tDirect = time(() => ws.aformRows({ c, tLo: 0, tHi: n, phiK, v, phiQ, q0: 0, m, dv, b0: 0, b1: n, acc }), 3);
-  const direct = tDirect / (directPairs(0, n, 0, n) * (m + dv + 1));
+  // direct: the A-form over full windows of 512 .. 32768 lags (rows that see the whole window), per window size
+  const m = 64, dv = 64;
+  const direct: Array<[number, number]> = [];
+  for (const W of [512, 2048, 8192, 32768]) {
+    const rows = Math.max(64, Math.min(1024, Math.round(2 ** 25 / W)));
+    const mark = ws.mark();
+    const nb = W + rows;
+    const c = rand(W, () => Math.exp(-rng.nextFloat64()));
+    const phiK = rand(nb * m, () => Math.exp(rng.nextGaussian() - 2));
+    const phiQ = rand(rows * m, () => Math.exp(rng.nextGaussian() - 2));
+    const v = rand(nb * dv, () => rng.nextGaussian());
+    const acc = ws.f64(rows * (dv + 1));
+    const t = time(() => ws.aformRows({ c, tLo: 0, tHi: W, phiK, v, phiQ, q0: W, m, dv, b0: W, b1: nb, acc }), 3);
+    direct.push([W, t / (directPairs(W, nb, 0, W) * (m + dv + 1))]);
+    ws.release(mark);
+  }
 
-  // fft, mac and per-(row, channel) work: time real S-form passes at the shapes the model decides for
-  // (m = dv = 64) over several (n, B), and fit the three constants of fftCost by non-negative least squares
-  // (the transform count, multiply-add count and row count of each pass are the model's own).
+  // fft: the time of one transform per size, measured alone (fftTable). mac and per-(row, channel) work: time
+  // real S-form passes at the shapes the model decides for (m = dv = 64) over several (n, B), take off the
+  // transforms' share, and fit the two constants by non-negative least squares (the transform count,
+  // multiply-add count and row count of each pass are the model's own). A three-way fit (an FFT multiplier
+  // too) is ill-conditioned: on a loaded machine it put the FFT at zero.
   const mm = 64, dd = 64;
   const table = fftTable(ws, rng);
   const shapes: Array<[number, number]> = [[4096, 64], [4096, 256], [4096, 1024], [8192, 128], [8192, 512], [8192, 2048], [16384, 512], [16384, 1024], [16384, 2048], [16384, 4096]];
@@ -63,11 +72,16 @@ export function calibrate(backend: BackendName = 'js'): CostConstants {
     times.push(time(() => sformRows({ kp, phiKT: pkT, vT: vvT, phiQT: pqT, q0: 0, nb, m: mm, dv: dd, accT, errT }, ws), 2));
     ws.release(mark);
     // the model's coefficients: fftCost = fft * A + mac * M + channelRow * R (unit constants give each part)
-    const unit = (c: Partial<CostConstants>) => fftCost(0, nb, 0, nb, mm, dd, B, { direct: 0, fftSeconds: table, fft: 0, mac: 0, channelRow: 0, ...c });
+    const unit = (c: Partial<CostConstants>) => fftCost(0, nb, 0, nb, mm, dd, B, { direct: [[1, 0]], fftSeconds: table, fft: 0, mac: 0, channelRow: 0, ...c });
     rowsA.push([unit({ fft: 1 }), unit({ mac: 1 }), unit({ channelRow: 1 })]);
   }
-  const [fitFft, fitMac, fitRow] = nnls(rowsA, times);
-  return { direct, fftSeconds: table, fft: fitFft!, mac: fitMac!, channelRow: fitRow! };
+  const rest = times.map((t, i) => Math.max(0, t - rowsA[i]![0]!));
+  const [fitMac, fitRow] = nnls(rowsA.map((r) => [r[1]!, r[2]!]), rest);
+  const fitted: CostConstants = { direct, fftSeconds: table, fft: 1, mac: fitMac!, channelRow: fitRow! };
+  shapes.forEach(([nb, B], i) => {
+    report?.(`    ${backend} S-form nb ${nb} B ${B}: measured ${times[i]!.toFixed(4)} s, model ${fftCost(0, nb, 0, nb, mm, dd, B, fitted).toFixed(4)} s`);
+  });
+  return fitted;
 }
 
 /** Seconds of one complex FFT of size 2^j for j = 0 .. 17 (forward and inverse alternating, in the workspace). */
@@ -118,8 +132,9 @@ function nnls(A: number[][], b: number[]): number[] {
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   for (const backend of ['js', 'wasm'] as const) {
-    const k = calibrate(backend);
-    const fmt = (v: number | readonly number[]): string => (typeof v === 'number' ? v.toExponential(2) : `[${v.map((x) => (x === 0 ? '0' : x.toExponential(2))).join(', ')}]`);
+    const k = calibrate(backend, (line) => console.log(line));
+    const num = (x: number): string => (x === 0 ? '0' : x.toExponential(2));
+    const fmt = (v: unknown): string => (typeof v === 'number' ? num(v) : `[${(v as unknown[]).map((x) => (typeof x === 'number' ? num(x) : `[${(x as number[]).map((y, i) => (i === 0 ? String(y) : num(y))).join(', ')}]`)).join(', ')}]`);
     console.log(`  ${backend}: { ${Object.entries(k).map(([name, value]) => `${name}: ${fmt(value)}`).join(', ')} },`);
   }
 }

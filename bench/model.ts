@@ -46,7 +46,9 @@ const fmt = (x: number, digits = 0): string => x.toLocaleString('en-US', { maxim
 
 say(`toeplitz-lm benchmark: ${modelPath.replace(root + '/', '')}; ${cpus()[0]?.model ?? 'cpu'} (${cpus().length} cores), ${platform()} ${arch()}, Node ${process.versions.node}, backend ${model.backend}`);
 const c = model.config;
-say(`model: dim ${c.dim}, ${c.layers} layers, ${c.heads} heads, keyDim ${c.keyDim}, valueDim ${c.valueDim}, hidden ${c.hidden}, PRF m ${c.features.count}, RPE K ${c.rpe.length} (clip); training context ${String((model.info as { trainingContext?: unknown }).trainingContext ?? 'not recorded')} bytes; trainer's held-out bits/byte ${String((model.info as { valBitsPerByte?: unknown }).valBitsPerByte ?? 'not recorded')} (windows of the training context)`);
+const info = model.info as { trainingContext?: unknown; valBitsPerByte?: unknown; stages?: Array<{ steps?: number; context?: number; batch?: number }> };
+const stages = Array.isArray(info.stages) ? `; trained in stages: ${info.stages.map((st) => `${st.steps} steps at context ${st.context} x batch ${st.batch}`).join(', then ')}` : '';
+say(`model: dim ${c.dim}, ${c.layers} layers, ${c.heads} heads, keyDim ${c.keyDim}, valueDim ${c.valueDim}, hidden ${c.hidden}, PRF m ${c.features.count}, RPE K ${c.rpe.length} (clip); training context ${String(info.trainingContext ?? 'not recorded')} bytes${stages}; trainer's held-out bits/byte ${String(info.valBitsPerByte ?? 'not recorded')} (windows of the training context)`);
 say(`corpus: ${fmt(corpus.length)} bytes; training split ${fmt(train.length)}, held-out ${fmt(heldout.length)}`);
 
 // ---- 1. held-out bits per byte, streamed from the start of the split to its end, by position bucket

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from attention import attention_direct, attention_fft, orthogonal_projection
+from attention import attention_blocked, attention_direct, attention_fft, orthogonal_projection
 
 
 @dataclass
@@ -103,6 +103,7 @@ class Attention(nn.Module):
         # rpe_bias: [heads, K], b(0..K-1) per head; starts at 0 (= plain kernelized attention)
         self.rpe_bias = nn.Parameter(torch.zeros(cfg.heads, cfg.rpe_length), requires_grad=cfg.learn_rpe)
         self.method = 'direct'
+        self.far_scale = 1.0  # training-time augmentation of the blocked form (1: exact)
 
     def forward(self, x):
         # x: [B, n, dim]
@@ -111,8 +112,11 @@ class Attention(nn.Module):
         q = self.wq(x).view(B, n, H, kd).transpose(1, 2)  # [B, H, n, kd]
         k = self.wk(x).view(B, n, H, kd).transpose(1, 2)
         v = self.wv(x).view(B, n, H, vd).transpose(1, 2)  # [B, H, n, vd]
-        fn = attention_fft if self.method == 'fft' else attention_direct
-        z = fn(q, k, v, self.projection, self.rpe_bias)  # [B, H, n, vd]
+        if self.method == 'blocked':
+            z = attention_blocked(q, k, v, self.projection, self.rpe_bias, far_scale=self.far_scale)
+        else:
+            fn = attention_fft if self.method == 'fft' else attention_direct
+            z = fn(q, k, v, self.projection, self.rpe_bias)  # [B, H, n, vd]
         return self.wo(z.transpose(1, 2).reshape(B, n, H * vd))
 
 
@@ -169,6 +173,10 @@ class ToeplitzLM(nn.Module):
     def set_method(self, method: str):
         for b in self.layers:
             b.attention.method = method
+
+    def set_far_scale(self, scale: float):
+        for b in self.layers:
+            b.attention.far_scale = scale
 
     def forward(self, tokens):
         # tokens: [B, n] int64 -> logits [B, n, vocab]

@@ -14,7 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import torch  # noqa: E402
 
-from attention import (attention_direct, attention_direct_autograd, attention_fft,  # noqa: E402
+from attention import (attention_blocked, attention_direct, attention_direct_autograd, attention_fft,  # noqa: E402
                        attention_reference, causal_kernel, l2_normalize, orthogonal_projection, plain_features,
                        query_features, key_features, toeplitz_fft, toeplitz_matrix)
 
@@ -99,6 +99,33 @@ class AttentionEqualityTests(unittest.TestCase):
                 one_row = attention_fft(q, k, v, W, bias, block_bytes=1)  # one channel per block
                 self.assertLess(rel_err(one_row, fft), 1e-12)
 
+    def test_blocked_equals_direct_over_random_shapes_and_blocks(self):
+        # n below, at and across block boundaries; blocks of exactly K and larger; K = 1 (no RPE)
+        g = torch.Generator().manual_seed(11)
+        shapes = [(1, 1, 1, 4, 3, 4, 1, 0), (2, 3, 17, 8, 5, 6, 7, 7), (1, 2, 64, 16, 16, 32, 16, 16),
+                  (3, 4, 100, 8, 4, 16, 13, 20), (1, 1, 257, 32, 32, 32, 128, 0), (2, 2, 300, 6, 9, 20, 4, 5),
+                  (1, 3, 513, 16, 8, 8, 1, 0), (1, 2, 640, 8, 4, 8, 64, 64)]
+        for (B, H, n, d, dv, m, K, P) in shapes:
+            with self.subTest(B=B, H=H, n=n, d=d, dv=dv, m=m, K=K, P=P):
+                q, k, v, W, bias = random_case(g, B, H, n, d, dv, m, K)
+                blocked = attention_blocked(q, k, v, W, bias, block=P)
+                direct = attention_direct(q, k, v, W, bias)
+                self.assertEqual(tuple(blocked.shape), (B, H, n, dv))
+                self.assertLess(rel_err(blocked, direct), 1e-12)
+                shared = bias[0]  # one table for all heads: [K]
+                self.assertLess(rel_err(attention_blocked(q, k, v, W, shared, block=P),
+                                        attention_direct(q, k, v, W, shared)), 1e-12)
+        with self.assertRaises(ValueError):
+            attention_blocked(q, k, v, W, torch.zeros(2, 70, dtype=F64), block=64)
+
+    def test_far_scale_touches_only_rows_with_a_far_field(self):
+        g = torch.Generator().manual_seed(12)
+        q, k, v, W, bias = random_case(g, 1, 2, 100, 8, 4, 8, 10)
+        exact = attention_blocked(q, k, v, W, bias, block=16)
+        scaled = attention_blocked(q, k, v, W, bias, block=16, far_scale=4.0)
+        self.assertEqual((scaled[..., :32, :] - exact[..., :32, :]).abs().max().item(), 0.0)  # blocks 0, 1
+        self.assertGreater((scaled[..., 32:, :] - exact[..., 32:, :]).abs().min().item(), 0.0)
+
     def test_equals_the_literal_formula(self):
         g = torch.Generator().manual_seed(5)
         for (B, H, n, d, dv, m, K) in [(1, 2, 9, 4, 3, 5, 4), (2, 1, 40, 8, 6, 16, 50)]:
@@ -153,6 +180,9 @@ class GradientTests(unittest.TestCase):
     def test_gradcheck_direct(self):
         self._check(attention_direct)
 
+    def test_gradcheck_blocked(self):
+        self._check(lambda q, k, v, W, b: attention_blocked(q, k, v, W, b, block=4))  # n = 6: far field used
+
     def test_gradcheck_direct_autograd(self):
         self._check(attention_direct_autograd)
 
@@ -160,13 +190,14 @@ class GradientTests(unittest.TestCase):
         g = torch.Generator().manual_seed(10)
         q, k, v, W, bias = random_case(g, 2, 3, 50, 8, 6, 16, 20)
         grads = []
-        for f in (attention_fft, attention_direct):
+        for f in (attention_fft, attention_direct, lambda *a: attention_blocked(*a, block=20)):
             ts = [t.clone().requires_grad_(True) for t in (q, k, v, bias)]
             w = torch.randn(2, 3, 50, 6, generator=torch.Generator().manual_seed(0), dtype=F64)
             (f(*ts[:3], W, ts[3]) * w).sum().backward()
             grads.append([t.grad for t in ts])
-        for a, b in zip(*grads):
-            self.assertLess((a - b).abs().max().item() / b.abs().max().item(), 1e-10)
+        for other in (grads[0], grads[2]):
+            for a, b in zip(other, grads[1]):
+                self.assertLess((a - b).abs().max().item() / b.abs().max().item(), 1e-10)
 
 
 class ModelTests(unittest.TestCase):
@@ -200,6 +231,8 @@ class ModelTests(unittest.TestCase):
             m64.set_method('direct')
             b = m64(tokens)
             self.assertLess(rel_err(a, b), 1e-10)
+            m64.set_method('blocked')
+            self.assertLess(rel_err(m64(tokens), b), 1e-10)
             m.set_method('direct')
             c = m(tokens).double()
             self.assertLess(rel_err(c, b), 1e-4)  # float32 model vs its float64 copy

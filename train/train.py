@@ -75,6 +75,30 @@ def split_corpus(data: bytes):
     return t[:cut].clone(), t[cut:].clone()
 
 
+BUCKETS = [(0, 256), (256, 1024), (1024, 4096), (4096, 16384), (16384, None)]
+
+
+@torch.no_grad()
+def evaluate_stream(model, data: torch.Tensor) -> dict:
+    """Bits per byte of `data` read as ONE sequence from its first byte to its last (what the TypeScript
+    session's streamed eval computes), in total and by position bucket; the blocked form keeps it linear."""
+    model.eval()
+    method = model.layers[0].attention.method
+    model.set_method('blocked')
+    x = data[:-1].long()[None]
+    y = data[1:].long()
+    logits = model(x)[0].float()
+    nll = F.cross_entropy(logits, y, reduction='none') / LN2  # [n] bits
+    model.set_method(method)
+    model.train()
+    out = {'all': round(nll.mean().item(), 5)}
+    for lo, hi in BUCKETS:
+        part = nll[lo:hi]
+        if part.numel():
+            out[f'{lo}-{hi or ""}'] = round(part.mean().item(), 5)
+    return out
+
+
 @torch.no_grad()
 def evaluate(model, data: torch.Tensor, context: int, batch: int) -> float:
     """Bits per byte over all of `data`: non-overlapping windows of `context` (the last one shorter)."""
@@ -127,10 +151,20 @@ def parse_args(argv=None):
     p.add_argument('--eval-every', type=int, default=100, help='steps between log rows')
     p.add_argument('--seed', type=int, default=1337)
     p.add_argument('--threads', type=int, default=2)
-    p.add_argument('--method', choices=['direct', 'fft'], default='direct', help='attention form for training')
+    p.add_argument('--method', choices=['direct', 'fft', 'blocked'], default='direct',
+                   help="attention form for training ('blocked': near + far field, linear in n, for long contexts)")
+    p.add_argument('--far-scale-max', type=float, default=1.0,
+                   help='blocked form only: each step multiplies the far-field sums (keys older than the RPE table) '
+                        'by a factor drawn log-uniformly from [1, this], as if the batch sat up to this many times '
+                        'further into a stream; teaches the clip tail positions past the training context. '
+                        'Evaluation and export are exact (factor 1).')
+    p.add_argument('--init-from', default=None,
+                   help='continue from this safetensors model (its config wins over the size flags): a second stage')
     a = p.parse_args(argv)
     if (a.minutes is None) == (a.steps is None):
         p.error('give exactly one of --minutes and --steps')
+    if a.far_scale_max < 1 or (a.far_scale_max > 1 and a.method != 'blocked'):
+        p.error('--far-scale-max must be >= 1, and > 1 only with --method blocked')
     return a
 
 
@@ -158,6 +192,14 @@ def main(argv=None):
                       tiedEmbedding=not args.untied, learn_rpe=not args.no_rpe, rpe_init=args.rpe_init,
                       seed=args.seed)
     model = ToeplitzLM(cfg)
+    base_info = {}
+    if args.init_from:
+        from export import load_model
+        loaded, base_info = load_model(args.init_from, torch.float32)
+        cfg = loaded.cfg
+        model = loaded.train()
+        print(f'continuing from {args.init_from} (trained {base_info.get("steps")} steps at context '
+              f'{base_info.get("trainingContext")})', file=sys.stderr)
     model.set_method(args.method)
     params = model.param_count()
     print(f'config {json.dumps(cfg.contract())}', file=sys.stderr)
@@ -202,6 +244,8 @@ def main(argv=None):
         for g in opt.param_groups:
             g['lr'] = lr_at(args, step, progress) * g['lr_mult']
         starts = torch.randint(0, train_data.numel() - n - 1, (B,), generator=gen)
+        if args.far_scale_max > 1:
+            model.set_far_scale(math.exp(math.log(args.far_scale_max) * torch.rand((), generator=gen).item()))
         chunk = train_data[starts[:, None] + offsets].long()  # [B, n+1]
         logits = model(chunk[:, :-1])
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), chunk[:, 1:].reshape(-1))
@@ -210,6 +254,7 @@ def main(argv=None):
         if args.clip > 0:
             torch.nn.utils.clip_grad_norm_(model.parameters(), args.clip)
         opt.step()
+        model.set_far_scale(1.0)  # evaluation and export see the exact attention
         step += 1
         elapsed += time.perf_counter() - t0
         lv = loss.item()
@@ -238,6 +283,9 @@ def main(argv=None):
     if not diverged:
         long_ctx = 4 * n
         summary['val_bits_per_byte_at_4x_context'] = round(evaluate(model, val_data, long_ctx, 4), 5)
+        summary['val_streamed_by_position'] = evaluate_stream(model, val_data)
+        print(f'held-out streamed as one sequence, bits/byte by position: {summary["val_streamed_by_position"]}',
+              file=sys.stderr)
     print(json.dumps(summary))
     with open(os.path.join(HERE, 'runs', f'{args.name}.json'), 'w') as f:
         json.dump({**summary, 'args': vars(args), 'config': cfg.contract()}, f, indent=1)
@@ -247,7 +295,18 @@ def main(argv=None):
                 'corpusSha256': hashlib.sha256(data).hexdigest(), 'steps': step, 'tokens': step * B * n,
                 'trainingContext': n, 'batch': B, 'seed': args.seed, 'valBitsPerByte': round(val, 5),
                 'valBitsPerByteAt4xContext': summary['val_bits_per_byte_at_4x_context'],
+                'valStreamedByPosition': summary['val_streamed_by_position'],
                 'trainingMinutes': round(elapsed / 60, 2)}
+        if args.init_from:
+            # the stages: what the first one was, then this one
+            info['stages'] = [{'steps': base_info.get('steps'), 'tokens': base_info.get('tokens'),
+                               'context': base_info.get('trainingContext'), 'batch': base_info.get('batch'),
+                               'minutes': base_info.get('trainingMinutes')},
+                              {'steps': step, 'tokens': step * B * n, 'context': n, 'batch': B,
+                               'minutes': round(elapsed / 60, 2)}]
+            info['steps'] = (base_info.get('steps') or 0) + step
+            info['tokens'] = (base_info.get('tokens') or 0) + step * B * n
+            info['trainingMinutes'] = round((base_info.get('trainingMinutes') or 0) + elapsed / 60, 2)
         export_model(model, args.out, info)
         print(f'exported {args.out} ({os.path.getsize(args.out)} bytes)', file=sys.stderr)
 

@@ -1,9 +1,10 @@
 """PyTorch generating with the shipped model's weights, the way the paper's algorithm serves inference:
 every new token recomputes the whole sequence (no streaming state), so one token at context L costs one
-forward pass over L tokens.
+forward pass over L tokens. Methods: 'fft' (the paper's Algorithm 1), 'direct' (the masked O(L^2) form) and
+'blocked' (near field + far-field prefix sums: linear in L, the strongest recompute baseline).
 
     OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/pytorch/generate_bench.py [--model models/toeplitz-lm.safetensors]
-        [--context 1024 4096] [--repeats 5] [--threads 1] [--method fft direct]
+        [--context 1024 4096] [--repeats 5] [--threads 1] [--method fft direct blocked]
 
 Per (context, method): median seconds for one token = one forward over `context` tokens of held-out text
 (the last row's logits are the next-token distribution; sampling itself is negligible). JSON lines:
@@ -40,7 +41,7 @@ def main():
     p.add_argument('--context', type=int, nargs='+', default=[1024, 4096])
     p.add_argument('--repeats', type=int, default=5)
     p.add_argument('--threads', type=int, default=1)
-    p.add_argument('--method', nargs='+', default=['fft', 'direct'])
+    p.add_argument('--method', nargs='+', default=['fft', 'direct', 'blocked'])
     p.add_argument('--dtype', default='float32')
     a = p.parse_args()
     torch.set_num_threads(a.threads)

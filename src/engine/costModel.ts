@@ -5,8 +5,12 @@ import type { BackendName } from '../backend/types.js';
 import { blockRange } from '../math/fftconv.js';
 
 export interface CostConstants {
-  /** A-form: seconds per (query, key) pair per unit of (m + dv + 1) */
-  direct: number;
+  /**
+   * A-form: seconds per (query, key) pair per unit of (m + dv + 1), by window: [lags, seconds] pairs in
+   * ascending lags, interpolated in log(lags). The window's keys and values are re-read for every query, so a
+   * window past the caches (m = dv = 64: 16k lags = 16 MB) costs ~3x more per pair than one that fits.
+   */
+  direct: ReadonlyArray<readonly [number, number]>;
   /**
    * Seconds of one complex FFT of size 2^j (index j), timed alone. Per N log2 N it is not constant: a transform
    * that outgrows L1 (N > 2048 complex float64 = 32 KB) costs ~1.5-2x more per point, which a single constant
@@ -23,8 +27,8 @@ export interface CostConstants {
 
 // Measured on the reference machine (2-core AMD EPYC VM, Node 20) by `npm run bench -- calibrate`.
 export const COSTS: Record<BackendName, CostConstants> = {
-  js: { direct: 8.38e-10, fftSeconds: [], fft: 1, mac: 5.35e-9, channelRow: 0 },
-  wasm: { direct: 1.19e-10, fftSeconds: [], fft: 1, mac: 6.31e-10, channelRow: 0 },
+  js: { direct: [[4096, 8.38e-10]], fftSeconds: [], fft: 1, mac: 5.35e-9, channelRow: 0 },
+  wasm: { direct: [[4096, 1.19e-10]], fftSeconds: [], fft: 1, mac: 6.31e-10, channelRow: 0 },
 };
 
 /** Seconds of one complex FFT of size N (a power of two) on a backend: its table, extrapolated by N log2 N. */
@@ -50,8 +54,23 @@ export function directPairs(q0: number, nb: number, tLo: number, tHi: number): n
   return pairs;
 }
 
+/** Seconds per (query, key, unit of m + dv + 1) of the A-form over a window of `lags` keys. */
+export function directSeconds(lags: number, cost: CostConstants): number {
+  const t = cost.direct;
+  if (lags <= t[0]![0]) return t[0]![1];
+  for (let i = 1; i < t.length; i++) {
+    const [l1, s1] = t[i]!;
+    if (lags <= l1) {
+      const [l0, s0] = t[i - 1]!;
+      const f = Math.log(lags / l0) / Math.log(l1 / l0);
+      return s0 + f * (s1 - s0);
+    }
+  }
+  return t[t.length - 1]![1];
+}
+
 function directCost(q0: number, nb: number, tLo: number, tHi: number, m: number, dv: number, cost: CostConstants = COSTS.js): number {
-  return directPairs(q0, nb, tLo, tHi) * (m + dv + 1) * cost.direct;
+  return directPairs(q0, nb, tLo, tHi) * (m + dv + 1) * directSeconds(Math.min(tHi, nb), cost);
 }
 
 /** Predicted S-form time with block size B for lags [tLo, tHi), rows [q0, nb). */
