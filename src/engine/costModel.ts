@@ -27,8 +27,20 @@ export interface CostConstants {
 
 // Measured on the reference machine (2-core AMD EPYC VM, Node 20) by `npm run bench -- calibrate`.
 export const COSTS: Record<BackendName, CostConstants> = {
-  js: { direct: [[4096, 8.38e-10]], fftSeconds: [], fft: 1, mac: 5.35e-9, channelRow: 0 },
-  wasm: { direct: [[4096, 1.19e-10]], fftSeconds: [], fft: 1, mac: 6.31e-10, channelRow: 0 },
+  js: {
+    direct: [[512, 8.36e-10], [2048, 8.46e-10], [8192, 8.50e-10], [32768, 8.51e-10]],
+    fftSeconds: [0, 0, 1.84e-8, 6.72e-8, 9.57e-8, 3.04e-7, 5.14e-7, 1.51e-6, 2.46e-6, 6.81e-6, 1.17e-5, 3.15e-5, 5.99e-5, 1.45e-4, 2.77e-4, 6.78e-4, 1.45e-3, 3.58e-3],
+    fft: 1,
+    mac: 3.55e-9,
+    channelRow: 5.54e-9,
+  },
+  wasm: {
+    direct: [[512, 9.28e-11], [2048, 9.88e-11], [8192, 1.07e-10], [32768, 2.52e-10]],
+    fftSeconds: [0, 0, 6.62e-8, 1.27e-7, 1.38e-7, 1.99e-7, 2.73e-7, 5.18e-7, 8.93e-7, 2.09e-6, 4.04e-6, 1.00e-5, 2.15e-5, 5.33e-5, 1.15e-4, 2.91e-4, 6.33e-4, 1.56e-3],
+    fft: 1,
+    mac: 5.18e-10,
+    channelRow: 3.22e-9,
+  },
 };
 
 /** Seconds of one complex FFT of size N (a power of two) on a backend: its table, extrapolated by N log2 N. */
