@@ -22,9 +22,9 @@ const svg = await lineChartSvg({
   xLabel: 'training minutes (two runs sharing 2 cores)',
   yLabel: 'held-out bits per byte',
   series: [
-    { name: 'with RPE (learned table, K = 128), context 256', points: stage1 },
-    { name: 'without RPE (one zero bias), context 256', points: curve('main-no-rpe') },
-    { name: 'with RPE, stage 2: context 8192 (windows of 8192)', points: curve('long-8k-aug', stage1End, true) },
+    { name: 'RPE, context 256', points: stage1 },
+    { name: 'no RPE, context 256', points: curve('main-no-rpe') },
+    { name: 'RPE, stage 2, ctx 8192', points: curve('long-8k-aug', stage1End, true) },
   ],
 });
 writeFileSync(new URL('../train/runs/loss.svg', import.meta.url), svg);
