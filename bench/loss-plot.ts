@@ -24,7 +24,7 @@ const svg = await lineChartSvg({
   series: [
     { name: 'RPE, context 256', points: stage1 },
     { name: 'no RPE, context 256', points: curve('main-no-rpe') },
-    { name: 'RPE, stage 2, ctx 8192', points: curve('long-8k-aug', stage1End, true) },
+    { name: 'RPE, stage 2 (8k)', points: curve('long-8k-aug', stage1End, true) },
   ],
 });
 writeFileSync(new URL('../train/runs/loss.svg', import.meta.url), svg);
