@@ -32,8 +32,8 @@ export function createWorkspace(backend: BackendName, capacity: number): Workspa
   return backend === 'wasm' ? createWasmWorkspace(capacity) : new JsWorkspace();
 }
 
-/** Largest WASM workspace kept idle between calls: 32M float64 entries (256 MiB). */
-export const IDLE_WORKSPACE_LIMIT = 32 * 1024 * 1024;
+/** Largest WASM workspace kept idle between calls: 64M float64 entries (512 MiB; n = 65536 at m = dv = 64 takes 300 MiB). */
+export const IDLE_WORKSPACE_LIMIT = 64 * 1024 * 1024;
 
 /** The idle workspace, taken by acquireWorkspace (so nested or concurrent owners never share one). */
 let idle: WasmWorkspace | null = null;
