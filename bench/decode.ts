@@ -168,24 +168,45 @@ export function runDecode(log: (line: string) => void = console.log, small = fal
     log(`| ${Kc} | ${(times.direct! * 1e6).toFixed(0)}${choice === 'direct' ? '*' : ''} | ${(times.fft! * 1e6).toFixed(0)}${choice === 'fft' ? '*' : ''} (${block}) | ${(times.fft! / times.direct!).toFixed(2)} |`);
   }
 
-  // (d) chunked prefill in chunks of 4k vs one-shot attention()
+  // (d) chunked prefill in chunks of 4k vs one-shot attention(): 3 rounds alternating which goes first, medians of
+  // CPU seconds (one-shot calls reuse attention()'s idle WASM memory after the first; every round's decoder is
+  // new, as a new session is, and pays for its own memory)
   log('');
   const n = small ? 8192 : 65536;
-  log(`### Prefill of ${n} tokens: chunks of 4096 through the Decoder vs one-shot attention()`);
+  log(`### Prefill of ${n} tokens: chunks of 4096 through the Decoder vs one-shot attention() (CPU s, medians of 3 alternating rounds)`);
   log('| K | one-shot s | chunked s | chunked/one-shot |');
   log('|---|---|---|---|');
   const prefillRows: Array<Record<string, number>> = [];
+  const cpu = (fn: () => void): number => {
+    const c0 = process.cpuUsage();
+    fn();
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / 1e6;
+  };
   for (const Kp of [K, 8192]) {
     const cfg = config(Kp);
     const r2 = new Rng(9);
     const q = tensor(r2, [1, n, d]), k = tensor(r2, [1, n, d]), v = tensor(r2, [1, n, d]);
-    let t = performance.now();
-    attention(cfg, q, k, v);
-    const oneShot = (performance.now() - t) / 1000;
-    const dec = new Decoder(cfg);
-    t = performance.now();
-    for (let p = 0; p < n; p += 4096) dec.chunk(q.hi(1, p + 4096, d).lo(0, p, 0), k.hi(1, p + 4096, d).lo(0, p, 0), v.hi(1, p + 4096, d).lo(0, p, 0));
-    const chunked = (performance.now() - t) / 1000;
+    const oneShots: number[] = [];
+    const chunkeds: number[] = [];
+    const runOneShot = () => oneShots.push(cpu(() => attention(cfg, q, k, v)));
+    const runChunked = () => {
+      const dec = new Decoder(cfg);
+      chunkeds.push(cpu(() => {
+        for (let p = 0; p < n; p += 4096) dec.chunk(q.hi(1, p + 4096, d).lo(0, p, 0), k.hi(1, p + 4096, d).lo(0, p, 0), v.hi(1, p + 4096, d).lo(0, p, 0));
+      }));
+    };
+    for (let round = 0; round < 3; round++) {
+      if (round % 2 === 0) {
+        runOneShot();
+        runChunked();
+      } else {
+        runChunked();
+        runOneShot();
+      }
+    }
+    const oneShot = median(oneShots);
+    const chunked = median(chunkeds);
     prefillRows.push({ K: Kp, oneShot, chunked });
     log(`| ${Kp} | ${oneShot.toFixed(2)} | ${chunked.toFixed(2)} | ${(chunked / oneShot).toFixed(2)}x |`);
   }
