@@ -35,12 +35,13 @@ export const COSTS: Record<BackendName, CostConstants> = {
     channelRow: 5.54e-9,
   },
   wasm: {
-    direct: [[512, 9.28e-11], [2048, 9.88e-11], [8192, 1.07e-10], [32768, 2.52e-10]],
-    fftSeconds: [0, 0, 6.62e-8, 1.27e-7, 1.38e-7, 1.99e-7, 2.73e-7, 5.18e-7, 8.93e-7, 2.09e-6, 4.04e-6, 1.00e-5, 2.15e-5, 5.33e-5, 1.15e-4, 2.91e-4, 6.33e-4, 1.56e-3],
+    direct: [[512, 9.01e-11], [2048, 8.84e-11], [8192, 9.48e-11], [32768, 9.51e-11]],
+    fftSeconds: [0, 0, 6.28e-8, 7.43e-8, 8.44e-8, 1.14e-7, 1.52e-7, 3.17e-7, 5.55e-7, 1.33e-6, 2.63e-6, 6.42e-6, 1.37e-5, 3.74e-5, 7.99e-5, 2.10e-4, 4.90e-4, 1.02e-3],
     fft: 1,
-    mac: 5.18e-10,
-    channelRow: 3.22e-9,
+    mac: 3.37e-10,
+    channelRow: 2.10e-9,
   },
+
 };
 
 /** Seconds of one complex FFT of size N (a power of two) on a backend: its table, extrapolated by N log2 N. */
