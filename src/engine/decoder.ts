@@ -72,6 +72,8 @@ export class DecoderCore {
   /** the workspace's PRF logits kernel, bound once, and W in the workspace: [m, d] */
   private logits!: PrfLogitsKernel;
   private W: Float64Array = new Float64Array(0);
+  /** step()'s expected shapes and their texts, made on the first step */
+  private stepExpect: { key: readonly number[]; keyText: string; value: readonly number[]; valueText: string } | undefined;
   /** one PRF logits record, refilled per call */
   private logitsArgs!: PrfLogitsArgs;
   private readonly ringArgs: AformRingArgs;
@@ -402,9 +404,11 @@ export class DecoderCore {
   step(q: NdArray, k: NdArray, v: NdArray, out?: NdArray<Float64Array>): NdArray<Float64Array> {
     const cfg = this.config;
     const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
-    const qv = checkTensor('q', q, [heads, d], `[heads=${heads}, keyDim=${d}]`);
-    const kv = checkTensor('k', k, [heads, d], `[heads=${heads}, keyDim=${d}]`);
-    const vv = checkTensor('v', v, [heads, dv], `[heads=${heads}, valueDim=${dv}]`);
+    // expected shapes and their texts are made once (no allocation per token)
+    const e = (this.stepExpect ??= { key: [heads, d], keyText: `[heads=${heads}, keyDim=${d}]`, value: [heads, dv], valueText: `[heads=${heads}, valueDim=${dv}]` });
+    const qv = checkTensor('q', q, e.key, e.keyText);
+    const kv = checkTensor('k', k, e.key, e.keyText);
+    const vv = checkTensor('v', v, e.value, e.valueText);
     if (out !== undefined) checkOut(out, heads, dv);
     this.checkPosition(1);
     const z = out ?? ndarray(new Float64Array(heads * dv), [heads, dv]);
@@ -429,8 +433,11 @@ export class DecoderCore {
         absorbArgs.vOff = slot * dv;
         ws.farAbsorb(absorbArgs);
       }
-      h.ringK.set(phiK.subarray(0, m), slot * m);
-      h.ringV.set(x.subarray(0, dv), slot * dv);
+      // plain loops: subarray() would allocate two views per token
+      const ko = slot * m;
+      for (let r = 0; r < m; r++) h.ringK[ko + r] = phiK[r]!;
+      const vo = slot * dv;
+      for (let col = 0; col < dv; col++) h.ringV[vo + col] = x[col]!;
       if (full) h.start = (h.start + 1) % h.cap;
       else h.len++;
       copyHead(qv, hIdx, x);
