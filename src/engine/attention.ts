@@ -91,6 +91,7 @@ export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, 
   return out;
 }
 
+/** Every head of a checked call, on one workspace (taken by attention() and given back after). out: [heads, n, dv]. */
 function attendHeads(
   cfg: ResolvedConfig, qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, n: number, method: MethodOption, block: number,
   plans: PassPlan[][], ws: Workspace, out: NdArray<Float64Array>, onStats: AttentionOptions['onStats'],
