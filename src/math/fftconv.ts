@@ -238,11 +238,8 @@ export function sformChannelsScratch(nb: number, q0: number, B: number, P: numbe
   return Math.max(nIn * 2 * N + 3 * 2 * N + 2 * B + nIn * P, (nIn + nOut + 2) * 2 * N);
 }
 
-/**
- * The plain reference of the channel convolutions (the JS backend's kernel). `mac`, when given, replaces the
- * inline frequency-domain multiply-add (a backend's kernel on the same arrays).
- */
-export function sformChannels(a: SformChannelsArgs, plan: FftPlan, mac?: (m: SpectralMacArgs) => void): void {
+/** The plain reference of the channel convolutions (the JS backend's kernel). */
+export function sformChannels(a: SformChannelsArgs, plan: FftPlan): void {
   const { phiKT, vT, phiQT, accT, spectra, q0, nb, dv, B, P, ch0, ch1 } = a;
   const N = 2 * B;
   const nq = nb - q0;
@@ -291,22 +288,9 @@ export function sformChannels(a: SformChannelsArgs, plan: FftPlan, mac?: (m: Spe
         const s = r - p;
         if (live[(s - sStart) * P + p] === 0) continue;
         any = true;
-        const xo = (s - sStart) * 2 * N;
-        const ho = p * 2 * N;
-        if (mac !== undefined) {
-          macArgs.xOff = xo;
-          macArgs.hOff = ho;
-          mac(macArgs);
-          continue;
-        }
-        for (let k = 0; k < 2 * N; k += 2) {
-          const xr = X[xo + k]!;
-          const xi = X[xo + k + 1]!;
-          const hr = spectra[ho + k]!;
-          const hi = spectra[ho + k + 1]!;
-          Y[k] = Y[k]! + (xr * hr - xi * hi);
-          Y[k + 1] = Y[k + 1]! + (xr * hi + xi * hr);
-        }
+        macArgs.xOff = (s - sStart) * 2 * N;
+        macArgs.hOff = p * 2 * N;
+        spectralMac(macArgs);
       }
       if (!any && !carryLive) continue;
       if (any) plan.inverse(y, Y);
