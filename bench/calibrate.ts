@@ -60,6 +60,7 @@ export function calibrate(backend: BackendName = 'js', report?: (line: string) =
   // too) is ill-conditioned: on a loaded machine it put the FFT at zero.
   const mm = 64, dd = 64;
   const table = fftTable(ws, rng);
+  const noFft = table.map(() => 0);
   const shapes: Array<[number, number]> = [[4096, 64], [4096, 256], [4096, 1024], [8192, 128], [8192, 512], [8192, 2048], [16384, 512], [16384, 1024], [16384, 2048], [16384, 4096]];
   const rowsA: number[][] = [];
   const times: number[] = [];
@@ -74,15 +75,15 @@ export function calibrate(backend: BackendName = 'js', report?: (line: string) =
     const errT = ws.f64(2 * nb);
     times.push(time(() => sformRows({ kp, phiKT: pkT, vT: vvT, phiQT: pqT, q0: 0, nb, m: mm, dv: dd, accT, errT }, ws), 2));
     ws.release(mark);
-    // the model's coefficients: fftCost = fft * A + mac * M + channelRow * R (unit constants give each part)
-    const unit = (c: Partial<CostConstants>) => fftCost(0, nb, 0, nb, mm, dd, B, { direct: [[1, 0]], fftSeconds: table, fft: 0, mac: 0, channelRow: 0, ...c });
-    rowsA.push([unit({ fft: 1 }), unit({ mac: 1 }), unit({ channelRow: 1 })]);
+    // the model's parts: fftCost = transforms (from the table) + mac * M + channelRow * R
+    const unit = (c: Partial<CostConstants>) => fftCost(0, nb, 0, nb, mm, dd, B, { direct: [[1, 0]], fftSeconds: noFft, mac: 0, channelRow: 0, ...c });
+    rowsA.push([unit({ fftSeconds: table }), unit({ mac: 1 }), unit({ channelRow: 1 })]);
   }
   // relative residuals (rows divided by their measured time): the block-size choice depends on ratios between
   // shapes, and absolute least squares let the largest pass decide alone
   const rest = times.map((t, i) => Math.max(0, t - rowsA[i]![0]!) / t);
   const [fitMac, fitRow] = nnls(rowsA.map((r, i) => [r[1]! / times[i]!, r[2]! / times[i]!]), rest);
-  const fitted: CostConstants = { direct, fftSeconds: table, fft: 1, mac: fitMac!, channelRow: fitRow! };
+  const fitted: CostConstants = { direct, fftSeconds: table, mac: fitMac!, channelRow: fitRow! };
   shapes.forEach(([nb, B], i) => {
     report?.(`    ${backend} S-form nb ${nb} B ${B}: measured ${times[i]!.toFixed(4)} s, model ${fftCost(0, nb, 0, nb, mm, dd, B, fitted).toFixed(4)} s`);
   });

@@ -7,8 +7,8 @@ import { blockRange } from '../math/fftconv.js';
 export interface CostConstants {
   /**
    * A-form: seconds per (query, key) pair per unit of (m + dv + 1), by window: [lags, seconds] pairs in
-   * ascending lags, interpolated in log(lags). The window's keys and values are re-read for every query, so a
-   * window past the caches (m = dv = 64: 16k lags = 16 MB) costs ~3x more per pair than one that fits.
+   * ascending lags, interpolated in log(lags). Measured per window because a window past the caches (m = dv =
+   * 64: 16k lags = 16 MB) can cost more per pair than one that fits (2.7x on WASM before its kernel was blocked).
    */
   direct: ReadonlyArray<readonly [number, number]>;
   /**
@@ -17,8 +17,6 @@ export interface CostConstants {
    * missed (it chose B = 4096 at n = 16384, 24% slower than B = 1024 on WASM).
    */
   fftSeconds: readonly number[];
-  /** multiplier on fftSeconds inside an S-form pass (the transforms share the caches with their inputs), fitted */
-  fft: number;
   /** frequency-domain complex multiply-add: seconds per bin */
   mac: number;
   /** forming inputs, contracting outputs and error estimates: seconds per (row, channel) */
@@ -30,14 +28,12 @@ export const COSTS: Record<BackendName, CostConstants> = {
   js: {
     direct: [[512, 8.36e-10], [2048, 8.46e-10], [8192, 8.50e-10], [32768, 8.51e-10]],
     fftSeconds: [0, 0, 1.84e-8, 6.72e-8, 9.57e-8, 3.04e-7, 5.14e-7, 1.51e-6, 2.46e-6, 6.81e-6, 1.17e-5, 3.15e-5, 5.99e-5, 1.45e-4, 2.77e-4, 6.78e-4, 1.45e-3, 3.58e-3],
-    fft: 1,
     mac: 3.55e-9,
     channelRow: 5.54e-9,
   },
   wasm: {
     direct: [[512, 9.01e-11], [2048, 8.84e-11], [8192, 9.48e-11], [32768, 9.51e-11]],
     fftSeconds: [0, 0, 6.28e-8, 7.43e-8, 8.44e-8, 1.14e-7, 1.52e-7, 3.17e-7, 5.55e-7, 1.33e-6, 2.63e-6, 6.42e-6, 1.37e-5, 3.74e-5, 7.99e-5, 2.10e-4, 4.90e-4, 1.02e-3],
-    fft: 1,
     mac: 3.37e-10,
     channelRow: 2.10e-9,
   },
@@ -48,7 +44,6 @@ export const COSTS: Record<BackendName, CostConstants> = {
 export function fftSeconds(N: number, cost: CostConstants): number {
   const j = Math.round(Math.log2(N));
   const t = cost.fftSeconds;
-  if (t.length === 0) return N * j * 1e-9;
   if (j < t.length) return t[j]!;
   const last = t.length - 1;
   return t[last]! * (N * j) / (2 ** last * last);
@@ -96,7 +91,7 @@ export function fftCost(q0: number, nb: number, tLo: number, tHi: number, m: num
   let macBlocks = 0;
   for (let r = rStart; r < blocks; r++) macBlocks += Math.min(parts, r - sStart + 1);
   const pairs = Math.ceil((m * (dv + 1)) / 2);
-  const perPair = (nIn + nOut) * fftSeconds(N, cost) * cost.fft + macBlocks * N * cost.mac;
+  const perPair = (nIn + nOut) * fftSeconds(N, cost) + macBlocks * N * cost.mac;
   const rows = (nb - sStart * B) + (nb - q0);
   return pairs * perPair + rows * m * (dv + 1) * cost.channelRow;
 }
