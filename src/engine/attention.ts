@@ -2,7 +2,7 @@
 import type { NdArray } from 'ndarray';
 import { toResolvedConfig, type AttentionConfig, type ResolvedConfig } from './config.js';
 import { ConfigError, describe } from '../core/errors.js';
-import { checkTensor, copyHead, zeros, type CheckedTensor } from './tensor.js';
+import { checkSequence, copyHead, zeros, type CheckedTensor } from './tensor.js';
 import { attendBuffer, finalizeRows, planPass, PartitionCache, type BufferPass, type MethodOption, type PassPlan, type PassStats } from './nearfield.js';
 import { exp2, keyFeatures, powerOfTwoAbove, queryFeatures } from '../math/features.js';
 import { VALUE_EXP_LIMIT } from './state.js';
@@ -32,11 +32,7 @@ export interface Checked {
 /** Resolve a config (or accept a resolved one) and validate q, k, v: [heads, n, dim]. */
 export function checkInputs(config: AttentionConfig | ResolvedConfig, q: unknown, k: unknown, v: unknown): Checked {
   const cfg = toResolvedConfig(config);
-  const qv = checkTensor('q', q, [cfg.heads, 'n', cfg.keyDim], `[heads=${cfg.heads}, n, keyDim=${cfg.keyDim}]`);
-  const n = qv.shape[1]!;
-  const kv = checkTensor('k', k, [cfg.heads, n, cfg.keyDim], `[heads=${cfg.heads}, n=${n}, keyDim=${cfg.keyDim}]`);
-  const vv = checkTensor('v', v, [cfg.heads, n, cfg.valueDim], `[heads=${cfg.heads}, n=${n}, valueDim=${cfg.valueDim}]`);
-  return { cfg, q: qv, k: kv, v: vv, n };
+  return { cfg, ...checkSequence(cfg, 'n', q, k, v) };
 }
 
 function checkOptions(options: AttentionOptions | undefined): Required<Pick<AttentionOptions, 'method' | 'block' | 'backend'>> {

@@ -9,7 +9,7 @@ import ndarray from 'ndarray';
 import { toResolvedConfig, type AttentionConfig, type ResolvedConfig } from './config.js';
 import { ConfigError, ShapeError, StateError, describe } from '../core/errors.js';
 import { MAX_POSITION } from '../core/limits.js';
-import { checkTensor, copyHead, type CheckedTensor } from './tensor.js';
+import { checkSequence, checkTensor, copyHead, type CheckedTensor } from './tensor.js';
 import { attendBuffer, planPass, PartitionCache, type MethodOption, type PassStats } from './nearfield.js';
 import { deterministicFeatures, exp2, powerOfTwoAbove, queryFeatures, type PrfLogitsKernel } from '../math/features.js';
 import { kernelMaxLog, shiftKernel, type CausalKernel, type ShiftedKernel } from '../math/kernel.js';
@@ -468,11 +468,8 @@ export class DecoderCore {
   /** L tokens: q, k: [heads, L, keyDim]; v: [heads, L, valueDim] -> z: [heads, L, valueDim]. */
   chunk(q: NdArray, k: NdArray, v: NdArray): NdArray<Float64Array> {
     const cfg = this.config;
-    const { heads, keyDim: d, valueDim: dv } = cfg;
-    const qv = checkTensor('q', q, [heads, 'L', d], `[heads=${heads}, L, keyDim=${d}]`);
-    const L = qv.shape[1]!;
-    const kv = checkTensor('k', k, [heads, L, d], `[heads=${heads}, L=${L}, keyDim=${d}]`);
-    const vv = checkTensor('v', v, [heads, L, dv], `[heads=${heads}, L=${L}, valueDim=${dv}]`);
+    const { heads, valueDim: dv } = cfg;
+    const { q: qv, k: kv, v: vv, n: L } = checkSequence(cfg, 'L', q, k, v);
     this.checkPosition(L);
     const z = ndarray(new Float64Array(heads * L * dv), [heads, L, dv]);
     if (L === 0) return z;

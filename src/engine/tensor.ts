@@ -67,6 +67,21 @@ export function checkTensor(name: string, t: unknown, expected: readonly (number
   return view;
 }
 
+/**
+ * q, k: [heads, len, keyDim] and v: [heads, len, valueDim] with one sequence length, checked in that order; `len`
+ * names the length in messages ('n' for whole sequences, 'L' for chunks).
+ */
+export function checkSequence(
+  dims: { heads: number; keyDim: number; valueDim: number }, len: 'n' | 'L', q: unknown, k: unknown, v: unknown,
+): { q: CheckedTensor; k: CheckedTensor; v: CheckedTensor; n: number } {
+  const { heads, keyDim: d, valueDim: dv } = dims;
+  const qv = checkTensor('q', q, [heads, len, d], `[heads=${heads}, ${len}, keyDim=${d}]`);
+  const n = qv.shape[1]!;
+  const kv = checkTensor('k', k, [heads, n, d], `[heads=${heads}, ${len}=${n}, keyDim=${d}]`);
+  const vv = checkTensor('v', v, [heads, n, dv], `[heads=${heads}, ${len}=${n}, valueDim=${dv}]`);
+  return { q: qv, k: kv, v: vv, n };
+}
+
 function assertFinite(name: string, t: CheckedTensor): void {
   const { data, shape, stride, offset } = t;
   // ranks 1-3 with plain loops: no allocation on the per-token path

@@ -17,7 +17,7 @@ import { attention, checkInputs, type AttentionOptions } from '../engine/attenti
 import { toResolvedConfig, type AttentionConfig, type ResolvedConfig } from '../engine/config.js';
 import { DecoderCore } from '../engine/decoder.js';
 import type { DecoderState, HeadState } from '../engine/state.js';
-import { checkTensor, copyHead, zeros, type CheckedTensor } from '../engine/tensor.js';
+import { checkSequence, copyHead, zeros, type CheckedTensor } from '../engine/tensor.js';
 import type { PassStats } from '../engine/nearfield.js';
 import { resolveBackend } from '../backend/index.js';
 import { ConfigError, ShapeError, SnapshotError, StateError, ToeplitzAttentionError, describe, type SnapshotErrorCode } from '../core/errors.js';
@@ -302,10 +302,7 @@ export class AttentionPool {
       const cfg = decoder.config;
       const { heads, keyDim: d, valueDim: dv } = cfg;
       // the same checks as chunk(), in the same order
-      const qv = checkTensor('q', q, [heads, 'L', d], `[heads=${heads}, L, keyDim=${d}]`);
-      const L = qv.shape[1]!;
-      const kv = checkTensor('k', k, [heads, L, d], `[heads=${heads}, L=${L}, keyDim=${d}]`);
-      const vv = checkTensor('v', v, [heads, L, dv], `[heads=${heads}, L=${L}, valueDim=${dv}]`);
+      const { q: qv, k: kv, v: vv, n: L } = checkSequence(cfg, 'L', q, k, v);
       const groups = headGroups(heads, this.threads).map(([h0, h1]) => ({ h0, h1, q: this.copyGroup(qv, h0, h1, L, d), k: this.copyGroup(kv, h0, h1, L, d), v: this.copyGroup(vv, h0, h1, L, dv) }));
       // the first call on a decoder takes its state now; later ones when the calls before them are done
       const before = this.decoderTails.get(decoder);
