@@ -135,9 +135,10 @@ export class DecoderCore {
   /** Float64 the decoder keeps in its workspace with rings of capacity `caps`: W, kernels, rings, far state, token scratch. */
   private persistentFloats(caps: number[]): number {
     const { keyDim: d, valueDim: dv, featureDim: m } = this.config;
-    let n = Math.max(d, dv) + 2 * m + d + dv + 1 + m * d + 64;
-    caps.forEach((cap) => (n += cap * (m + dv) + 2 * m * (dv + 1) + 12));
-    for (const kern of new Set(this.config.past)) n += kern.logBias.length + 2;
+    // + 7 per array: WASM views start on a cache line (wasmF64Entries)
+    let n = Math.max(d, dv) + 2 * m + d + dv + 1 + m * d + 5 * 7 + 64;
+    caps.forEach((cap) => (n += cap * (m + dv) + 2 * m * (dv + 1) + 4 * 7));
+    for (const kern of new Set(this.config.past)) n += kern.logBias.length + 7;
     return n;
   }
 
@@ -487,7 +488,7 @@ export class DecoderCore {
       const nb = h.len + L;
       scratch = Math.max(scratch, plans[i]!.scratch + plans[i]!.planFloats + nb * (m + dv));
     });
-    scratch += L * Math.max(d, dv) + L * m + L * (dv + 1) + 64;
+    scratch += L * Math.max(d, dv) + L * m + L * (dv + 1) + 5 * 7 + 64;
     this.prepare(L, scratch);
     const ws = this.ws;
     // FFT plans live as long as the workspace: make them before any scratch mark

@@ -103,9 +103,9 @@ export function planPass(K: number, method: MethodOption, block: number, q0: num
   const nOut = blocks - rStart;
   const transposed = nb * m + nb * dv + rows * m + rows * (dv + 1) + 2 * rows;
   const sform = P * 2 * N + P + sformChannelsScratch(nb, q0, B, P) + m * nIn + nIn + 2 * m * nOut;
-  // + alignment slack: every array may start on the next 16-byte boundary
+  // + alignment slack: every array (about 15 in the pass) may start on the next cache line (7 float64 at most)
   // a plan's twiddles: about 4.25 N float64 on WASM (wasmFftPlanEntries), less on JS
-  return { method: 'fft', block: B, scratch: transposed + sform + 32, planFloats: Math.ceil(4.5 * N) + 64 };
+  return { method: 'fft', block: B, scratch: transposed + sform + 16 * 7, planFloats: Math.ceil(4.5 * N) + 64 };
 }
 
 export function attendBuffer(p: BufferPass, plan: PassPlan, ws: Workspace): PassStats {

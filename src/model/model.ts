@@ -47,7 +47,7 @@ export class Model {
       // it are staged per call (GEMM_ROWS rows at most, hence the scratch below)
       const arrays = weightArrays(config, weights);
       const widest = Math.max(config.hidden, config.vocab, config.heads * config.keyDim, config.heads * config.valueDim);
-      const capacity = arrays.reduce((sum, a) => sum + a.length + 2, 0) + 2 * GEMM_ROWS * (config.dim + widest) + 1024;
+      const capacity = arrays.reduce((sum, a) => sum + a.length + 7, 0) + 2 * GEMM_ROWS * (config.dim + widest) + 1024;
       const ws = createWorkspace('wasm', capacity);
       const resident = new Map<Float64Array, Float64Array>();
       const move = (a: Float64Array): Float64Array => {

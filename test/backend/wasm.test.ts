@@ -676,14 +676,14 @@ describe('reproducibility and the copy-in fallback', () => {
 // ------------------------------------------------------------------ memory discipline
 
 describe('workspace memory', () => {
-  it('hands out zeroed, 16-byte aligned views of its own memory and never grows it', () => {
+  it('hands out zeroed, 64-byte (cache-line) aligned views of its own memory and never grows it', () => {
     const ws = createWasmWorkspace(1000);
     expect(ws.backend).toBe('wasm');
     expect(ws.available).toBe(1000);
     const a = ws.f64(3);
     const b = ws.f64(5);
-    expect(a.byteOffset % 16).toBe(0);
-    expect(b.byteOffset % 16).toBe(0);
+    expect(a.byteOffset % 64).toBe(0);
+    expect(b.byteOffset % 64).toBe(0);
     expect(a.byteOffset).toBeGreaterThanOrEqual(WASM_HEADER_BYTES);
     expect(a.buffer).toBe(b.buffer);
     expect(ws.available).toBe(1000 - wasmF64Entries(3) - wasmF64Entries(5));
@@ -710,23 +710,23 @@ describe('workspace memory', () => {
 
   it('mark/release is a stack: release frees everything taken after the mark, bad marks throw', () => {
     const ws = createWasmWorkspace(1000);
-    ws.f64(10);
+    ws.f64(10); // 16 with the cache-line rounding
     const m1 = ws.mark();
-    ws.f64(100);
+    ws.f64(100); // 104
     const m2 = ws.mark();
     ws.f64(200);
-    expect(ws.available).toBe(1000 - 310);
+    expect(ws.available).toBe(1000 - 320);
     ws.release(m2);
-    expect(ws.available).toBe(1000 - 110);
+    expect(ws.available).toBe(1000 - 120);
     ws.release(m1);
-    expect(ws.available).toBe(1000 - 10);
+    expect(ws.available).toBe(1000 - 16);
     expect(() => ws.release(m2)).toThrow(/not a live mark/);
     expect(() => ws.release(-5)).toThrow(/not a live mark/);
     const plan = ws.fftPlan(8); // from the top: survives releases
     const m3 = ws.mark();
     ws.release(m3);
     expect(ws.fftPlan(8)).toBe(plan);
-    expect(ws.available).toBe(1000 - 10 - wasmFftPlanEntries(8));
+    expect(ws.available).toBe(1000 - 16 - wasmFftPlanEntries(8));
   });
 });
 
