@@ -9,7 +9,7 @@ import ndarray from 'ndarray';
 import { toResolvedConfig, type AttentionConfig, type ResolvedConfig } from './config.js';
 import { ConfigError, ShapeError, StateError, describe } from '../core/errors.js';
 import { MAX_POSITION } from '../core/limits.js';
-import { checkSequence, checkTensor, copyHead, type CheckedTensor } from './tensor.js';
+import { checkSequence, checkTensor, copyHead, gatherRows, type CheckedTensor } from './tensor.js';
 import { attendBuffer, planPass, PartitionCache, type MethodOption, type PassStats } from './nearfield.js';
 import { deterministicFeatures, exp2, powerOfTwoAbove, queryFeatures, type PrfLogitsKernel } from '../math/features.js';
 import { kernelMaxLog, shiftKernel, type CausalKernel, type ShiftedKernel } from '../math/kernel.js';
@@ -64,10 +64,20 @@ export class DecoderCore {
   private ws: Workspace;
   private heads: Head[];
   private pos = 0;
-  // per-token scratch in the workspace, reused (no allocation per token)
-  private x!: Float64Array;
+  // per-token scratch in the workspace, reused (no allocation per token): step()'s inputs gathered and checked
+  // ([heads, dim] each, with a view per head row), features, accumulator
+  private qIn!: Float64Array[];
+  private kIn!: Float64Array[];
+  private vIn!: Float64Array[];
+  private qAll!: Float64Array;
+  private kAll!: Float64Array;
+  private vAll!: Float64Array;
+  /** max |v| per head of the token being stepped */
+  private vMax: Float64Array;
   private phiQ!: Float64Array;
   private phiK!: Float64Array;
+  /** phiK's first m entries (what a ring slot holds) */
+  private phiKm!: Float64Array;
   private acc!: Float64Array;
   /** the workspace's PRF logits kernel, bound once, and W in the workspace: [m, d] */
   private logits!: PrfLogitsKernel;
@@ -92,6 +102,7 @@ export class DecoderCore {
     this.backend = backend;
     const { valueDim: dv, featureDim: m } = cfg;
     this.ws = createWorkspace(backend, this.persistentFloats(cfg.past.map((p) => Math.min(p.logBias.length, FIRST_RING))) * 2 + 4096);
+    this.vMax = new Float64Array(cfg.heads);
     this.allocScratch();
     // heads sharing one RPE share its kernel table and spectra (a long shared table is held once)
     const shared = new Map<CausalKernel, { kernel: ShiftedKernel; partitions: PartitionCache }>();
@@ -136,7 +147,7 @@ export class DecoderCore {
   private persistentFloats(caps: number[]): number {
     const { keyDim: d, valueDim: dv, featureDim: m } = this.config;
     // + 7 per array: WASM views start on a cache line (wasmF64Entries)
-    let n = Math.max(d, dv) + 2 * m + d + dv + 1 + m * d + 5 * 7 + 64;
+    let n = this.config.heads * (2 * d + dv) + 2 * m + d + dv + 1 + m * d + 7 * 7 + 64;
     caps.forEach((cap) => (n += cap * (m + dv) + 2 * m * (dv + 1) + 4 * 7));
     for (const kern of new Set(this.config.past)) n += kern.logBias.length + 7;
     return n;
@@ -157,12 +168,20 @@ export class DecoderCore {
       this.W = this.ws.f64(f.projection.length);
       this.W.set(f.projection);
     }
-    this.x = this.ws.f64(Math.max(d, dv));
+    const heads = this.config.heads;
+    const rows = (all: Float64Array, dim: number) => Array.from({ length: heads }, (_, h) => all.subarray(h * dim, (h + 1) * dim));
+    this.qAll = this.ws.f64(heads * d);
+    this.kAll = this.ws.f64(heads * d);
+    this.vAll = this.ws.f64(heads * dv);
+    this.qIn = rows(this.qAll, d);
+    this.kIn = rows(this.kAll, d);
+    this.vIn = rows(this.vAll, dv);
     this.phiQ = this.ws.f64(m);
     this.phiK = this.ws.f64(Math.max(m, d));
+    this.phiKm = this.phiK.subarray(0, m);
     this.acc = this.ws.f64(dv + 1);
     this.logits = this.ws.prfLogits.bind(this.ws);
-    this.logitsArgs = { W: this.W, m, d, normalize: f.kind === 'prf' ? f.normalize : 'none', x: this.x, n: 0, out: this.phiK };
+    this.logitsArgs = { W: this.W, m, d, normalize: f.kind === 'prf' ? f.normalize : 'none', x: this.qAll, n: 0, out: this.phiK };
   }
 
   /**
@@ -369,10 +388,13 @@ export class DecoderCore {
   }
 
   /** Values of rows [0, n) of v (already scaled by 2^-valueExp) in place; raises valueExp first when they are near the float64 top. */
-  private scaleValuesRunning(h: Head, v: Float64Array, n: number): void {
+  /** v: [n, dv] in place; vMax: max |v| when the caller knows it. */
+  private scaleValuesRunning(h: Head, v: Float64Array, n: number, vMax = -1): void {
     const dv = this.config.valueDim;
-    let vMax = 0;
-    for (let i = 0; i < n * dv; i++) vMax = Math.max(vMax, Math.abs(v[i]!));
+    if (vMax < 0) {
+      vMax = 0;
+      for (let i = 0; i < n * dv; i++) vMax = Math.max(vMax, Math.abs(v[i]!));
+    }
     if (vMax >= 2 ** VALUE_EXP_LIMIT * exp2(h.valueExp)) {
       const exp = powerOfTwoAbove(vMax) - VALUE_EXP_LIMIT + 1;
       const factor = exp2(h.valueExp - exp);
@@ -407,23 +429,27 @@ export class DecoderCore {
     const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
     // expected shapes and their texts are made once (no allocation per token)
     const e = (this.stepExpect ??= { key: [heads, d], keyText: `[heads=${heads}, keyDim=${d}]`, value: [heads, dv], valueText: `[heads=${heads}, valueDim=${dv}]` });
-    const qv = checkTensor('q', q, e.key, e.keyText);
-    const kv = checkTensor('k', k, e.key, e.keyText);
-    const vv = checkTensor('v', v, e.value, e.valueText);
+    const qv = checkTensor('q', q, e.key, e.keyText, false);
+    const kv = checkTensor('k', k, e.key, e.keyText, false);
+    const vv = checkTensor('v', v, e.value, e.valueText, false);
     if (out !== undefined) checkOut(out, heads, dv);
     this.checkPosition(1);
-    const z = out ?? ndarray(new Float64Array(heads * dv), [heads, dv]);
+    // room first (it may move the decoder to a new workspace), then each input gathered into the workspace and
+    // checked finite in one pass: scratch only, so a bad value leaves the state as it was
     this.prepare(1, 0);
-    const { x, phiQ, phiK, acc, ringArgs, absorbArgs, contractArgs, ws } = this;
+    gatherRows('q', qv, this.qAll);
+    gatherRows('k', kv, this.kAll);
+    gatherRows('v', vv, this.vAll, this.vMax);
+    const z = out ?? ndarray(new Float64Array(heads * dv), [heads, dv]);
+    const { phiQ, phiK, phiKm, acc, ringArgs, absorbArgs, contractArgs, ws } = this;
     for (let hIdx = 0; hIdx < heads; hIdx++) {
       const h = this.heads[hIdx]!;
       const kernel = h.kernel;
       const full = h.len === h.K;
       const slot = full ? h.start : (h.start + h.len) % h.cap;
-      copyHead(kv, hIdx, x);
-      this.keyFeaturesRunning(h, x, 1, phiK);
-      copyHead(vv, hIdx, x);
-      this.scaleValuesRunning(h, x, 1);
+      const vRow = this.vIn[hIdx]!;
+      this.keyFeaturesRunning(h, this.kIn[hIdx]!, 1, phiK);
+      this.scaleValuesRunning(h, vRow, 1, this.vMax[hIdx]!);
       // the oldest key leaves the near field: fold it into F (F_i = gamma (F_{i-1} + U_{i-K}))
       if (full && kernel.hasFar) {
         absorbArgs.far = h.far;
@@ -434,15 +460,11 @@ export class DecoderCore {
         absorbArgs.vOff = slot * dv;
         ws.farAbsorb(absorbArgs);
       }
-      // plain loops: subarray() would allocate two views per token
-      const ko = slot * m;
-      for (let r = 0; r < m; r++) h.ringK[ko + r] = phiK[r]!;
-      const vo = slot * dv;
-      for (let col = 0; col < dv; col++) h.ringV[vo + col] = x[col]!;
+      h.ringK.set(phiKm, slot * m);
+      h.ringV.set(vRow, slot * dv);
       if (full) h.start = (h.start + 1) % h.cap;
       else h.len++;
-      copyHead(qv, hIdx, x);
-      this.queryFeaturesInto(x, 1, phiQ);
+      this.queryFeaturesInto(this.qIn[hIdx]!, 1, phiQ);
       acc.fill(0);
       ringArgs.c = kernel.near;
       ringArgs.ringK = h.ringK;

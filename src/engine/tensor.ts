@@ -22,7 +22,7 @@ function shapeText(shape: readonly (number | string)[]): string {
  * Check a tensor against an expected shape; entries given as strings name a free size (e.g. 'n').
  * Returns the checked view. Throws ShapeError saying what was expected and what arrived.
  */
-export function checkTensor(name: string, t: unknown, expected: readonly (number | string)[], expectedText?: string): CheckedTensor {
+export function checkTensor(name: string, t: unknown, expected: readonly (number | string)[], expectedText?: string, checkFinite = true): CheckedTensor {
   const want = expectedText ?? shapeText(expected);
   if (t === null || typeof t !== 'object') throw new ShapeError(`${name} must be an ndarray of shape ${want}, got ${describe(t)}`);
   const x = t as Partial<Tensor>;
@@ -63,8 +63,35 @@ export function checkTensor(name: string, t: unknown, expected: readonly (number
   }
   // the caller's arrays, read at once (no copies on the per-token path)
   const view: CheckedTensor = { data, shape, stride, offset };
-  assertFinite(name, view);
+  if (checkFinite) assertFinite(name, view);
   return view;
+}
+
+/**
+ * Copy a [rows, dim] view (checked for shape by checkTensor with checkFinite = false) into out: [rows * dim]
+ * row-major, checking in the same pass that every value is finite (checkTensor's message); with maxAbs,
+ * maxAbs[a] = max |row a|. The per-token inputs of Decoder.step take one pass instead of three.
+ */
+export function gatherRows(name: string, t: CheckedTensor, out: Float64Array, maxAbs?: Float64Array): void {
+  const { data, stride, offset, shape } = t;
+  const rows = shape[0]!;
+  const dim = shape[1]!;
+  const s0 = stride[0]!;
+  const s1 = stride[1]!;
+  for (let a = 0; a < rows; a++) {
+    const base = offset + a * s0;
+    const o = a * dim;
+    let mx = 0;
+    for (let b = 0; b < dim; b++) {
+      const value = data[base + b * s1]!;
+      // x - x is 0 exactly when x is finite
+      if (value - value !== 0) throw new ShapeError(`${name} must hold finite numbers, got ${describe(value)} at index ${shapeText([a, b])}`);
+      out[o + b] = value;
+      const av = Math.abs(value);
+      if (av > mx) mx = av;
+    }
+    if (maxAbs !== undefined) maxAbs[a] = mx;
+  }
 }
 
 /**

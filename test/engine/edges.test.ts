@@ -152,6 +152,45 @@ for (const backend of BACKENDS) describe(`configs and API misuse (${backend})`, 
     expect(strided.position).toBe(5);
   });
 
+  it('step() refuses NaN and Infinity in q, k or v at their index (strided and Float32 views too), the state unchanged', () => {
+    const rng = new Rng(9);
+    const tok = () => [randomTensor(rng, [2, 5]), randomTensor(rng, [2, 5]), randomTensor(rng, [2, 3])] as const;
+    // past the window (6 lags): the ring is full and a step would absorb a key into the far field
+    const dec = new Decoder(L2, { backend });
+    const twin = new Decoder(L2, { backend });
+    for (let i = 0; i < 8; i++) {
+      const t = tok();
+      dec.step(...t);
+      twin.step(...t);
+    }
+    const before = Buffer.from(dec.snapshot());
+    for (const which of [0, 1, 2] as const) {
+      for (const bad of [NaN, Infinity, -Infinity]) {
+        const t = tok();
+        const copy = ndarray(Float64Array.from(t[which].data), t[which].shape.slice());
+        const col = which === 2 ? 2 : 4;
+        copy.set(1, col, bad);
+        const args = [t[0], t[1], t[2]];
+        args[which] = copy;
+        const name = 'qkv'[which]!;
+        expect(() => dec.step(args[0]!, args[1]!, args[2]!)).toThrow(new RegExp(`^${name} must hold finite numbers, got ${String(bad)} at index \\[1, ${col}\\]$`));
+        expect(Buffer.from(dec.snapshot()).equals(before)).toBe(true);
+      }
+    }
+    // Float32 data in a transposed view: the index is the logical one
+    const data = new Float32Array(5 * 2).fill(0.25);
+    const view = ndarray(data, [5, 2]).transpose(1, 0); // logical [2, 5]
+    view.set(0, 3, NaN);
+    const t = tok();
+    expect(() => dec.step(t[0], view, t[2])).toThrow(/^k must hold finite numbers, got NaN at index \[0, 3\]$/);
+    expect(Buffer.from(dec.snapshot()).equals(before)).toBe(true);
+    // and it goes on exactly as a decoder that never saw the bad tokens
+    for (let i = 0; i < 3; i++) {
+      const u = tok();
+      expect(Array.from(dec.step(...u).data)).toEqual(Array.from(twin.step(...u).data));
+    }
+  });
+
   it('restore options are checked as options: a bad method is a ConfigError, not a SnapshotError', () => {
     const bytes = new Decoder(L2, { backend }).snapshot();
     expect(() => Decoder.restore(bytes, { method: 'fastest' as 'auto' })).toThrow(ConfigError);
