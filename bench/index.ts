@@ -6,6 +6,7 @@ import { runPrefill, type PrefillRow } from './prefill.js';
 import { runDecode } from './decode.js';
 import { calibrate } from './calibrate.js';
 import { lineChartSvg } from './plot.js';
+import type { VersusRow } from './pytorch.js';
 
 const suite = process.argv[2] ?? 'all';
 const small = process.env.SMALL === '1';
@@ -22,7 +23,7 @@ const suites: Record<string, () => Promise<void> | void> = {
   },
   pytorch: async () => {
     const mod = await import('./pytorch.js');
-    results.pytorch = mod.runVersusPytorch(small ? [1024] : [4096, 16384]);
+    results.pytorch = mod.runVersusPytorch(small ? [1024] : [1024, 4096, 16384, 65536]);
   },
   calibrate: () => { results.calibrate = { js: calibrate('js'), wasm: calibrate('wasm') }; console.log(results.calibrate); },
   snapshot: async () => {
@@ -47,6 +48,7 @@ if (suite === 'all') {
   mkdirSync(dir, { recursive: true });
   writeFileSync(new URL('latest.json', dir), JSON.stringify(results, null, 2));
   const rows = results.prefill as PrefillRow[];
+  const torch = (results.pytorch ?? null) as VersusRow[] | null;
   writeFileSync(new URL('prefill.svg', dir), await lineChartSvg({
     title: 'Whole-sequence attention, m = dv = d = 64, full RPE table', xLabel: 'sequence length n', yLabel: 'seconds', logX: true, logY: true,
     series: [
@@ -54,6 +56,11 @@ if (suite === 'all') {
       { name: 'FFT (S-form), JS', points: rows.map((r) => ({ x: r.n, y: r.fftJsSeconds })) },
       { name: 'direct (A-form), WASM', points: rows.map((r) => ({ x: r.n, y: r.directSeconds })) },
       { name: 'O(n^2) reference', points: rows.filter((r) => r.referenceSeconds !== null).map((r) => ({ x: r.n, y: r.referenceSeconds! })) },
+      // the paper's algorithm in PyTorch, one thread, from the pytorch suite of the same run (absent without PyTorch)
+      ...(torch === null ? [] : [
+        { name: "paper's algorithm, PyTorch float32", points: torch.map((r) => ({ x: r.n, y: r.torchFloat32Seconds })) },
+        { name: "paper's algorithm, PyTorch float64", points: torch.map((r) => ({ x: r.n, y: r.torchFloat64Seconds })) },
+      ]),
     ],
   }));
   const curve = (results.decode as { curve: Array<{ position: number; seconds: number }> }).curve;
