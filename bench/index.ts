@@ -1,6 +1,7 @@
 // Benchmark suites: npm run bench -- [prefill|decode|snapshot|kernels|pytorch|calibrate]  (no argument: every suite
-// but calibrate, then bench/results/latest.json and SVG plots). SMALL=1 runs tiny sizes.
-import { mkdirSync, writeFileSync } from 'node:fs';
+// but calibrate, then bench/results/latest.json and SVG plots; `replot` redraws the plots from latest.json).
+// SMALL=1 runs tiny sizes.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { runPrefill, type PrefillRow } from './prefill.js';
 import { runDecode } from './decode.js';
@@ -32,6 +33,12 @@ const suites: Record<string, () => Promise<void> | void> = {
     results.snapshot = await mod.runSnapshotBench(console.log);
   },
 };
+if (suite === 'replot') {
+  // redraw the plots from the last full run (bench/results/latest.json), e.g. after a change to the plot code
+  await writePlots(JSON.parse(readFileSync(new URL('./results/latest.json', import.meta.url), 'utf8')) as Record<string, unknown>, new URL('./results/', import.meta.url));
+  console.log('wrote bench/results/prefill.svg, decode.svg from latest.json');
+  process.exit(0);
+}
 const names = suite === 'all' ? ['prefill', 'decode', 'snapshot', 'kernels', 'pytorch'] : [suite];
 for (const name of names) {
   const run = suites[name];
@@ -43,12 +50,10 @@ for (const name of names) {
   await run();
 }
 
-if (suite === 'all') {
-  const dir = new URL('./results/', import.meta.url);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(new URL('latest.json', dir), JSON.stringify(results, null, 2));
-  const rows = results.prefill as PrefillRow[];
-  const torch = (results.pytorch ?? null) as VersusRow[] | null;
+/** The two plots of the README, from a results record (this run's, or latest.json for `replot`). */
+async function writePlots(res: Record<string, unknown>, dir: URL): Promise<void> {
+  const rows = res.prefill as PrefillRow[];
+  const torch = (res.pytorch ?? null) as VersusRow[] | null;
   writeFileSync(new URL('prefill.svg', dir), await lineChartSvg({
     title: 'Whole-sequence attention, m = dv = d = 64, full RPE table', xLabel: 'sequence length n', yLabel: 'seconds', logX: true, logY: true,
     series: [
@@ -58,15 +63,22 @@ if (suite === 'all') {
       { name: 'O(n^2) reference', points: rows.filter((r) => r.referenceSeconds !== null).map((r) => ({ x: r.n, y: r.referenceSeconds! })) },
       // the paper's algorithm in PyTorch, one thread, from the pytorch suite of the same run (absent without PyTorch)
       ...(torch === null ? [] : [
-        { name: "paper's algorithm, PyTorch float32", points: torch.map((r) => ({ x: r.n, y: r.torchFloat32Seconds })) },
-        { name: "paper's algorithm, PyTorch float64", points: torch.map((r) => ({ x: r.n, y: r.torchFloat64Seconds })) },
+        { name: 'PyTorch float32, 1 thread', points: torch.map((r) => ({ x: r.n, y: r.torchFloat32Seconds })) },
+        { name: 'PyTorch float64, 1 thread', points: torch.map((r) => ({ x: r.n, y: r.torchFloat64Seconds })) },
       ]),
     ],
   }));
-  const curve = (results.decode as { curve: Array<{ position: number; seconds: number }> }).curve;
+  const curve = (res.decode as { curve: Array<{ position: number; seconds: number }> }).curve;
   writeFileSync(new URL('decode.svg', dir), await lineChartSvg({
     title: 'Decoder.step per-token time, K = 512, m = dv = d = 64', xLabel: 'position', yLabel: 'microseconds per token', logX: true,
     series: [{ name: 'step', points: curve.map((c) => ({ x: c.position, y: c.seconds * 1e6 })) }],
   }));
+}
+
+const dir = new URL('./results/', import.meta.url);
+if (suite === 'all') {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(new URL('latest.json', dir), JSON.stringify(results, null, 2));
+  await writePlots(results, dir);
   console.log('\nwrote bench/results/latest.json, prefill.svg, decode.svg');
 }

@@ -70,7 +70,8 @@ export function lineChartSpec(options: LineChartOptions): TopLevelSpec {
         axis: { grid: true, ...(logY ? { format: '~g' } : {}) },
       },
       // Legend and colours in the order the series were given, not alphabetical.
-      color: { field: 'series', type: 'nominal', title: null, scale: { domain: names }, sort: names },
+      // labelLimit: without a canvas vega over-estimates text widths and would cut labels at half their length
+      color: { field: 'series', type: 'nominal', title: null, scale: { domain: names }, sort: names, legend: { labelLimit: 400 } },
       order: { field: 'x', type: 'quantitative' },
     },
   };
