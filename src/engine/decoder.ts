@@ -387,8 +387,10 @@ export class DecoderCore {
     this.ws.scaleFar(h.far, factor, m, this.config.valueDim);
   }
 
-  /** Values of rows [0, n) of v (already scaled by 2^-valueExp) in place; raises valueExp first when they are near the float64 top. */
-  /** v: [n, dv] in place; vMax: max |v| when the caller knows it. */
+  /**
+   * Values of rows [0, n) of v: [n, dv] scaled by 2^-valueExp in place; raises valueExp first when they are near the
+   * float64 top. vMax: max |v| when the caller knows it (else measured here).
+   */
   private scaleValuesRunning(h: Head, v: Float64Array, n: number, vMax = -1): void {
     const dv = this.config.valueDim;
     if (vMax < 0) {

@@ -20,7 +20,8 @@ function shapeText(shape: readonly (number | string)[]): string {
 
 /**
  * Check a tensor against an expected shape; entries given as strings name a free size (e.g. 'n').
- * Returns the checked view. Throws ShapeError saying what was expected and what arrived.
+ * Returns the checked view. Throws ShapeError saying what was expected and what arrived. With checkFinite = false
+ * the values are left for the caller to check (gatherRows does it while copying).
  */
 export function checkTensor(name: string, t: unknown, expected: readonly (number | string)[], expectedText?: string, checkFinite = true): CheckedTensor {
   const want = expectedText ?? shapeText(expected);
