@@ -297,21 +297,20 @@ function values4(v: usize, n: i32, dv: i32, acc: usize): void {
 
 // ---------------------------------------------------------------- kernels
 
+/** Query rows per block of aformRows (16 groups of four) and keys per shared chunk (<= AFORM_JC). */
+const ROWS_PER_BLOCK: i32 = 64;
+const KEY_CHUNK: i32 = 256;
+
 /**
  * For query rows b in [b0, b1): acc_b += sum_{t in [tLo, tHi), t <= b} c[t] (q_b . k_{b-t}) [v_{b-t}; 1].
  * k, v point at key row jBase (rows j < jBase are never read: the caller passes jBase <= max(0, b0 - tHi + 1));
  * q, acc point at query row b0 (strides m and dv + 1).
  */
-/** Query rows per block of aformRows (16 groups of four) and keys per shared chunk (<= AFORM_JC). */
-const ROWS_PER_BLOCK: i32 = 64;
-const KEY_CHUNK: i32 = 256;
-
 export function aformRows(c: usize, tLo: i32, tHi: i32, k: usize, v: usize, jBase: i32, q: usize, acc: usize, b0: i32, b1: i32, m: i32, dv: i32): void {
   if (tHi <= tLo) return;
   const m8 = <usize>m << 3;
   const dv8 = <usize>dv << 3;
   const w18 = <usize>(dv + 1) << 3;
-  let b = b0;
   // Groups of four queries, ROWS_PER_BLOCK rows at a time: every group of a block takes its keys chunk by chunk
   // from one shared sequence of KEY_CHUNK-key chunks, so a chunk of keys and values (256 KB at m = dv = 64) is
   // read from memory once per block and from L2 by the other groups; one group at a time re-read the whole
@@ -333,8 +332,8 @@ export function aformRows(c: usize, tLo: i32, tHi: i32, k: usize, v: usize, jBas
       }
     }
   }
-  b = full;
-  for (; b < b1; b++) {
+  // the last rows (fewer than four) one at a time
+  for (let b = full; b < b1; b++) {
     const jLo = max(0, b - tHi + 1);
     const jHi = b - tLo;
     const qb = q + <usize>(b - b0) * m8;

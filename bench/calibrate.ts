@@ -146,7 +146,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   for (const backend of (only === 'js' || only === 'wasm' ? [only] : ['js', 'wasm']) as BackendName[]) {
     const k = calibrate(backend, (line) => console.log(line));
     const num = (x: number): string => (x === 0 ? '0' : x.toExponential(2));
-    const fmt = (v: unknown): string => (typeof v === 'number' ? num(v) : `[${(v as unknown[]).map((x) => (typeof x === 'number' ? num(x) : `[${(x as number[]).map((y, i) => (i === 0 ? String(y) : num(y))).join(', ')}]`)).join(', ')}]`);
-    console.log(`  ${backend}: { ${Object.entries(k).map(([name, value]) => `${name}: ${fmt(value)}`).join(', ')} },`);
+    const direct = k.direct.map(([lags, s]) => `[${lags}, ${num(s)}]`).join(', ');
+    console.log(`  ${backend}: { direct: [${direct}], fftSeconds: [${k.fftSeconds.map(num).join(', ')}], mac: ${num(k.mac)}, channelRow: ${num(k.channelRow)} },`);
   }
 }

@@ -37,7 +37,6 @@ export const COSTS: Record<BackendName, CostConstants> = {
     mac: 3.30e-10,
     channelRow: 1.77e-9,
   },
-
 };
 
 /** Seconds of one complex FFT of size N (a power of two) on a backend: its table, extrapolated by N log2 N. */

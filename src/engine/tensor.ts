@@ -112,7 +112,7 @@ export function checkSequence(
 
 function assertFinite(name: string, t: CheckedTensor): void {
   const { data, shape, stride, offset } = t;
-  // ranks 1-3 with plain loops: no allocation on the per-token path
+  // ranks 1-3 with plain loops (no index array), the general walk beyond
   const n0 = shape[0] ?? 1, n1 = shape[1] ?? 1, n2 = shape[2] ?? 1;
   const s0 = stride[0] ?? 0, s1 = stride[1] ?? 0, s2 = stride[2] ?? 0;
   if (shape.length <= 3) {
