@@ -3,7 +3,7 @@
 // (immutable) and one idle WASM workspace that calls hand back for the next call (see acquireWorkspace).
 import { ConfigError, describe } from '../core/errors.js';
 import { JsWorkspace } from './js.js';
-import { createWasmWorkspace, wasmSupported, type WasmWorkspace } from './wasm.js';
+import { createWasmWorkspace, wasmSupported, wasmWorkspaceFits, type WasmWorkspace } from './wasm.js';
 import type { BackendName, BackendOption, Workspace } from './types.js';
 
 export type { BackendName, BackendOption, Workspace, FftPlan } from './types.js';
@@ -30,6 +30,11 @@ export function resolveBackend(option: BackendOption): BackendName {
 /** A new workspace of the given backend; `capacity` (float64 entries) sizes WASM memory up front. */
 export function createWorkspace(backend: BackendName, capacity: number): Workspace {
   return backend === 'wasm' ? createWasmWorkspace(capacity) : new JsWorkspace();
+}
+
+/** Whether a workspace of `capacity` float64 entries can exist on `backend` (WASM: under the 4 GiB wasm32 limit). */
+export function workspaceFits(backend: BackendName, capacity: number): boolean {
+  return backend !== 'wasm' || wasmWorkspaceFits(capacity);
 }
 
 /** Largest WASM workspace kept idle between calls: 64M float64 entries (512 MiB; n = 65536 at m = dv = 64 takes 300 MiB). */

@@ -40,6 +40,7 @@ import type {
 } from './types.js';
 import { WASM_BASE64, WASM_HEADER_BYTES } from './wasmBinary.js';
 import { blockRange, type SformChannelsArgs } from '../math/fftconv.js';
+import { ResourceError } from '../core/errors.js';
 
 export { WASM_HEADER_BYTES };
 
@@ -111,6 +112,51 @@ export interface WasmWorkspace extends Workspace {
 
 const PAGE = 65536;
 const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
+
+// ------------------------------------------------------------------ making memories (one seam)
+
+/**
+ * Where every WebAssembly.Memory of this backend is made. One seam, so tests can lower the limit or make the
+ * runtime refuse (as V8 does once ~12,800 memories have used up its address-space reservations) without
+ * exhausting the machine. `maxPages`: the wasm32 limit (4 GiB).
+ */
+export const wasmMemory = {
+  maxPages: MAX_PAGES,
+  allocate(pages: number): WebAssembly.Memory {
+    return new WebAssembly.Memory({ initial: pages, maximum: pages });
+  },
+};
+
+/** Bytes of WebAssembly memory (whole pages) a workspace of `capacity` float64 entries takes. */
+export function wasmWorkspaceBytes(capacity: number): number {
+  return Math.ceil((WASM_HEADER_BYTES + wasmF64Entries(capacity) * 8) / PAGE) * PAGE;
+}
+
+/** Whether a workspace of `capacity` float64 entries fits under the WebAssembly memory limit. */
+export function wasmWorkspaceFits(capacity: number): boolean {
+  return wasmWorkspaceBytes(capacity) <= wasmMemory.maxPages * PAGE;
+}
+
+const bytesText = (b: number): string => `${b.toLocaleString('en-US')} bytes`;
+
+/** A memory of `bytes` (whole pages) for `what`, or a ResourceError saying what ran out and what was asked. */
+function createMemory(bytes: number, what: string): WebAssembly.Memory {
+  const limit = wasmMemory.maxPages * PAGE;
+  if (bytes > limit) {
+    throw new ResourceError('wasm-memory', bytes, limit, `${what} needs ${bytesText(bytes)} of WebAssembly memory, over the ${bytesText(limit)} limit of WebAssembly memory (wasm32); use backend 'js' (or 'auto') for a call this large`);
+  }
+  try {
+    return wasmMemory.allocate(bytes / PAGE);
+  } catch (e) {
+    if (!(e instanceof RangeError)) throw e;
+    throw new ResourceError(
+      'wasm-memory', bytes, null,
+      `the runtime refused ${bytesText(bytes)} of WebAssembly memory for ${what} (${e.message}): every WASM workspace (one per Decoder, ` +
+        `so one per layer of a model session, and one per attention() call) reserves address space of its own, and too many are live; ` +
+        `release some, or use backend 'js'`,
+    );
+  }
+}
 
 // ------------------------------------------------------------------ compiling the module (once per process)
 
@@ -253,9 +299,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     const module = compiledModule();
     const base = WASM_HEADER_BYTES;
     const bytes = base + wasmF64Entries(capacity) * 8;
-    const pages = Math.ceil(bytes / PAGE);
-    if (pages > MAX_PAGES) throw new RangeError(`WASM workspace capacity ${capacity} float64 entries exceeds the 4 GiB limit of WebAssembly memory`);
-    this.memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    this.memory = createMemory(wasmWorkspaceBytes(capacity), `a WASM workspace of ${capacity} float64 entries`);
     this.x = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Kernels;
     if (this.x.headerBytes() !== base) throw new Error(`wasmBinary.ts is out of step with wasm.ts (header ${this.x.headerBytes()} != ${base})`);
     this.buf = this.memory.buffer;
@@ -355,9 +399,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     for (const s of args) bytes += wasmF64Entries(s.len) * 8;
     const planBytes = planSize > 0 ? wasmFftPlanEntries(planSize) * 8 : 0;
     bytes += planBytes;
-    const pages = Math.ceil(bytes / PAGE);
-    if (pages > MAX_PAGES) throw new RangeError('WASM kernel call on arrays outside the workspace: copies exceed 4 GiB');
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
+    const memory = createMemory(Math.ceil(bytes / PAGE) * PAGE, 'a WASM kernel call on copies of arrays outside its workspace');
     const x = instantiate(memory);
     const heap = new Float64Array(memory.buffer);
     let at = WASM_HEADER_BYTES;

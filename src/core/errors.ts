@@ -45,6 +45,26 @@ export class SnapshotError extends ToeplitzAttentionError {
   }
 }
 
+export type ResourceKind = 'wasm-memory';
+
+/**
+ * The runtime refused memory a call needs (a WebAssembly memory it could not reserve, or one past the 4 GiB
+ * wasm32 limit). Nothing was changed. `requestedBytes` is what was asked; `limitBytes` the limit it exceeds
+ * (null when the runtime itself refused, e.g. its address-space reservations are exhausted).
+ */
+export class ResourceError extends ToeplitzAttentionError {
+  readonly resource: ResourceKind;
+  readonly requestedBytes: number;
+  readonly limitBytes: number | null;
+  constructor(resource: ResourceKind, requestedBytes: number, limitBytes: number | null, message: string) {
+    super(message);
+    this.name = 'ResourceError';
+    this.resource = resource;
+    this.requestedBytes = requestedBytes;
+    this.limitBytes = limitBytes;
+  }
+}
+
 /** Describe a value briefly for an error message. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';

@@ -8,7 +8,7 @@ import { exp2, keyFeatures, powerOfTwoAbove, queryFeatures } from '../math/featu
 import { VALUE_EXP_LIMIT } from './state.js';
 import { kernelMaxLog, shiftKernel } from '../math/kernel.js';
 import { referenceHead } from '../math/reference.js';
-import { acquireWorkspace, checkBackendOption, releaseWorkspace, resolveBackend, type BackendOption, type Workspace } from '../backend/index.js';
+import { acquireWorkspace, checkBackendOption, releaseWorkspace, resolveBackend, workspaceFits, type BackendName, type BackendOption, type Workspace } from '../backend/index.js';
 
 export interface AttentionOptions {
   /** 'auto' (cost model, default), 'fft' (S-form: partitioned FFT) or 'direct' (A-form) */
@@ -70,15 +70,21 @@ export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, 
   if (n === 0) return out;
   // plan every pass first (pure), then one workspace for the call sized for the largest: inputs, features,
   // accumulators, far state, FFT plans and scratch
-  const backendName = resolveBackend(backend);
-  const plans: PassPlan[][] = [];
-  let scratch = 0;
-  for (let h = 0; h < heads; h++) {
-    const sides = [cfg.past[h]!, cfg.future[h] ?? null].filter((s) => s !== null);
-    plans.push(sides.map((kern) => planPass(kern.logBias.length, method, block, 0, n, m, dv, backendName)));
-    for (const p of plans[h]!) scratch = Math.max(scratch, p.scratch + 2 * p.planFloats);
-  }
-  const ws = acquireWorkspace(backendName, n * (Math.max(d, dv) + 2 * m + dv + dv + 1) + 2 * m * (dv + 1) + m * d + scratch + 256);
+  const plan = (name: BackendName): { plans: PassPlan[][]; floats: number } => {
+    const plans: PassPlan[][] = [];
+    let scratch = 0;
+    for (let h = 0; h < heads; h++) {
+      const sides = [cfg.past[h]!, cfg.future[h] ?? null].filter((s) => s !== null);
+      plans.push(sides.map((kern) => planPass(kern.logBias.length, method, block, 0, n, m, dv, name)));
+      for (const p of plans[h]!) scratch = Math.max(scratch, p.scratch + 2 * p.planFloats);
+    }
+    return { plans, floats: n * (Math.max(d, dv) + 2 * m + dv + dv + 1) + 2 * m * (dv + 1) + m * d + scratch + 256 };
+  };
+  let backendName = resolveBackend(backend);
+  let { plans, floats } = plan(backendName);
+  // past the 4 GiB of wasm32, 'auto' runs on JS; a forced 'wasm' gets the ResourceError naming the limit
+  if (backendName === 'wasm' && backend === 'auto' && !workspaceFits('wasm', floats)) ({ plans, floats } = plan((backendName = 'js')));
+  const ws = acquireWorkspace(backendName, floats);
   try {
     attendHeads(cfg, qv, kv, vv, n, method, block, plans, ws, out, options?.onStats);
   } finally {

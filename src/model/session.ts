@@ -3,7 +3,7 @@
 // generate() samples, feeds each token back, and yields UTF-8-safe text pieces; snapshot() / restore
 // carry all of it across processes, continuing exactly.
 import ndarray, { type NdArray } from 'ndarray';
-import { ConfigError, Decoder, StateError, type DecoderOptions } from '../index.js';
+import { ConfigError, Decoder, ResourceError, StateError, type DecoderOptions } from '../index.js';
 import { describe } from '../core/errors.js';
 import { ModelError } from './errors.js';
 import { createRunState, forward, headsToRows, type AttendFn, type RunState } from './forward.js';
@@ -292,6 +292,7 @@ export function restoreSession(model: Model, bytes: Uint8Array): Session {
     try {
       dec = Decoder.restore(b);
     } catch (e) {
+      if (e instanceof ResourceError) throw e; // memory ran out: the bytes are fine, say what ran out
       return bad(`layer ${l}: ${(e as Error).message}`);
     }
     checkLayerDecoder(model, l, dec, p.position);
