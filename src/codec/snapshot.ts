@@ -8,6 +8,7 @@ import { Packr, Unpackr } from 'msgpackr';
 import { DecoderCore, type DecoderOptions, type DecoderState, type HeadState } from '../engine/decoder.js';
 import { resolveConfig, type AttentionConfig, type FeatureSpec, type ResolvedConfig, type RpeSide, type RpeSpec, type Tail } from '../engine/config.js';
 import { checkDecoderState, NO_KEY } from '../engine/state.js';
+import { checkMethodOption } from '../engine/nearfield.js';
 import { exp2, powerOfTwoAbove } from '../math/features.js';
 import { checkBackendOption } from '../backend/index.js';
 import { ConfigError, SnapshotError, StateError, describe } from '../core/errors.js';
@@ -491,9 +492,7 @@ export function checkDecodeOptions(options: unknown): DecodeOptions {
   if (options === undefined) return {};
   if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend?, maxDerivedBytes? }, got ${describe(options)}`);
   const o = options as DecodeOptions;
-  if (o.method !== undefined && o.method !== 'auto' && o.method !== 'fft' && o.method !== 'direct') {
-    throw new ConfigError(`options.method must be 'auto', 'fft' or 'direct', got ${describe(o.method)}`);
-  }
+  if (o.method !== undefined) checkMethodOption(o.method);
   if (o.backend !== undefined) checkBackendOption(o.backend);
   if (o.maxDerivedBytes !== undefined && (typeof o.maxDerivedBytes !== 'number' || !(o.maxDerivedBytes >= 0))) {
     throw new ConfigError(`options.maxDerivedBytes must be a number >= 0, got ${describe(o.maxDerivedBytes)}`);

@@ -3,7 +3,7 @@ import type { NdArray } from 'ndarray';
 import { toResolvedConfig, type AttentionConfig, type ResolvedConfig } from './config.js';
 import { ConfigError, describe } from '../core/errors.js';
 import { checkSequence, copyHead, zeros, type CheckedTensor } from './tensor.js';
-import { attendBuffer, finalizeRows, planPass, PartitionCache, type BufferPass, type MethodOption, type PassPlan, type PassStats } from './nearfield.js';
+import { attendBuffer, checkMethodOption, finalizeRows, planPass, PartitionCache, type BufferPass, type MethodOption, type PassPlan, type PassStats } from './nearfield.js';
 import { exp2, keyFeatures, powerOfTwoAbove, queryFeatures } from '../math/features.js';
 import { VALUE_EXP_LIMIT } from './state.js';
 import { kernelMaxLog, shiftKernel } from '../math/kernel.js';
@@ -36,10 +36,7 @@ export function checkInputs(config: AttentionConfig | ResolvedConfig, q: unknown
 }
 
 function checkOptions(options: AttentionOptions | undefined): Required<Pick<AttentionOptions, 'method' | 'block' | 'backend'>> {
-  const method = options?.method ?? 'auto';
-  if (method !== 'auto' && method !== 'fft' && method !== 'direct') {
-    throw new ConfigError(`options.method must be 'auto', 'fft' or 'direct', got ${describe(method)}`);
-  }
+  const method = checkMethodOption(options?.method);
   const block = options?.block ?? 0;
   if (block !== 0 && (!Number.isInteger(block) || block < 16 || (block & (block - 1)) !== 0)) {
     throw new ConfigError(`options.block must be a power of two >= 16, got ${describe(block)}`);

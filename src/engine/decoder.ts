@@ -10,7 +10,7 @@ import { toResolvedConfig, type AttentionConfig, type ResolvedConfig } from './c
 import { ConfigError, ShapeError, StateError, describe } from '../core/errors.js';
 import { MAX_POSITION } from '../core/limits.js';
 import { checkSequence, checkTensor, copyHead, gatherRows, type CheckedTensor } from './tensor.js';
-import { attendBuffer, planPass, PartitionCache, type MethodOption, type PassStats } from './nearfield.js';
+import { attendBuffer, checkMethodOption, planPass, PartitionCache, type MethodOption, type PassStats } from './nearfield.js';
 import { deterministicFeatures, exp2, powerOfTwoAbove, queryFeatures, type PrfLogitsKernel } from '../math/features.js';
 import { kernelMaxLog, shiftKernel, type CausalKernel, type ShiftedKernel } from '../math/kernel.js';
 import type { AformRingArgs, FarAbsorbArgs, FarArrays, FarContractArgs, PrfLogitsArgs } from '../math/kernelArgs.js';
@@ -43,14 +43,6 @@ interface Head {
   far: FarArrays;
   keyExp: number;
   valueExp: number;
-}
-
-function checkMethod(value: unknown): MethodOption {
-  const method = value ?? 'auto';
-  if (method !== 'auto' && method !== 'fft' && method !== 'direct') {
-    throw new ConfigError(`options.method must be 'auto', 'fft' or 'direct', got ${describe(method)}`);
-  }
-  return method;
 }
 
 /**
@@ -93,7 +85,7 @@ export class DecoderCore {
 
   constructor(config: AttentionConfig | ResolvedConfig, options: DecoderOptions = {}) {
     if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend? }, got ${describe(options)}`);
-    const method = checkMethod(options.method);
+    const method = checkMethodOption(options.method);
     const backend = resolveBackend(checkBackendOption(options.backend));
     const cfg = toResolvedConfig(config);
     if (!cfg.causal) throw new StateError(`Decoder needs a causal config (causal: true), got causal: false; use attention() for bidirectional sequences`);

@@ -7,8 +7,24 @@ import { blockRange, partitionKernel, sformChannelsScratch, sformRows, transpose
 import type { ShiftedKernel } from '../math/kernel.js';
 import { chooseNear, bestFft, COSTS, HEAD_LAGS } from './costModel.js';
 import type { BackendName } from '../backend/types.js';
+import { ConfigError, describe } from '../core/errors.js';
 
 export type MethodOption = 'auto' | 'fft' | 'direct';
+
+/** The method names (attention(), Decoder, restore options, decoder states and models all check with checkMethodOption). */
+export const METHOD_NAMES: readonly MethodOption[] = ['auto', 'fft', 'direct'];
+
+/**
+ * Validate a method (the one place that knows the names): undefined is 'auto' unless `required`. Throws
+ * ConfigError naming `where`, or calls `fail` with the message (a decoder state's check throws StateError).
+ */
+export function checkMethodOption(value: unknown, where = 'options.method', fail?: (message: string) => never, required = false): MethodOption {
+  const method = required ? value : (value ?? 'auto');
+  if ((METHOD_NAMES as readonly unknown[]).includes(method)) return method as MethodOption;
+  const message = `${where} must be ${METHOD_NAMES.map((m) => `'${m}'`).join(', ').replace(/, ([^,]*)$/, ' or $1')}, got ${describe(method)}`;
+  if (fail !== undefined) return fail(message);
+  throw new ConfigError(message);
+}
 
 /** Rows whose estimated FFT rounding error exceeds this fraction of |z_i| are recomputed directly (10x under the 1e-9 bar). */
 export const REPAIR_TOLERANCE = 1e-10;

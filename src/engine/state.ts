@@ -6,7 +6,7 @@ import { MAX_POSITION } from '../core/limits.js';
 import type { BackendName } from '../backend/types.js';
 import type { ResolvedConfig } from './config.js';
 import { kernelLogAt } from '../math/kernel.js';
-import type { MethodOption } from './nearfield.js';
+import { checkMethodOption, type MethodOption } from './nearfield.js';
 
 /** Per-head state. Ring arrays are linearized, oldest first, length len = min(position, K_h). */
 export interface HeadState {
@@ -88,7 +88,7 @@ export function checkDecoderState(cfg: ResolvedConfig, state: DecoderState): voi
   if (typeof position !== 'number' || !Number.isInteger(position) || position < 0 || position > MAX_POSITION) {
     fail(`state.position must be an integer in [0, ${MAX_POSITION}], got ${describe(position)}`);
   }
-  if (state.method !== 'auto' && state.method !== 'fft' && state.method !== 'direct') fail(`state.method must be 'auto', 'fft' or 'direct', got ${describe(state.method)}`);
+  checkMethodOption(state.method, 'state.method', fail, true);
   if (state.backend !== 'js' && state.backend !== 'wasm') fail(`state.backend must be 'js' or 'wasm', got ${describe(state.backend)}`);
   if (!Array.isArray(state.heads) || state.heads.length !== heads) fail(`state.heads must be an array of ${heads} head states, got ${describe(state.heads)}`);
   const [expLo, expHi] = keyExpRange(cfg);

@@ -12,6 +12,7 @@ import { parseSafetensors } from './safetensors.js';
 import { checkWeights, modelFingerprint, readWeights, type ModelWeights } from './weights.js';
 import { GEMM_ROWS, createRunState, forward, headsToRows, type AttendFn, type GemmFn } from './forward.js';
 import { checkBackendOption, createWorkspace, resolveBackend, type BackendName } from '../backend/index.js';
+import { checkMethodOption } from '../engine/nearfield.js';
 import { weightArrays } from './weights.js';
 import { Session, restoreSession, type SessionOptions } from './session.js';
 
@@ -41,6 +42,7 @@ export class Model {
     this.config = config;
     this.info = Object.freeze({ ...info });
     this.options = Object.freeze({ ...options });
+    checkMethodOption(options.method); // refused now, not at the first logits or session
     this.backend = resolveBackend(checkBackendOption(options.backend));
     if (this.backend === 'wasm') {
       // weights move into the workspace's memory, so the WASM GEMM reads them in place; activations outside
