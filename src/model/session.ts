@@ -66,7 +66,8 @@ export class Session {
   /** last: [vocab] logits after the last token fed (what the next token is sampled from) */
   private readonly last: Float64Array;
   private fed = false;
-  private busy = false;
+  /** the running generate() iteration (its token), or null when the session is free */
+  private busy: object | null = null;
   // one-token path: RunState of one row, [heads, dim] views over it, a token buffer
   private readonly one: RunState;
   private readonly qOne: NdArray<Float64Array>;
@@ -209,7 +210,14 @@ export class Session {
 
   private async *run(tokens: ArrayLike<number>, maxTokens: number, stops: string[], signal: AbortSignal | undefined): AsyncGenerator<GeneratedToken, void, undefined> {
     this.checkIdle('generate()');
-    this.busy = true;
+    // an abort frees the session at once (fromGeneration's unsubscribe): the generator itself finalizes a turn
+    // later, and when resumed it stops at signal.throwIfAborted() before touching the state
+    const mine = {};
+    const release = (): void => {
+      if (this.busy === mine) this.busy = null;
+    };
+    this.busy = mine;
+    signal?.addEventListener('abort', release, { once: true });
     try {
       if (tokens.length > 0) {
         this.feedChecked(tokens, DEFAULT_CHUNK, undefined, true);
@@ -235,7 +243,8 @@ export class Session {
         }
       }
     } finally {
-      this.busy = false;
+      signal?.removeEventListener('abort', release);
+      release();
     }
   }
 
