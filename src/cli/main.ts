@@ -12,6 +12,7 @@ import type { AttentionConfig, FeatureSpec, RpeSpec, Tail } from '../index.js';
 import { formatNpy, parseNpy, type NpyArray } from './npy.js';
 import { inspectSnapshot } from '../codec/index.js';
 import { registerModelCommands } from './model.js';
+import { errnoText, outputProblem } from './output.js';
 
 /** A user-facing failure: printed as one line, exit code 1. */
 export class CliError extends Error {
@@ -44,25 +45,6 @@ export function packageVersion(): string {
 
 // ---------------------------------------------------------------------------------------------
 // Files
-
-const ERRNO_TEXT: Record<string, string> = {
-  ENOENT: 'does not exist',
-  EACCES: 'permission denied',
-  EPERM: 'operation not permitted',
-  EISDIR: 'is a directory',
-  ENOTDIR: 'a part of the path is not a directory',
-  ENOSPC: 'no space left on device',
-  EROFS: 'read-only file system',
-  EEXIST: 'already exists',
-  EMFILE: 'too many open files',
-  ENAMETOOLONG: 'name too long',
-  ELOOP: 'too many symbolic links',
-};
-
-function errnoText(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  return code === undefined ? String((e as Error)?.message ?? e) : `${ERRNO_TEXT[code] ?? code} (${code})`;
-}
 
 /** The stats of an input file, or a CliError saying what is missing or wrong about it. */
 function statInput(path: string, what: string): Stats {
@@ -100,26 +82,10 @@ function readNpy(path: string, what: string): NpyArray {
   }
 }
 
-/**
- * Check before any work that `path` can be the output file: its folder exists and it is not itself a
- * folder. (Writing still checks everything; this only makes the common mistakes fail fast and clearly.)
- */
+/** Check before any work that `path` can be the output file (see outputProblem); a CliError if not. */
 function checkOutput(path: string, option: string): void {
-  const folder = dirname(resolve(path));
-  let dst: Stats;
-  try {
-    dst = statSync(folder);
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new CliError(`output folder does not exist: ${folder} (${option} ${path})`);
-    throw new CliError(`cannot use output folder ${folder}: ${errnoText(e)}`);
-  }
-  if (!dst.isDirectory()) throw new CliError(`output folder ${folder} is not a directory (${option} ${path})`);
-  try {
-    if (statSync(path).isDirectory()) throw new CliError(`${option} ${path} names a directory; give a file path`);
-  } catch (e) {
-    if (e instanceof CliError) throw e;
-    // does not exist yet: fine
-  }
+  const problem = outputProblem(path, option);
+  if (problem !== null) throw new CliError(problem);
 }
 
 /**

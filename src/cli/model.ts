@@ -5,7 +5,9 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
-import { ModelError, evaluate, type Evaluation, type Model, type Session } from '../model/index.js';
+import { ConfigError } from '../index.js';
+import { ModelError, checkSamplerOptions, evaluate, type Evaluation, type Model, type SamplerOptions, type Session } from '../model/index.js';
+import { errnoText, outputProblem } from './output.js';
 import { loadModelFile, loadSession, saveSession } from '../model/file.js';
 
 /** Where output goes (process streams by default; tests capture it). */
@@ -14,10 +16,29 @@ export interface ModelCliIo {
   stderr(text: string): void;
   /** draw a progress bar on stderr (eval) */
   progress: boolean;
+  /** the error that closed stdout (EPIPE: its reader is gone, as with `| head -c 10`), or null while it is open */
+  stdoutClosed?(): NodeJS.ErrnoException | null;
 }
 
 export function processIo(): ModelCliIo {
-  return { stdout: (t) => void process.stdout.write(t), stderr: (t) => void process.stderr.write(t), progress: process.stderr.isTTY === true };
+  // a closed pipe is reported as an 'error' event a turn after the write: without a listener it would crash the
+  // process with a stack trace; with one, generation sees it between tokens and stops
+  let closed: NodeJS.ErrnoException | null = null;
+  let listening = false;
+  const onError = (e: NodeJS.ErrnoException): void => void (closed ??= e);
+  return {
+    stdout: (t) => {
+      if (closed !== null) return;
+      if (!listening) {
+        process.stdout.on('error', onError);
+        listening = true;
+      }
+      process.stdout.write(t);
+    },
+    stderr: (t) => void process.stderr.write(t),
+    progress: process.stderr.isTTY === true,
+    stdoutClosed: () => closed,
+  };
 }
 
 /** The model shipped with the package (models/toeplitz-lm.safetensors next to src/ or dist/). */
@@ -43,23 +64,45 @@ export interface GenerateResult {
   position: number;
 }
 
-/** generate: load, restore or start a session, stream the generated text, optionally save the session. */
-export async function generateCommand(o: GenerateCliOptions, io: ModelCliIo = processIo()): Promise<GenerateResult> {
-  const model = loadModelFile(o.model);
-  let session: Session;
-  if (o.resume !== undefined) {
-    session = loadSession(o.resume, model);
-  } else {
+/**
+ * The arguments generate can check before loading anything (bad ones are usage errors, exit 2): the sampling
+ * options (by the sampler's own check), the stop texts, and that --save can be written.
+ */
+function checkGenerateArguments(o: GenerateCliOptions): SamplerOptions {
+  const sampling = { seed: o.seed ?? 0, temperature: o.temperature ?? 0.8, topK: o.topK ?? 0, topP: o.topP ?? 0.95 };
+  if (o.resume === undefined) {
     if (o.prompt === undefined || o.prompt === '') throw new InvalidArgumentError('generate needs --prompt <text> (or --resume <session> to continue a saved session)');
-    session = model.session({ seed: o.seed ?? 0, temperature: o.temperature ?? 0.8, topK: o.topK ?? 0, topP: o.topP ?? 0.95 });
+    try {
+      checkSamplerOptions(sampling);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new InvalidArgumentError(e.message);
+      throw e;
+    }
   }
+  for (const s of o.stop ?? []) if (s === '') throw new InvalidArgumentError('--stop must be a non-empty text, got ""');
+  const problem = o.save === undefined ? null : outputProblem(o.save, '--save');
+  if (problem !== null) throw new InvalidArgumentError(problem);
+  return sampling;
+}
+
+/**
+ * generate: load, restore or start a session, stream the generated text, optionally save the session. A stdout
+ * closed by its reader stops generation quietly; the session (with every token generated) is still saved.
+ */
+export async function generateCommand(o: GenerateCliOptions, io: ModelCliIo = processIo()): Promise<GenerateResult> {
+  const sampling = checkGenerateArguments(o);
+  const model = loadModelFile(o.model);
+  const session: Session = o.resume !== undefined ? loadSession(o.resume, model) : model.session(sampling);
   const t0 = performance.now();
   const tokens: number[] = [];
   let text = '';
+  let closed: NodeJS.ErrnoException | null = null;
   for await (const g of session.generate(o.prompt ?? '', { maxTokens: o.tokens, ...(o.stop ? { stop: o.stop } : {}) })) {
     tokens.push(g.token);
     text += g.text;
     if (g.text !== '') io.stdout(g.text);
+    closed = io.stdoutClosed?.() ?? null;
+    if (closed !== null) break;
   }
   const seconds = (performance.now() - t0) / 1000;
   if (o.save !== undefined) saveSession(o.save, session);
@@ -68,9 +111,11 @@ export async function generateCommand(o: GenerateCliOptions, io: ModelCliIo = pr
     io.stderr(
       `\n[${tokens.length} tokens in ${seconds.toFixed(2)} s (${Math.round(tokens.length / Math.max(seconds, 1e-9))} tokens/s); position ${session.position}; ` +
         `state ${session.stateBytes.toLocaleString('en-US')} bytes; seed ${s.seed}, temperature ${s.temperature}, top-k ${s.topK}, top-p ${s.topP}` +
-        `${o.save !== undefined ? `; session saved to ${o.save}` : ''}]\n`,
+        `${o.save !== undefined ? `; session saved to ${o.save}` : ''}${closed !== null ? `; stopped: stdout closed (${errnoText(closed)})` : ''}]\n`,
     );
   }
+  // a reader that went away (EPIPE) is how `| head` ends a stream: not an error; any other write failure is
+  if (closed !== null && closed.code !== 'EPIPE') throw new ModelError('io', `cannot write to stdout: ${errnoText(closed)} (the session was ${o.save !== undefined ? 'saved' : 'not saved: no --save'})`);
   return { tokens, text, position: session.position };
 }
 
