@@ -10,7 +10,6 @@ import { loadSnapshot } from '../../src/codec/index.js';
 import { attend, attendChunks, type Attended, type Token } from '../../src/stream/index.js';
 import { badToken, chunksOf, expectRowsClose, randomSequence, smallConfig, tokensOf, wholeRows } from './streamHelpers.js';
 
-const hasSnapshots = typeof (Decoder.prototype as unknown as { snapshot?: unknown }).snapshot === 'function';
 const collect = <T>(o: Observable<T>): Promise<T[]> => lastValueFrom(o.pipe(toArray()));
 
 /** Run to the end or the first error; returns outputs and the error. */
@@ -25,7 +24,7 @@ describe('checkpoints', () => {
   const tokens = tokensOf(seq);
   const want = wholeRows(config, seq);
 
-  it.skipIf(!hasSnapshots)('hands a snapshot to the sink every N tokens, at those positions; outputs unchanged', async () => {
+  it('hands a snapshot to the sink every N tokens, at those positions; outputs unchanged', async () => {
     for (const group of [undefined, { count: 4 }]) {
       const seen: number[] = [];
       const out = await collect(from(tokens).pipe(attend(config, { checkpoint: { every: 7, sink: (_b, p) => void seen.push(p) }, ...(group ? { group } : {}) })));
@@ -35,7 +34,7 @@ describe('checkpoints', () => {
     }
   });
 
-  it.skipIf(!hasSnapshots)('an async sink does not drop or reorder outputs; completion waits for the last write', async () => {
+  it('an async sink does not drop or reorder outputs; completion waits for the last write', async () => {
     const log: string[] = [];
     const sink = async (bytes: Uint8Array, p: number): Promise<void> => {
       await new Promise((r) => setTimeout(r, 2));
@@ -52,7 +51,7 @@ describe('checkpoints', () => {
     expect(log).toEqual(['cp10', 'cp20', 'cp30', 'complete']);
   });
 
-  it.skipIf(!hasSnapshots)('error in the middle, then resume from the latest checkpoint: same outputs as a clean run', async () => {
+  it('error in the middle, then resume from the latest checkpoint: same outputs as a clean run', async () => {
     let latest: { bytes: Uint8Array; position: number } | null = null;
     const sink = (bytes: Uint8Array, position: number): void => void (latest = { bytes, position });
     // token 17 is invalid: the stream errors there
@@ -71,7 +70,7 @@ describe('checkpoints', () => {
     expectRowsClose(merged, want);
   });
 
-  it.skipIf(!hasSnapshots)('a file sink writes atomically via the codec; loadSnapshot resumes exactly', async () => {
+  it('a file sink writes atomically via the codec; loadSnapshot resumes exactly', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ta-stream-'));
     try {
       const path = join(dir, 'session.snap');
@@ -90,7 +89,7 @@ describe('checkpoints', () => {
     }
   });
 
-  it.skipIf(!hasSnapshots)('on demand: checkpoint.trigger takes a snapshot at the current boundary; unsubscribed at the end', async () => {
+  it('on demand: checkpoint.trigger takes a snapshot at the current boundary; unsubscribed at the end', async () => {
     const trigger = new Subject<void>();
     const input = new Subject<Token>();
     const seen: number[] = [];
@@ -108,7 +107,7 @@ describe('checkpoints', () => {
     expectRowsClose(out, want.slice(0, 9));
   });
 
-  it.skipIf(!hasSnapshots)('sink errors are forwarded as stream errors (sync throw and async rejection)', async () => {
+  it('sink errors are forwarded as stream errors (sync throw and async rejection)', async () => {
     const boom = new Error('disk full');
     const a = await run(from(tokens).pipe(attend(config, { checkpoint: { every: 4, sink: () => { throw boom; } } })));
     expect(a.error).toBe(boom);
