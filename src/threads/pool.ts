@@ -258,7 +258,8 @@ export class AttentionPool {
       const { heads, keyDim: d, valueDim: dv } = cfg;
       const out = zeros([heads, n, dv]);
       if (n === 0) return Promise.resolve(out);
-      const backend = resolveBackend(options?.backend ?? 'auto');
+      const backend = options?.backend ?? 'auto';
+      resolveBackend(backend); // refuses 'wasm' where it cannot run, here rather than in every worker
       const onStats = options?.onStats;
       const id = configId(cfg);
       const parts = headGroups(heads, this.threads).map(([h0, h1]) => {

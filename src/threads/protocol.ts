@@ -2,7 +2,7 @@
 // arrays travel by transfer (their buffers move, no copy), configs as the normalized public spec.
 import type { AttentionConfig } from '../engine/config.js';
 import type { MethodOption, PassStats } from '../engine/nearfield.js';
-import type { BackendName } from '../backend/types.js';
+import type { BackendOption } from '../backend/types.js';
 import type { DecoderState } from '../engine/state.js';
 
 /**
@@ -24,7 +24,8 @@ export interface AttentionTask {
   k: Float64Array;
   v: Float64Array;
   method: MethodOption;
-  backend: BackendName;
+  /** the caller's option, unresolved: the worker's attention() resolves it as the caller's would ('auto' runs on JS past the WASM limit) */
+  backend: BackendOption;
   block: number;
   /** collect onStats records (the callback itself stays on the calling thread) */
   stats: boolean;
