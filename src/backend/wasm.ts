@@ -139,23 +139,31 @@ export function wasmWorkspaceFits(capacity: number): boolean {
 
 const bytesText = (b: number): string => `${b.toLocaleString('en-US')} bytes`;
 
+/** Memories made here and not yet collected (for the message when the runtime refuses one; only a count). */
+let liveMemories = 0;
+const collected = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<undefined>(() => void liveMemories--) : null;
+
 /** A memory of `bytes` (whole pages) for `what`, or a ResourceError saying what ran out and what was asked. */
 function createMemory(bytes: number, what: string): WebAssembly.Memory {
   const limit = wasmMemory.maxPages * PAGE;
   if (bytes > limit) {
     throw new ResourceError('wasm-memory', bytes, limit, `${what} needs ${bytesText(bytes)} of WebAssembly memory, over the ${bytesText(limit)} limit of WebAssembly memory (wasm32); use backend 'js' (or 'auto') for a call this large`);
   }
+  let memory: WebAssembly.Memory;
   try {
-    return wasmMemory.allocate(bytes / PAGE);
+    memory = wasmMemory.allocate(bytes / PAGE);
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
     throw new ResourceError(
       'wasm-memory', bytes, null,
       `the runtime refused ${bytesText(bytes)} of WebAssembly memory for ${what} (${e.message}): every WASM workspace (one per Decoder, ` +
-        `so one per layer of a model session, and one per attention() call) reserves address space of its own, and too many are live; ` +
-        `release some, or use backend 'js'`,
+        `so one per layer of a model session, and one per attention() call) reserves address space of its own, and ${liveMemories.toLocaleString('en-US')} ` +
+        `are live in this process; release some, or use backend 'js'`,
     );
   }
+  liveMemories++;
+  collected?.register(memory, undefined);
+  return memory;
 }
 
 // ------------------------------------------------------------------ compiling the module (once per process)

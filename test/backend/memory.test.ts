@@ -37,7 +37,8 @@ function refuseReservations(): { asked: number[] } {
 const cfg: AttentionConfig = { heads: 2, keyDim: 4, valueDim: 3, features: { kind: 'prf', count: 8, seed: 1 }, rpe: { past: { bias: [0, -0.5, -1], tail: 'clip' } } };
 
 describe.skipIf(!WASM)('a refused WebAssembly memory reservation', () => {
-  it('new Decoder: a ResourceError naming WebAssembly memory and the size asked, not a raw RangeError', () => {
+  it('new Decoder: a ResourceError naming WebAssembly memory, the size asked and how many are live, not a raw RangeError', () => {
+    const held = [1, 2, 3].map(() => new Decoder(cfg, { backend: 'wasm' }));
     const log = refuseReservations();
     let err: unknown;
     try {
@@ -56,6 +57,8 @@ describe.skipIf(!WASM)('a refused WebAssembly memory reservation', () => {
     expect(r.message).toContain(`${r.requestedBytes.toLocaleString('en-US')} bytes`);
     expect(r.message).toMatch(/could not allocate memory/); // the runtime's own words
     expect(r.message).toMatch(/backend 'js'/); // and what to do
+    const live = Number(/and ([\d,]+) are live in this process/.exec(r.message)![1]!.replace(/,/g, ''));
+    expect(live).toBeGreaterThanOrEqual(held.length);
   });
 
   it('attention() and a decoder growing its rings mid-stream: the same typed error, the decoder unchanged', () => {
