@@ -7,7 +7,7 @@ import { drawProjection } from '../index.js';
 import { ModelError } from './errors.js';
 import { checkModelConfig, tensorTable, type ModelConfig } from './config.js';
 import { encodeSafetensors, readTensor, type Dtype, type SafetensorsFile } from './safetensors.js';
-import { Sha256 } from './sha256.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 
 /** One transformer block. Linear weights are [out, in] row-major. */
 export interface LayerWeights {
@@ -173,7 +173,7 @@ export function randomWeights(config: ModelConfig, seed = 1): ModelWeights {
  * tensorTable order: the same values give the same fingerprint whatever the file's dtype or metadata.
  */
 export function modelFingerprint(config: ModelConfig, weights: ModelWeights): Uint8Array {
-  const hash = new Sha256().update(new TextEncoder().encode(JSON.stringify(config)));
+  const hash = sha256.create().update(new TextEncoder().encode(JSON.stringify(config)));
   const little = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
   const scratch = new DataView(new ArrayBuffer(8 * 1024));
   const scratchBytes = new Uint8Array(scratch.buffer);
