@@ -98,6 +98,8 @@ export class Session {
   private readonly last: Float64Array;
   private fed = false;
   private busy = false;
+  /** why the session can no longer be used (a rollback failed), or null */
+  private broken: string | null = null;
   // one-token path: RunState of one row, [heads, dim] views over it, a token buffer
   private readonly one: RunState;
   private readonly qOne: NdArray<Float64Array>;
@@ -177,6 +179,7 @@ export class Session {
   }
 
   private checkIdle(what: string): void {
+    if (this.broken !== null) throw new StateError(`${what} is not allowed: ${this.broken}`);
     if (this.busy) throw new StateError(`${what} is not allowed while a generate() iteration is running on this session; finish or break out of it first`);
   }
 
@@ -220,17 +223,25 @@ export class Session {
     for (let p = 0; p < total; p += chunk) this.spans[this.journalSpans++] = Math.min(chunk, total - p);
   }
 
-  /** A call failed: every decoder back to the rollback point, the journaled calls replayed, `last` and `fed` back. */
+  /**
+   * A call failed: every decoder back to the rollback point, the journaled calls replayed (the same forward
+   * calls as the first time, so the same state bits), `last` and `fed` back. The replay recomputes with the
+   * model's weights: if they were changed after load and the replay fails, the session is unusable
+   * (StateError from then on) rather than silently different.
+   */
   private rollback(): void {
     const point = this.point!;
-    this.decoders.forEach((d, l) => d.replaceState(point[l]!));
-    const c = this.model.config;
-    let at = 0;
-    for (let i = 0; i < this.journalSpans; i++) {
-      const n = this.spans[i]!;
-      // the same forward calls as the first time (same rows, same path), so the same state bits
-      forward(c, this.model.weights, this.journal, at, n, this.stateFor(n), this.attend, this.last, 0, true);
-      at += n;
+    try {
+      this.decoders.forEach((d, l) => d.replaceState(point[l]!));
+      const c = this.model.config;
+      let at = 0;
+      for (let i = 0; i < this.journalSpans; i++) {
+        const n = this.spans[i]!;
+        forward(c, this.model.weights, this.journal, at, n, this.stateFor(n), this.attend, this.last, 0, true);
+        at += n;
+      }
+    } catch (e) {
+      this.broken = `a refused call could not be undone (${(e as Error).message}): were model.weights changed after load?`;
     }
     this.last.set(this.lastBefore);
     this.fed = this.fedBefore;
@@ -361,6 +372,7 @@ export class Session {
 
   /** The whole session as bytes: every layer's decoder, the sampler, pending UTF-8 bytes, the last logits. */
   snapshot(): Uint8Array {
+    if (this.broken !== null) throw new StateError(`snapshot() is not allowed: ${this.broken}`);
     const o = this.sampler.options;
     return encodeSession({
       fingerprint: this.model.fingerprint,
