@@ -86,7 +86,27 @@ export const MAX_METADATA_KEYS = 256;
 export const MAX_METADATA_KEY_CHARS = 1024;
 export const MAX_METADATA_VALUE_CHARS = 4 * 2 ** 20;
 /** Most tensors a header may list (a toeplitz-lm file has 11 per layer + 3, at most 1024 layers). */
-export const MAX_TENSORS = 1 << 16;
+export const MAX_TENSORS = 1 << 14;
+/** Most JSON keys a header may hold (each tensor entry has 4, the metadata its own, 1 for "__metadata__"), counted before it is parsed. */
+export const MAX_HEADER_KEYS = 4 * MAX_TENSORS + MAX_METADATA_KEYS + 1;
+
+/**
+ * JSON object keys in a header (a ':' outside strings), counted over the bytes before JSON.parse: a 16 MiB
+ * header of a million keys takes seconds to parse into objects, a byte scan takes milliseconds.
+ */
+function countKeys(bytes: Uint8Array, from: number, to: number): number {
+  let keys = 0;
+  let inString = false;
+  for (let i = from; i < to; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === 0x5c) i++; // backslash: skip the escaped byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x3a) keys++;
+  }
+  return keys;
+}
 
 /** At most `max` names of a list for a message, then how many there are in all. */
 export function someNames(names: readonly string[], max = 8): string {
@@ -121,6 +141,10 @@ export type SafetensorsLayout = Omit<SafetensorsFile, 'bytes'>;
 export function parseSafetensorsLayout(head: Uint8Array, fileBytes: number, maxHeaderBytes = MAX_HEADER_BYTES): SafetensorsLayout {
   const headerBytes = safetensorsHeaderLength(head, fileBytes, maxHeaderBytes);
   if (head.length < 8 + headerBytes) throw new ModelError('truncated', `the header length field says ${headerBytes} bytes, but only ${head.length - 8} were given`);
+  const keyCount = countKeys(head, 8, 8 + headerBytes);
+  if (keyCount > MAX_HEADER_KEYS) {
+    headerError(`the header must hold at most ${MAX_HEADER_KEYS} JSON keys (${MAX_TENSORS} tensors of 4 keys, ${MAX_METADATA_KEYS} metadata keys), got ${keyCount}`);
+  }
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(8, 8 + headerBytes));
