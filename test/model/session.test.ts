@@ -299,6 +299,27 @@ describe('snapshot / restore', () => {
     expect(err(mixed)).toMatch(/^snapshot: layer 0's decoder does not match the model: expected position 21, got 22$/);
   });
 
+  it('every truncation, and a bit flip in every byte, is refused with a ModelError', async () => {
+    const s = model.session({ seed: 1 });
+    await collect(s.generate(prompt, { maxTokens: 3 }));
+    const good = s.snapshot();
+    const refused = (b: Uint8Array): boolean => {
+      try {
+        model.restore(b);
+        return false;
+      } catch (e) {
+        if (!(e instanceof ModelError)) throw e;
+        return true;
+      }
+    };
+    for (let n = 0; n < good.length; n++) expect(refused(good.subarray(0, n)), `truncated to ${n}`).toBe(true);
+    for (let at = 0; at < good.length; at++) {
+      const b = good.slice();
+      b[at] = b[at]! ^ (1 << (at % 8));
+      expect(refused(b), `bit ${at % 8} of byte ${at}`).toBe(true);
+    }
+  });
+
   it('fuzz: bit flips and truncations are refused with a ModelError or restore the same session', () => {
     const s = model.session({ seed: 1 });
     s.feed(bytesOf(prompt));
