@@ -419,7 +419,7 @@ export function restoreSession(model: Model, bytes: Uint8Array, options: Restore
   } catch (e) {
     return bad(`sampler: ${(e as Error).message}`);
   }
-  if (!Number.isInteger(p.draws) || p.draws < 0 || p.draws % 2 !== 0 || p.draws > 2 * p.position) {
+  if (!Number.isInteger(p.draws) || p.draws < 0 || p.draws % 2 !== 0 || p.draws > 2 * p.position || p.draws > Number.MAX_SAFE_INTEGER) {
     bad(`the sampler's draw count must be an even integer in [0, 2 x position] = [0, ${2 * p.position}], got ${describe(p.draws)}`);
   }
   if (p.rngWords !== null) {

@@ -277,6 +277,8 @@ describe('snapshot / restore', () => {
     expect(err(tamper(good, (v) => v.setFloat64(p, 3, true)))).toMatch(/^snapshot: the sampler's draw count must be an even integer in \[0, 2 x position\] = \[0, 6\], got 8/);
     expect(err(tamper(good, (v) => v.setFloat64(p, 1e300, true)))).toMatch(/position must be an integer|draw count/);
     expect(err(tamper(good, (v) => v.setFloat64(p + 16, 1e9, true)))).toMatch(/draw count must be an even integer .* got 1000000000/);
+    // a position of 2^53 - 1 with 2^53 draws (even, <= 2 x position, but not a safe count): refused as the snapshot's
+    expect(err(tamper(good, (v) => (v.setFloat64(p, 2 ** 53 - 1, true), v.setFloat64(p + 16, 2 ** 53, true))))).toMatch(/^snapshot: the sampler's draw count must be an even integer/);
     expect(err(tamper(good, (v) => v.setFloat64(p + 24, -1, true)))).toMatch(/^snapshot: sampler: temperature must be a finite number >= 0/);
     // version 2: the generator state (4 x u32) and the backend byte (+ 3 zero bytes) follow the six f64
     expect(err(tamper(good, (v) => v.setUint32(p + 48, v.getUint32(p + 48, true) ^ 1, true)))).toMatch(/^snapshot: the sampler's generator state is not seed 1's after 8 draws/);
