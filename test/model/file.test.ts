@@ -9,7 +9,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModelError, encodeModel, randomWeights } from '../../src/model/index.js';
 import { loadModelFile, loadSession, readTextFile, saveSession } from '../../src/model/file.js';
-import { evalCommand } from '../../src/cli/model.js';
 import { bytesOf, tinyConfig, tinyModel } from './tiny.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -62,7 +61,7 @@ describe('bounded reads of model, session and text files', () => {
     });
   });
 
-  it.runIf(posix)('a FIFO and /dev/zero are refused at once (they blocked forever / grew without limit), as model, session and text', () => {
+  it.runIf(posix)('a FIFO, /dev/zero and a directory are refused at once (they blocked forever / grew without limit), as model, session and eval --text', () => {
     withDir((dir) => {
       const fifo = join(dir, 'fifo');
       execFileSync('mkfifo', [fifo]);
@@ -148,16 +147,6 @@ describe('bounded reads of model, session and text files', () => {
       truncateSync(path, 30);
       expect(refusal(() => loadSession(path, model)).code).toBe('truncated');
       expect(refusal(() => loadSession(join(dir, 'missing.bin'), model)).message).toBe(`io: cannot read session file ${join(dir, 'missing.bin')}: ENOENT`);
-    });
-  });
-
-  it.runIf(posix)('eval --text refuses a directory and /dev/zero with the same one-line ModelError', () => {
-    withDir((dir) => {
-      const m = join(dir, 'm.safetensors');
-      writeFileSync(m, modelBytes);
-      const io = { stdout: () => {}, stderr: () => {}, progress: false };
-      expect(refusal(() => evalCommand({ model: m, text: '/dev/zero', chunk: 64 }, io)).message).toBe('io: /dev/zero must be a regular file, got a character device');
-      expect(refusal(() => evalCommand({ model: m, text: dir, chunk: 64 }, io)).message).toBe(`io: ${dir} must be a regular file, got a directory`);
     });
   });
 });

@@ -205,6 +205,18 @@ describe('finding 3: memory bounded by the config, not only each size', () => {
     expect(loadModel(bytes, { maxStateBytes: 2 ** 31, backend: 'js' }).config.valueDim).toBe(65536);
   });
 
+  it('heads x valueDim = 65536 in a 0.5 MB file (1 feature): feeding 160 tokens lowers the chunk rows (300 tokens took ~870 MiB RSS)', () => {
+    const cfg = tinyConfig({ dim: 1, layers: 1, heads: 1, keyDim: 1, valueDim: 65536, hidden: 1, features: { kind: 'prf', count: 1, normalize: 'l2' }, rpe: { length: 8, tail: 'clip' } });
+    const bytes = encodeModel(cfg, randomWeights(cfg, 1));
+    expect(bytes.length).toBeLessThan(6e5);
+    const model = loadModel(bytes);
+    const base = process.memoryUsage().arrayBuffers;
+    const s = model.session();
+    const logits = s.feed(new Uint8Array(160).fill(65), { lastOnly: true });
+    expect(logits.every(Number.isFinite)).toBe(true);
+    expect(process.memoryUsage().arrayBuffers - base).toBeLessThan(160 * 2 ** 20);
+  });
+
   it('hidden 2^20 with dim 1 (a 12.6 MB file) loads (no RangeError) and generates with bounded working memory', async () => {
     const cfg = tinyConfig({ dim: 1, layers: 1, heads: 1, keyDim: 1, valueDim: 1, hidden: 2 ** 20, features: { kind: 'prf', count: 2, normalize: 'l2' }, rpe: { length: 4, tail: 'clip' } });
     const bytes = encodeModel(cfg, randomWeights(cfg, 1));

@@ -2,8 +2,10 @@
 // in a child so a read that blocks (a FIFO) or never ends (/dev/zero) is killed by the parent's timeout
 // instead of hanging the test runner.
 // usage: node --import tsx test/model/read-child.ts <model.safetensors> <what:path>...   (what: model | session | text)
+// (text: the CLI's eval --text)
 import { ModelError } from '../../src/model/index.js';
-import { loadModelFile, loadSession, readTextFile } from '../../src/model/file.js';
+import { loadModelFile, loadSession } from '../../src/model/file.js';
+import { evalCommand } from '../../src/cli/model.js';
 
 const [modelPath, ...reads] = process.argv.slice(2);
 if (modelPath === undefined) throw new Error('usage: read-child <model> <what:path>...');
@@ -17,7 +19,7 @@ for (const r of reads) {
   try {
     if (what === 'model') loadModelFile(path);
     else if (what === 'session') loadSession(path, model);
-    else readTextFile(path);
+    else evalCommand({ model: modelPath, text: path, chunk: 64 }, { stdout: () => {}, stderr: () => {}, progress: false });
     result = 'read';
   } catch (e) {
     result = e instanceof ModelError ? `ModelError ${e.message}` : `${(e as Error).name}: ${(e as Error).message}`;
