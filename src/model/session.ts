@@ -98,6 +98,8 @@ export class Session {
   private readonly last: Float64Array;
   private fed = false;
   private busy = false;
+  /** inside feedChecked (an onProgress callback may not feed or generate: the rollback journal records calls in order) */
+  private feeding = false;
   /** why the session can no longer be used (a rollback failed), or null */
   private broken: string | null = null;
   // one-token path: RunState of one row, [heads, dim] views over it, a token buffer
@@ -180,6 +182,7 @@ export class Session {
 
   private checkIdle(what: string): void {
     if (this.broken !== null) throw new StateError(`${what} is not allowed: ${this.broken}`);
+    if (this.feeding) throw new StateError(`${what} is not allowed inside a feed() call on this session (from its onProgress callback)`);
     if (this.busy) throw new StateError(`${what} is not allowed while a generate() iteration is running on this session; finish or break out of it first`);
   }
 
@@ -260,6 +263,7 @@ export class Session {
     const V = c.vocab;
     const out = new Float64Array(lastOnly ? V : total * V);
     this.begin(total);
+    this.feeding = true;
     try {
       for (let p = 0; p < total; p += chunk) {
         const n = Math.min(chunk, total - p);
@@ -285,6 +289,8 @@ export class Session {
     } catch (e) {
       this.rollback();
       throw e;
+    } finally {
+      this.feeding = false;
     }
     this.commit(tokens, chunk);
     if (lastOnly) out.set(this.last);

@@ -322,6 +322,11 @@ describe('finding 7: tokens are copied when checked', () => {
     const want = model.session().feed(tokens.slice(), { chunkSize: 4 });
     const got = model.session().feed(tokens, { chunkSize: 4, onProgress: () => tokens.fill(300) });
     expect(got).toEqual(want);
+    // onProgress may not feed the same session (the rollback journal records calls in order)
+    const s = model.session();
+    expect(() => s.feed(tokens.slice(0, 8).fill(65), { chunkSize: 4, onProgress: () => s.feed([66]) })).toThrow(/feed\(\) is not allowed inside a feed\(\) call on this session/);
+    expect(s.position).toBe(0);
+    expect(() => s.feed([65])).not.toThrow();
   });
 });
 
