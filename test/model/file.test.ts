@@ -9,6 +9,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ModelError, encodeModel, randomWeights } from '../../src/model/index.js';
 import { loadModelFile, loadSession, readTextFile, saveSession } from '../../src/model/file.js';
+import { generateCommand } from '../../src/cli/model.js';
+import { Decoder } from '../../src/index.js';
+import { saveSnapshot } from '../../src/codec/index.js';
 import { bytesOf, tinyConfig, tinyModel } from './tiny.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -123,6 +126,18 @@ describe('bounded reads of model, session and text files', () => {
     });
   });
 
+  it('generate --resume refuses a decoder snapshot with the one-line ModelError', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tzlm-file-'));
+    try {
+      writeFileSync(join(dir, 'm.safetensors'), modelBytes);
+      saveSnapshot(join(dir, 'd.snap'), new Decoder(tinyModel(11).attentionConfigs[0]!));
+      const io = { stdout: () => {}, stderr: () => {}, progress: false };
+      await expect(generateCommand({ model: join(dir, 'm.safetensors'), resume: join(dir, 'd.snap'), tokens: 1 }, io)).rejects.toThrow(/^snapshot: not a toeplitz-lm session snapshot/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a session file with 1 GiB after its declared payload, or of another format, is refused from its header', () => {
     withDir((dir) => {
       const model = tinyModel(11);
@@ -143,6 +158,10 @@ describe('bounded reads of model, session and text files', () => {
       })).toBeLessThan(1 << 20);
       expect(a!.message).toMatch(new RegExp(`^snapshot: the session snapshot declares a \\d+-byte payload, got ${GiB} extra bytes after it`));
       expect(b!.message).toMatch(/^snapshot: not a toeplitz-lm session snapshot/);
+      // a decoder snapshot is no session snapshot (library and CLI --resume alike)
+      const dec = join(dir, 'decoder.snap');
+      saveSnapshot(dec, new Decoder(model.attentionConfigs[0]!));
+      expect(refusal(() => loadSession(dec, model)).message).toMatch(/^snapshot: not a toeplitz-lm session snapshot: expected the magic bytes 89 54 5a 4c 4d 53 53 0a, got 89 54 5a 41/);
       // truncated: the decoder's message, as for bytes
       truncateSync(path, 30);
       expect(refusal(() => loadSession(path, model)).code).toBe('truncated');

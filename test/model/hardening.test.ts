@@ -380,6 +380,11 @@ describe('finding 11: typed errors and refused options', () => {
     expect(names.map((n) => readTensor(file, file.byName.get(n)!)[0])).toEqual([0, 1, 2, 3, 4]);
     expect(file.metadata.toString).toBe('x');
     expect(Object.getPrototypeOf(file.metadata)).toBeNull();
+    // a "__proto__" metadata key is a plain key: nothing is polluted
+    const proto = parseSafetensors(encodeSafetensors([], JSON.parse('{"__proto__":"p","polluted":"no"}') as Record<string, string>));
+    expect(Object.keys(proto.metadata)).toEqual(['__proto__', 'polluted']);
+    expect(proto.metadata['__proto__']).toBe('p');
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     expect(() => encodeSafetensors([{ name: 'a', shape: [1], data: Float64Array.of(1) }, { name: 'a', shape: [1], data: Float64Array.of(1) }])).toThrow(/unique/);
   });
 });

@@ -280,6 +280,10 @@ describe('snapshot / restore', () => {
     // a position of 2^53 - 1 with 2^53 draws (even, <= 2 x position, but not a safe count): refused as the snapshot's
     expect(err(tamper(good, (v) => (v.setFloat64(p, 2 ** 53 - 1, true), v.setFloat64(p + 16, 2 ** 53, true))))).toMatch(/^snapshot: the sampler's draw count must be an even integer/);
     expect(err(tamper(good, (v) => v.setFloat64(p + 24, -1, true)))).toMatch(/^snapshot: sampler: temperature must be a finite number >= 0/);
+    expect(err(tamper(good, (v) => v.setFloat64(p + 16, NaN, true)))).toMatch(/^snapshot: the sampler's draw count must be an even integer .* got NaN/);
+    expect(err(tamper(good, (v) => v.setFloat64(p + 32, 1.5, true)))).toMatch(/^snapshot: sampler: topK must be an integer >= 0/);
+    expect(err(tamper(good, (v) => v.setFloat64(p + 40, 2, true)))).toMatch(/^snapshot: sampler: topP must be a number in \(0, 1\]/);
+    expect(err(tamper(good, (v) => v.setFloat64(p + 8, Infinity, true)))).toMatch(/^snapshot: sampler: seed must be a finite number/);
     // version 2: the generator state (4 x u32) and the backend byte (+ 3 zero bytes) follow the six f64
     expect(err(tamper(good, (v) => v.setUint32(p + 48, v.getUint32(p + 48, true) ^ 1, true)))).toMatch(/^snapshot: the sampler's generator state is not seed 1's after 8 draws/);
     expect(err(tamper(good, (v) => [0, 4, 8, 12].forEach((o) => v.setUint32(p + 48 + o, 0, true))))).toMatch(/^snapshot: the sampler generator state must not be all zero/);
