@@ -2,13 +2,12 @@
 // `eval` (bits per byte of a text, overall and by position, with a progress bar). Registered on the main
 // program by registerModelCommands; the command functions take an Io so tests can call them directly.
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import cliProgress from 'cli-progress';
 import { ConfigError } from '../index.js';
 import { ModelError, checkSamplerOptions, evaluate, type Evaluation, type Model, type SamplerOptions, type Session } from '../model/index.js';
 import { errnoText, outputProblem } from './output.js';
-import { loadModelFile, loadSession, saveSession } from '../model/file.js';
+import { loadModelFile, loadSession, readTextFile, saveSession } from '../model/file.js';
 
 /** Where output goes (process streams by default; tests capture it). */
 export interface ModelCliIo {
@@ -143,12 +142,7 @@ function formatRange(from: number, to: number): string {
 /** eval: bits per byte of a text under the model, streamed from its start, overall and by position. */
 export function evalCommand(o: EvalCliOptions, io: ModelCliIo = processIo()): Evaluation {
   const model: Model = loadModelFile(o.model);
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(o.text);
-  } catch (e) {
-    throw new ModelError('io', `cannot read text file ${o.text}: ${(e as NodeJS.ErrnoException).code ?? String(e)}`);
-  }
+  let bytes = readTextFile(o.text); // regular files only, bounded (a FIFO or /dev/zero is refused)
   if (o.heldout) bytes = heldOut(bytes);
   if (o.limit !== undefined) bytes = bytes.subarray(0, o.limit);
   if (bytes.length < 2) throw new InvalidArgumentError(`eval needs a text of at least 2 bytes, got ${bytes.length}`);

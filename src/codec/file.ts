@@ -2,8 +2,9 @@
 // (which reach writeFileAtomic through checkpoint file sinks) must bundle for browsers, so node:fs and
 // node:path are fetched at call time via process.getBuiltinModule (Node >= 20.16).
 //
-// Reading: the file is stat-ed first; anything but a regular file (a FIFO would block forever, /dev/zero
-// would never end) and anything larger than the format allows is refused before one byte is read. The
+// Reading (readFileBounded, shared with the model's files): the file is stat-ed first; anything but a regular
+// file (a FIFO would block forever, /dev/zero would never end) and anything larger than the format allows
+// is refused before one byte is read, then its header before the rest. The
 // format stores the payload length as a uint32, so a snapshot file is at most 18 + (2^32 - 1) bytes; every
 // size up to that limit is read (in pieces of at most 1 GiB, since one read(2) call and readFileSync stop
 // at 2 GiB), provided the runtime can hold it in one Uint8Array.
@@ -51,16 +52,88 @@ function kindOf(st: Fs.Stats): string {
   return 'not a regular file';
 }
 
-/** Refuse what cannot be a snapshot file, from its stat alone (nothing read yet). */
-function checkStat(path: string, st: Fs.Stats, maxBytes: number): void {
-  if (!st.isFile()) throw new SnapshotError('not-a-snapshot', `${path} must be a regular file, got ${kindOf(st)}`);
-  if (st.size > MAX_SNAPSHOT_FILE_BYTES) {
-    throw new SnapshotError('corrupt', `${path} is ${st.size} bytes; a snapshot file is at most ${MAX_SNAPSHOT_FILE_BYTES} bytes (${SNAPSHOT_HEADER_BYTES}-byte header + a payload of at most 2^32 - 1 bytes)`);
-  }
-  if (st.size > maxBytes) {
-    throw new SnapshotError('corrupt', `${path} is ${st.size} bytes, more than this runtime can hold in one buffer (${maxBytes} bytes)`);
+/** How readFileBounded refuses a file and decides, from its first bytes, how much of it to read. */
+export interface BoundedRead {
+  /** largest file accepted (from its stat, before anything is read) */
+  maxBytes: number;
+  /** what maxBytes is, for the message (e.g. 'a snapshot file is at most ... bytes') */
+  limit: string;
+  /** bytes of the format's fixed header, read first */
+  headBytes: number;
+  /**
+   * Called with the first bytes read (at most `want` of them: fewer when the file ends) and the file's
+   * size; throws to refuse the file before its bulk is read, returns a larger count to read more of the
+   * head first (e.g. a header whose length the fixed part announces), or undefined to read the rest.
+   */
+  checkHead(head: Uint8Array, size: number): number | undefined;
+  /** the error for a path that is not a regular file ('not-regular') or is larger than allowed ('too-large') */
+  refuse(reason: 'not-regular' | 'too-large', message: string): Error;
+}
+
+/** Refuse what cannot be read, from its stat alone (nothing read yet). */
+function checkStat(path: string, st: Fs.Stats, maxBytes: number, o: BoundedRead): void {
+  if (!st.isFile()) throw o.refuse('not-regular', `${path} must be a regular file, got ${kindOf(st)}`);
+  if (st.size > o.maxBytes) throw o.refuse('too-large', `${path} is ${st.size} bytes; ${o.limit}`);
+  if (st.size > maxBytes) throw o.refuse('too-large', `${path} is ${st.size} bytes, more than this runtime can hold in one buffer (${maxBytes} bytes)`);
+}
+
+/**
+ * A file's bytes read with bounded memory and time: stat first, and anything but a regular file (a FIFO
+ * would block forever, /dev/zero would never end) or larger than `o.maxBytes` refused before one byte is
+ * read; then its head, which `o.checkHead` may refuse (or extend) before the bulk is allocated or read.
+ * A file that shrinks while read is returned short (the format's decoder reports it truncated); one that
+ * grows is refused. I/O failures are the fs error (ENOENT, EACCES, ...).
+ */
+export function readFileBounded(path: string, o: BoundedRead): Uint8Array {
+  const fs = builtin<typeof Fs>('node:fs');
+  const maxBytes = Math.min(o.maxBytes, builtin<typeof NodeBuffer>('node:buffer').constants.MAX_LENGTH);
+  checkStat(path, fs.statSync(path), maxBytes, o); // before open: opening a FIFO blocks, opening a device may act
+  // O_NONBLOCK: if the path was swapped for a FIFO since the stat, open returns at once (fstat refuses it)
+  const fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
+  try {
+    const st = fs.fstatSync(fd);
+    checkStat(path, st, maxBytes, o);
+    const size = st.size;
+    // the head first: a file that is not of the format is refused before its bulk is allocated or read
+    let head = new Uint8Array(0);
+    let want: number | undefined = Math.min(size, o.headBytes);
+    while (want !== undefined) {
+      const more = new Uint8Array(Math.min(size, want));
+      more.set(head, 0);
+      const got = readFully(fs, fd, more, head.length);
+      head = more.subarray(0, got);
+      if (got < more.length) return head.slice(); // shrank while read
+      const next = o.checkHead(head, size);
+      want = next !== undefined && next > head.length && head.length < size ? next : undefined;
+    }
+    if (head.length >= size) return head;
+    const bytes = new Uint8Array(size);
+    bytes.set(head, 0);
+    const n = readFully(fs, fd, bytes, head.length);
+    if (n < size) return bytes.subarray(0, n); // shrank while read
+    if (fs.readSync(fd, new Uint8Array(1), 0, 1, size) !== 0) throw o.refuse('too-large', `${path} grew while it was read (${size} bytes at first)`);
+    return bytes;
+  } finally {
+    fs.closeSync(fd);
   }
 }
+
+const SNAPSHOT_READ: BoundedRead = {
+  maxBytes: MAX_SNAPSHOT_FILE_BYTES,
+  limit: `a snapshot file is at most ${MAX_SNAPSHOT_FILE_BYTES} bytes (${SNAPSHOT_HEADER_BYTES}-byte header + a payload of at most 2^32 - 1 bytes)`,
+  headBytes: SNAPSHOT_HEADER_BYTES,
+  checkHead(head) {
+    try {
+      readHeader(head);
+    } catch (error) {
+      const code = (error as SnapshotError).code;
+      if (code === 'not-a-snapshot' || code === 'unsupported-version') throw error;
+      // 'truncated' / 'corrupt' need the whole file: decided by the decoder
+    }
+    return undefined;
+  },
+  refuse: (reason, message) => new SnapshotError(reason === 'not-regular' ? 'not-a-snapshot' : 'corrupt', message),
+};
 
 /**
  * The bytes of a snapshot file, read with bounded memory: refuses non-regular files and files larger than
@@ -68,37 +141,7 @@ function checkStat(path: string, st: Fs.Stats, maxBytes: number): void {
  * before reading past it. I/O failures are the fs error (ENOENT, EACCES, ...).
  */
 export function readSnapshotFile(path: string): Uint8Array {
-  const fs = builtin<typeof Fs>('node:fs');
-  const maxBytes = Math.min(MAX_SNAPSHOT_FILE_BYTES, builtin<typeof NodeBuffer>('node:buffer').constants.MAX_LENGTH);
-  checkStat(path, fs.statSync(path), maxBytes); // before open: opening a FIFO blocks, opening a device may act
-  // O_NONBLOCK: if the path was swapped for a FIFO since the stat, open returns at once (fstat refuses it)
-  const fd = fs.openSync(path, fs.constants.O_RDONLY | (fs.constants.O_NONBLOCK ?? 0));
-  try {
-    const st = fs.fstatSync(fd);
-    checkStat(path, st, maxBytes);
-    const size = st.size;
-    // the header first: a file that is no snapshot is refused before its bulk is allocated or read
-    const head = new Uint8Array(Math.min(size, SNAPSHOT_HEADER_BYTES));
-    const got = readFully(fs, fd, head, 0);
-    try {
-      readHeader(head.subarray(0, got));
-    } catch (error) {
-      const code = (error as SnapshotError).code;
-      if (code === 'not-a-snapshot' || code === 'unsupported-version') throw error;
-      // 'truncated' / 'corrupt' need the whole file: decided by the decoder below
-    }
-    if (got < head.length) return head.slice(0, got);
-    const bytes = new Uint8Array(size);
-    bytes.set(head, 0);
-    const n = readFully(fs, fd, bytes, head.length);
-    if (n < size) return bytes.subarray(0, n); // shrank while read: the decoder reports it truncated
-    if (fs.readSync(fd, new Uint8Array(1), 0, 1, size) !== 0) {
-      throw new SnapshotError('corrupt', `${path} grew while it was read (${size} bytes at first)`);
-    }
-    return bytes;
-  } finally {
-    fs.closeSync(fd);
-  }
+  return readFileBounded(path, SNAPSHOT_READ);
 }
 
 /** Read into bytes from offset `from` until full or end of file; returns the end offset. */

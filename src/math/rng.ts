@@ -127,6 +127,91 @@ function seedState(seed: number, s: Uint32Array): void {
 const TWO_POW_M53 = 1 / 9007199254740992; // 2^-53
 const TWO_POW_26 = 67108864;
 
+/** A generator's whole state: the four xoshiro128** words (uint32, not all 0) and a pending Gaussian, if any. */
+export interface RngState {
+  readonly words: readonly [number, number, number, number];
+  readonly spare: number | null;
+}
+
+/** xoshiro128**'s state transition (the words only; the output function is not needed to move the state). */
+function stepState(s: Uint32Array): void {
+  const s0 = s[0]!;
+  const s1 = s[1]!;
+  const t = s1 << 9;
+  const n2 = s[2]! ^ s0;
+  const n3 = s[3]! ^ s1;
+  s[0] = s0 ^ n3;
+  s[1] = s1 ^ n2;
+  s[2] = n2 ^ t;
+  s[3] = (n3 << 11) | (n3 >>> 21);
+}
+
+// The transition is linear over GF(2) on the 128 state bits, so T^n is a 128 x 128 bit matrix and advancing
+// by n draws costs O(log n) matrix-vector products. A matrix is stored by columns: column j (4 words) is the
+// image of the state with only bit j set (bit j = bit (j & 31) of word j >> 5). POWERS[k] = T^(2^k), made
+// on demand by squaring (at most 53 of them, 2 KiB each).
+const POWERS: Uint32Array[] = [];
+
+/** out = M v (out may not alias v). */
+function applyMatrix(M: Uint32Array, v: Uint32Array, vOff: number, out: Uint32Array, outOff: number): void {
+  let a = 0;
+  let b = 0;
+  let c = 0;
+  let d = 0;
+  for (let j = 0; j < 128; j++) {
+    if ((v[vOff + (j >>> 5)]! >>> (j & 31)) & 1) {
+      a ^= M[4 * j]!;
+      b ^= M[4 * j + 1]!;
+      c ^= M[4 * j + 2]!;
+      d ^= M[4 * j + 3]!;
+    }
+  }
+  out[outOff] = a;
+  out[outOff + 1] = b;
+  out[outOff + 2] = c;
+  out[outOff + 3] = d;
+}
+
+function power(k: number): Uint32Array {
+  if (POWERS.length === 0) {
+    const T = new Uint32Array(512);
+    const e = new Uint32Array(4);
+    for (let j = 0; j < 128; j++) {
+      e.fill(0);
+      e[j >>> 5] = 1 << (j & 31);
+      stepState(e);
+      T.set(e, 4 * j);
+    }
+    POWERS.push(T);
+  }
+  while (POWERS.length <= k) {
+    const M = POWERS[POWERS.length - 1]!;
+    const M2 = new Uint32Array(512);
+    for (let j = 0; j < 128; j++) applyMatrix(M, M, 4 * j, M2, 4 * j); // (M M) e_j = M (M e_j)
+    POWERS.push(M2);
+  }
+  return POWERS[k]!;
+}
+
+function checkState(state: unknown): RngState {
+  const fail = (what: string): never => {
+    throw new ConfigError(`an Rng state must be { words: [4 uint32, not all 0], spare: finite number or null }, got ${what}`);
+  };
+  if (state === null || typeof state !== 'object') fail(describe(state));
+  const { words, spare } = state as { words?: unknown; spare?: unknown };
+  if (!Array.isArray(words) && !(words instanceof Uint32Array)) return fail(`words ${describe(words)}`);
+  if (words.length !== 4) fail(`words of length ${words.length}`);
+  let any = 0;
+  for (let i = 0; i < 4; i++) {
+    const w = words[i] as unknown;
+    if (typeof w !== 'number' || !Number.isInteger(w) || w < 0 || w > 0xffffffff) fail(`words[${i}] = ${describe(w)}`);
+    any |= w as number;
+  }
+  if (any === 0) fail('the all-zero state (xoshiro never leaves it)');
+  if (spare !== null && (typeof spare !== 'number' || !Number.isFinite(spare))) fail(`spare ${describe(spare)}`);
+  return { words: [words[0], words[1], words[2], words[3]] as [number, number, number, number], spare: spare as number | null };
+}
+
 /**
  * Seeded PRNG: xoshiro128** over a 128-bit state, with float64 and standard-normal draws.
  * The same seed gives the same sequence on every conforming JS engine.
@@ -144,6 +229,49 @@ export class Rng {
       throw new ConfigError(`seed must be a finite number, got ${describe(seed)}`);
     }
     seedState(seed, this.s);
+  }
+
+  /** A generator continuing from `state` (as getState returned it); a malformed state is a ConfigError. */
+  static fromState(state: RngState): Rng {
+    const r = new Rng(0);
+    r.setState(state);
+    return r;
+  }
+
+  /** The whole state (a copy): setState or Rng.fromState continue exactly from here. */
+  getState(): RngState {
+    const s = this.s;
+    return { words: [s[0]!, s[1]!, s[2]!, s[3]!], spare: this.hasSpare ? this.spare : null };
+  }
+
+  /** Continue from `state`; a malformed one is a ConfigError and leaves this generator unchanged. */
+  setState(state: RngState): void {
+    const st = checkState(state);
+    this.s.set(st.words);
+    this.hasSpare = st.spare !== null;
+    this.spare = st.spare ?? 0;
+  }
+
+  /** Take over another generator's whole state (a cheap save/restore point: no allocation). */
+  copyFrom(other: Rng): void {
+    this.s.set(other.s);
+    this.spare = other.spare;
+    this.hasSpare = other.hasSpare;
+  }
+
+  /** Skip `n` nextUint32 draws in O(log n) (a pending Gaussian spare is kept): n an integer in [0, 2^53). */
+  advance(n: number): void {
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n >= 2 ** 53) throw new ConfigError(`advance needs an integer count in [0, 2^53), got ${describe(n)}`);
+    const v = new Uint32Array(4);
+    v.set(this.s);
+    const tmp = new Uint32Array(4);
+    for (let k = 0; n > 0; k++, n = Math.floor(n / 2)) {
+      if (n % 2 === 1) {
+        applyMatrix(power(k), v, 0, tmp, 0);
+        v.set(tmp);
+      }
+    }
+    this.s.set(v);
   }
 
   /** Next uniform integer in [0, 2^32). xoshiro128**: result = rotl(s1 * 5, 7) * 9. */

@@ -40,9 +40,9 @@ function fail(message: string): never {
   throw new ModelError('config', message);
 }
 
-function size(c: Record<string, unknown>, key: string, max: number): number {
+function size(c: Record<string, unknown>, key: string, max: number, where = 'config'): number {
   const v = c[key];
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) fail(`config.${key} must be an integer in [1, ${max}], got ${describe(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > max) fail(`${where}.${key} must be an integer in [1, ${max}], got ${describe(v)}`);
   return v;
 }
 
@@ -68,10 +68,10 @@ export function checkModelConfig(value: unknown): ModelConfig {
   const hidden = size(c, 'hidden', 1 << 20);
   const f = object(c.features, 'config.features', `{ kind: 'prf', count, normalize: 'l2' }`);
   if (f.kind !== 'prf') fail(`config.features.kind must be "prf", got ${describe(f.kind)}`);
-  const count = size(f, 'count', MAX_SIZE);
+  const count = size(f, 'count', MAX_SIZE, 'config.features');
   if (f.normalize !== 'l2') fail(`config.features.normalize must be "l2" (the paper's NPRF), got ${describe(f.normalize)}`);
   const r = object(c.rpe, 'config.rpe', `{ length, tail: 'clip' }`);
-  const length = size(r, 'length', MAX_RPE);
+  const length = size(r, 'length', MAX_RPE, 'config.rpe');
   if (r.tail !== 'clip') fail(`config.rpe.tail must be "clip", got ${describe(r.tail)}`);
   const normEps = c.normEps;
   if (typeof normEps !== 'number' || !Number.isFinite(normEps) || normEps <= 0) fail(`config.normEps must be a finite number > 0, got ${describe(normEps)}`);

@@ -10,6 +10,9 @@ export type ModelErrorCode =
   | 'tensor' // a tensor is missing, extra, of the wrong dtype or shape, misplaced, or holds NaN/Infinity
   | 'snapshot' // session snapshot bytes are malformed (magic, version, lengths, checksum, contents)
   | 'wrong-model' // a session snapshot of another model
+  | 'backend' // a session snapshot made on another backend than the model's (restore option backend: 'model' accepts it)
+  | 'overflow' // a forward pass overflowed float64 (weights too large for the input): the call was refused, the session left unchanged
+  | 'too-large' // the config needs more working memory than allowed, or a file is larger than its format allows
   | 'io'; // a file could not be read or written (Node helpers)
 
 /** Model bytes, a model config or a session snapshot are refused. */

@@ -1,7 +1,8 @@
 // Held-out cross-entropy in bits per byte, streamed through a session (bounded memory at any length),
 // overall and by position: what the model makes of long context.
 import type { Model } from './model.js';
-import { checkTokens } from './model.js';
+import { ConfigError, ShapeError, describe } from '../core/errors.js';
+import { copyTokens } from './tokens.js';
 
 /** Bucket starts (positions of the predicted byte): 0-256, 256-1k, 1k-4k, 4k-16k, 16k+. */
 export const POSITION_BUCKETS: readonly number[] = [0, 256, 1024, 4096, 16384];
@@ -12,6 +13,7 @@ export interface BucketResult {
   to: number;
   /** predictions in the bucket */
   count: number;
+  /** NaN when count is 0 (no prediction fell in the bucket) */
   bitsPerByte: number;
 }
 
@@ -35,9 +37,13 @@ export interface EvaluateOptions {
 /** Bits per byte of `tokens` under the model: -log2 p(t_{i+1} | t_0..t_i), averaged over i, streamed from the start. */
 export function evaluate(model: Model, tokens: ArrayLike<number>, options: EvaluateOptions = {}): Evaluation {
   const V = model.config.vocab;
-  checkTokens(tokens, V);
+  if (options === null || typeof options !== 'object') throw new ConfigError(`evaluate options must be an object { chunkSize?, onProgress?, buckets? }, got ${describe(options)}`);
+  tokens = copyTokens(tokens, V);
+  if (tokens.length < 2) throw new ShapeError(`evaluate needs at least 2 tokens (the first is never predicted), got ${tokens.length}`);
   const chunk = options.chunkSize ?? 512;
-  const starts = options.buckets ?? POSITION_BUCKETS;
+  if (!Number.isInteger(chunk) || chunk < 1) throw new ConfigError(`chunkSize must be a positive integer, got ${describe(chunk)}`);
+  if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new ConfigError(`onProgress must be a function, got ${describe(options.onProgress)}`);
+  const starts = checkBuckets(options.buckets ?? POSITION_BUCKETS);
   const sums = new Float64Array(starts.length);
   const counts = new Float64Array(starts.length);
   const session = model.session();
@@ -47,8 +53,7 @@ export function evaluate(model: Model, tokens: ArrayLike<number>, options: Evalu
   let prev: Float64Array | null = null; // logits of the previous chunk's last row
   for (let p = 0; p < n; p += chunk) {
     const L = Math.min(chunk, n - p);
-    const part = ArrayBuffer.isView(tokens) ? (tokens as unknown as Uint8Array).subarray(p, p + L) : Array.prototype.slice.call(tokens, p, p + L);
-    const rows = session.feed(part as ArrayLike<number>, { chunkSize: L });
+    const rows = session.feed((tokens as Uint8Array).subarray(p, p + L), { chunkSize: L });
     // row i (token p + i) predicts token p + i + 1; the previous chunk's last row predicts token p
     for (let i = -1; i < L - 1; i++) {
       const target = p + i + 1;
@@ -75,4 +80,17 @@ export function evaluate(model: Model, tokens: ArrayLike<number>, options: Evalu
     return { from, to: starts[b + 1] ?? Infinity, count: counts[b]!, bitsPerByte: counts[b]! > 0 ? sums[b]! / counts[b]! : NaN };
   });
   return { count, bitsPerByte: count > 0 ? total / count : NaN, buckets, seconds: (performance.now() - t0) / 1000 };
+}
+
+/** Bucket starts: a non-empty array of integers, the first 0, strictly ascending (a copy). */
+function checkBuckets(value: unknown): number[] {
+  const fail = (got: string): never => {
+    throw new ConfigError(`buckets must be a non-empty array of integer positions starting at 0, strictly ascending, got ${got}`);
+  };
+  if (!Array.isArray(value) || value.length === 0 || value.length > 4096) fail(describe(value));
+  const out = Array.from(value as unknown[]);
+  out.forEach((b, i) => {
+    if (typeof b !== 'number' || !Number.isInteger(b) || b < 0 || (i === 0 && b !== 0) || (i > 0 && b <= (out[i - 1] as number))) fail(`${describe(b)} at index ${i}`);
+  });
+  return out as number[];
 }

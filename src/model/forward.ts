@@ -22,14 +22,16 @@ export interface RunState {
   k: Float64Array; // [rows, heads * keyDim]
   v: Float64Array; // [rows, heads * valueDim]
   z: Float64Array; // [rows, heads * valueDim] attention output, heads concatenated
-  h1: Float64Array; // [min(rows, GEMM_ROWS), hidden]  the FFN runs in row blocks
-  h3: Float64Array; // [min(rows, GEMM_ROWS), hidden]
+  h1: Float64Array; // [min(rows, blockRows), hidden]  the FFN runs in row blocks
+  h3: Float64Array; // [min(rows, blockRows), hidden]
+  /** rows per GEMM call and FFN block (GEMM_ROWS, fewer for wide layers: memory.ts) */
+  readonly blockRows: number;
   /** the one gemm argument record, refilled per call (no allocation) */
   readonly gemmArgs: GemmArgs;
   readonly gemm: GemmFn;
 }
 
-export function createRunState(c: ModelConfig, rows: number, gemm: GemmFn): RunState {
+export function createRunState(c: ModelConfig, rows: number, gemm: GemmFn, blockRows = GEMM_ROWS): RunState {
   const f = (n: number): Float64Array => new Float64Array(rows * n);
   const empty = new Float64Array(0);
   return {
@@ -40,8 +42,9 @@ export function createRunState(c: ModelConfig, rows: number, gemm: GemmFn): RunS
     k: f(c.heads * c.keyDim),
     v: f(c.heads * c.valueDim),
     z: f(c.heads * c.valueDim),
-    h1: new Float64Array(Math.min(rows, GEMM_ROWS) * c.hidden),
-    h3: new Float64Array(Math.min(rows, GEMM_ROWS) * c.hidden),
+    h1: new Float64Array(Math.min(rows, blockRows) * c.hidden),
+    h3: new Float64Array(Math.min(rows, blockRows) * c.hidden),
+    blockRows,
     gemmArgs: { a: empty, aOff: 0, b: empty, bOff: 0, c: empty, cOff: 0, M: 0, N: 0, K: 0, accumulate: false },
     gemm,
   };
@@ -57,10 +60,10 @@ export function linear(s: RunState, out: Float64Array, x: Float64Array, W: Float
   g.N = N;
   g.K = K;
   g.accumulate = accumulate;
-  for (let r = 0; r < M; r += GEMM_ROWS) {
+  for (let r = 0; r < M; r += s.blockRows) {
     g.aOff = xOff + r * K;
     g.cOff = outOff + r * N;
-    g.M = Math.min(GEMM_ROWS, M - r);
+    g.M = Math.min(s.blockRows, M - r);
     s.gemm(g);
   }
 }
@@ -131,8 +134,8 @@ export function forward(c: ModelConfig, w: ModelWeights, tokens: ArrayLike<numbe
     linear(s, s.x, s.z, L.wo, n, dim, vDim, true);
     // feed-forward sublayer: x += (silu(a W1^T) * (a W3^T)) W2^T, row-wise, so in blocks of GEMM_ROWS rows
     rmsnorm(s.a, s.x, L.ffnNorm, n, dim, normEps);
-    for (let r = 0; r < n; r += GEMM_ROWS) {
-      const m = Math.min(GEMM_ROWS, n - r);
+    for (let r = 0; r < n; r += s.blockRows) {
+      const m = Math.min(s.blockRows, n - r);
       linear(s, s.h1, s.a, L.w1, m, hidden, dim, false, r * dim);
       linear(s, s.h3, s.a, L.w3, m, hidden, dim, false, r * dim);
       swiglu(s.h1, s.h3, m * hidden);

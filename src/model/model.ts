@@ -4,17 +4,19 @@ import ndarray from 'ndarray';
 import { attention, ShapeError, type AttentionConfig, type AttentionOptions } from '../index.js';
 import { describe } from '../core/errors.js';
 import { ModelError } from './errors.js';
-import { checkTokens } from './tokens.js';
+import { checkTokens, copyTokens } from './tokens.js';
 
 export { checkTokens };
 import { checkModelConfig, informational, type ModelConfig } from './config.js';
-import { parseSafetensors } from './safetensors.js';
+import { parseSafetensors, someNames } from './safetensors.js';
 import { checkWeights, modelFingerprint, readWeights, type ModelWeights } from './weights.js';
-import { GEMM_ROWS, createRunState, forward, headsToRows, type AttendFn, type GemmFn } from './forward.js';
+import { createRunState, forward, headsToRows, type AttendFn, type GemmFn, type RunState } from './forward.js';
+import { DEFAULT_MAX_STATE_BYTES, blockRows, checkModelMemory, chunkRows } from './memory.js';
 import { checkBackendOption, createWorkspace, resolveBackend, type BackendName } from '../backend/index.js';
 import { checkMethodOption } from '../engine/nearfield.js';
 import { weightArrays } from './weights.js';
-import { Session, restoreSession, type SessionOptions } from './session.js';
+import { Session, restoreSession, type RestoreOptions, type SessionOptions } from './session.js';
+import { ConfigError } from '../core/errors.js';
 
 /** How attention runs (passed to attention() and every Decoder). */
 export interface ModelOptions {
@@ -22,6 +24,19 @@ export interface ModelOptions {
   method?: 'auto' | 'fft' | 'direct';
   /** kernels: 'auto' (WASM SIMD where supported, default), 'js' or 'wasm' */
   backend?: 'auto' | 'js' | 'wasm';
+  /** largest decoder state one session may need, in bytes (default 1 GiB): larger configs are refused at load */
+  maxStateBytes?: number;
+}
+
+/** Validate model options (the one place): a ConfigError names the bad field. */
+export function checkModelOptions(options: unknown): ModelOptions {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object') throw new ConfigError(`model options must be an object { method?, backend?, maxStateBytes? }, got ${describe(options)}`);
+  const o = options as ModelOptions;
+  if (o.method !== undefined && o.method !== 'auto' && o.method !== 'fft' && o.method !== 'direct') throw new ConfigError(`options.method must be 'auto', 'fft' or 'direct', got ${describe(o.method)}`);
+  checkBackendOption(o.backend);
+  if (o.maxStateBytes !== undefined && (typeof o.maxStateBytes !== 'number' || !(o.maxStateBytes > 0))) throw new ConfigError(`options.maxStateBytes must be a number > 0, got ${describe(o.maxStateBytes)}`);
+  return o;
 }
 
 export class Model {
@@ -36,20 +51,25 @@ export class Model {
   readonly backend: BackendName;
   /** the GEMM of the model's workspace, shared by model.logits and every session (calls are synchronous) */
   readonly gemm: GemmFn;
+  /** rows per GEMM call and FFN block (memory.ts) */
+  private readonly blockRows: number;
   private fingerprintCache: Uint8Array | null = null;
 
   constructor(config: ModelConfig, weights: ModelWeights, info: Record<string, unknown> = {}, options: ModelOptions = {}) {
+    options = checkModelOptions(options);
+    checkModelMemory(config, options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES);
     this.config = config;
     this.info = Object.freeze({ ...info });
     this.options = Object.freeze({ ...options });
     checkMethodOption(options.method); // refused now, not at the first logits or session
+    this.blockRows = blockRows(config);
     this.backend = resolveBackend(checkBackendOption(options.backend));
     if (this.backend === 'wasm') {
       // weights move into the workspace's memory, so the WASM GEMM reads them in place; activations outside
-      // it are staged per call (GEMM_ROWS rows at most, hence the scratch below)
+      // it are staged per call (blockRows rows at most, hence the scratch below)
       const arrays = weightArrays(config, weights);
       const widest = Math.max(config.hidden, config.vocab, config.heads * config.keyDim, config.heads * config.valueDim);
-      const capacity = arrays.reduce((sum, a) => sum + a.length + 7, 0) + 2 * GEMM_ROWS * (config.dim + widest) + 1024;
+      const capacity = arrays.reduce((sum, a) => sum + a.length + 7, 0) + 2 * this.blockRows * (config.dim + widest) + 1024;
       const ws = createWorkspace('wasm', capacity);
       const resident = new Map<Float64Array, Float64Array>();
       const move = (a: Float64Array): Float64Array => {
@@ -91,14 +111,28 @@ export class Model {
     return this.fingerprintCache.slice();
   }
 
-  /** Logits [n, vocab] row-major of a whole sequence (causal), computed with attention(). */
+  /** @internal working memory of a forward pass over up to `rows` tokens (sessions and logits). */
+  runState(rows: number): RunState {
+    return createRunState(this.config, rows, this.gemm, this.blockRows);
+  }
+
+  /** @internal the rows a feed chunk of `requested` tokens runs with (lowered to bound working memory). */
+  chunkRows(requested: number): number {
+    return chunkRows(this.config, requested);
+  }
+
+  /**
+   * Logits [n, vocab] row-major of a whole sequence (causal), computed with attention(). A forward pass
+   * that overflows float64 (weights too large for this input) is a ModelError 'overflow', never
+   * non-finite logits.
+   */
   logits(tokens: ArrayLike<number>): Float64Array {
     const c = this.config;
-    checkTokens(tokens, c.vocab);
+    tokens = copyTokens(tokens, c.vocab);
     const n = tokens.length;
     const logits = new Float64Array(n * c.vocab);
     if (n === 0) return logits;
-    const s = createRunState(c, n, this.gemm);
+    const s = this.runState(n);
     const { heads, keyDim: d, valueDim: dv } = c;
     const engine = this.options as AttentionOptions;
     const attend: AttendFn = (l, rows, st) => {
@@ -109,7 +143,15 @@ export class Model {
       const z = attention(this.attentionConfigs[l]!, q, k, v, engine);
       headsToRows(z.data, z.offset, st.z, heads, rows, dv);
     };
-    forward(c, this.weights, tokens, 0, n, s, attend, logits, 0, false);
+    try {
+      forward(c, this.weights, tokens, 0, n, s, attend, logits, 0, false);
+    } catch (e) {
+      if (e instanceof ShapeError) throw new ModelError('overflow', `the forward pass overflowed float64 (${e.message})`);
+      throw e;
+    }
+    for (let i = 0; i < logits.length; i++) {
+      if (!Number.isFinite(logits[i]!)) throw new ModelError('overflow', `the forward pass overflowed float64: logit ${i % c.vocab} of token ${Math.floor(i / c.vocab)} is ${describe(logits[i])}`);
+    }
     return logits;
   }
 
@@ -118,30 +160,36 @@ export class Model {
     return new Session(this, options);
   }
 
-  /** A session from session.snapshot() bytes, continuing exactly; refuses another model's snapshot. */
-  restore(bytes: Uint8Array): Session {
-    return restoreSession(this, bytes);
+  /**
+   * A session from session.snapshot() bytes, continuing exactly; refuses another model's snapshot, and
+   * (unless options.backend is 'model') one made on another backend than this model's (ModelError 'backend').
+   */
+  restore(bytes: Uint8Array, options?: RestoreOptions): Session {
+    return restoreSession(this, bytes, options);
   }
 }
 
 /** A model from toeplitz-lm safetensors bytes (DESIGN section 9); bad bytes -> ModelError. */
-export function loadModel(bytes: Uint8Array, options: ModelOptions = {}): Model {
+export function loadModel(bytes: Uint8Array, options?: ModelOptions): Model {
+  options = checkModelOptions(options);
   const file = parseSafetensors(bytes);
   const text = file.metadata.config;
-  if (text === undefined) throw new ModelError('config', `__metadata__.config must hold the model config (JSON), got ${Object.keys(file.metadata).length === 0 ? 'no __metadata__' : `only keys [${Object.keys(file.metadata).join(', ')}]`}`);
+  if (text === undefined) throw new ModelError('config', `__metadata__.config must hold the model config (JSON), got ${Object.keys(file.metadata).length === 0 ? 'no __metadata__' : `only keys [${someNames(Object.keys(file.metadata))}]`}`);
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
   } catch (e) {
-    throw new ModelError('config', `__metadata__.config must be JSON, got a parse error: ${(e as Error).message}`);
+    throw new ModelError('config', `__metadata__.config must be JSON, got a parse error: ${(e as Error).message.slice(0, 200)}`);
   }
   const config = checkModelConfig(parsed);
+  checkModelMemory(config, options.maxStateBytes ?? DEFAULT_MAX_STATE_BYTES); // before any tensor is read
   const weights = readWeights(file, config);
   return new Model(config, weights, informational(parsed as Record<string, unknown>), options);
 }
 
 /** A model from a config and in-memory weights (e.g. randomWeights, or weights converted from elsewhere). */
-export function createModel(config: ModelConfig | Omit<ModelConfig, 'format'>, weights: ModelWeights, options: ModelOptions = {}): Model {
+export function createModel(config: ModelConfig | Omit<ModelConfig, 'format'>, weights: ModelWeights, options?: ModelOptions): Model {
+  options = checkModelOptions(options);
   const cfg = checkModelConfig(config);
   checkWeights(cfg, weights);
   return new Model(cfg, weights, {}, options);

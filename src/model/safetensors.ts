@@ -56,7 +56,7 @@ function parseEntry(name: string, value: unknown, dataBytes: number): TensorEntr
     headerError(`header entry "${name}" must be an object { dtype, shape, data_offsets }, got ${describe(value)}`);
   }
   const e = value as Record<string, unknown>;
-  for (const key of Object.keys(e)) if (!ENTRY_KEYS.has(key)) headerError(`header entry "${name}" has an unknown key "${key}" (expected dtype, shape, data_offsets)`);
+  for (const key of Object.keys(e)) if (!ENTRY_KEYS.has(key)) headerError(`header entry ${someNames([name])} has an unknown key ${someNames([key])} (expected dtype, shape, data_offsets)`);
   const dtype = e.dtype;
   if (dtype !== 'F32' && dtype !== 'F64') tensorError(`tensor "${name}" must have dtype "F32" or "F64", got ${describe(dtype)}`);
   const shape = e.shape;
@@ -81,22 +81,73 @@ function parseEntry(name: string, value: unknown, dataBytes: number): TensorEntr
   return { name, dtype, shape: (shape as number[]).slice(), size, begin, end };
 }
 
-/** Parse and check a safetensors file's layout; no tensor is converted yet. */
-export function parseSafetensors(bytes: Uint8Array, maxHeaderBytes = MAX_HEADER_BYTES): SafetensorsFile {
-  if (!(bytes instanceof Uint8Array)) throw new ModelError('header', `model bytes must be a Uint8Array, got ${describe(bytes)}`);
-  if (bytes.length < 8) throw new ModelError('truncated', `a safetensors file starts with an 8-byte header length, got ${bytes.length} bytes in all`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const lo = view.getUint32(0, true);
-  const hi = view.getUint32(4, true);
-  const headerBytes = hi * 0x100000000 + lo;
-  if (headerBytes > bytes.length - 8) {
-    throw new ModelError('truncated', `the header length field says ${headerBytes} bytes, but only ${bytes.length - 8} bytes follow it`);
+/** Most keys `__metadata__` may hold, and the longest key and value (characters): a real file has one key, "config". */
+export const MAX_METADATA_KEYS = 256;
+export const MAX_METADATA_KEY_CHARS = 1024;
+export const MAX_METADATA_VALUE_CHARS = 4 * 2 ** 20;
+/** Most tensors a header may list (a toeplitz-lm file has 11 per layer + 3, at most 1024 layers). */
+export const MAX_TENSORS = 1 << 14;
+/** Most JSON keys a header may hold (each tensor entry has 4, the metadata its own, 1 for "__metadata__"), counted before it is parsed. */
+export const MAX_HEADER_KEYS = 4 * MAX_TENSORS + MAX_METADATA_KEYS + 1;
+
+/**
+ * JSON object keys in a header (a ':' outside strings), counted over the bytes before JSON.parse: a 16 MiB
+ * header of a million keys takes seconds to parse into objects, a byte scan takes milliseconds.
+ */
+function countKeys(bytes: Uint8Array, from: number, to: number): number {
+  let keys = 0;
+  let inString = false;
+  for (let i = from; i < to; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === 0x5c) i++; // backslash: skip the escaped byte
+      else if (b === 0x22) inString = false;
+    } else if (b === 0x22) inString = true;
+    else if (b === 0x3a) keys++;
+  }
+  return keys;
+}
+
+/** At most `max` names of a list for a message, then how many there are in all. */
+export function someNames(names: readonly string[], max = 8): string {
+  const shown = names.slice(0, max).map((n) => JSON.stringify(n.length > 64 ? n.slice(0, 64) + '…' : n));
+  return names.length > max ? `${shown.join(', ')}, … (${names.length} in all)` : shown.join(', ');
+}
+
+/**
+ * The header length a file's first 8 bytes announce, checked against the file's size and the cap
+ * (`first8` may be shorter when the file is: then it is 'truncated').
+ */
+export function safetensorsHeaderLength(first8: Uint8Array, fileBytes: number, maxHeaderBytes = MAX_HEADER_BYTES): number {
+  if (first8.length < 8 || fileBytes < 8) throw new ModelError('truncated', `a safetensors file starts with an 8-byte header length, got ${Math.min(first8.length, fileBytes)} bytes in all`);
+  const view = new DataView(first8.buffer, first8.byteOffset, 8);
+  const headerBytes = view.getUint32(4, true) * 0x100000000 + view.getUint32(0, true);
+  if (headerBytes > fileBytes - 8) {
+    throw new ModelError('truncated', `the header length field says ${headerBytes} bytes, but only ${fileBytes - 8} bytes follow it`);
   }
   if (headerBytes > maxHeaderBytes) headerError(`the header length must be at most ${maxHeaderBytes} bytes, got ${headerBytes}`);
   if (headerBytes < 2) headerError(`the header must be a JSON object of at least 2 bytes, got a length of ${headerBytes}`);
+  return headerBytes;
+}
+
+/** A file's layout, from its header alone. */
+export type SafetensorsLayout = Omit<SafetensorsFile, 'bytes'>;
+
+/**
+ * Parse and check the layout from the file's first 8 + N bytes (at least; the rest is not looked at) and
+ * the file's total size: so a file reader can refuse a file, or learn it is exactly as long as its header
+ * says, before reading the data.
+ */
+export function parseSafetensorsLayout(head: Uint8Array, fileBytes: number, maxHeaderBytes = MAX_HEADER_BYTES): SafetensorsLayout {
+  const headerBytes = safetensorsHeaderLength(head, fileBytes, maxHeaderBytes);
+  if (head.length < 8 + headerBytes) throw new ModelError('truncated', `the header length field says ${headerBytes} bytes, but only ${head.length - 8} were given`);
+  const keyCount = countKeys(head, 8, 8 + headerBytes);
+  if (keyCount > MAX_HEADER_KEYS) {
+    headerError(`the header must hold at most ${MAX_HEADER_KEYS} JSON keys (${MAX_TENSORS} tensors of 4 keys, ${MAX_METADATA_KEYS} metadata keys), got ${keyCount}`);
+  }
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + headerBytes));
+    text = new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(8, 8 + headerBytes));
   } catch {
     headerError(`the ${headerBytes}-byte header must be UTF-8 text, got invalid UTF-8`);
   }
@@ -104,22 +155,32 @@ export function parseSafetensors(bytes: Uint8Array, maxHeaderBytes = MAX_HEADER_
   try {
     json = JSON.parse(text);
   } catch (e) {
-    headerError(`the header must be JSON, got a parse error: ${(e as Error).message}`);
+    headerError(`the header must be JSON, got a parse error: ${(e as Error).message.slice(0, 200)}`);
   }
   if (json === null || typeof json !== 'object' || Array.isArray(json)) headerError(`the header must be a JSON object, got ${describe(json)}`);
   const dataStart = 8 + headerBytes;
-  const dataBytes = bytes.length - dataStart;
-  let metadata: Record<string, string> = {};
+  const dataBytes = fileBytes - dataStart;
+  // a null-prototype copy: names such as "__proto__" or "constructor" are plain keys, and nothing inherited is read
+  let metadata: Record<string, string> = Object.create(null) as Record<string, string>;
+  const names = Object.keys(json);
+  if (names.length > MAX_TENSORS + 1) headerError(`the header must list at most ${MAX_TENSORS} tensors, got ${names.length - 1} or more`);
   const tensors: TensorEntry[] = [];
-  for (const [name, value] of Object.entries(json as Record<string, unknown>)) {
+  for (const name of names) {
+    const value = (json as Record<string, unknown>)[name];
     if (name === '__metadata__') {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) headerError(`__metadata__ must be an object of strings, got ${describe(value)}`);
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof v !== 'string') headerError(`__metadata__.${k} must be a string, got ${describe(v)}`);
+      const keys = Object.keys(value);
+      if (keys.length > MAX_METADATA_KEYS) headerError(`__metadata__ must hold at most ${MAX_METADATA_KEYS} keys, got ${keys.length} (${someNames(keys)})`);
+      for (const k of keys) {
+        const v = (value as Record<string, unknown>)[k];
+        if (k.length > MAX_METADATA_KEY_CHARS) headerError(`__metadata__ keys must be at most ${MAX_METADATA_KEY_CHARS} characters, got one of ${k.length} (${someNames([k])})`);
+        if (typeof v !== 'string') headerError(`__metadata__[${someNames([k])}] must be a string, got ${describe(v)}`);
+        if (v.length > MAX_METADATA_VALUE_CHARS) headerError(`__metadata__[${someNames([k])}] must be at most ${MAX_METADATA_VALUE_CHARS} characters, got ${v.length}`);
+        metadata[k] = v;
       }
-      metadata = value as Record<string, string>;
       continue;
     }
+    if (name.length > MAX_METADATA_KEY_CHARS) headerError(`tensor names must be at most ${MAX_METADATA_KEY_CHARS} characters, got one of ${name.length} (${someNames([name])})`);
     tensors.push(parseEntry(name, value, dataBytes));
   }
   // the data is the tensors back to back: sorted by begin, each starts where the previous ended
@@ -134,11 +195,21 @@ export function parseSafetensors(bytes: Uint8Array, maxHeaderBytes = MAX_HEADER_
     previous = `tensor "${t.name}"`;
   }
   if (at !== dataBytes) headerError(`the data section must end with the last tensor at byte ${at}, got ${dataBytes - at} extra bytes after it`);
-  return { bytes, dataStart, metadata, tensors, byName: new Map(tensors.map((t) => [t.name, t])) };
+  metadata = Object.freeze(metadata);
+  return { dataStart, metadata, tensors, byName: new Map(tensors.map((t) => [t.name, t])) };
 }
 
-/** The values of one tensor as float64 (F32 widens exactly), checked finite. */
-export function readTensor(file: SafetensorsFile, entry: TensorEntry): Float64Array {
+/** Parse and check a safetensors file's layout; no tensor is converted yet. */
+export function parseSafetensors(bytes: Uint8Array, maxHeaderBytes = MAX_HEADER_BYTES): SafetensorsFile {
+  if (!(bytes instanceof Uint8Array)) throw new ModelError('header', `model bytes must be a Uint8Array, got ${describe(bytes)}`);
+  return { bytes, ...parseSafetensorsLayout(bytes, bytes.length, maxHeaderBytes) };
+}
+
+/** The largest float32: the toeplitz-lm format promises weights in its range, whatever the file's dtype. */
+export const FLOAT32_MAX = 3.4028234663852886e38;
+
+/** The values of one tensor as float64 (F32 widens exactly), checked finite and, when given, |x| <= maxAbs. */
+export function readTensor(file: SafetensorsFile, entry: TensorEntry, maxAbs = Infinity): Float64Array {
   const { bytes } = file;
   const view = new DataView(bytes.buffer, bytes.byteOffset + file.dataStart + entry.begin, entry.end - entry.begin);
   const out = new Float64Array(entry.size);
@@ -146,6 +217,7 @@ export function readTensor(file: SafetensorsFile, entry: TensorEntry): Float64Ar
   for (let i = 0; i < entry.size; i++) {
     const x = f32 ? view.getFloat32(4 * i, true) : view.getFloat64(8 * i, true);
     if (!Number.isFinite(x)) tensorError(`tensor "${entry.name}" must hold finite values, got ${describe(x)} at flat index ${i}`);
+    if (Math.abs(x) > maxAbs) tensorError(`tensor "${entry.name}" must hold values with |x| <= ${maxAbs}, got ${x} at flat index ${i}`);
     out[i] = x;
   }
   return out;
@@ -161,12 +233,16 @@ export interface TensorInput {
 
 /** Encode tensors (in the given order) and string metadata as safetensors bytes (data 8-byte aligned). */
 export function encodeSafetensors(tensors: readonly TensorInput[], metadata: Readonly<Record<string, string>> = {}): Uint8Array {
-  const header: Record<string, unknown> = {};
-  if (Object.keys(metadata).length > 0) header.__metadata__ = { ...metadata };
+  // null prototype: a tensor named "constructor" or "toString" is a name like any other (the reader agrees)
+  const header: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
+  const keys = Object.keys(metadata);
+  if (keys.length > MAX_METADATA_KEYS) throw new ModelError('header', `metadata must hold at most ${MAX_METADATA_KEYS} keys, got ${keys.length}`);
+  for (const k of keys) if (typeof metadata[k] !== 'string') throw new ModelError('header', `metadata[${someNames([k])}] must be a string, got ${describe(metadata[k])}`);
+  if (keys.length > 0) header.__metadata__ = Object.assign(Object.create(null) as Record<string, string>, metadata);
   let offset = 0;
   const dtypes: Dtype[] = [];
   for (const t of tensors) {
-    if (t.name === '__metadata__' || t.name in header) throw new ModelError('tensor', `tensor names must be unique and not "__metadata__", got "${t.name}" twice or reserved`);
+    if (typeof t.name !== 'string' || t.name === '__metadata__' || Object.hasOwn(header, t.name)) throw new ModelError('tensor', `tensor names must be unique and not "__metadata__", got "${t.name}" twice or reserved`);
     const dtype = t.dtype ?? (t.data instanceof Float32Array ? 'F32' : 'F64');
     if (dtype !== 'F32' && dtype !== 'F64') throw new ModelError('tensor', `tensor "${t.name}" dtype must be "F32" or "F64", got ${describe(dtype)}`);
     const size = t.shape.reduce((a, b) => a * b, 1);

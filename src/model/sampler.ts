@@ -1,6 +1,8 @@
 // Sampling the next token from logits (llama2.c's sample(): argmax, multinomial, top-p), with top-k too,
-// driven by the library's seeded generator. The sampler's whole state is plain numbers (options, seed and
-// how many 32-bit words it has drawn), so a session snapshot stores it and restore replays the draws.
+// driven by the library's seeded generator. The sampler's whole state is plain numbers (options, the
+// generator's four state words and how many 32-bit words it has drawn), so a session snapshot stores it and
+// restore sets it back in O(1) (a version-1 snapshot, which has only the draw count, advances a fresh
+// generator by that many words in O(log draws)).
 import { ConfigError, describe } from '../core/errors.js';
 import { Rng } from '../math/rng.js';
 
@@ -18,8 +20,6 @@ export interface SamplerOptions {
 
 export type ResolvedSampler = Required<SamplerOptions>;
 
-/** A snapshot replays at most this many generator draws on restore (2 per sampled token: ~500M tokens). */
-export const MAX_DRAWS = 2 ** 30;
 
 /** Validate sampling options (the one place), filling in defaults. */
 export function checkSamplerOptions(o: SamplerOptions | undefined): ResolvedSampler {
@@ -45,16 +45,39 @@ export class Sampler {
   private readonly order: Int32Array;
   private readonly byProbDesc: (a: number, b: number) => number;
 
-  /** `draws`: resume a generator that had drawn that many words (validated by the caller). */
-  constructor(options: ResolvedSampler, vocab: number, draws = 0) {
+  /**
+   * `resume`: continue a generator that had drawn `draws` words, from its state `words` when known, else by
+   * advancing a fresh one (both validated by the caller).
+   */
+  constructor(options: ResolvedSampler, vocab: number, resume?: { draws: number; words: readonly number[] | null }) {
     this.options = options;
     this.rng = new Rng(options.seed);
-    for (let i = 0; i < draws; i++) this.rng.nextUint32();
-    this.drawn = draws;
+    if (resume !== undefined) {
+      if (resume.words !== null) this.rng.setState({ words: resume.words as [number, number, number, number], spare: null });
+      else this.rng.advance(resume.draws);
+      this.drawn = resume.draws;
+    }
     this.probs = new Float64Array(vocab);
     this.order = new Int32Array(vocab);
     const p = this.probs;
     this.byProbDesc = (a, b) => p[b]! - p[a]! || a - b;
+  }
+
+  /** The generator's four state words (what a session snapshot stores). */
+  stateWords(): readonly number[] {
+    return this.rng.getState().words;
+  }
+
+  /** Save the generator into `r` (no allocation); returns the draw count to pass back to restoreFrom. */
+  saveTo(r: Rng): number {
+    r.copyFrom(this.rng);
+    return this.drawn;
+  }
+
+  /** Put the generator back to what saveTo saved. */
+  restoreFrom(r: Rng, draws: number): void {
+    this.rng.copyFrom(r);
+    this.drawn = draws;
   }
 
   /** Words drawn so far. */

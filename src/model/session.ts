@@ -3,13 +3,14 @@
 // generate() samples, feeds each token back, and yields UTF-8-safe text pieces; snapshot() / restore
 // carry all of it across processes, continuing exactly.
 import ndarray, { type NdArray } from 'ndarray';
-import { ConfigError, Decoder, ResourceError, StateError, type DecoderOptions } from '../index.js';
+import { ConfigError, Decoder, ResourceError, ShapeError, StateError, type DecoderOptions, type DecoderState } from '../index.js';
 import { describe } from '../core/errors.js';
+import { Rng } from '../math/rng.js';
 import { ModelError } from './errors.js';
-import { createRunState, forward, headsToRows, type AttendFn, type RunState } from './forward.js';
+import { forward, headsToRows, type AttendFn, type RunState } from './forward.js';
 import type { Model } from './model.js';
-import { checkTokens } from './tokens.js';
-import { MAX_DRAWS, Sampler, checkSamplerOptions, type ResolvedSampler, type SamplerOptions } from './sampler.js';
+import { copyTokens } from './tokens.js';
+import { Sampler, checkSamplerOptions, type ResolvedSampler, type SamplerOptions } from './sampler.js';
 import { decodeSession, encodeSession } from './snapshot.js';
 import { Utf8Pieces } from './utf8.js';
 
@@ -44,14 +45,44 @@ export interface GeneratedToken {
 }
 
 export const DEFAULT_CHUNK = 256;
+/**
+ * Tokens the rollback journal holds: a refused call (a forward pass that overflows) puts the session back
+ * by restoring the rollback point (every layer's state, taken when the journal is full or a call is larger
+ * than it) and replaying the journaled calls since. So a session holds a second copy of its decoder
+ * states, and the per-token path pays one state export per JOURNAL_TOKENS tokens, not one per token.
+ */
+const JOURNAL_TOKENS = 4096;
+
+/** How model.restore treats the backend a snapshot was made on (see RestoreOptions). */
+export interface RestoreOptions {
+  /**
+   * 'exact' (default): continue bit-exactly, so the snapshot's backend must be this model's (a ModelError
+   * 'backend' otherwise, saying how to load the model). 'model': continue on this model's backend (and
+   * method option), the same computation up to floating-point rounding.
+   */
+  backend?: 'exact' | 'model';
+}
 /** generation hands the event loop a turn at least this often (ms), so timers and aborts get through */
 const YIELD_EVERY_MS = 16;
 
 interface Restored {
   decoders: Decoder[];
   draws: number;
+  /** the generator's state words (v2 snapshot), or null: advance a fresh one by `draws` (v1) */
+  rngWords: readonly number[] | null;
   pending: Uint8Array;
   last: Float64Array | null;
+}
+
+/** A forward pass produced (or would feed the decoders) a non-finite value: the session is put back. */
+function overflow(where: string, cause?: unknown): ModelError {
+  const why = cause instanceof Error ? ` (${cause.message})` : '';
+  return new ModelError('overflow', `the forward pass overflowed float64 ${where}${why}; the call was refused and the session is unchanged`);
+}
+
+function firstNonFinite(a: Float64Array, from: number, to: number): number {
+  for (let i = from; i < to; i++) if (!Number.isFinite(a[i]!)) return i;
+  return -1;
 }
 
 function nextTurn(): Promise<void> {
@@ -68,6 +99,10 @@ export class Session {
   private fed = false;
   /** the running generate() iteration (its token), or null when the session is free */
   private busy: object | null = null;
+  /** inside feedChecked (an onProgress callback may not feed or generate: the rollback journal records calls in order) */
+  private feeding = false;
+  /** why the session can no longer be used (a rollback failed), or null */
+  private broken: string | null = null;
   // one-token path: RunState of one row, [heads, dim] views over it, a token buffer
   private readonly one: RunState;
   private readonly qOne: NdArray<Float64Array>;
@@ -78,23 +113,35 @@ export class Session {
   /** chunk path: grown to the largest chunk seen */
   private many: RunState | null = null;
   private readonly attend: AttendFn;
+  // rollback: the point (every layer's state) and the calls since (tokens, and rows per forward call)
+  private point: DecoderState[] | null = null;
+  private readonly journal = new Uint8Array(JOURNAL_TOKENS);
+  private readonly spans = new Int32Array(JOURNAL_TOKENS);
+  private journalTokens = 0;
+  private journalSpans = 0;
+  /** the last logits and `fed` before the current call, and the sampler's generator before its draw */
+  private readonly lastBefore: Float64Array;
+  private fedBefore = false;
+  private readonly rngBefore = new Rng(0);
+  private drawsBefore = 0;
 
   /** Use model.session(options) or model.restore(bytes). */
   constructor(model: Model, options?: SessionOptions, restored?: Restored) {
     this.model = model;
     const c = model.config;
     const sampling = checkSamplerOptions(options);
-    this.sampler = new Sampler(sampling, c.vocab, restored?.draws ?? 0);
+    this.sampler = new Sampler(sampling, c.vocab, restored ? { draws: restored.draws, words: restored.rngWords } : undefined);
     const engine = model.options as DecoderOptions;
     this.decoders = restored?.decoders ?? model.attentionConfigs.map((cfg) => new Decoder(cfg, engine));
     this.last = new Float64Array(c.vocab);
+    this.lastBefore = new Float64Array(c.vocab);
     if (restored?.last) {
       this.last.set(restored.last);
       this.fed = true;
     }
     if (restored) this.utf8.restore(restored.pending);
     const { heads, keyDim: d, valueDim: dv } = c;
-    this.one = createRunState(c, 1, model.gemm);
+    this.one = model.runState(1);
     this.qOne = ndarray(this.one.q, [heads, d]);
     this.kOne = ndarray(this.one.k, [heads, d]);
     this.vOne = ndarray(this.one.v, [heads, dv]);
@@ -135,56 +182,140 @@ export class Session {
   }
 
   private checkIdle(what: string): void {
+    if (this.broken !== null) throw new StateError(`${what} is not allowed: ${this.broken}`);
+    if (this.feeding) throw new StateError(`${what} is not allowed inside a feed() call on this session (from its onProgress callback)`);
     if (this.busy) throw new StateError(`${what} is not allowed while a generate() iteration is running on this session; finish or break out of it first`);
   }
 
   /**
    * Consume tokens (a prompt, or forced tokens); returns their logits [L, vocab] row-major, equal (to
    * rounding) to model.logits over everything fed so far, rows for these tokens. With lastOnly: [vocab].
+   * The tokens are copied when checked (later changes to the array, e.g. by onProgress, do not matter).
+   * A forward pass that overflows float64 is a ModelError 'overflow' and leaves the session as it was
+   * before the call (onProgress may have been called for chunks that were then undone).
    */
   feed(tokens: ArrayLike<number>, options: FeedOptions = {}): Float64Array {
     this.checkIdle('feed()');
-    const c = this.model.config;
-    checkTokens(tokens, c.vocab);
+    if (options === null || typeof options !== 'object') throw new ConfigError(`feed options must be an object { chunkSize?, onProgress?, lastOnly? }, got ${describe(options)}`);
     const chunk = options.chunkSize ?? DEFAULT_CHUNK;
     if (!Number.isInteger(chunk) || chunk < 1) throw new ConfigError(`chunkSize must be a positive integer, got ${describe(chunk)}`);
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new ConfigError(`onProgress must be a function, got ${describe(options.onProgress)}`);
-    return this.feedChecked(tokens, chunk, options.onProgress, options.lastOnly ?? false);
+    const own = copyTokens(tokens, this.model.config.vocab);
+    return this.feedChecked(own, this.model.chunkRows(chunk), options.onProgress, options.lastOnly ?? false);
   }
 
-  private feedChecked(tokens: ArrayLike<number>, chunk: number, onProgress: FeedOptions['onProgress'], lastOnly: boolean): Float64Array {
+  /** Take a rollback point now if the journal cannot record a call of `total` tokens; note what the call may change. */
+  private begin(total: number): void {
+    if (this.point === null || this.journalTokens + total > JOURNAL_TOKENS) {
+      this.point = this.decoders.map((d) => d.exportState());
+      this.journalTokens = 0;
+      this.journalSpans = 0;
+    }
+    this.lastBefore.set(this.last);
+    this.fedBefore = this.fed;
+  }
+
+  /** A call succeeded: journal its forward calls (or, too large for the journal, drop the point). */
+  private commit(tokens: Uint8Array, chunk: number): void {
+    const total = tokens.length;
+    if (this.journalTokens + total > JOURNAL_TOKENS) {
+      this.point = null; // the next call takes a fresh one
+      return;
+    }
+    this.journal.set(tokens, this.journalTokens);
+    this.journalTokens += total;
+    for (let p = 0; p < total; p += chunk) this.spans[this.journalSpans++] = Math.min(chunk, total - p);
+  }
+
+  /**
+   * A call failed: every decoder back to the rollback point, the journaled calls replayed (the same forward
+   * calls as the first time, so the same state bits), `last` and `fed` back. The replay recomputes with the
+   * model's weights: if they were changed after load and the replay fails, the session is unusable
+   * (StateError from then on) rather than silently different.
+   */
+  private rollback(): void {
+    const point = this.point!;
+    try {
+      this.decoders.forEach((d, l) => d.replaceState(point[l]!));
+      const c = this.model.config;
+      let at = 0;
+      for (let i = 0; i < this.journalSpans; i++) {
+        const n = this.spans[i]!;
+        forward(c, this.model.weights, this.journal, at, n, this.stateFor(n), this.attend, this.last, 0, true);
+        at += n;
+      }
+    } catch (e) {
+      this.broken = `a refused call could not be undone (${(e as Error).message}): were model.weights changed after load?`;
+    }
+    this.last.set(this.lastBefore);
+    this.fed = this.fedBefore;
+  }
+
+  private stateFor(n: number): RunState {
+    if (n === 1) return this.one;
+    if (this.many === null || this.many.rows < n) this.many = this.model.runState(n);
+    return this.many;
+  }
+
+  private feedChecked(tokens: Uint8Array, chunk: number, onProgress: FeedOptions['onProgress'], lastOnly: boolean): Float64Array {
     const c = this.model.config;
     const total = tokens.length;
     if (total === 0) return new Float64Array(0);
     const V = c.vocab;
     const out = new Float64Array(lastOnly ? V : total * V);
-    for (let p = 0; p < total; p += chunk) {
-      const n = Math.min(chunk, total - p);
-      let s: RunState;
-      if (n === 1) s = this.one;
-      else {
-        if (this.many === null || this.many.rows < n) this.many = createRunState(c, n, this.model.gemm);
-        s = this.many;
+    this.begin(total);
+    this.feeding = true;
+    try {
+      for (let p = 0; p < total; p += chunk) {
+        const n = Math.min(chunk, total - p);
+        const s = this.stateFor(n);
+        const rowsOut = lastOnly || n === 1;
+        // one row (lastOnly, or a single token): into `last`; else all rows into out
+        try {
+          forward(c, this.model.weights, tokens, p, n, s, this.attend, rowsOut ? this.last : out, rowsOut ? 0 : p * V, lastOnly);
+        } catch (e) {
+          if (e instanceof ShapeError) throw overflow(`in tokens ${p}..${p + n - 1} of this call`, e);
+          throw e;
+        }
+        const bad = rowsOut ? firstNonFinite(this.last, 0, V) : firstNonFinite(out, p * V, (p + n) * V);
+        if (bad >= 0) throw overflow(`in the logits of tokens ${p}..${p + n - 1} of this call`);
+        if (rowsOut) {
+          if (!lastOnly) out.set(this.last, p * V);
+        } else {
+          this.last.set(out.subarray((p + n - 1) * V, (p + n) * V));
+        }
+        this.fed = true;
+        onProgress?.(p + n, total);
       }
-      const rowsOut = lastOnly || n === 1;
-      // one row (lastOnly, or a single token): into `last`; else all rows into out
-      forward(c, this.model.weights, tokens, p, n, s, this.attend, rowsOut ? this.last : out, rowsOut ? 0 : p * V, lastOnly);
-      if (rowsOut) {
-        if (!lastOnly) out.set(this.last, p * V);
-      } else {
-        this.last.set(out.subarray((p + n - 1) * V, (p + n) * V));
-      }
-      this.fed = true;
-      onProgress?.(p + n, total);
+    } catch (e) {
+      this.rollback();
+      throw e;
+    } finally {
+      this.feeding = false;
     }
+    this.commit(tokens, chunk);
     if (lastOnly) out.set(this.last);
     return out;
   }
 
-  /** One sampled token fed back (the per-token path: no allocation in the model code). */
+  /** One sampled token fed back (the per-token path: no allocation in the model code but a rollback point per JOURNAL_TOKENS). */
   private feedOne(token: number): void {
     this.tokenOne[0] = token;
-    forward(this.model.config, this.model.weights, this.tokenOne, 0, 1, this.one, this.attend, this.last, 0, true);
+    this.begin(1);
+    try {
+      try {
+        forward(this.model.config, this.model.weights, this.tokenOne, 0, 1, this.one, this.attend, this.last, 0, true);
+      } catch (e) {
+        if (e instanceof ShapeError) throw overflow(`at the sampled token ${token}`, e);
+        throw e;
+      }
+      if (firstNonFinite(this.last, 0, this.last.length) >= 0) throw overflow(`in the logits after the sampled token ${token}`);
+    } catch (e) {
+      this.rollback();
+      this.sampler.restoreFrom(this.rngBefore, this.drawsBefore); // the draw is undone too
+      throw e;
+    }
+    this.commit(this.tokenOne, 1);
   }
 
   /**
@@ -194,21 +325,26 @@ export class Session {
    * session fed nothing) throw at the call; the prompt is fed when iteration starts.
    */
   generate(prompt: string | ArrayLike<number>, options: GenerateOptions): AsyncGenerator<GeneratedToken, void, undefined> {
-    // arguments are checked now, at the call; the work happens as the iterator is consumed
+    // arguments are checked now, at the call, and the prompt copied: the work happens as the iterator is consumed
     this.checkIdle('generate()');
     if (options === null || typeof options !== 'object') throw new ConfigError(`generate options must be an object { maxTokens, stop?, signal? }, got ${describe(options)}`);
     const { maxTokens, signal } = options;
     if (typeof maxTokens !== 'number' || !Number.isInteger(maxTokens) || maxTokens < 0) throw new ConfigError(`maxTokens must be an integer >= 0, got ${describe(maxTokens)}`);
-    const stops = options.stop === undefined ? [] : typeof options.stop === 'string' ? [options.stop] : Array.from(options.stop);
+    const stop: unknown = options.stop;
+    if (stop !== undefined && typeof stop !== 'string' && !Array.isArray(stop)) throw new ConfigError(`stop must be a non-empty string or an array of them, got ${describe(stop)}`);
+    const stops: unknown[] = stop === undefined ? [] : typeof stop === 'string' ? [stop] : (stop as unknown[]).slice();
     for (const s of stops) if (typeof s !== 'string' || s.length === 0) throw new ConfigError(`stop must be a non-empty string or an array of them, got ${describe(s)}`);
-    const tokens = typeof prompt === 'string' ? new TextEncoder().encode(prompt) : prompt;
-    checkTokens(tokens, this.model.config.vocab, 'prompt');
+    if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof (signal as AbortSignal).throwIfAborted !== 'function' || typeof (signal as AbortSignal).aborted !== 'boolean')) {
+      throw new ConfigError(`signal must be an AbortSignal, got ${describe(signal)}`);
+    }
+    if (typeof prompt !== 'string' && (prompt === null || typeof prompt !== 'object')) throw new ShapeError(`prompt must be a string or an array of token ids (bytes 0..255), got ${describe(prompt)}`);
+    const tokens = typeof prompt === 'string' ? new TextEncoder().encode(prompt) : copyTokens(prompt, this.model.config.vocab, 'prompt');
     if (tokens.length === 0 && !this.fed) throw new StateError('generate() needs a non-empty prompt on a session fed nothing yet (there is no start token to continue from)');
     signal?.throwIfAborted();
-    return this.run(tokens, maxTokens, stops, signal);
+    return this.run(tokens, maxTokens, stops as string[], signal);
   }
 
-  private async *run(tokens: ArrayLike<number>, maxTokens: number, stops: string[], signal: AbortSignal | undefined): AsyncGenerator<GeneratedToken, void, undefined> {
+  private async *run(tokens: Uint8Array, maxTokens: number, stops: string[], signal: AbortSignal | undefined): AsyncGenerator<GeneratedToken, void, undefined> {
     this.checkIdle('generate()');
     // an abort frees the session at once (fromGeneration's unsubscribe): the generator itself finalizes a turn
     // later, and when resumed it stops at signal.throwIfAborted() before touching the state
@@ -220,7 +356,7 @@ export class Session {
     signal?.addEventListener('abort', release, { once: true });
     try {
       if (tokens.length > 0) {
-        this.feedChecked(tokens, DEFAULT_CHUNK, undefined, true);
+        this.feedChecked(tokens, this.model.chunkRows(DEFAULT_CHUNK), undefined, true);
         this.utf8.reset(); // an unfinished character of earlier output can no longer complete
       }
       const longest = stops.reduce((m, s) => Math.max(m, s.length), 0);
@@ -232,6 +368,7 @@ export class Session {
           turn = performance.now();
         }
         signal?.throwIfAborted();
+        this.drawsBefore = this.sampler.saveTo(this.rngBefore);
         const token = this.sampler.sample(this.last);
         this.feedOne(token);
         const text = this.utf8.push(token);
@@ -250,12 +387,15 @@ export class Session {
 
   /** The whole session as bytes: every layer's decoder, the sampler, pending UTF-8 bytes, the last logits. */
   snapshot(): Uint8Array {
+    if (this.broken !== null) throw new StateError(`snapshot() is not allowed: ${this.broken}`);
     const o = this.sampler.options;
     return encodeSession({
       fingerprint: this.model.fingerprint,
       position: this.position,
       seed: o.seed,
       draws: this.sampler.draws,
+      rngWords: this.sampler.stateWords(),
+      backend: this.model.backend,
       temperature: o.temperature,
       topK: o.topK,
       topP: o.topP,
@@ -272,8 +412,11 @@ function sameArray(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
   return true;
 }
 
-/** model.restore(bytes): every field checked (and the snapshot's model) before the session is built. */
-export function restoreSession(model: Model, bytes: Uint8Array): Session {
+/** model.restore(bytes, options): every field checked (and the snapshot's model and backend) before the session is built. */
+export function restoreSession(model: Model, bytes: Uint8Array, options: RestoreOptions = {}): Session {
+  if (options === null || typeof options !== 'object') throw new ConfigError(`restore options must be an object { backend?: 'exact' | 'model' }, got ${describe(options)}`);
+  const policy = options.backend ?? 'exact';
+  if (policy !== 'exact' && policy !== 'model') throw new ConfigError(`restore options.backend must be 'exact' or 'model', got ${describe(policy)}`);
   const c = model.config;
   const p = decodeSession(bytes, c.vocab, c.layers);
   const mine = model.fingerprint;
@@ -291,23 +434,44 @@ export function restoreSession(model: Model, bytes: Uint8Array): Session {
   } catch (e) {
     return bad(`sampler: ${(e as Error).message}`);
   }
-  if (!Number.isInteger(p.draws) || p.draws < 0 || p.draws % 2 !== 0 || p.draws > 2 * p.position || p.draws > MAX_DRAWS) {
-    bad(`the sampler's draw count must be an even integer in [0, min(2 x position, ${MAX_DRAWS})] = [0, ${Math.min(2 * p.position, MAX_DRAWS)}], got ${describe(p.draws)}`);
+  if (!Number.isInteger(p.draws) || p.draws < 0 || p.draws % 2 !== 0 || p.draws > 2 * p.position || p.draws > Number.MAX_SAFE_INTEGER) {
+    bad(`the sampler's draw count must be an even integer in [0, 2 x position] = [0, ${2 * p.position}], got ${describe(p.draws)}`);
+  }
+  if (p.rngWords !== null) {
+    // the stored generator must be the seed's after `draws` words (O(log draws) to check): a crafted state is refused
+    const expected = new Rng(p.seed);
+    expected.advance(p.draws);
+    if (!sameArray(expected.getState().words, p.rngWords)) bad(`the sampler's generator state is not seed ${p.seed}'s after ${p.draws} draws`);
   }
   if ((p.position === 0) !== (p.lastLogits.length === 0)) bad(`last logits must be present exactly when position > 0, got position ${p.position} with ${p.lastLogits.length} logits`);
   if (!new Utf8Pieces().restore(p.pending)) bad(`pending UTF-8 bytes must be the start of one multi-byte character, got [${Array.from(p.pending).join(', ')}]`);
+  const target = model.backend;
+  if (policy === 'exact' && p.backend !== null && p.backend !== target) throw backendMismatch(p.backend, target);
+  const engine: DecoderOptions = policy === 'model' ? { method: model.options.method ?? 'auto', backend: target } : {};
   const decoders = p.decoders.map((b, l) => {
     let dec: Decoder;
     try {
-      dec = Decoder.restore(b);
+      dec = Decoder.restore(b, engine);
     } catch (e) {
       if (e instanceof ResourceError) throw e; // memory ran out: the bytes are fine, say what ran out
+      // a ConfigError here is the decoder's recorded backend, unavailable in this runtime (the bytes are fine)
+      if (e instanceof ConfigError) throw new ModelError('backend', `layer ${l}'s decoder was saved on a backend this runtime cannot run (${e.message}); restore with { backend: 'model' } to continue on this model's '${target}' backend (same computation up to rounding)`);
       return bad(`layer ${l}: ${(e as Error).message}`);
     }
     checkLayerDecoder(model, l, dec, p.position);
+    // v1 records no session backend: the decoders' own is the one the session ran on
+    if (policy === 'exact' && dec.backend !== target) throw backendMismatch(dec.backend, target);
     return dec;
   });
-  return new Session(model, sampling, { decoders, draws: p.draws, pending: p.pending, last: p.lastLogits.length > 0 ? p.lastLogits : null });
+  return new Session(model, sampling, { decoders, draws: p.draws, rngWords: p.rngWords, pending: p.pending, last: p.lastLogits.length > 0 ? p.lastLogits : null });
+}
+
+function backendMismatch(saved: string, mine: string): ModelError {
+  return new ModelError(
+    'backend',
+    `the snapshot was made on the '${saved}' backend and this model runs on '${mine}': the continuation would differ in its rounding. ` +
+      `Load the model with { backend: '${saved}' } to continue bit-exactly${saved === 'wasm' ? ' (where WebAssembly SIMD is available)' : ''}, or restore with { backend: 'model' } to continue on '${mine}'`,
+  );
 }
 
 /** A restored decoder must be this layer's attention (sizes, W, RPE tables) at the session's position. */

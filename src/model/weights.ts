@@ -6,8 +6,8 @@ import { Rng } from '../math/rng.js';
 import { drawProjection } from '../index.js';
 import { ModelError } from './errors.js';
 import { checkModelConfig, tensorTable, type ModelConfig } from './config.js';
-import { encodeSafetensors, readTensor, type Dtype, type SafetensorsFile } from './safetensors.js';
-import { Sha256 } from './sha256.js';
+import { FLOAT32_MAX, encodeSafetensors, readTensor, type Dtype, type SafetensorsFile } from './safetensors.js';
+import { sha256 } from '@noble/hashes/sha2.js';
 
 /** One transformer block. Linear weights are [out, in] row-major. */
 export interface LayerWeights {
@@ -88,7 +88,8 @@ export function readWeights(file: SafetensorsFile, config: ModelConfig): ModelWe
       throw new ModelError('tensor', `tensor "${spec.name}" must have shape [${spec.shape.join(', ')}] for this config, got [${entry.shape.join(', ')}]`);
     }
   }
-  return fromArrays(config, table.map((spec) => readTensor(file, file.byName.get(spec.name)!)));
+  // the float32 range (the trainer's dtype) even in F64 files: larger weights overflow a forward pass
+  return fromArrays(config, table.map((spec) => readTensor(file, file.byName.get(spec.name)!, FLOAT32_MAX)));
 }
 
 /** Check in-memory weights against the config: every array present with the right length and finite. */
@@ -104,7 +105,10 @@ export function checkWeights(config: ModelConfig, w: ModelWeights): void {
     if (!(a instanceof Float64Array) || a.length !== size) {
       throw new ModelError('tensor', `weight "${spec.name}" must be a Float64Array of [${spec.shape.join(', ')}] = ${size} values, got ${describe(a)}`);
     }
-    for (let j = 0; j < a.length; j++) if (!Number.isFinite(a[j]!)) throw new ModelError('tensor', `weight "${spec.name}" must hold finite values, got ${describe(a[j])} at flat index ${j}`);
+    for (let j = 0; j < a.length; j++) {
+      if (!Number.isFinite(a[j]!)) throw new ModelError('tensor', `weight "${spec.name}" must hold finite values, got ${describe(a[j])} at flat index ${j}`);
+      if (Math.abs(a[j]!) > FLOAT32_MAX) throw new ModelError('tensor', `weight "${spec.name}" must hold values in the float32 range (|x| <= ${FLOAT32_MAX}), got ${a[j]} at flat index ${j}`);
+    }
   });
 }
 
@@ -173,7 +177,7 @@ export function randomWeights(config: ModelConfig, seed = 1): ModelWeights {
  * tensorTable order: the same values give the same fingerprint whatever the file's dtype or metadata.
  */
 export function modelFingerprint(config: ModelConfig, weights: ModelWeights): Uint8Array {
-  const hash = new Sha256().update(new TextEncoder().encode(JSON.stringify(config)));
+  const hash = sha256.create().update(new TextEncoder().encode(JSON.stringify(config)));
   const little = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
   const scratch = new DataView(new ArrayBuffer(8 * 1024));
   const scratchBytes = new Uint8Array(scratch.buffer);

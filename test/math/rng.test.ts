@@ -200,3 +200,58 @@ describe('detLog', () => {
     }
   });
 });
+
+describe('Rng state get/set and advance', () => {
+  it('getState / setState / Rng.fromState continue the same stream (words and a pending Gaussian spare)', () => {
+    const a = new Rng(99);
+    for (let i = 0; i < 17; i++) a.nextUint32();
+    a.nextGaussian(); // leaves a spare
+    const st = a.getState();
+    expect(st.words).toHaveLength(4);
+    expect(st.spare).not.toBeNull();
+    const b = Rng.fromState(st);
+    const c = new Rng(1);
+    c.setState(st);
+    const draws = (r: Rng): number[] => [r.nextGaussian(), r.nextUint32(), r.nextFloat64(), r.nextGaussian(), r.nextGaussian()];
+    const ref = draws(a);
+    expect(draws(b)).toEqual(ref);
+    expect(draws(c)).toEqual(ref);
+    // the state is a copy: drawing does not change a taken state
+    expect(Rng.fromState(st).nextUint32()).toBe(Rng.fromState(st).nextUint32());
+  });
+
+  it('setState refuses malformed states with a ConfigError and leaves the generator unchanged', () => {
+    const r = new Rng(5);
+    const before = r.getState();
+    const bad: unknown[] = [
+      null, {}, { words: [1, 2, 3], spare: null }, { words: [1, 2, 3, 2 ** 32], spare: null }, { words: [1, 2, 3, -1], spare: null },
+      { words: [1, 2, 3, 1.5], spare: null }, { words: [0, 0, 0, 0], spare: null }, { words: [1, 2, 3, 4], spare: NaN }, { words: [1, 2, 3, 4], spare: Infinity },
+    ];
+    for (const s of bad) expect(() => r.setState(s as never), JSON.stringify(s)).toThrow(ConfigError);
+    expect(r.getState()).toEqual(before);
+  });
+
+  it('advance(n) equals n nextUint32 draws, for n at and around powers of two', () => {
+    for (const n of [0, 1, 2, 3, 7, 8, 9, 127, 128, 1000, 4097, 65535]) {
+      const a = new Rng(n + 3);
+      const b = new Rng(n + 3);
+      for (let i = 0; i < n; i++) a.nextUint32();
+      b.advance(n);
+      expect(b.getState(), `n = ${n}`).toEqual(a.getState());
+    }
+  });
+
+  it('advance(2^30) takes milliseconds and composes: advance(a + b) = advance(a) then advance(b)', () => {
+    const t = performance.now();
+    const x = new Rng(7);
+    x.advance(2 ** 30);
+    expect(performance.now() - t).toBeLessThan(250);
+    const y = new Rng(7);
+    y.advance(2 ** 29 + 12345);
+    y.advance(2 ** 29 - 12345);
+    expect(y.getState()).toEqual(x.getState());
+    expect(() => x.advance(-1)).toThrow(ConfigError);
+    expect(() => x.advance(1.5)).toThrow(ConfigError);
+    expect(() => x.advance(2 ** 53)).toThrow(ConfigError);
+  });
+});

@@ -1,7 +1,9 @@
 // The shipped model against PyTorch: the trainer's fixture (train/make_fixture.py) holds PyTorch's float64
 // logits of a held-out prompt, by the FFT form (the paper's algorithm) and the direct O(n^2) form.
 // model.logits (attention()) and a session's streamed logits (Decoder per layer) must match both within
-// 1e-9 relative per row. No Python needed here. Skipped only while no trained model exists.
+// 1e-9 relative per row. No Python needed here. Outside CI it is skipped while no trained model exists
+// (and TZLM_MODEL / TZLM_FIXTURES may point it at another model and fixture); in CI (process.env.CI set)
+// it always runs on the shipped model and fixture, and fails when they are missing or redirected.
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -9,9 +11,21 @@ import { join } from 'node:path';
 import { loadModelFile } from '../../src/model/file.js';
 
 const root = join(import.meta.dirname, '..', '..');
-// overridable to check another model against its own fixture (e.g. one made from a random-weight file)
-const modelPath = process.env.TZLM_MODEL ?? join(root, 'models', 'toeplitz-lm.safetensors');
-const fixtures = process.env.TZLM_FIXTURES ?? join(root, 'test', 'fixtures', 'model');
+const ci = (process.env.CI ?? '') !== '' && process.env.CI !== 'false' && process.env.CI !== '0';
+const shippedModel = join(root, 'models', 'toeplitz-lm.safetensors');
+const shippedFixtures = join(root, 'test', 'fixtures', 'model');
+// outside CI, overridable to check another model against its own fixture (e.g. one made from a random-weight file)
+const modelPath = ci ? shippedModel : (process.env.TZLM_MODEL ?? shippedModel);
+const fixtures = ci ? shippedFixtures : (process.env.TZLM_FIXTURES ?? shippedFixtures);
+
+describe.runIf(ci)('in CI the PyTorch comparison cannot be skipped or redirected', () => {
+  it('runs on the shipped model and fixture: they exist, and TZLM_MODEL / TZLM_FIXTURES are not set', () => {
+    expect(process.env.TZLM_MODEL, 'TZLM_MODEL must not be set in CI').toBeUndefined();
+    expect(process.env.TZLM_FIXTURES, 'TZLM_FIXTURES must not be set in CI').toBeUndefined();
+    expect(existsSync(shippedModel), `${shippedModel} is missing: CI must compare the shipped model with PyTorch`).toBe(true);
+    expect(existsSync(join(shippedFixtures, 'logits.json')), `${shippedFixtures}/logits.json is missing`).toBe(true);
+  });
+});
 
 interface FixtureMeta {
   model: string;
@@ -46,7 +60,7 @@ function readF64(path: string): Float64Array {
   return out;
 }
 
-describe.skipIf(!existsSync(modelPath))('the shipped model against PyTorch (test/fixtures/model)', () => {
+describe.skipIf(!ci && !existsSync(modelPath))('the shipped model against PyTorch (test/fixtures/model)', () => {
   it('the fixture exists and was made from the shipped model file', () => {
     expect(existsSync(join(fixtures, 'logits.json')), 'models/toeplitz-lm.safetensors exists but test/fixtures/model does not: run /usr/bin/python3 train/make_fixture.py').toBe(true);
     const meta = JSON.parse(readFileSync(join(fixtures, 'logits.json'), 'utf8')) as FixtureMeta;

@@ -2,7 +2,7 @@
 // truncations, crafted headers): bad bytes are a ModelError, never a crash, a hang or a silent load.
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { ModelError, encodeModel, encodeSafetensors, loadModel, parseSafetensors, randomWeights, readTensor, tensorTable } from '../../src/model/index.js';
+import { ModelError, checkModelConfig, encodeModel, encodeSafetensors, loadModel, parseSafetensors, randomWeights, readTensor, tensorTable } from '../../src/model/index.js';
 import { ToeplitzAttentionError } from '../../src/index.js';
 import { tinyConfig } from './tiny.js';
 
@@ -84,7 +84,7 @@ describe('safetensors', () => {
     ['invalid UTF-8', () => craft(new TextDecoder('latin1').decode(Uint8Array.of(0x7b, 0xff, 0x7d))), /^header: .*(UTF-8|JSON)/],
     ['a JSON array', () => craft('[1,2]'), /^header: the header must be a JSON object, got an array of length 2/],
     ['no config', () => craft({}), /^config: __metadata__.config must hold the model config \(JSON\), got no __metadata__/],
-    ['non-string metadata', () => craft({ __metadata__: { config: 5 } }), /^header: __metadata__.config must be a string, got 5/],
+    ['non-string metadata', () => craft({ __metadata__: { config: 5 } }), /^header: __metadata__\["config"\] must be a string, got 5/],
     ['config not JSON', () => craft({ __metadata__: { config: '{' } }), /^config: __metadata__.config must be JSON/],
     ['wrong format', () => craft({ __metadata__: { config: JSON.stringify({ ...cfg, format: 'llama2' }) } }), /^config: config.format must be "toeplitz-lm\/1", got "llama2"/],
     ['vocab not 256', () => craft({ __metadata__: { config: JSON.stringify({ ...cfg, vocab: 512 }) } }), /^config: config.vocab must be 256 .*got 512/],
@@ -154,3 +154,145 @@ describe('safetensors', () => {
     );
   });
 });
+
+describe('bounded headers and metadata (issue 22, finding 10), and what held before', () => {
+  it('a 15.7 MB header with 1.2M __metadata__ keys is refused quickly, with a short message (was ~4 s and 10.9M characters)', () => {
+    const keys = Array.from({ length: 1_200_000 }, (_, i) => `"k${i}":""`);
+    const text = `{"__metadata__":{${keys.join(',')}}}`;
+    expect(text.length).toBeGreaterThan(15e6);
+    expect(text.length).toBeLessThan(16 * 2 ** 20); // under the header cap: the metadata bound is what refuses it
+    const bytes = craft(text);
+    const t0 = performance.now();
+    const e = refusal(bytes);
+    expect(performance.now() - t0).toBeLessThan(2000);
+    expect(e.message).toBe('header: the header must hold at most 65793 JSON keys (16384 tensors of 4 keys, 256 metadata keys), got 1200001');
+    // fewer keys than the header bound, more than the metadata's: refused by the metadata bound, naming a few
+    const three = refusal(craft({ __metadata__: Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`k${i}`, ''])) }));
+    expect(three.message).toMatch(/^header: __metadata__ must hold at most 256 keys, got 300 \("k0", "k1", .*, … \(300 in all\)\)$/);
+    expect(e.message.length).toBeLessThan(400);
+    // at the bound: 256 keys without config is refused for the missing config, naming a few keys only
+    const many = refusal(craft({ __metadata__: Object.fromEntries(Array.from({ length: 256 }, (_, i) => [`key${i}`, 'x'])) }));
+    expect(many.message).toMatch(/^config: __metadata__\.config must hold the model config \(JSON\), got only keys \["key0", .*, … \(256 in all\)\]$/);
+    expect(many.message.length).toBeLessThan(400);
+  });
+
+  it('long names and values are bounded too: a 2 KB tensor name, a 5 MB metadata value; messages stay short', () => {
+    const long = 'n'.repeat(2000);
+    const e = refusal(craft({ [long]: { dtype: 'F32', shape: [0], data_offsets: [0, 0] } }));
+    expect(e.message).toMatch(/^header: tensor names must be at most 1024 characters, got one of 2000/);
+    expect(e.message.length).toBeLessThan(300);
+    const v = refusal(craft({ __metadata__: { config: 'x'.repeat(5 * 2 ** 20) } }));
+    expect(v.message).toBe(`header: __metadata__["config"] must be at most ${4 * 2 ** 20} characters, got ${5 * 2 ** 20}`);
+  });
+
+  it('every truncation of a model file is refused (all lengths through the header, a stride through the data)', () => {
+    const n = new DataView(good.buffer).getUint32(0, true);
+    for (let len = 0; len < good.length; len += len < 8 + n + 64 ? 1 : 61) {
+      expect(() => loadModel(good.subarray(0, len)), `length ${len}`).toThrow(ModelError);
+    }
+    // and every single bit flip of the 8-byte length and of the header's first and last 64 bytes
+    for (const at of [...Array(8 + 64).keys(), ...Array.from({ length: 64 }, (_, i) => 8 + n - 64 + i)]) {
+      for (let bit = 0; bit < 8; bit++) {
+        const b = good.slice();
+        b[at] = b[at]! ^ (1 << bit);
+        try {
+          loadModel(b);
+        } catch (e) {
+          if (!(e instanceof ModelError)) throw e;
+        }
+      }
+    }
+  });
+
+  it('fuzz (structured): configs and metadata are refused with a ModelError within time and memory bounds, or load and generate finite logits', () => {
+    // a valid config, then (in most cases) up to 3 edits: a bad value, a big size, or a key removed
+    const validArb = fc.record({
+      vocab: fc.constant(256),
+      dim: fc.integer({ min: 1, max: 12 }),
+      layers: fc.integer({ min: 1, max: 2 }),
+      heads: fc.integer({ min: 1, max: 3 }),
+      keyDim: fc.integer({ min: 1, max: 6 }),
+      valueDim: fc.integer({ min: 1, max: 6 }),
+      hidden: fc.integer({ min: 1, max: 24 }),
+      features: fc.record({ kind: fc.constant('prf'), count: fc.integer({ min: 1, max: 6 }), normalize: fc.constant('l2') }),
+      rpe: fc.record({ length: fc.integer({ min: 1, max: 12 }), tail: fc.constant('clip') }),
+      normEps: fc.constantFrom(1e-5, 1e-6, 0.5),
+      tiedEmbedding: fc.boolean(),
+    });
+    const paths = ['format', 'vocab', 'dim', 'layers', 'heads', 'keyDim', 'valueDim', 'hidden', 'features.kind', 'features.count', 'features.normalize', 'rpe.length', 'rpe.tail', 'normEps', 'tiedEmbedding', 'features', 'rpe'];
+    const values = fc.constantFrom<unknown>(0, -1, 2.5, null, '8', 65536, 65537, 2 ** 20, 2 ** 20 + 1, 1e300, true, [], {}, 'toeplitz-lm/2', 'relu', 'zero', undefined, 1024, 4096);
+    const editArb = fc.tuple(fc.constantFrom(...paths), values);
+    const configArb = fc.tuple(validArb, fc.array(editArb, { maxLength: 3 })).map(([valid, edits]) => {
+      const c = JSON.parse(JSON.stringify(valid)) as Record<string, unknown>;
+      for (const [path, value] of edits) {
+        const [a, b] = path.split('.') as [string, string | undefined];
+        if (b === undefined) c[a] = value;
+        else if (c[a] !== null && typeof c[a] === 'object') (c[a] as Record<string, unknown>)[b] = value;
+      }
+      return c;
+    });
+    const caseArb = fc.record({
+      config: configArb,
+      extraKeys: fc.oneof(fc.constant(0), fc.integer({ min: 0, max: 255 })), // the writer refuses more (the reader's bound is tested above)
+      scale: fc.constantFrom(1, 1, 1e3, 1e30, 3.4e38, 1e39),
+      dtype: fc.constantFrom<'F32' | 'F64'>('F32', 'F64'),
+      drop: fc.boolean(), // drop one tensor
+      seed: fc.nat(),
+    });
+    const FLOATS = 400_000; // weights written for real up to this many; beyond, the header declares them (no data)
+    let loaded = 0;
+    const seen: string[] = [];
+    fc.assert(
+      fc.property(caseArb, (c) => {
+        const metadata: Record<string, string> = { config: JSON.stringify(c.config) };
+        for (let i = 0; i < c.extraKeys; i++) metadata[`note${i}`] = 'x';
+        let table: { name: string; shape: number[] }[] = [];
+        try {
+          table = tensorTable(checkModelConfigLoose(c.config)).map((t) => ({ name: t.name, shape: [...t.shape] }));
+        } catch {
+          table = [{ name: 'norm.weight', shape: [4] }];
+        }
+        if (c.drop && table.length > 1) table.splice(c.seed % table.length, 1);
+        const total = table.reduce((s, t) => s + t.shape.reduce((a, b) => a * b, 1), 0);
+        let bytes: Uint8Array;
+        if (total <= FLOATS) {
+          let x = c.seed | 1;
+          const rnd = (): number => ((x = (Math.imul(x, 1103515245) + 12345) | 0) / 2 ** 31) * c.scale;
+          bytes = encodeSafetensors(table.map((t) => ({ name: t.name, shape: t.shape, data: Float64Array.from({ length: t.shape.reduce((a, b) => a * b, 1) }, rnd), dtype: c.dtype })), metadata);
+        } else {
+          // a header that declares the tensors (up to the float64 limits) with 16 bytes of data in all
+          const header: Record<string, unknown> = { __metadata__: metadata };
+          let at = 0;
+          for (const t of table.slice(0, 64)) {
+            const n = t.shape.reduce((a, b) => a * b, 1) * 4;
+            header[t.name] = { dtype: 'F32', shape: t.shape, data_offsets: [at, at + n] };
+            at += n;
+          }
+          bytes = craft(header, new Uint8Array(16));
+        }
+        const t0 = performance.now();
+        const before = process.memoryUsage().arrayBuffers;
+        try {
+          const model = loadModel(bytes, { backend: 'js' });
+          const s = model.session({ seed: 1 });
+          const logits = s.feed([72, 105, 33]);
+          expect(logits.every(Number.isFinite)).toBe(true);
+          loaded++;
+        } catch (e) {
+          if (!(e instanceof ModelError)) throw e;
+          expect(e.message.length).toBeLessThan(2000);
+          seen.push(e.message.slice(0, 60));
+        }
+        expect(performance.now() - t0).toBeLessThan(1500);
+        expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(128 * 2 ** 20);
+      }),
+      { numRuns: 200, seed: 22 },
+    );
+    expect(loaded, seen.slice(0, 20).join('\n')).toBeGreaterThan(10); // the generator reaches valid models too, not only refusals
+  });
+});
+
+/** The tensor table of a config, for the fuzz: the real check, so an invalid config gets a dummy table. */
+function checkModelConfigLoose(c: unknown): ReturnType<typeof tinyConfig> {
+  return checkModelConfig(c);
+}

@@ -271,19 +271,31 @@ describe('snapshot / restore', () => {
     expect(err(good.subarray(0, good.length - 1))).toMatch(/^truncated: the session snapshot declares a \d+-byte payload, but only \d+ bytes follow/);
     expect(err(Uint8Array.from([...good, 0]))).toMatch(/^snapshot: .* got 1 extra bytes after it/);
     expect(err(Uint8Array.from(good, (x, i) => (i === 0 ? 0x50 : x)))).toMatch(/^snapshot: not a toeplitz-lm session snapshot: expected the magic bytes/);
-    expect(err(Uint8Array.from(good, (x, i) => (i === 8 ? 2 : x)))).toMatch(/^snapshot: unsupported session snapshot version: expected 1, got 2/);
+    expect(err(Uint8Array.from(good, (x, i) => (i === 8 ? 3 : x)))).toMatch(/^snapshot: unsupported session snapshot version: expected one of 1, 2, got 3/);
     expect(err(Uint8Array.from(good, (x, i) => (i === good.length - 3 ? x ^ 1 : x)))).toMatch(/^snapshot: checksum mismatch/);
     const p = SESSION_HEADER_BYTES + 32;
-    expect(err(tamper(good, (v) => v.setFloat64(p, 3, true)))).toMatch(/^snapshot: the sampler's draw count must be an even integer in \[0, min\(2 x position, \d+\)\] = \[0, 6\], got 8/);
+    expect(err(tamper(good, (v) => v.setFloat64(p, 3, true)))).toMatch(/^snapshot: the sampler's draw count must be an even integer in \[0, 2 x position\] = \[0, 6\], got 8/);
     expect(err(tamper(good, (v) => v.setFloat64(p, 1e300, true)))).toMatch(/position must be an integer|draw count/);
     expect(err(tamper(good, (v) => v.setFloat64(p + 16, 1e9, true)))).toMatch(/draw count must be an even integer .* got 1000000000/);
+    // a position of 2^53 - 1 with 2^53 draws (even, <= 2 x position, but not a safe count): refused as the snapshot's
+    expect(err(tamper(good, (v) => (v.setFloat64(p, 2 ** 53 - 1, true), v.setFloat64(p + 16, 2 ** 53, true))))).toMatch(/^snapshot: the sampler's draw count must be an even integer/);
     expect(err(tamper(good, (v) => v.setFloat64(p + 24, -1, true)))).toMatch(/^snapshot: sampler: temperature must be a finite number >= 0/);
-    expect(err(tamper(good, (v) => v.setUint8(p + 48, 2)))).toMatch(/^snapshot: pending UTF-8 bytes must be the start of one multi-byte character, got \[\d+, \d+\]/);
-    expect(err(tamper(good, (v) => v.setFloat64(p + 56, NaN, true)))).toMatch(/^snapshot: the last logits must be finite, got NaN at index 0/);
+    expect(err(tamper(good, (v) => v.setFloat64(p + 16, NaN, true)))).toMatch(/^snapshot: the sampler's draw count must be an even integer .* got NaN/);
+    expect(err(tamper(good, (v) => v.setFloat64(p + 32, 1.5, true)))).toMatch(/^snapshot: sampler: topK must be an integer >= 0/);
+    expect(err(tamper(good, (v) => v.setFloat64(p + 40, 2, true)))).toMatch(/^snapshot: sampler: topP must be a number in \(0, 1\]/);
+    expect(err(tamper(good, (v) => v.setFloat64(p + 8, Infinity, true)))).toMatch(/^snapshot: sampler: seed must be a finite number/);
+    // version 2: the generator state (4 x u32) and the backend byte (+ 3 zero bytes) follow the six f64
+    expect(err(tamper(good, (v) => v.setUint32(p + 48, v.getUint32(p + 48, true) ^ 1, true)))).toMatch(/^snapshot: the sampler's generator state is not seed 1's after 8 draws/);
+    expect(err(tamper(good, (v) => [0, 4, 8, 12].forEach((o) => v.setUint32(p + 48 + o, 0, true))))).toMatch(/^snapshot: the sampler generator state must not be all zero/);
+    expect(err(tamper(good, (v) => v.setUint8(p + 64, 2)))).toMatch(/^snapshot: the backend byte must be 0 \('js'\) or 1 \('wasm'\), got 2/);
+    expect(err(tamper(good, (v) => v.setUint8(p + 65, 1)))).toMatch(/^snapshot: the 3 bytes after the backend byte must be 0/);
+    expect(err(tamper(good, (v) => (v.setUint8(p + 68, 0), v.setUint8(p + 71, 7))))).toMatch(/^snapshot: the 3 unused pending UTF-8 byte slots must be 0, got \[\d+, \d+, 7\]/);
+    expect(err(tamper(good, (v) => v.setUint8(p + 68, 2)))).toMatch(/^snapshot: pending UTF-8 bytes must be the start of one multi-byte character, got \[\d+, \d+\]/);
+    expect(err(tamper(good, (v) => v.setFloat64(p + 76, NaN, true)))).toMatch(/^snapshot: the last logits must be finite, got NaN at index 0/);
     // a decoder snapshot of the right shape but another position
     const other = model.session({ seed: 1 });
     other.feed(bytesOf(prompt + 'abcde'));
-    const decOff = p + 56 + 256 * 8 + 4;
+    const decOff = p + 76 + 256 * 8 + 4;
     const mixed = tamper(good, (v) => {
       const theirs = other.snapshot();
       const tv = new DataView(theirs.buffer);
@@ -291,6 +303,27 @@ describe('snapshot / restore', () => {
       if (len === v.getUint32(decOff, true)) new Uint8Array(v.buffer).set(theirs.subarray(decOff, decOff + 4 + len), decOff);
     });
     expect(err(mixed)).toMatch(/^snapshot: layer 0's decoder does not match the model: expected position 21, got 22$/);
+  });
+
+  it('every truncation, and a bit flip in every byte, is refused with a ModelError', async () => {
+    const s = model.session({ seed: 1 });
+    await collect(s.generate(prompt, { maxTokens: 3 }));
+    const good = s.snapshot();
+    const refused = (b: Uint8Array): boolean => {
+      try {
+        model.restore(b);
+        return false;
+      } catch (e) {
+        if (!(e instanceof ModelError)) throw e;
+        return true;
+      }
+    };
+    for (let n = 0; n < good.length; n++) expect(refused(good.subarray(0, n)), `truncated to ${n}`).toBe(true);
+    for (let at = 0; at < good.length; at++) {
+      const b = good.slice();
+      b[at] = b[at]! ^ (1 << (at % 8));
+      expect(refused(b), `bit ${at % 8} of byte ${at}`).toBe(true);
+    }
   });
 
   it('fuzz: bit flips and truncations are refused with a ModelError or restore the same session', () => {
