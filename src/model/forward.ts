@@ -1,9 +1,11 @@
 // The forward pass of toeplitz-lm, llama2.c-flat (DESIGN section 9): embeddings, rmsnorm, projections,
 // attention (passed in: attention() for a whole sequence, a Decoder per layer in a session), SwiGLU,
 // logits. Everything works on rows of plain Float64Arrays the caller owns (RunState); every matrix
-// product goes through `linear`, i.e. the backend's GEMM (the model's workspace: JS, or WASM SIMD with the
-// weights resident in its memory).
+// product goes through `linear`, i.e. the model's GemmFn (packedLinears: the backend's kernels over weights
+// packed once into the model's workspace; JS, or WASM SIMD with the panels resident in its memory).
 import type { GemmArgs } from '../math/kernelArgs.js';
+import { packedLength } from '../math/gemm.js';
+import type { Workspace } from '../backend/types.js';
 
 /** A GEMM kernel: c[M, N] (+)= a[M, K] b[N, K]^T (a backend workspace's gemm). */
 export type GemmFn = (g: GemmArgs) => void;
@@ -12,6 +14,65 @@ export type GemmFn = (g: GemmArgs) => void;
 export const GEMM_ROWS = 256;
 import type { ModelConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
+
+/** The weight matrices of the linear layers, each with its [N, K] = [out, in] (tied: output is tokEmbeddings). */
+export function linearMatrices(c: ModelConfig, w: ModelWeights): Array<{ W: Float64Array; N: number; K: number }> {
+  const qk = c.heads * c.keyDim;
+  const vd = c.heads * c.valueDim;
+  const out: Array<{ W: Float64Array; N: number; K: number }> = [];
+  for (const L of w.layers) {
+    out.push({ W: L.wq, N: qk, K: c.dim }, { W: L.wk, N: qk, K: c.dim }, { W: L.wv, N: vd, K: c.dim }, { W: L.wo, N: c.dim, K: vd });
+    out.push({ W: L.w1, N: c.hidden, K: c.dim }, { W: L.w3, N: c.hidden, K: c.dim }, { W: L.w2, N: c.dim, K: c.hidden });
+  }
+  out.push({ W: w.output, N: c.vocab, K: c.dim });
+  return out;
+}
+
+/**
+ * Float64 entries a model's workspace needs (WASM: sized once): every linear layer's packed panels (64-byte
+ * aligned: + 7 each), and room to copy a and c of one GEMM_ROWS-row product in and out.
+ */
+export function linearWorkspaceEntries(c: ModelConfig, w: ModelWeights): number {
+  const widest = Math.max(c.hidden, c.vocab, c.heads * c.keyDim, c.heads * c.valueDim, c.dim);
+  let n = 0;
+  const seen = new Set<Float64Array>();
+  for (const { W, N, K } of linearMatrices(c, w)) {
+    if (seen.has(W)) continue;
+    seen.add(W);
+    n += packedLength(N, K) + 7;
+  }
+  return n + GEMM_ROWS * (Math.max(c.dim, c.hidden) + widest) + 16;
+}
+
+/**
+ * The model's GEMM: every linear layer's W packed once (ws.packPanels, owned by the caller's workspace), and a
+ * product whose b is one of those matrices (whole, bOff 0) runs ws.gemmPacked on its panels: one-row products
+ * (generation) need no packing per call. Outputs are bit-identical to ws.gemm on the unpacked W. Any other b goes
+ * to ws.gemm.
+ */
+export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace): GemmFn {
+  const packed = new Map<Float64Array, Float64Array>();
+  for (const { W, N, K } of linearMatrices(c, w)) {
+    if (packed.has(W)) continue;
+    const p = ws.f64(packedLength(N, K));
+    ws.packPanels(W, 0, N, K, p);
+    packed.set(W, p);
+  }
+  return (g) => {
+    const p = g.bOff === 0 ? packed.get(g.b) : undefined;
+    if (p === undefined) {
+      ws.gemm(g);
+      return;
+    }
+    const b = g.b;
+    g.b = p;
+    try {
+      ws.gemmPacked(g);
+    } finally {
+      g.b = b;
+    }
+  };
+}
 
 /** Working memory of a forward pass over up to `rows` tokens (llama2.c's RunState). */
 export interface RunState {
