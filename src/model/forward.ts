@@ -7,8 +7,31 @@ import type { GemmArgs } from '../math/kernelArgs.js';
 import { packedLength } from '../math/gemm.js';
 import type { Workspace } from '../backend/types.js';
 
-/** A GEMM kernel: c[M, N] (+)= a[M, K] b[N, K]^T (a backend workspace's gemm). */
-export type GemmFn = (g: GemmArgs) => void;
+/**
+ * A GEMM kernel: c[M, N] (+)= a[M, K] b[N, K]^T (a backend workspace's gemm). `oneRow`, when present: the arrays
+ * of a one-row RunState in the kernel's own workspace, shared by every one-row RunState made with this GemmFn
+ * (a RunState holds nothing from one forward() to the next, and calls are synchronous), so the products of the
+ * per-token path read and write in place instead of copying activations in and out.
+ */
+export type GemmFn = ((g: GemmArgs) => void) & { readonly oneRow?: RowArrays };
+
+/** The activation arrays of a RunState (llama2.c's RunState without the bookkeeping). */
+export interface RowArrays {
+  x: Float64Array; // [rows, dim] residual stream
+  a: Float64Array; // [rows, dim] normalized input of a sublayer
+  q: Float64Array; // [rows, heads * keyDim]  head h: columns h*keyDim .. (h+1)*keyDim
+  k: Float64Array; // [rows, heads * keyDim]
+  v: Float64Array; // [rows, heads * valueDim]
+  z: Float64Array; // [rows, heads * valueDim] attention output, heads concatenated
+  h1: Float64Array; // [min(rows, GEMM_ROWS), hidden]  the FFN runs in row blocks
+  h3: Float64Array; // [min(rows, GEMM_ROWS), hidden]
+}
+
+function rowArrays(c: ModelConfig, rows: number, f64: (n: number) => Float64Array): RowArrays {
+  const f = (n: number): Float64Array => f64(rows * n);
+  const block = Math.min(rows, GEMM_ROWS);
+  return { x: f(c.dim), a: f(c.dim), q: f(c.heads * c.keyDim), k: f(c.heads * c.keyDim), v: f(c.heads * c.valueDim), z: f(c.heads * c.valueDim), h1: f64(block * c.hidden), h3: f64(block * c.hidden) };
+}
 
 /** Rows per GEMM call: bounds what a backend stages (copies) for operands outside its memory. */
 export const GEMM_ROWS = 256;
@@ -41,6 +64,8 @@ export function linearWorkspaceEntries(c: ModelConfig, w: ModelWeights): number 
     seen.add(W);
     n += packedLength(N, K) + 7;
   }
+  // the shared one-row RunState: 8 arrays
+  n += 2 * (c.dim + c.heads * c.keyDim + c.heads * c.valueDim + c.hidden) + 8 * 7;
   return n + GEMM_ROWS * (Math.max(c.dim, c.hidden) + widest) + 16;
 }
 
@@ -58,7 +83,7 @@ export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace): G
     ws.packPanels(W, 0, N, K, p);
     packed.set(W, p);
   }
-  return (g) => {
+  const fn = (g: GemmArgs): void => {
     const p = g.bOff === 0 ? packed.get(g.b) : undefined;
     if (p === undefined) {
       ws.gemm(g);
@@ -72,37 +97,24 @@ export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace): G
       g.b = b;
     }
   };
+  return Object.assign(fn, { oneRow: rowArrays(c, 1, (n) => ws.f64(n)) });
 }
 
 /** Working memory of a forward pass over up to `rows` tokens (llama2.c's RunState). */
-export interface RunState {
+export interface RunState extends RowArrays {
   readonly rows: number;
-  x: Float64Array; // [rows, dim] residual stream
-  a: Float64Array; // [rows, dim] normalized input of a sublayer
-  q: Float64Array; // [rows, heads * keyDim]  head h: columns h*keyDim .. (h+1)*keyDim
-  k: Float64Array; // [rows, heads * keyDim]
-  v: Float64Array; // [rows, heads * valueDim]
-  z: Float64Array; // [rows, heads * valueDim] attention output, heads concatenated
-  h1: Float64Array; // [min(rows, GEMM_ROWS), hidden]  the FFN runs in row blocks
-  h3: Float64Array; // [min(rows, GEMM_ROWS), hidden]
   /** the one gemm argument record, refilled per call (no allocation) */
   readonly gemmArgs: GemmArgs;
   readonly gemm: GemmFn;
 }
 
+/** A RunState for up to `rows` tokens; one row: the GemmFn's shared oneRow arrays when it has them. */
 export function createRunState(c: ModelConfig, rows: number, gemm: GemmFn): RunState {
-  const f = (n: number): Float64Array => new Float64Array(rows * n);
   const empty = new Float64Array(0);
+  const arrays = rows === 1 && gemm.oneRow !== undefined ? gemm.oneRow : rowArrays(c, rows, (n) => new Float64Array(n));
   return {
     rows,
-    x: f(c.dim),
-    a: f(c.dim),
-    q: f(c.heads * c.keyDim),
-    k: f(c.heads * c.keyDim),
-    v: f(c.heads * c.valueDim),
-    z: f(c.heads * c.valueDim),
-    h1: new Float64Array(Math.min(rows, GEMM_ROWS) * c.hidden),
-    h3: new Float64Array(Math.min(rows, GEMM_ROWS) * c.hidden),
+    ...arrays,
     gemmArgs: { a: empty, aOff: 0, b: empty, bOff: 0, c: empty, cOff: 0, M: 0, N: 0, K: 0, accumulate: false },
     gemm,
   };

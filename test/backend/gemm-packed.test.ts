@@ -9,7 +9,7 @@ import type { GemmArgs, Workspace } from '../../src/backend/types.js';
 import { packedLength, packPanels } from '../../src/math/gemm.js';
 import { Rng } from '../../src/math/rng.js';
 import { linearMatrices, linearWorkspaceEntries, packedLinears } from '../../src/model/forward.js';
-import { randomWeights } from '../../src/model/index.js';
+import { createModel, randomWeights } from '../../src/model/index.js';
 import { checkModelConfig } from '../../src/model/config.js';
 
 const js = new JsWorkspace();
@@ -32,14 +32,14 @@ function sameBits(a: Float64Array, b: Float64Array): boolean {
   return true;
 }
 
-/** max over rows of max |a - b| / max |b| */
-function rowError(a: Float64Array, b: Float64Array, cols: number, off: number, len: number): number {
+/** max over rows of max |a - b| / max |b|, over entries [off, off + len) of b and [off - shift, ...) of a */
+function rowError(a: Float64Array, b: Float64Array, cols: number, off: number, len: number, shift = 0): number {
   let worst = 0;
   for (let r = off; r < off + len; r += cols) {
     let e = 0;
     let n = 0;
     for (let j = r; j < r + cols; j++) {
-      e = Math.max(e, Math.abs(a[j]! - b[j]!));
+      e = Math.max(e, Math.abs(a[j - shift]! - b[j]!));
       n = Math.max(n, Math.abs(b[j]!));
     }
     if (Number.isNaN(e)) return Infinity;
@@ -178,6 +178,46 @@ describe("the model's packed GEMM (packedLinears)", () => {
           plain.gemm({ a, aOff: 0, b: W, bOff: 0, c: want, cOff: 0, M, N, K, accumulate: true });
           expect(sameBits(got, want), `${N}x${K} M=${M}`).toBe(true);
         }
+      }
+    });
+  }
+});
+
+describe('sessions sharing the model-owned one-row state', () => {
+  for (const backend of ['js', 'wasm'] as const) {
+    it.skipIf(backend === 'wasm' && !wasmSupported())(`${backend}: two sessions interleaved token by token generate what each generates alone, and one-token feeds match a chunked feed's rows`, async () => {
+      const config = checkModelConfig({ format: 'toeplitz-lm/1', vocab: 256, dim: 16, layers: 2, heads: 2, keyDim: 4, valueDim: 4, hidden: 24, features: { kind: 'prf', count: 6, normalize: 'l2' }, rpe: { length: 8, tail: 'clip' }, normEps: 1e-5, tiedEmbedding: true });
+      const model = createModel(config, randomWeights(config, 9), { backend });
+      const prompt = new TextEncoder().encode('Call me Ishmael.');
+      const alone = async (seed: number): Promise<number[]> => {
+        const s = model.session({ seed });
+        const out: number[] = [];
+        for await (const g of s.generate(prompt, { maxTokens: 40 })) out.push(g.token);
+        return out;
+      };
+      const a = await alone(1);
+      const b = await alone(2);
+      const sa = model.session({ seed: 1 });
+      const sb = model.session({ seed: 2 });
+      const ia = sa.generate(prompt, { maxTokens: 40 })[Symbol.asyncIterator]();
+      const ib = sb.generate(prompt, { maxTokens: 40 })[Symbol.asyncIterator]();
+      const ta: number[] = [];
+      const tb: number[] = [];
+      for (let i = 0; i < 40; i++) {
+        ta.push((await ia.next()).value!.token);
+        tb.push((await ib.next()).value!.token);
+      }
+      expect(ta).toEqual(a);
+      expect(tb).toEqual(b);
+      // one token at a time (the one-row path, Decoder.step) against one chunk (the many-row path, Decoder.chunk:
+      // another summation order in attention, so to rounding), with another session stepping in between
+      const one = model.session();
+      const other = model.session();
+      const rows = model.session().feed(prompt);
+      for (let i = 0; i < prompt.length; i++) {
+        const got = one.feed(prompt.subarray(i, i + 1));
+        other.feed(prompt.subarray(prompt.length - 1 - i, prompt.length - i));
+        expect(rowError(got, rows, 256, i * 256, 256, i * 256), `row ${i}`).toBeLessThan(1e-12);
       }
     });
   }
