@@ -660,6 +660,13 @@ class WasmWorkspaceImpl implements WasmWorkspace {
         return;
       }
     }
+    this.gemmPackedStaged(g);
+  }
+
+  // apart from gemmPacked: a closure there would make every call allocate its context, even on the fast path
+  private gemmPackedStaged(g: GemmArgs): void {
+    const { a, aOff, b: bp, bOff, c, cOff, M, N, K } = g;
+    const acc = g.accumulate ? 1 : 0;
     this.staged(
       [
         { a, off: aOff, len: M * K, out: false },

@@ -161,8 +161,9 @@ export function swiglu(h1: Float64Array, h3: Float64Array, len: number): void {
 /** x[i] = E[tokens[start + i]] for i < n: x: [n, dim]; E: [vocab, dim]. */
 export function embed(x: Float64Array, E: Float64Array, tokens: ArrayLike<number>, start: number, n: number, dim: number): void {
   for (let i = 0; i < n; i++) {
-    const t = tokens[start + i]!;
-    x.set(E.subarray(t * dim, (t + 1) * dim), i * dim);
+    const e = tokens[start + i]! * dim;
+    const o = i * dim;
+    for (let j = 0; j < dim; j++) x[o + j] = E[e + j]!; // no subarray: nothing allocated per token
   }
 }
 
