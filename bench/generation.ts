@@ -42,6 +42,9 @@ export interface GenerationRow {
   newWallPerToken: number;
   /** floating-point operations per generated token in the linear layers and the logits */
   linearFlopsPerToken: number;
+  /** prefill (session.feed of 4,096 bytes in chunks of 256, logits of the last only): median CPU seconds per token */
+  basePrefillPerToken: number;
+  newPrefillPerToken: number;
 }
 
 /** CPU seconds of the calling thread (Linux: /proc/thread-self/stat utime + stime); NaN elsewhere. */
@@ -138,6 +141,18 @@ export async function runGeneration(log: (s: string) => void, opts: { base?: str
       const b = seq.new!;
       if (a.length !== b.length || a.some((x, i) => x !== b[i])) throw new Error(`${backend}: the base and the new implementation generated different tokens (first difference at ${a.findIndex((x, i) => x !== b[i])})`);
     }
+    // prefill, the chunked path (gemmPacked on 256-row blocks instead of gemm packing b per call), interleaved too
+    const long = new TextEncoder().encode(text.repeat(Math.ceil(4096 / text.length) + 1)).subarray(0, 4096);
+    const prefill: Record<string, number[]> = { base: [], new: [] };
+    for (let r = 0; r < rounds; r++) {
+      const order = r % 2 === 0 ? variants : variants.slice().reverse();
+      for (const v of order) {
+        const s = v.model.session();
+        const c0 = threadCpu();
+        s.feed(long, { lastOnly: true });
+        prefill[v.name]!.push((threadCpu() - c0) / long.length);
+      }
+    }
     const row: GenerationRow = {
       backend,
       tokens,
@@ -149,6 +164,8 @@ export async function runGeneration(log: (s: string) => void, opts: { base?: str
       baseWallPerToken: median(wall.base!),
       newWallPerToken: median(wall.new!),
       linearFlopsPerToken: flops,
+      basePrefillPerToken: median(prefill.base!),
+      newPrefillPerToken: median(prefill.new!),
     };
     rows.push(row);
     const ms = (x: number): string => (x * 1000).toFixed(3);
@@ -159,6 +176,7 @@ export async function runGeneration(log: (s: string) => void, opts: { base?: str
         `wall per token: base ${ms(row.baseWallPerToken)} ms, new ${ms(row.newWallPerToken)} ms; ` +
         `per-round ratios [${ratios.map((x) => x.toFixed(2)).join(', ')}]`,
     );
+    log(`${backend}: prefill of ${long.length} bytes (chunks of 256), CPU per token: base ${(row.basePrefillPerToken * 1e6).toFixed(1)} us, new ${(row.newPrefillPerToken * 1e6).toFixed(1)} us (${(row.basePrefillPerToken / row.newPrefillPerToken).toFixed(2)}x)`);
     log(`${backend}: linear layers + logits ${(flops / 1e6).toFixed(2)} MFLOP per token: the new per-token CPU time is ${(flops / row.newCpuPerToken / 1e9).toFixed(2)} GFLOP/s of those`);
   }
   return rows;

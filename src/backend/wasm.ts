@@ -222,6 +222,18 @@ function checkRange(a: Float64Array, off: number, len: number, what: string): vo
   }
 }
 
+/**
+ * dst[dOff ..] = src[sOff ..] for len entries: an element loop for short runs (a subarray view would be an
+ * allocation per call on the per-token path), TypedArray.set (a memory copy) for long ones.
+ */
+function copyInto(dst: Float64Array, dOff: number, src: Float64Array, sOff: number, len: number): void {
+  if (len <= 1024) {
+    for (let i = 0; i < len; i++) dst[dOff + i] = src[sOff + i]!;
+  } else {
+    dst.set(src.subarray(sOff, sOff + len), dOff);
+  }
+}
+
 function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n >= 2 && (n & (n - 1)) === 0 && n <= 2 ** 26;
 }
@@ -637,26 +649,19 @@ class WasmWorkspaceImpl implements WasmWorkspace {
         let at = this.lo;
         if (!inA) {
           pa = at;
-          const h = at / 8;
-          for (let i = 0, n = M * K; i < n; i++) heap[h + i] = a[aOff + i]!;
+          copyInto(heap, at / 8, a, aOff, M * K);
           at += lenA * 8;
         }
         if (!inC) {
           pc = at;
-          if (accumulate) {
-            const h = at / 8;
-            for (let i = 0, n = M * N; i < n; i++) heap[h + i] = c[cOff + i]!;
-          }
+          if (accumulate) copyInto(heap, at / 8, c, cOff, M * N);
           at += M * N * 8;
         }
         if (at > this.dirty) this.dirty = at; // f64() must zero what these copies left behind
         const p = bp.byteOffset + bOff * 8;
         if (M === 1) this.x.gemvPacked(pa, p, pc, N, K, acc);
         else this.x.gemmPacked(pa, p, pc, M, N, K, acc);
-        if (!inC) {
-          const h = pc / 8;
-          for (let i = 0, n = M * N; i < n; i++) c[cOff + i] = heap[h + i]!;
-        }
+        if (!inC) copyInto(c, cOff, heap, pc / 8, M * N);
         return;
       }
     }

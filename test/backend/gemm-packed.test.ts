@@ -120,7 +120,7 @@ describe.skipIf(!wasmSupported())('WASM gemmPacked / gemvPacked', () => {
   it('gives the same bits with a and c outside the workspace (copied through it), taking no workspace memory', () => {
     const rng = new Rng(33);
     const ws = createWasmWorkspace(1 << 18);
-    for (const [M, N, K] of [[1, 13, 9], [1, 344, 128], [3, 10, 300]] as const) {
+    for (const [M, N, K] of [[1, 13, 9], [1, 344, 128], [3, 10, 300], [40, 50, 300]] as const) { // short and long copies
       for (const accumulate of [false, true]) {
         const mark = ws.mark();
         const packed = ws.f64(packedLength(N, K));
