@@ -1,11 +1,17 @@
 // The forward pass of toeplitz-lm, llama2.c-flat (DESIGN section 9): embeddings, rmsnorm, projections,
 // attention (passed in: attention() for a whole sequence, a Decoder per layer in a session), SwiGLU,
-// logits. Everything works on rows of plain Float64Arrays the caller owns (RunState); every matrix
-// product goes through `linear`, i.e. the model's GemmFn (packedLinears: the backend's kernels over weights
-// packed once into the model's workspace; JS, or WASM SIMD with the panels resident in its memory).
+// logits. Everything works on rows of Float64Arrays (RunState: the caller's, or for one row the model's, in its
+// workspace); every matrix product goes through `linear`, i.e. the model's GemmFn (packedLinears: the backend's
+// kernels over weights packed once into the model's workspace; JS, or WASM SIMD with the panels resident in its
+// memory).
 import type { GemmArgs } from '../math/kernelArgs.js';
 import { packedLength } from '../math/gemm.js';
 import type { Workspace } from '../backend/types.js';
+import type { ModelConfig } from './config.js';
+import type { ModelWeights } from './weights.js';
+
+/** Rows per GEMM call: bounds what a backend stages (copies) for operands outside its memory. */
+export const GEMM_ROWS = 256;
 
 /**
  * A GEMM kernel: c[M, N] (+)= a[M, K] b[N, K]^T (a backend workspace's gemm). `oneRow`, when present: the arrays
@@ -32,11 +38,6 @@ function rowArrays(c: ModelConfig, rows: number, f64: (n: number) => Float64Arra
   const block = Math.min(rows, GEMM_ROWS);
   return { x: f(c.dim), a: f(c.dim), q: f(c.heads * c.keyDim), k: f(c.heads * c.keyDim), v: f(c.heads * c.valueDim), z: f(c.heads * c.valueDim), h1: f64(block * c.hidden), h3: f64(block * c.hidden) };
 }
-
-/** Rows per GEMM call: bounds what a backend stages (copies) for operands outside its memory. */
-export const GEMM_ROWS = 256;
-import type { ModelConfig } from './config.js';
-import type { ModelWeights } from './weights.js';
 
 /** The weight matrices of the linear layers, each with its [N, K] = [out, in] (tied: output is tokEmbeddings). */
 export function linearMatrices(c: ModelConfig, w: ModelWeights): Array<{ W: Float64Array; N: number; K: number }> {
