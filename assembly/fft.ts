@@ -367,30 +367,14 @@ export function spectralConv(y: usize, x: usize, h: usize, n: i32, nx: i32, P: i
   }
 }
 
-/** The same sums bin by bin, for sizes the packed path does not take. */
+/** The same sums bin by bin (spectralMac per term), for sizes the packed path does not take. */
 function spectralConvPlain(y: usize, x: usize, h: usize, n: i32, nx: i32, P: i32, ny: i32, r0: i32): void {
   const blk = <usize>n << 4;
-  const sign = f64x2(-1, 1);
   for (let r = 0; r < ny; r++) {
     const yr = y + <usize>r * blk;
     memory.fill(yr, 0, blk);
     const lo = max(0, r0 + r - nx + 1);
     const hi = min(P - 1, r0 + r);
-    for (let p = lo; p <= hi; p++) {
-      let xp = x + <usize>(r0 + r - p) * blk;
-      let hp = h + <usize>p * blk;
-      let yp = yr;
-      const end = yr + blk;
-      while (yp < end) {
-        const xv = v128.load(xp);
-        const hv = v128.load(hp);
-        const t = f64x2.mul(v128.shuffle<f64>(xv, xv, 0, 0), hv);
-        const s = f64x2.mul(v128.shuffle<f64>(xv, xv, 1, 1), f64x2.mul(v128.shuffle<f64>(hv, hv, 1, 0), sign));
-        v128.store(yp, f64x2.add(v128.load(yp), f64x2.add(t, s)));
-        xp += 16;
-        hp += 16;
-        yp += 16;
-      }
-    }
+    for (let p = lo; p <= hi; p++) spectralMac(yr, x + <usize>(r0 + r - p) * blk, h + <usize>p * blk, n);
   }
 }

@@ -3,59 +3,20 @@
 // depth blocks of GEMM_KC, row blocks of GEMM_MC packed into 4-row panels ([k][4]), 4-column panels of b
 // packed per block ([k][4]), and a 4 x 4 microkernel holding the tile in eight f64x2 registers. Each tile sums
 // its depth block from zero and then adds it to c (c = tile for the first block when not accumulating).
+//
+// Weights that serve many products (a model's linear layers) are packed once, whole: packPanels lays W [N, K]
+// out as ceil(N / 4) panels of [K][4] (zero padded), whose depth block p0 is exactly the panel gemm packs per
+// call. gemmPacked runs gemm's loops on them without packing b, and gemvPacked is the one-row product (token
+// generation) with no packing at all. Every output entry is summed in the same order in all three kernels, so
+// they are bit-identical to each other for the same operands.
 import { GEMM_A, GEMM_B, GEMM_KC, GEMM_MC, GEMM_T } from './layout';
 
-/** Pack rows [i0, i0 + mc) x depth [p0, p0 + kc) of a (stride K) into 4-row panels at GEMM_A (zero padded). */
-function packA(a: usize, K: i32, M: i32, i0: i32, mc: i32, p0: i32, kc: i32): void {
-  const K8 = <usize>K << 3;
-  let dst = GEMM_A;
-  for (let i = 0; i < mc; i += 4) {
-    const rows = min(4, M - (i0 + i));
-    const src = a + <usize>(i0 + i) * K8 + (<usize>p0 << 3);
-    if (rows == 4) {
-      const s0 = src;
-      const s1 = s0 + K8;
-      const s2 = s1 + K8;
-      const s3 = s2 + K8;
-      let k = 0;
-      for (; k + 2 <= kc; k += 2) {
-        const o = <usize>k << 3;
-        const x0 = v128.load(s0 + o);
-        const x1 = v128.load(s1 + o);
-        const x2 = v128.load(s2 + o);
-        const x3 = v128.load(s3 + o);
-        v128.store(dst, v128.shuffle<f64>(x0, x1, 0, 2));
-        v128.store(dst, v128.shuffle<f64>(x2, x3, 0, 2), 16);
-        v128.store(dst, v128.shuffle<f64>(x0, x1, 1, 3), 32);
-        v128.store(dst, v128.shuffle<f64>(x2, x3, 1, 3), 48);
-        dst += 64;
-      }
-      if (k < kc) {
-        const o = <usize>k << 3;
-        store<f64>(dst, load<f64>(s0 + o));
-        store<f64>(dst, load<f64>(s1 + o), 8);
-        store<f64>(dst, load<f64>(s2 + o), 16);
-        store<f64>(dst, load<f64>(s3 + o), 24);
-        dst += 32;
-      }
-    } else {
-      for (let k = 0; k < kc; k++) {
-        for (let r = 0; r < 4; r++) {
-          store<f64>(dst + (<usize>r << 3), r < rows ? load<f64>(src + <usize>r * K8 + (<usize>k << 3)) : 0);
-        }
-        dst += 32;
-      }
-    }
-  }
-}
-
-/** Pack columns [j0, j0 + 4) x depth [p0, p0 + kc) of b (rows of b, stride K) into GEMM_B (zero padded). */
-function packB(b: usize, K: i32, N: i32, j0: i32, p0: i32, kc: i32): void {
-  const K8 = <usize>K << 3;
-  const cols = min(4, N - j0);
-  const src = b + <usize>j0 * K8 + (<usize>p0 << 3);
-  let dst = GEMM_B;
-  if (cols == 4) {
+/**
+ * One 4-row panel: rows [0, rows) of src (stride K8 bytes) over depth [0, kc), to dst as [kc][4] (rows >= `rows`
+ * are zeros). Returns the byte after the panel.
+ */
+function packPanel(src: usize, K8: usize, rows: i32, kc: i32, dst: usize): usize {
+  if (rows == 4) {
     const s0 = src;
     const s1 = s0 + K8;
     const s2 = s1 + K8;
@@ -79,23 +40,50 @@ function packB(b: usize, K: i32, N: i32, j0: i32, p0: i32, kc: i32): void {
       store<f64>(dst, load<f64>(s1 + o), 8);
       store<f64>(dst, load<f64>(s2 + o), 16);
       store<f64>(dst, load<f64>(s3 + o), 24);
-    }
-  } else {
-    for (let k = 0; k < kc; k++) {
-      for (let r = 0; r < 4; r++) {
-        store<f64>(dst + (<usize>r << 3), r < cols ? load<f64>(src + <usize>r * K8 + (<usize>k << 3)) : 0);
-      }
       dst += 32;
     }
+    return dst;
+  }
+  for (let k = 0; k < kc; k++) {
+    for (let r = 0; r < 4; r++) {
+      store<f64>(dst + (<usize>r << 3), r < rows ? load<f64>(src + <usize>r * K8 + (<usize>k << 3)) : 0);
+    }
+    dst += 32;
+  }
+  return dst;
+}
+
+/** Pack rows [i0, i0 + mc) x depth [p0, p0 + kc) of a (stride K) into 4-row panels at GEMM_A (zero padded). */
+function packA(a: usize, K: i32, M: i32, i0: i32, mc: i32, p0: i32, kc: i32): void {
+  const K8 = <usize>K << 3;
+  let dst = GEMM_A;
+  for (let i = 0; i < mc; i += 4) {
+    dst = packPanel(a + <usize>(i0 + i) * K8 + (<usize>p0 << 3), K8, min(4, M - (i0 + i)), kc, dst);
   }
 }
 
+/** Pack columns [j0, j0 + 4) x depth [p0, p0 + kc) of b (rows of b, stride K) into GEMM_B (zero padded). */
+function packB(b: usize, K: i32, N: i32, j0: i32, p0: i32, kc: i32): void {
+  const K8 = <usize>K << 3;
+  packPanel(b + <usize>j0 * K8 + (<usize>p0 << 3), K8, min(4, N - j0), kc, GEMM_B);
+}
+
+/** Bytes of W [N, K] packed by packPanels: ceil(N / 4) panels of [K][4] f64. */
+export function packedBytes(N: i32, K: i32): usize {
+  return (<usize>((N + 3) >> 2) * <usize>K) << 5;
+}
+
+/** Pack W [N, K] (row-major) whole into dst: panel j (columns 4j .. 4j + 3) is [K][4] at dst + 32 K j. */
+export function packPanels(w: usize, N: i32, K: i32, dst: usize): void {
+  const K8 = <usize>K << 3;
+  for (let j0 = 0; j0 < N; j0 += 4) dst = packPanel(w + <usize>j0 * K8, K8, min(4, N - j0), K, dst);
+}
+
 /**
- * The 4 x 4 tile at c (stride ldc bytes) from a packed A panel and the packed B panel: tile = sum_k a_k b_k^T,
+ * The 4 x 4 tile at c (stride ldc bytes) from a packed A panel (ap) and a packed B panel (bp, [kc][4]): tile = sum_k a_k b_k^T,
  * then c = tile (add = false) or c += tile. Only rows < mr and columns < nr are written.
  */
-function micro(ap: usize, kc: i32, c: usize, ldc: usize, mr: i32, nr: i32, add: bool): void {
-  let bp = GEMM_B;
+function micro(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, mr: i32, nr: i32, add: bool): void {
   const zero = f64x2.splat(0);
   let c00 = zero, c01 = zero, c10 = zero, c11 = zero;
   let c20 = zero, c21 = zero, c30 = zero, c31 = zero;
@@ -180,8 +168,124 @@ export function gemm(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, accum
         const nr = min(4, N - j0);
         let ap = GEMM_A;
         for (let i = 0; i < mc; i += 4) {
-          micro(ap, kc, c + <usize>(i0 + i) * ldc + (<usize>j0 << 3), ldc, min(4, mc - i), nr, add);
+          micro(ap, GEMM_B, kc, c + <usize>(i0 + i) * ldc + (<usize>j0 << 3), ldc, min(4, mc - i), nr, add);
           ap += <usize>kc << 5;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * gemm with b packed whole by packPanels (bp): the same loops and microkernel, the panels read in place.
+ * Bit-identical to gemm on the unpacked b.
+ */
+export function gemmPacked(a: usize, bp: usize, c: usize, M: i32, N: i32, K: i32, accumulate: i32): void {
+  if (M <= 0 || N <= 0) return;
+  const ldc = <usize>N << 3;
+  if (K <= 0) {
+    if (accumulate == 0) memory.fill(c, 0, <usize>M * ldc);
+    return;
+  }
+  const panel = <usize>K << 5;
+  for (let p0 = 0; p0 < K; p0 += GEMM_KC) {
+    const kc = min(GEMM_KC, K - p0);
+    const add = accumulate != 0 || p0 > 0;
+    for (let i0 = 0; i0 < M; i0 += GEMM_MC) {
+      const mc = min(GEMM_MC, M - i0);
+      packA(a, K, M, i0, mc, p0, kc);
+      for (let j0 = 0; j0 < N; j0 += 4) {
+        const bpj = bp + <usize>(j0 >> 2) * panel + (<usize>p0 << 5);
+        const nr = min(4, N - j0);
+        let ap = GEMM_A;
+        for (let i = 0; i < mc; i += 4) {
+          micro(ap, bpj, kc, c + <usize>(i0 + i) * ldc + (<usize>j0 << 3), ldc, min(4, mc - i), nr, add);
+          ap += <usize>kc << 5;
+        }
+      }
+    }
+  }
+}
+
+/**
+ * One row: c[N] (+)= x[K] . W^T with W packed whole by packPanels (bp). No packing and no padding of the row:
+ * two panels (eight columns, four independent f64x2 sums) per pass over x. Every entry is summed as in gemm
+ * (depth blocks of GEMM_KC from zero, in k order, then added to c), so it is bit-identical to gemm with M = 1.
+ */
+export function gemvPacked(x: usize, bp: usize, c: usize, N: i32, K: i32, accumulate: i32): void {
+  if (N <= 0) return;
+  if (K <= 0) {
+    if (accumulate == 0) memory.fill(c, 0, <usize>N << 3);
+    return;
+  }
+  const panel = <usize>K << 5;
+  const panels = (N + 3) >> 2;
+  const full = N >> 2; // panels whose four columns are all real
+  const zero = f64x2.splat(0);
+  let j = 0;
+  for (; j + 2 <= full; j += 2) {
+    const pj = bp + <usize>j * panel;
+    const cj = c + (<usize>j << 5);
+    for (let p0 = 0; p0 < K; p0 += GEMM_KC) {
+      const kc = min(GEMM_KC, K - p0);
+      let b0 = pj + (<usize>p0 << 5);
+      let b1 = b0 + panel;
+      let xp = x + (<usize>p0 << 3);
+      let s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+      for (let k = 0; k < kc; k++) {
+        const a = v128.load64_splat(xp);
+        s0 = f64x2.add(s0, f64x2.mul(a, v128.load(b0)));
+        s1 = f64x2.add(s1, f64x2.mul(a, v128.load(b0, 16)));
+        s2 = f64x2.add(s2, f64x2.mul(a, v128.load(b1)));
+        s3 = f64x2.add(s3, f64x2.mul(a, v128.load(b1, 16)));
+        xp += 8;
+        b0 += 32;
+        b1 += 32;
+      }
+      if (accumulate != 0 || p0 > 0) {
+        s0 = f64x2.add(v128.load(cj), s0);
+        s1 = f64x2.add(v128.load(cj, 16), s1);
+        s2 = f64x2.add(v128.load(cj, 32), s2);
+        s3 = f64x2.add(v128.load(cj, 48), s3);
+      }
+      v128.store(cj, s0);
+      v128.store(cj, s1, 16);
+      v128.store(cj, s2, 32);
+      v128.store(cj, s3, 48);
+    }
+  }
+  // the last panel or two: one at a time, the edge panel (N not a multiple of 4) through the tile scratch
+  for (; j < panels; j++) {
+    const pj = bp + <usize>j * panel;
+    const cj = c + (<usize>j << 5);
+    const nr = min(4, N - (j << 2));
+    for (let p0 = 0; p0 < K; p0 += GEMM_KC) {
+      const kc = min(GEMM_KC, K - p0);
+      let b0 = pj + (<usize>p0 << 5);
+      let xp = x + (<usize>p0 << 3);
+      let s0 = zero, s1 = zero;
+      for (let k = 0; k < kc; k++) {
+        const a = v128.load64_splat(xp);
+        s0 = f64x2.add(s0, f64x2.mul(a, v128.load(b0)));
+        s1 = f64x2.add(s1, f64x2.mul(a, v128.load(b0, 16)));
+        xp += 8;
+        b0 += 32;
+      }
+      const add = accumulate != 0 || p0 > 0;
+      if (nr == 4) {
+        if (add) {
+          s0 = f64x2.add(v128.load(cj), s0);
+          s1 = f64x2.add(v128.load(cj, 16), s1);
+        }
+        v128.store(cj, s0);
+        v128.store(cj, s1, 16);
+      } else {
+        v128.store(GEMM_T, s0);
+        v128.store(GEMM_T, s1, 16);
+        for (let r = 0; r < nr; r++) {
+          const t = load<f64>(GEMM_T + (<usize>r << 3));
+          const p = cj + (<usize>r << 3);
+          store<f64>(p, add ? load<f64>(p) + t : t);
         }
       }
     }

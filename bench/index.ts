@@ -1,5 +1,6 @@
-// Benchmark suites: npm run bench -- [prefill|decode|snapshot|kernels|pytorch|calibrate]  (no argument: every suite
-// but calibrate, then bench/results/latest.json and SVG plots; `replot` redraws the plots from latest.json).
+// Benchmark suites: npm run bench -- [prefill|decode|snapshot|kernels|pytorch|calibrate|generation]  (no argument:
+// every suite but calibrate and generation, then bench/results/latest.json and SVG plots; `replot` redraws the plots
+// from latest.json).
 // SMALL=1 runs tiny sizes.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -25,6 +26,11 @@ const suites: Record<string, () => Promise<void> | void> = {
   pytorch: async () => {
     const mod = await import('./pytorch.js');
     results.pytorch = mod.runVersusPytorch(small ? [1024] : [1024, 4096, 16384, 65536]);
+  },
+  generation: async () => {
+    // model generation, this tree against the base commit of issue 21 item 5, in one process (bench/generation.ts)
+    const mod = await import('./generation.js');
+    results.generation = await mod.runGeneration(console.log, small ? { tokens: 200, rounds: 3 } : {});
   },
   calibrate: () => { results.calibrate = { js: calibrate('js'), wasm: calibrate('wasm') }; console.log(results.calibrate); },
   snapshot: async () => {

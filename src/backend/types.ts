@@ -44,6 +44,13 @@ export interface Workspace {
   /** In place: x[i] <- exp(x[i] - shift) for i < len. */
   expShift(x: Float64Array, len: number, shift: number): void;
   gemm(a: GemmArgs): void;
+  /**
+   * W [N, K] (row-major, from wOff) packed once into `out` (packedLength(N, K) float64, math/gemm.ts), for weights
+   * that serve many products (a model's linear layers): the owner takes `out` from this workspace and keeps it.
+   */
+  packPanels(W: Float64Array, wOff: number, N: number, K: number, out: Float64Array): void;
+  /** gemm with b packed by packPanels (b, bOff address the panels); bit-identical to gemm. M = 1: the one-row kernel. */
+  gemmPacked(a: GemmArgs): void;
   fftPlan(size: number): FftPlan;
   spectralMac(a: SpectralMacArgs): void;
   /** The S-form's channel convolutions (math/fftconv.ts SformChannelsArgs): the whole-sequence hot loop. */

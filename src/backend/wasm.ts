@@ -41,6 +41,7 @@ import type {
 import { WASM_BASE64, WASM_HEADER_BYTES } from './wasmBinary.js';
 import { blockRange, type SformChannelsArgs } from '../math/fftconv.js';
 import { ResourceError } from '../core/errors.js';
+import { packPanels as packPanelsJs, packedLength } from '../math/gemm.js';
 
 export { WASM_HEADER_BYTES };
 
@@ -54,6 +55,10 @@ interface Kernels {
   farContract(sum: number, cFar: number, q: number, m: number, dv: number, acc: number): void;
   scaleFar(sum: number, comp: number, factor: number, len: number): void;
   gemm(a: number, b: number, c: number, M: number, N: number, K: number, accumulate: number): void;
+  gemmPacked(a: number, bp: number, c: number, M: number, N: number, K: number, accumulate: number): void;
+  gemvPacked(x: number, bp: number, c: number, N: number, K: number, accumulate: number): void;
+  packPanels(w: number, N: number, K: number, dst: number): void;
+  packedBytes(N: number, K: number): number;
   prfLogits(W: number, m: number, d: number, mode: number, x: number, n: number, out: number): number;
   expRows(x: number, n: number, m: number): void;
   expShift(x: number, len: number, shift: number): void;
@@ -268,6 +273,18 @@ interface Staged {
 function checkRange(a: Float64Array, off: number, len: number, what: string): void {
   if (!(off >= 0 && len >= 0 && off + len <= a.length)) {
     throw new RangeError(`${what}: elements [${off}, ${off + len}) are outside an array of length ${a.length}`);
+  }
+}
+
+/**
+ * dst[dOff ..] = src[sOff ..] for len entries: an element loop for short runs (a subarray view would be an
+ * allocation per call on the per-token path), TypedArray.set (a memory copy) for long ones.
+ */
+function copyInto(dst: Float64Array, dOff: number, src: Float64Array, sOff: number, len: number): void {
+  if (len <= 1024) {
+    for (let i = 0; i < len; i++) dst[dOff + i] = src[sOff + i]!;
+  } else {
+    dst.set(src.subarray(sOff, sOff + len), dOff);
   }
 }
 
@@ -643,6 +660,75 @@ class WasmWorkspaceImpl implements WasmWorkspace {
         { a: c, off: cOff, len: M * N, out: true },
       ],
       (x, p) => x.gemm(p[0]!, p[1]!, p[2]!, M, N, K, accumulate ? 1 : 0),
+    );
+  }
+
+  packPanels(W: Float64Array, wOff: number, N: number, K: number, out: Float64Array): void {
+    if (N <= 0 || K <= 0) return;
+    const len = packedLength(N, K);
+    checkRange(W, wOff, N * K, 'packPanels W');
+    checkRange(out, 0, len, 'packPanels out');
+    if (out.buffer !== this.buf) throw new RangeError('packPanels: out must be a view of this workspace (take it with f64(packedLength(N, K)))');
+    if (W.buffer === this.buf) {
+      this.x.packPanels(W.byteOffset + wOff * 8, N, K, out.byteOffset);
+      return;
+    }
+    // weights outside this memory: the plain packing writes the same layout straight into the view (copies only)
+    packPanelsJs(W, wOff, N, K, out);
+  }
+
+  gemmPacked(g: GemmArgs): void {
+    const { a, aOff, b: bp, bOff, c, cOff, M, N, K, accumulate } = g;
+    if (M <= 0 || N <= 0) return;
+    checkRange(a, aOff, M * K, 'gemmPacked a');
+    checkRange(bp, bOff, packedLength(N, K), 'gemmPacked b');
+    checkRange(c, cOff, M * N, 'gemmPacked c');
+    const acc = accumulate ? 1 : 0;
+    const buf = this.buf;
+    if (bp.buffer === buf) {
+      // a and c outside this memory (a model's activations): copied through the free space above the stack,
+      // element by element, so a call allocates nothing (no views, no argument records)
+      const inA = a.buffer === buf;
+      const inC = c.buffer === buf;
+      const lenA = wasmF64Entries(M * K);
+      const need = (inA ? 0 : lenA) + (inC ? 0 : M * N);
+      if (need * 8 <= this.hi - this.lo) {
+        const heap = this.heap;
+        let pa = a.byteOffset + aOff * 8;
+        let pc = c.byteOffset + cOff * 8;
+        let at = this.lo;
+        if (!inA) {
+          pa = at;
+          copyInto(heap, at / 8, a, aOff, M * K);
+          at += lenA * 8;
+        }
+        if (!inC) {
+          pc = at;
+          if (accumulate) copyInto(heap, at / 8, c, cOff, M * N);
+          at += M * N * 8;
+        }
+        if (at > this.dirty) this.dirty = at; // f64() must zero what these copies left behind
+        const p = bp.byteOffset + bOff * 8;
+        if (M === 1) this.x.gemvPacked(pa, p, pc, N, K, acc);
+        else this.x.gemmPacked(pa, p, pc, M, N, K, acc);
+        if (!inC) copyInto(c, cOff, heap, pc / 8, M * N);
+        return;
+      }
+    }
+    this.gemmPackedStaged(g);
+  }
+
+  // apart from gemmPacked: a closure there would make every call allocate its context, even on the fast path
+  private gemmPackedStaged(g: GemmArgs): void {
+    const { a, aOff, b: bp, bOff, c, cOff, M, N, K } = g;
+    const acc = g.accumulate ? 1 : 0;
+    this.staged(
+      [
+        { a, off: aOff, len: M * K, out: false },
+        { a: bp, off: bOff, len: packedLength(N, K), out: false },
+        { a: c, off: cOff, len: M * N, out: true },
+      ],
+      (x, p) => (M === 1 ? x.gemvPacked(p[0]!, p[1]!, p[2]!, N, K, acc) : x.gemmPacked(p[0]!, p[1]!, p[2]!, M, N, K, acc)),
     );
   }
 

@@ -46,3 +46,72 @@ export function gemm(g: GemmArgs): void {
     }
   }
 }
+
+// ---------------------------------------------------------------- weights packed once
+
+/**
+ * Float64 entries of W [N, K] packed by packPanels: ceil(N / 4) panels of [K][4] (columns 4j .. 4j + 3 of the
+ * product, zero padded past N).
+ */
+export function packedLength(N: number, K: number): number {
+  return Math.ceil(N / 4) * K * 4;
+}
+
+/** out[outOff ..] <- W[wOff ..] ([N, K] row-major) packed: out[(j K + k) 4 + r] = W[4j + r, k], zeros past N. */
+export function packPanels(W: Float64Array, wOff: number, N: number, K: number, out: Float64Array, outOff = 0): void {
+  const panels = Math.ceil(N / 4);
+  for (let j = 0; j < panels; j++) {
+    for (let r = 0; r < 4; r++) {
+      const row = 4 * j + r;
+      let o = outOff + j * K * 4 + r;
+      if (row >= N) {
+        for (let k = 0; k < K; k++, o += 4) out[o] = 0;
+        continue;
+      }
+      const w = wOff + row * K;
+      for (let k = 0; k < K; k++, o += 4) out[o] = W[w + k]!;
+    }
+  }
+}
+
+/**
+ * gemm with b packed by packPanels (GemmArgs' b and bOff address the packed panels): c[M, N] (+)= a[M, K] W^T.
+ * The panels are read front to back, four columns at a time; every entry is summed over k in order from zero and
+ * then stored or added, exactly as gemm does, so the two are bit-identical. M = 1 is the one-row product (GEMV)
+ * of token generation.
+ */
+export function gemmPacked(g: GemmArgs): void {
+  const { a, aOff, b, bOff, c, cOff, M, N, K, accumulate } = g;
+  const panels = Math.ceil(N / 4);
+  for (let i = 0; i < M; i++) {
+    const ao = aOff + i * K;
+    const co = cOff + i * N;
+    for (let j = 0; j < panels; j++) {
+      let p = bOff + j * K * 4;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      for (let k = 0; k < K; k++, p += 4) {
+        const x = a[ao + k]!;
+        s0 += x * b[p]!;
+        s1 += x * b[p + 1]!;
+        s2 += x * b[p + 2]!;
+        s3 += x * b[p + 3]!;
+      }
+      const o = co + 4 * j;
+      const nr = Math.min(4, N - 4 * j);
+      if (accumulate) {
+        c[o] = c[o]! + s0;
+        if (nr > 1) c[o + 1] = c[o + 1]! + s1;
+        if (nr > 2) c[o + 2] = c[o + 2]! + s2;
+        if (nr > 3) c[o + 3] = c[o + 3]! + s3;
+      } else {
+        c[o] = s0;
+        if (nr > 1) c[o + 1] = s1;
+        if (nr > 2) c[o + 2] = s2;
+        if (nr > 3) c[o + 3] = s3;
+      }
+    }
+  }
+}

@@ -1,21 +1,28 @@
 // The forward pass of toeplitz-lm, llama2.c-flat (DESIGN section 9): embeddings, rmsnorm, projections,
 // attention (passed in: attention() for a whole sequence, a Decoder per layer in a session), SwiGLU,
-// logits. Everything works on rows of plain Float64Arrays the caller owns (RunState); every matrix
-// product goes through `linear`, i.e. the backend's GEMM (the model's workspace: JS, or WASM SIMD with the
-// weights resident in its memory).
+// logits. Everything works on rows of Float64Arrays (RunState: the caller's, or for one row the model's, in its
+// workspace); every matrix product goes through `linear`, i.e. the model's GemmFn (packedLinears: the backend's
+// kernels over weights packed once into the model's workspace; JS, or WASM SIMD with the panels resident in its
+// memory).
 import type { GemmArgs } from '../math/kernelArgs.js';
-
-/** A GEMM kernel: c[M, N] (+)= a[M, K] b[N, K]^T (a backend workspace's gemm). */
-export type GemmFn = (g: GemmArgs) => void;
-
-/** Rows per GEMM call: bounds what a backend stages (copies) for operands outside its memory. */
-export const GEMM_ROWS = 256;
+import { packedLength } from '../math/gemm.js';
+import type { Workspace } from '../backend/types.js';
 import type { ModelConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
 
-/** Working memory of a forward pass over up to `rows` tokens (llama2.c's RunState). */
-export interface RunState {
-  readonly rows: number;
+/** Rows per GEMM call: bounds what a backend stages (copies) for operands outside its memory. */
+export const GEMM_ROWS = 256;
+
+/**
+ * A GEMM kernel: c[M, N] (+)= a[M, K] b[N, K]^T (a backend workspace's gemm). `oneRow`, when present: the arrays
+ * of a one-row RunState in the kernel's own workspace, shared by every one-row RunState made with this GemmFn
+ * (a RunState holds nothing from one forward() to the next, and calls are synchronous), so the products of the
+ * per-token path read and write in place instead of copying activations in and out.
+ */
+export type GemmFn = ((g: GemmArgs) => void) & { readonly oneRow?: RowArrays };
+
+/** The activation arrays of a RunState (llama2.c's RunState without the bookkeeping). */
+export interface RowArrays {
   x: Float64Array; // [rows, dim] residual stream
   a: Float64Array; // [rows, dim] normalized input of a sublayer
   q: Float64Array; // [rows, heads * keyDim]  head h: columns h*keyDim .. (h+1)*keyDim
@@ -24,6 +31,79 @@ export interface RunState {
   z: Float64Array; // [rows, heads * valueDim] attention output, heads concatenated
   h1: Float64Array; // [min(rows, blockRows), hidden]  the FFN runs in row blocks
   h3: Float64Array; // [min(rows, blockRows), hidden]
+}
+
+function rowArrays(c: ModelConfig, rows: number, blockRows: number, f64: (n: number) => Float64Array): RowArrays {
+  const f = (n: number): Float64Array => f64(rows * n);
+  const block = Math.min(rows, blockRows);
+  return { x: f(c.dim), a: f(c.dim), q: f(c.heads * c.keyDim), k: f(c.heads * c.keyDim), v: f(c.heads * c.valueDim), z: f(c.heads * c.valueDim), h1: f64(block * c.hidden), h3: f64(block * c.hidden) };
+}
+
+/** The weight matrices of the linear layers, each with its [N, K] = [out, in] (tied: output is tokEmbeddings). */
+export function linearMatrices(c: ModelConfig, w: ModelWeights): Array<{ W: Float64Array; N: number; K: number }> {
+  const qk = c.heads * c.keyDim;
+  const vd = c.heads * c.valueDim;
+  const out: Array<{ W: Float64Array; N: number; K: number }> = [];
+  for (const L of w.layers) {
+    out.push({ W: L.wq, N: qk, K: c.dim }, { W: L.wk, N: qk, K: c.dim }, { W: L.wv, N: vd, K: c.dim }, { W: L.wo, N: c.dim, K: vd });
+    out.push({ W: L.w1, N: c.hidden, K: c.dim }, { W: L.w3, N: c.hidden, K: c.dim }, { W: L.w2, N: c.dim, K: c.hidden });
+  }
+  out.push({ W: w.output, N: c.vocab, K: c.dim });
+  return out;
+}
+
+/**
+ * Float64 entries a model's workspace needs (WASM: sized once): every linear layer's packed panels (64-byte
+ * aligned: + 7 each), and room to copy a and c of one blockRows-row product in and out.
+ */
+export function linearWorkspaceEntries(c: ModelConfig, w: ModelWeights, blockRows: number): number {
+  const widest = Math.max(c.hidden, c.vocab, c.heads * c.keyDim, c.heads * c.valueDim, c.dim);
+  let n = 0;
+  const seen = new Set<Float64Array>();
+  for (const { W, N, K } of linearMatrices(c, w)) {
+    if (seen.has(W)) continue;
+    seen.add(W);
+    n += packedLength(N, K) + 7;
+  }
+  // the shared one-row RunState: 8 arrays
+  n += 2 * (c.dim + c.heads * c.keyDim + c.heads * c.valueDim + c.hidden) + 8 * 7;
+  return n + blockRows * (Math.max(c.dim, c.hidden) + widest) + 16;
+}
+
+/**
+ * The model's GEMM: every linear layer's W packed once (ws.packPanels, owned by the caller's workspace), and a
+ * product whose b is one of those matrices (whole, bOff 0) runs ws.gemmPacked on its panels: one-row products
+ * (generation) need no packing per call. Outputs are bit-identical to ws.gemm on the unpacked W. Any other b goes
+ * to ws.gemm.
+ */
+export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace): GemmFn {
+  const packed = new Map<Float64Array, Float64Array>();
+  for (const { W, N, K } of linearMatrices(c, w)) {
+    if (packed.has(W)) continue;
+    const p = ws.f64(packedLength(N, K));
+    ws.packPanels(W, 0, N, K, p);
+    packed.set(W, p);
+  }
+  const fn = (g: GemmArgs): void => {
+    const p = g.bOff === 0 ? packed.get(g.b) : undefined;
+    if (p === undefined) {
+      ws.gemm(g);
+      return;
+    }
+    const b = g.b;
+    g.b = p;
+    try {
+      ws.gemmPacked(g);
+    } finally {
+      g.b = b;
+    }
+  };
+  return Object.assign(fn, { oneRow: rowArrays(c, 1, 1, (n) => ws.f64(n)) });
+}
+
+/** Working memory of a forward pass over up to `rows` tokens (llama2.c's RunState). */
+export interface RunState extends RowArrays {
+  readonly rows: number;
   /** rows per GEMM call and FFN block (GEMM_ROWS, fewer for wide layers: memory.ts) */
   readonly blockRows: number;
   /** the one gemm argument record, refilled per call (no allocation) */
@@ -31,19 +111,13 @@ export interface RunState {
   readonly gemm: GemmFn;
 }
 
+/** A RunState for up to `rows` tokens; one row: the GemmFn's shared oneRow arrays when it has them. */
 export function createRunState(c: ModelConfig, rows: number, gemm: GemmFn, blockRows = GEMM_ROWS): RunState {
-  const f = (n: number): Float64Array => new Float64Array(rows * n);
   const empty = new Float64Array(0);
+  const arrays = rows === 1 && gemm.oneRow !== undefined ? gemm.oneRow : rowArrays(c, rows, blockRows, (n) => new Float64Array(n));
   return {
     rows,
-    x: f(c.dim),
-    a: f(c.dim),
-    q: f(c.heads * c.keyDim),
-    k: f(c.heads * c.keyDim),
-    v: f(c.heads * c.valueDim),
-    z: f(c.heads * c.valueDim),
-    h1: new Float64Array(Math.min(rows, blockRows) * c.hidden),
-    h3: new Float64Array(Math.min(rows, blockRows) * c.hidden),
+    ...arrays,
     blockRows,
     gemmArgs: { a: empty, aOff: 0, b: empty, bOff: 0, c: empty, cOff: 0, M: 0, N: 0, K: 0, accumulate: false },
     gemm,
@@ -75,6 +149,17 @@ export function rmsnorm(out: Float64Array, x: Float64Array, g: Float64Array, n: 
     const oo = outOff + i * dim;
     let ss = 0;
     for (let j = 0; j < dim; j++) ss += x[xo + j]! * x[xo + j]!;
+    if (ss === Infinity) {
+      // the squares overflow (|x| > ~1e154): scale by the largest entry first, else 1/sqrt(Infinity) = 0 would
+      // silently zero the row (eps is below rounding at that size)
+      let m = 0;
+      for (let j = 0; j < dim; j++) m = Math.max(m, Math.abs(x[xo + j]!));
+      let s2 = 0;
+      for (let j = 0; j < dim; j++) s2 += (x[xo + j]! / m) * (x[xo + j]! / m);
+      const rs = 1 / Math.sqrt(s2 / dim);
+      for (let j = 0; j < dim; j++) out[oo + j] = (x[xo + j]! / m) * rs * g[j]!;
+      continue;
+    }
     const r = 1 / Math.sqrt(ss / dim + eps);
     for (let j = 0; j < dim; j++) out[oo + j] = x[xo + j]! * r * g[j]!;
   }
@@ -91,8 +176,9 @@ export function swiglu(h1: Float64Array, h3: Float64Array, len: number): void {
 /** x[i] = E[tokens[start + i]] for i < n: x: [n, dim]; E: [vocab, dim]. */
 export function embed(x: Float64Array, E: Float64Array, tokens: ArrayLike<number>, start: number, n: number, dim: number): void {
   for (let i = 0; i < n; i++) {
-    const t = tokens[start + i]!;
-    x.set(E.subarray(t * dim, (t + 1) * dim), i * dim);
+    const e = tokens[start + i]! * dim;
+    const o = i * dim;
+    for (let j = 0; j < dim; j++) x[o + j] = E[e + j]!; // no subarray: nothing allocated per token
   }
 }
 

@@ -10,11 +10,10 @@ export { checkTokens };
 import { checkModelConfig, informational, type ModelConfig } from './config.js';
 import { parseSafetensors, someNames } from './safetensors.js';
 import { checkWeights, modelFingerprint, readWeights, type ModelWeights } from './weights.js';
-import { createRunState, forward, headsToRows, type AttendFn, type GemmFn, type RunState } from './forward.js';
+import { createRunState, forward, headsToRows, linearWorkspaceEntries, packedLinears, type AttendFn, type GemmFn, type RunState } from './forward.js';
 import { DEFAULT_MAX_STATE_BYTES, blockRows, checkModelMemory, chunkRows } from './memory.js';
 import { checkBackendOption, createWorkspace, resolveBackend, type BackendName } from '../backend/index.js';
 import { checkMethodOption } from '../engine/nearfield.js';
-import { weightArrays } from './weights.js';
 import { Session, restoreSession, type RestoreOptions, type SessionOptions } from './session.js';
 import { ConfigError } from '../core/errors.js';
 
@@ -47,7 +46,7 @@ export class Model {
   /** per layer: the attention config of DESIGN section 9 (causal, PRF with the layer's W, clip RPE per head) */
   readonly attentionConfigs: readonly AttentionConfig[];
   readonly options: Readonly<ModelOptions>;
-  /** the backend the model's matrix products run on ('wasm': weights resident in its memory) */
+  /** the backend the model's matrix products run on ('wasm': packed weights resident in its memory) */
   readonly backend: BackendName;
   /** the GEMM of the model's workspace, shared by model.logits and every session (calls are synchronous) */
   readonly gemm: GemmFn;
@@ -64,34 +63,10 @@ export class Model {
     checkMethodOption(options.method); // refused now, not at the first logits or session
     this.blockRows = blockRows(config);
     this.backend = resolveBackend(checkBackendOption(options.backend));
-    if (this.backend === 'wasm') {
-      // weights move into the workspace's memory, so the WASM GEMM reads them in place; activations outside
-      // it are staged per call (blockRows rows at most, hence the scratch below)
-      const arrays = weightArrays(config, weights);
-      const widest = Math.max(config.hidden, config.vocab, config.heads * config.keyDim, config.heads * config.valueDim);
-      const capacity = arrays.reduce((sum, a) => sum + a.length + 7, 0) + 2 * this.blockRows * (config.dim + widest) + 1024;
-      const ws = createWorkspace('wasm', capacity);
-      const resident = new Map<Float64Array, Float64Array>();
-      const move = (a: Float64Array): Float64Array => {
-        let r = resident.get(a);
-        if (r === undefined) {
-          r = ws.f64(a.length);
-          r.set(a);
-          resident.set(a, r);
-        }
-        return r;
-      };
-      weights = {
-        tokEmbeddings: move(weights.tokEmbeddings),
-        layers: weights.layers.map((l) => Object.fromEntries(Object.entries(l).map(([k, a]) => [k, move(a)])) as unknown as typeof l),
-        norm: move(weights.norm),
-        output: move(weights.output), // tied: the same resident array as tokEmbeddings
-      };
-      this.gemm = (g) => ws.gemm(g);
-    } else {
-      const ws = createWorkspace('js', 0);
-      this.gemm = (g) => ws.gemm(g);
-    }
+    // every linear layer's W is packed once into the model's workspace (WASM: resident in its memory, sized for
+    // exactly that plus the copies of one product's activations); the weights themselves stay as given
+    const ws = createWorkspace(this.backend, this.backend === 'wasm' ? linearWorkspaceEntries(config, weights, this.blockRows) : 0);
+    this.gemm = packedLinears(config, weights, ws);
     this.weights = weights;
     const { heads, keyDim, valueDim } = config;
     const K = config.rpe.length;

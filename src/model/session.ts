@@ -122,6 +122,9 @@ export class Session {
   /** the last logits and `fed` before the current call, and the sampler's generator before its draw */
   private readonly lastBefore: Float64Array;
   private fedBefore = false;
+  /** [dim] the residual stream (before the final norm) of the last token fed, and its value before the current call */
+  private readonly lastX: Float64Array;
+  private readonly lastXBefore: Float64Array;
   private readonly rngBefore = new Rng(0);
   private drawsBefore = 0;
 
@@ -135,6 +138,8 @@ export class Session {
     this.decoders = restored?.decoders ?? model.attentionConfigs.map((cfg) => new Decoder(cfg, engine));
     this.last = new Float64Array(c.vocab);
     this.lastBefore = new Float64Array(c.vocab);
+    this.lastX = new Float64Array(c.dim);
+    this.lastXBefore = new Float64Array(c.dim);
     if (restored?.last) {
       this.last.set(restored.last);
       this.fed = true;
@@ -212,6 +217,7 @@ export class Session {
       this.journalSpans = 0;
     }
     this.lastBefore.set(this.last);
+    this.lastXBefore.set(this.lastX);
     this.fedBefore = this.fed;
   }
 
@@ -241,14 +247,27 @@ export class Session {
       let at = 0;
       for (let i = 0; i < this.journalSpans; i++) {
         const n = this.spans[i]!;
-        forward(c, this.model.weights, this.journal, at, n, this.stateFor(n), this.attend, this.last, 0, true);
+        const st = this.stateFor(n);
+        forward(c, this.model.weights, this.journal, at, n, st, this.attend, this.last, 0, true);
+        this.keepX(st, n);
         at += n;
       }
+      // the replay must land on the very residual stream the last token had: other bits mean the layers
+      // changed since (model.weights written after load), and the decoders would silently differ
+      if (this.journalSpans > 0 && !sameArray(this.lastX, this.lastXBefore)) throw new Error('the replayed journal gave another residual stream than the first time');
     } catch (e) {
       this.broken = `a refused call could not be undone (${(e as Error).message}): were model.weights changed after load?`;
     }
     this.last.set(this.lastBefore);
+    this.lastX.set(this.lastXBefore);
     this.fed = this.fedBefore;
+  }
+
+  /** lastX <- the residual row of the n-th (last) token of a forward pass over s (a loop: no view per token) */
+  private keepX(s: RunState, n: number): void {
+    const dim = this.lastX.length;
+    const o = (n - 1) * dim;
+    for (let j = 0; j < dim; j++) this.lastX[j] = s.x[o + j]!;
   }
 
   private stateFor(n: number): RunState {
@@ -273,6 +292,7 @@ export class Session {
         // one row (lastOnly, or a single token): into `last`; else all rows into out
         try {
           forward(c, this.model.weights, tokens, p, n, s, this.attend, rowsOut ? this.last : out, rowsOut ? 0 : p * V, lastOnly);
+          this.keepX(s, n);
         } catch (e) {
           if (e instanceof ShapeError) throw overflow(`in tokens ${p}..${p + n - 1} of this call`, e);
           throw e;
@@ -305,6 +325,7 @@ export class Session {
     try {
       try {
         forward(this.model.config, this.model.weights, this.tokenOne, 0, 1, this.one, this.attend, this.last, 0, true);
+        this.keepX(this.one, 1);
       } catch (e) {
         if (e instanceof ShapeError) throw overflow(`at the sampled token ${token}`, e);
         throw e;

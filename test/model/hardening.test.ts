@@ -133,7 +133,7 @@ describe('finding 2: weights in the float32 range; a refused forward pass leaves
     const s = p.model.session({ seed: 3 });
     s.feed(bytesOf(prompt));
     const before = s.snapshot();
-    p.poison((m) => (m.weights.layers[1]!.attentionNorm.fill(1e300), m.weights.layers[1]!.wq.fill(1e300)));
+    p.poison((m) => (m.weights.layers[1]!.attentionNorm.fill(1e300), m.weights.layers[1]!.ffnNorm.fill(1e300)));
     expect(code(() => s.feed(bytesOf('hello')))).toBe('ModelError overflow');
     // the rollback point was taken at this call (the prompt call was larger than nothing journaled before it)
     // or the replay of journaled calls failed under the changed weights: either unchanged or refused, never torn
