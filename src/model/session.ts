@@ -12,6 +12,7 @@ import { checkTokens } from './tokens.js';
 import { MAX_DRAWS, Sampler, checkSamplerOptions, type ResolvedSampler, type SamplerOptions } from './sampler.js';
 import { decodeSession, encodeSession } from './snapshot.js';
 import { Utf8Pieces } from './utf8.js';
+import { Utf8Mask } from './utf8Mask.js';
 
 export type SessionOptions = SamplerOptions;
 
@@ -37,7 +38,10 @@ export interface GenerateOptions {
 export interface GeneratedToken {
   /** token id = byte value */
   token: number;
-  /** the text this token completes: '' inside a multi-byte character, U+FFFD for invalid bytes */
+  /**
+   * the text this token completes: '' inside a multi-byte character (a character the prompt ended inside
+   * completes here, whole); U+FFFD for invalid bytes, which validUtf8 sampling (the default) never draws
+   */
   text: string;
   /** tokens consumed by the session after this one (prompt and generated alike) */
   position: number;
@@ -101,6 +105,8 @@ export class Session {
   private readonly decoders: Decoder[];
   private readonly sampler: Sampler;
   private readonly utf8 = new Utf8Pieces();
+  /** the bytes validUtf8 sampling allows next (recomputed from utf8's pending bytes) */
+  private readonly mask = new Utf8Mask();
   /** last: [vocab] logits after the last token fed (what the next token is sampled from) */
   private readonly last: Float64Array;
   private fed = false;
@@ -186,7 +192,9 @@ export class Session {
     const chunk = options.chunkSize ?? DEFAULT_CHUNK;
     if (!Number.isInteger(chunk) || chunk < 1) throw new ConfigError(`chunkSize must be a positive integer, got ${describe(chunk)}`);
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new ConfigError(`onProgress must be a function, got ${describe(options.onProgress)}`);
-    return this.feedChecked(tokens, chunk, options.onProgress, options.lastOnly ?? false);
+    const out = this.feedChecked(tokens, chunk, options.onProgress, options.lastOnly ?? false);
+    if (tokens.length > 0) this.utf8.resetAfter(tokens); // output continues after these bytes, not after earlier output
+    return out;
   }
 
   private feedChecked(tokens: ArrayLike<number>, chunk: number, onProgress: FeedOptions['onProgress'], lastOnly: boolean): Float64Array {
@@ -252,7 +260,8 @@ export class Session {
     try {
       if (tokens.length > 0) {
         this.feedChecked(tokens, DEFAULT_CHUNK, undefined, true);
-        this.utf8.reset(); // an unfinished character of earlier output can no longer complete
+        // an unfinished character of earlier output can no longer complete; one the prompt ends inside can
+        this.utf8.resetAfter(tokens);
       }
       const longest = stops.reduce((m, s) => Math.max(m, s.length), 0);
       let tail = '';
@@ -264,7 +273,7 @@ export class Session {
           turn = performance.now();
         }
         signal?.throwIfAborted();
-        const token = this.sampler.sample(this.last);
+        const token = this.sampler.sample(this.last, 0, this.sampler.options.validUtf8 ? this.mask.update(this.utf8) : null);
         this.feedOne(token);
         const text = this.utf8.push(token);
         yield { token, text, position: this.position };
@@ -291,6 +300,7 @@ export class Session {
       temperature: o.temperature,
       topK: o.topK,
       topP: o.topP,
+      validUtf8: o.validUtf8,
       pending: this.utf8.pendingBytes(),
       lastLogits: this.fed ? this.last : new Float64Array(0),
       decoders: this.decoders.map((d) => d.snapshot()),
@@ -319,7 +329,7 @@ export function restoreSession(model: Model, bytes: Uint8Array): Session {
   if (!Number.isInteger(p.position) || p.position < 0 || p.position > Number.MAX_SAFE_INTEGER) bad(`position must be an integer >= 0, got ${describe(p.position)}`);
   let sampling: ResolvedSampler;
   try {
-    sampling = checkSamplerOptions({ seed: p.seed, temperature: p.temperature, topK: p.topK, topP: p.topP });
+    sampling = checkSamplerOptions({ seed: p.seed, temperature: p.temperature, topK: p.topK, topP: p.topP, validUtf8: p.validUtf8 });
   } catch (e) {
     return bad(`sampler: ${(e as Error).message}`);
   }

@@ -3,7 +3,8 @@
 //   offset  size  field
 //   0       8     magic "\x89TZLMSS\n" (toeplitz-lm session)
 //   8       2     format version (uint16) = 1
-//   10      2     flags (uint16) = 0
+//   10      2     flags (uint16): bit 0 = the sampler's validUtf8 (snapshots from before it have 0: restored
+//                 with the mask off, as they ran); other bits 0
 //   12      4     payload length N (uint32)
 //   16      4     CRC-32 of the payload (uint32, zlib's)
 //   20      N     payload:
@@ -22,6 +23,8 @@ import { ModelError } from './errors.js';
 export const SESSION_MAGIC = Uint8Array.of(0x89, 0x54, 0x5a, 0x4c, 0x4d, 0x53, 0x53, 0x0a);
 export const SESSION_FORMAT_VERSION = 1;
 export const SESSION_HEADER_BYTES = 20;
+/** flags bit 0: the sampler masks bytes that would make the output invalid UTF-8 */
+const FLAG_VALID_UTF8 = 1;
 
 /** Everything a session snapshot holds, as plain data. */
 export interface SessionParts {
@@ -32,6 +35,7 @@ export interface SessionParts {
   temperature: number;
   topK: number;
   topP: number;
+  validUtf8: boolean; // flags bit 0
   pending: Uint8Array; // [0..3]
   lastLogits: Float64Array; // [0] or [vocab]
   decoders: Uint8Array[]; // one decoder snapshot per layer
@@ -43,7 +47,7 @@ export function encodeSession(p: SessionParts): Uint8Array {
   const view = new DataView(out.buffer);
   out.set(SESSION_MAGIC, 0);
   view.setUint16(8, SESSION_FORMAT_VERSION, true);
-  view.setUint16(10, 0, true);
+  view.setUint16(10, p.validUtf8 ? FLAG_VALID_UTF8 : 0, true);
   view.setUint32(12, N, true);
   let at = SESSION_HEADER_BYTES;
   out.set(p.fingerprint, at);
@@ -87,7 +91,7 @@ export function decodeSession(bytes: Uint8Array, vocab: number, layers: number):
   const version = view.getUint16(8, true);
   if (version !== SESSION_FORMAT_VERSION) bad(`unsupported session snapshot version: expected ${SESSION_FORMAT_VERSION}, got ${version}`);
   const flags = view.getUint16(10, true);
-  if (flags !== 0) bad(`session snapshot flags must be 0, got ${flags}`);
+  if ((flags & ~FLAG_VALID_UTF8) !== 0) bad(`session snapshot flags must be 0 or 1 (bit 0: validUtf8), got ${flags}`);
   const N = view.getUint32(12, true);
   if (bytes.length < SESSION_HEADER_BYTES + N) throw new ModelError('truncated', `the session snapshot declares a ${N}-byte payload, but only ${bytes.length - SESSION_HEADER_BYTES} bytes follow the header`);
   if (bytes.length > SESSION_HEADER_BYTES + N) bad(`the session snapshot declares a ${N}-byte payload, got ${bytes.length - SESSION_HEADER_BYTES - N} extra bytes after it`);
@@ -135,5 +139,5 @@ export function decodeSession(bytes: Uint8Array, vocab: number, layers: number):
     at += n;
   }
   if (at !== end) bad(`${end - at} unexplained bytes after the last decoder snapshot`);
-  return { fingerprint, position, seed, draws, temperature, topK, topP, pending, lastLogits, decoders };
+  return { fingerprint, position, seed, draws, temperature, topK, topP, validUtf8: (flags & FLAG_VALID_UTF8) !== 0, pending, lastLogits, decoders };
 }
