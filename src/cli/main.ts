@@ -11,7 +11,7 @@ import { attention, Decoder, drawProjection, ToeplitzAttentionError } from '../i
 import type { AttentionConfig, FeatureSpec, RpeSpec, Tail } from '../index.js';
 import { formatNpy, parseNpy, type NpyArray } from './npy.js';
 import { inspectSnapshot } from '../codec/index.js';
-import { registerModelCommands } from './model.js';
+import { DEFAULT_MODEL, inspectSessionCommand, isSessionFile, registerModelCommands } from './model.js';
 
 /** A user-facing failure: printed as one line, exit code 1. */
 export class CliError extends Error {
@@ -318,8 +318,17 @@ function exportProjectionCommand(o: ExportOptions): void {
 // ---------------------------------------------------------------------------------------------
 // inspect
 
-function inspectCommand(path: string): void {
+function inspectCommand(path: string, o: { model: string }): void {
   const bytes = readInput(path, 'snapshot');
+  if (isSessionFile(bytes)) {
+    try {
+      inspectSessionCommand(bytes, path, o.model);
+    } catch (e) {
+      if (e instanceof ToeplitzAttentionError) throw new CliError(`session ${path} is refused: ${e.message}`);
+      throw e;
+    }
+    return;
+  }
   const info = inspectSnapshot(bytes);
   console.log(JSON.stringify(info, (_k, val: unknown) => (ArrayBuffer.isView(val) ? `<${(val as Uint8Array).byteLength} bytes>` : val), 2));
   if (!info.checksum.valid) {
@@ -379,9 +388,10 @@ export function buildProgram(): Command {
     .action((o: ExportOptions) => exportProjectionCommand(o));
   program
     .command('inspect')
-    .description('print a snapshot header (format version, config, position, sizes), verify its checksum and that restore accepts it')
-    .argument('<snapshot>', 'snapshot file')
-    .action((path: string) => inspectCommand(path));
+    .description('print a snapshot header (format version, config, position, sizes), verify its checksum and that restore accepts it; also reads session files (generate --save)')
+    .argument('<snapshot>', 'decoder snapshot or session file')
+    .option('--model <file>', 'for a session file: the model to check it against', DEFAULT_MODEL)
+    .action((path: string, o: { model: string }) => inspectCommand(path, o));
   registerModelCommands(program);
   program
     .command('bench', { hidden: true })
