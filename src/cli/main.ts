@@ -6,7 +6,7 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { closeSync, chmodSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import ndarray, { type NdArray } from 'ndarray';
-import cliProgress from 'cli-progress';
+import { ProgressBar } from './progress.js';
 import { attention, Decoder, drawProjection, ToeplitzAttentionError } from '../index.js';
 import type { AttentionConfig, FeatureSpec, RpeSpec, Tail } from '../index.js';
 import { formatNpy, parseNpy, type NpyArray } from './npy.js';
@@ -286,8 +286,8 @@ function runCommand(o: RunOptions, cmd: Command): void {
   if (o.chunk !== undefined) {
     const dec = new Decoder(config, { method: o.method });
     z = ndarray(new Float64Array(heads * n * valueDim), [heads, n, valueDim]);
-    const bar = o.quiet || n < 4 * o.chunk ? null : new cliProgress.SingleBar({ format: 'streaming |{bar}| {value}/{total} tokens', noTTYOutput: true }, cliProgress.Presets.shades_classic);
-    bar?.start(n, 0);
+    const bar = o.quiet || n < 4 * o.chunk ? null : new ProgressBar({ label: 'streaming', unit: 'tokens' });
+    bar?.start(n);
     for (let p = 0; p < n; p += o.chunk) {
       const L = Math.min(o.chunk, n - p);
       const part = dec.chunk(q.lo(0, p, 0).hi(heads, L, keyDim), k.lo(0, p, 0).hi(heads, L, keyDim), v.lo(0, p, 0).hi(heads, L, valueDim));

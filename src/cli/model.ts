@@ -4,7 +4,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import cliProgress from 'cli-progress';
+import { ProgressBar } from './progress.js';
 import { ModelError, SESSION_MAGIC, evaluate, type Evaluation, type Model, type Session } from '../model/index.js';
 import { decodeSession } from '../model/snapshot.js';
 import { loadModelFile, loadSession, saveSession } from '../model/file.js';
@@ -118,13 +118,9 @@ export function evalCommand(o: EvalCliOptions, io: ModelCliIo = processIo()): Ev
   if (o.heldout && o.text !== undefined) bytes = heldOut(bytes);
   if (o.limit !== undefined) bytes = bytes.subarray(0, o.limit);
   if (bytes.length < 2) throw new InvalidArgumentError(`eval needs a text of at least 2 bytes, got ${bytes.length}`);
-  const bar = io.progress ? new cliProgress.SingleBar({ format: 'scoring |{bar}| {value}/{total} bytes  {rate} bytes/s', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : null;
-  bar?.start(bytes.length, 0, { rate: 0 });
-  const t0 = performance.now();
-  const result = evaluate(model, bytes, {
-    chunkSize: o.chunk,
-    onProgress: (done) => bar?.update(done, { rate: Math.round(done / ((performance.now() - t0) / 1000)) }),
-  });
+  const bar = io.progress ? new ProgressBar({ label: 'scoring', unit: 'bytes', rate: true, stream: process.stderr }) : null;
+  bar?.start(bytes.length);
+  const result = evaluate(model, bytes, { chunkSize: o.chunk, onProgress: (done) => bar?.update(done) });
   bar?.stop();
   if (o.json) {
     io.stdout(JSON.stringify({ ...result, buckets: result.buckets.map((b) => ({ ...b, to: b.to === Infinity ? null : b.to })) }) + '\n');
