@@ -2,7 +2,7 @@
 // inspect snapshots; `generate` and `eval` of the language model come from ./model.ts. Bad arguments and bad files give one clear line on stderr and a non-zero exit (2 for
 // usage errors, 1 for refused files and data), never a stack trace. Runs from dist/ (compiled JavaScript)
 // through bin/toeplitz-attention.js; benchmarks are a repository command (`npm run bench`), not part of it.
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from './args.js';
 import { closeSync, chmodSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import ndarray, { type NdArray } from 'ndarray';

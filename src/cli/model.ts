@@ -1,7 +1,7 @@
 // CLI commands of the language model: `generate` (stream text to stdout; save and resume sessions) and
 // `eval` (bits per byte of a text, overall and by position, with a progress bar). Registered on the main
 // program by registerModelCommands; the command functions take an Io so tests can call them directly.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from './args.js';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { ProgressBar } from './progress.js';

@@ -1,6 +1,6 @@
 // The model CLI commands (generate, eval), called directly and through commander, on a tiny random model.
 import { afterAll, describe, expect, it } from 'vitest';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError } from '../../src/cli/args.js';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
