@@ -5,6 +5,9 @@
 //
 //   npx tsx bench/web-basics.ts [--tokens 1500] [--rounds 3]
 //
+// Exits 1 when a check fails: the module compiles synchronously, 'auto' picks wasm, a timer's abort stops
+// generation with either yield, no U+FFFD with the UTF-8 mask, the MessageChannel yield idles < 1/4 of setTimeout's.
+//
 // The page is bench/web/page.ts, bundled from src/ by esbuild and served from memory (page.route).
 import { build } from 'esbuild';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -100,3 +103,19 @@ console.log(`         after/before tokens/s ${(after.tps / before.tps).toFixed(3
 for (const a of r.abort as { yield: string; stoppedAfterMs: number; tokens: number; error: string }[]) {
   console.log(`abort from setTimeout(200 ms), yield ${a.yield}: stopped after ${a.stoppedAfterMs.toFixed(0)} ms, ${a.tokens} tokens, error "${a.error}"`);
 }
+const fffd = r.fffd as { masked: number; unmasked: number; tokens: number };
+console.log(`U+FFFD in ${fffd.tokens} bytes at temperature 1.6: ${fffd.masked} with validUtf8 (default), ${fffd.unmasked} without`);
+
+// the checks this run stands for (exit 1 when one fails)
+const failures: string[] = [];
+if ((r.wasmStatus as { state: string }).state !== 'ready') failures.push(`the WASM module did not compile synchronously on the main thread: ${JSON.stringify(r.wasmStatus)}`);
+if (r.autoBackend !== 'wasm') failures.push(`backend 'auto' picked ${String(r.autoBackend)}, not wasm`);
+for (const a of r.abort as { yield: string; stoppedAfterMs: number; error: string }[]) {
+  if (a.error !== 'timer abort' || a.stoppedAfterMs > 1000) failures.push(`an abort from a timer did not stop generation promptly with the ${a.yield} yield (${a.error}, ${a.stoppedAfterMs.toFixed(0)} ms)`);
+}
+if (fffd.masked !== 0) failures.push(`${fffd.masked} U+FFFD with validUtf8`);
+if (!(after.idleTok < before.idleTok / 4)) failures.push(`the MessageChannel yield idles ${after.idleTok.toFixed(4)} ms/token, not well below setTimeout's ${before.idleTok.toFixed(4)}`);
+if (failures.length > 0) {
+  console.error(`FAILED:\n  ${failures.join('\n  ')}`);
+  process.exitCode = 1;
+} else console.log('checks: ok (sync compile, auto = wasm, timer aborts, no U+FFFD, idle well below setTimeout)');
