@@ -9,5 +9,5 @@ export { DecoderCore, type DecoderOptions, type DecoderState, type HeadState } f
 export { Decoder } from './codec/decoder.js';
 export { rpe, t5Bucket, alibiSlopes, type T5BucketOptions, type T5Options } from './engine/rpe.js';
 export { Rng, createRng } from './math/rng.js';
-export { initWasm, wasmSupported } from './backend/wasm.js';
+export { initWasm, wasmSupported, wasmStatus, type WasmStatus } from './backend/wasm.js';
 export type { BackendName, BackendOption } from './backend/types.js';

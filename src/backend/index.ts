@@ -3,7 +3,7 @@
 // (immutable) and one idle WASM workspace that calls hand back for the next call (see acquireWorkspace).
 import { ConfigError, describe } from '../core/errors.js';
 import { JsWorkspace } from './js.js';
-import { createWasmWorkspace, wasmSupported, wasmWorkspaceFits, type WasmWorkspace } from './wasm.js';
+import { createWasmWorkspace, wasmSupported, wasmUnavailableMessage, wasmWorkspaceFits, type WasmWorkspace } from './wasm.js';
 import type { BackendName, BackendOption, Workspace } from './types.js';
 
 export type { BackendName, BackendOption, Workspace, FftPlan } from './types.js';
@@ -17,11 +17,14 @@ export function checkBackendOption(value: unknown, where = 'options.backend'): B
   return b;
 }
 
-/** The backend an option selects here: 'auto' -> 'wasm' when supported, else 'js'. */
+/**
+ * The backend an option selects here: 'auto' -> 'wasm' when the module is compiled (synchronously on first use
+ * where the runtime allows it, else after `await initWasm()`), else 'js'.
+ */
 export function resolveBackend(option: BackendOption): BackendName {
   if (option === 'js') return 'js';
   if (option === 'wasm') {
-    if (!wasmSupported()) throw new ConfigError(`backend 'wasm' needs WebAssembly SIMD, which this runtime does not provide; use 'js' or 'auto'`);
+    if (!wasmSupported()) throw new ConfigError(`backend 'wasm' is not available: ${wasmUnavailableMessage()}`);
     return 'wasm';
   }
   return wasmSupported() ? 'wasm' : 'js';

@@ -173,8 +173,24 @@ function createMemory(bytes: number, what: string): WebAssembly.Memory {
 
 // ------------------------------------------------------------------ compiling the module (once per process)
 
-/** undefined: not tried yet; null: this runtime cannot run the module; else the compiled module. */
-let compiled: WebAssembly.Module | null | undefined;
+/**
+ * Where the module stands in this runtime:
+ * - 'ready': compiled (wasmSupported() is true);
+ * - 'pending': not compiled yet, and the runtime may still run it: a synchronous compile was refused (a browser's
+ *   limit on synchronous compilation, e.g. Chromium's on the main thread) or has not been tried; `await initWasm()`
+ *   compiles it asynchronously;
+ * - 'unsupported': this runtime cannot run it (no WebAssembly, no 128-bit SIMD, or compilation refused, e.g. by a
+ *   Content-Security-Policy without 'wasm-unsafe-eval'); `reason` says which.
+ */
+export interface WasmStatus {
+  state: 'ready' | 'pending' | 'unsupported';
+  reason: string;
+}
+
+/** The compiled module once ready (module-global, immutable, safe to share between workspaces). */
+let compiled: WebAssembly.Module | null = null;
+let status: WasmStatus = { state: 'pending', reason: 'not compiled yet' };
+let syncTried = false;
 
 function moduleBytes(): Uint8Array<ArrayBuffer> {
   const s = atob(WASM_BASE64);
@@ -183,56 +199,78 @@ function moduleBytes(): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-function isNode(): boolean {
-  const p = (globalThis as { process?: { versions?: { node?: string } } }).process;
-  return typeof p?.versions?.node === 'string';
+/** The module's bytes when this runtime validates them, else null with `status` saying why. */
+function validated(): Uint8Array<ArrayBuffer> | null {
+  if (typeof WebAssembly !== 'object' || typeof WebAssembly.validate !== 'function') {
+    status = { state: 'unsupported', reason: 'this runtime has no WebAssembly' };
+    return null;
+  }
+  const bytes = moduleBytes();
+  if (WebAssembly.validate(bytes)) return bytes;
+  status = { state: 'unsupported', reason: 'WebAssembly.validate() refused the module: this runtime lacks 128-bit WebAssembly SIMD' };
+  return null;
 }
 
-function validated(): Uint8Array<ArrayBuffer> | null {
-  if (typeof WebAssembly !== 'object' || typeof WebAssembly.validate !== 'function') return null;
-  const bytes = moduleBytes();
-  return WebAssembly.validate(bytes) ? bytes : null;
+function failed(e: unknown): string {
+  return `${(e as Error)?.name ?? 'Error'}: ${(e as Error)?.message ?? String(e)}`;
 }
 
 /**
- * True when this runtime runs the library's WASM SIMD module. In Node the module is compiled here, synchronously
- * (once per process). In browsers a synchronous compile on the main thread is refused, so this stays false until
- * `await initWasm()` has compiled it.
+ * True when this runtime runs the library's WASM SIMD module. The first call compiles it synchronously (the module
+ * is ~27 KB: Node, and browsers including Chromium's main thread, whose limit for synchronous compiles is 8 MB,
+ * allow that). Where a synchronous compile is refused this stays false until `await initWasm()` has compiled it;
+ * wasmStatus() says which case holds.
  */
 export function wasmSupported(): boolean {
-  if (compiled !== undefined) return compiled !== null;
-  if (!isNode()) return false;
+  if (status.state !== 'pending' || syncTried) return status.state === 'ready';
+  syncTried = true;
+  const bytes = validated();
+  if (bytes === null) return false;
   try {
-    const bytes = validated();
-    compiled = bytes === null ? null : new WebAssembly.Module(bytes);
-  } catch {
-    compiled = null;
+    compiled = new WebAssembly.Module(bytes);
+    status = { state: 'ready', reason: 'compiled' };
+  } catch (e) {
+    // RangeError: a browser's size limit on synchronous compiles (asynchronous compilation may still work)
+    status = { state: 'pending', reason: `the runtime refused to compile it synchronously (${failed(e)})` };
   }
-  return compiled !== null;
+  return status.state === 'ready';
 }
 
-/** Compile the module asynchronously (browsers: call once before using the WASM backend). Resolves to wasmSupported(). */
+/** Where the WASM module stands (see WasmStatus); tries the synchronous compile first, as wasmSupported() does. */
+export function wasmStatus(): WasmStatus {
+  wasmSupported();
+  return { ...status };
+}
+
+/**
+ * Compile the module asynchronously: the ready step for runtimes that refuse a synchronous compile (harmless and
+ * instant elsewhere). Await it before creating a model or decoder there so that backend 'auto' picks WASM.
+ * Resolves to wasmSupported(); never rejects (an unsupported runtime resolves to false, wasmStatus() says why).
+ */
 export async function initWasm(): Promise<boolean> {
-  if (compiled !== undefined) return compiled !== null;
-  let mod: WebAssembly.Module | null = null;
+  if (wasmSupported() || status.state === 'unsupported') return status.state === 'ready';
+  const bytes = validated();
+  if (bytes === null) return false;
   try {
-    const bytes = validated();
-    if (bytes !== null) mod = await WebAssembly.compile(bytes);
-  } catch {
-    mod = null;
+    const mod = await WebAssembly.compile(bytes);
+    if (compiled === null) compiled = mod; // a concurrent initWasm() may have finished first
+    status = { state: 'ready', reason: 'compiled' };
+  } catch (e) {
+    if (compiled === null) status = { state: 'unsupported', reason: `compiling the module failed (${failed(e)})` };
   }
-  if (compiled === undefined) compiled = mod;
-  return compiled !== null;
+  return status.state === 'ready';
+}
+
+/** Why backend 'wasm' cannot be used here: one sentence naming the cause and the fix. */
+export function wasmUnavailableMessage(): string {
+  const s = wasmStatus();
+  if (s.state === 'pending') return `the WebAssembly module is not initialized yet: ${s.reason}; await initWasm() (from 'toeplitz-attention' or 'toeplitz-attention/model') before creating the model or decoder`;
+  if (s.state === 'unsupported') return `this runtime cannot run the WebAssembly SIMD backend: ${s.reason}; use backend 'js' or 'auto'`;
+  return 'the WebAssembly module is ready';
 }
 
 function compiledModule(): WebAssembly.Module {
-  if (!wasmSupported() || compiled == null) {
-    throw new Error(
-      isNode()
-        ? 'WebAssembly SIMD is not available in this runtime; use the JS backend'
-        : 'the WASM backend is not compiled yet (await initWasm() first) or WebAssembly SIMD is not available',
-    );
-  }
+  if (!wasmSupported() || compiled === null) throw new Error(wasmUnavailableMessage());
   return compiled;
 }
 

@@ -2,16 +2,16 @@
 // inspect snapshots; `generate` and `eval` of the language model come from ./model.ts. Bad arguments and bad files give one clear line on stderr and a non-zero exit (2 for
 // usage errors, 1 for refused files and data), never a stack trace. Runs from dist/ (compiled JavaScript)
 // through bin/toeplitz-attention.js; benchmarks are a repository command (`npm run bench`), not part of it.
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from './args.js';
 import { closeSync, chmodSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import ndarray, { type NdArray } from 'ndarray';
-import cliProgress from 'cli-progress';
+import { ProgressBar } from './progress.js';
 import { attention, Decoder, drawProjection, ToeplitzAttentionError } from '../index.js';
 import type { AttentionConfig, FeatureSpec, RpeSpec, Tail } from '../index.js';
 import { formatNpy, parseNpy, type NpyArray } from './npy.js';
 import { inspectSnapshot } from '../codec/index.js';
-import { registerModelCommands } from './model.js';
+import { DEFAULT_MODEL, inspectSessionCommand, isSessionFile, registerModelCommands } from './model.js';
 import { errnoText, outputProblem } from './output.js';
 
 /** A user-facing failure: printed as one line, exit code 1. */
@@ -252,8 +252,8 @@ function runCommand(o: RunOptions, cmd: Command): void {
   if (o.chunk !== undefined) {
     const dec = new Decoder(config, { method: o.method });
     z = ndarray(new Float64Array(heads * n * valueDim), [heads, n, valueDim]);
-    const bar = o.quiet || n < 4 * o.chunk ? null : new cliProgress.SingleBar({ format: 'streaming |{bar}| {value}/{total} tokens', noTTYOutput: true }, cliProgress.Presets.shades_classic);
-    bar?.start(n, 0);
+    const bar = o.quiet || n < 4 * o.chunk ? null : new ProgressBar({ label: 'streaming', unit: 'tokens' });
+    bar?.start(n);
     for (let p = 0; p < n; p += o.chunk) {
       const L = Math.min(o.chunk, n - p);
       const part = dec.chunk(q.lo(0, p, 0).hi(heads, L, keyDim), k.lo(0, p, 0).hi(heads, L, keyDim), v.lo(0, p, 0).hi(heads, L, valueDim));
@@ -284,8 +284,17 @@ function exportProjectionCommand(o: ExportOptions): void {
 // ---------------------------------------------------------------------------------------------
 // inspect
 
-function inspectCommand(path: string): void {
+function inspectCommand(path: string, o: { model: string }): void {
   const bytes = readInput(path, 'snapshot');
+  if (isSessionFile(bytes)) {
+    try {
+      inspectSessionCommand(bytes, path, o.model);
+    } catch (e) {
+      if (e instanceof ToeplitzAttentionError) throw new CliError(`session ${path} is refused: ${e.message}`);
+      throw e;
+    }
+    return;
+  }
   const info = inspectSnapshot(bytes);
   console.log(JSON.stringify(info, (_k, val: unknown) => (ArrayBuffer.isView(val) ? `<${(val as Uint8Array).byteLength} bytes>` : val), 2));
   if (!info.checksum.valid) {
@@ -345,9 +354,10 @@ export function buildProgram(): Command {
     .action((o: ExportOptions) => exportProjectionCommand(o));
   program
     .command('inspect')
-    .description('print a snapshot header (format version, config, position, sizes), verify its checksum and that restore accepts it')
-    .argument('<snapshot>', 'snapshot file')
-    .action((path: string) => inspectCommand(path));
+    .description('print a snapshot header (format version, config, position, sizes), verify its checksum and that restore accepts it; also reads session files (generate --save)')
+    .argument('<snapshot>', 'decoder snapshot or session file')
+    .option('--model <file>', 'for a session file: the model to check it against', DEFAULT_MODEL)
+    .action((path: string, o: { model: string }) => inspectCommand(path, o));
   registerModelCommands(program);
   program
     .command('bench', { hidden: true })

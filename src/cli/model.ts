@@ -1,11 +1,12 @@
 // CLI commands of the language model: `generate` (stream text to stdout; save and resume sessions) and
 // `eval` (bits per byte of a text, overall and by position, with a progress bar). Registered on the main
 // program by registerModelCommands; the command functions take an Io so tests can call them directly.
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from './args.js';
 import { fileURLToPath } from 'node:url';
-import cliProgress from 'cli-progress';
+import { ProgressBar } from './progress.js';
 import { ConfigError } from '../index.js';
-import { ModelError, checkSamplerOptions, evaluate, type Evaluation, type Model, type SamplerOptions, type Session } from '../model/index.js';
+import { ModelError, SESSION_MAGIC, checkSamplerOptions, evaluate, type Evaluation, type Model, type SamplerOptions, type Session } from '../model/index.js';
+import { decodeSession } from '../model/snapshot.js';
 import { errnoText, outputProblem } from './output.js';
 import { loadModelFile, loadSession, readTextFile, saveSession } from '../model/file.js';
 
@@ -55,6 +56,8 @@ export interface GenerateCliOptions {
   save?: string;
   resume?: string;
   quiet?: boolean;
+  /** print the prompt before the generated text (default true; --no-echo) */
+  echo?: boolean;
 }
 
 export interface GenerateResult {
@@ -92,6 +95,7 @@ export async function generateCommand(o: GenerateCliOptions, io: ModelCliIo = pr
   const sampling = checkGenerateArguments(o);
   const model = loadModelFile(o.model);
   const session: Session = o.resume !== undefined ? loadSession(o.resume, model) : model.session(sampling);
+  if (o.echo !== false && o.prompt !== undefined) io.stdout(o.prompt);
   const t0 = performance.now();
   const tokens: number[] = [];
   let text = '';
@@ -118,9 +122,13 @@ export async function generateCommand(o: GenerateCliOptions, io: ModelCliIo = pr
   return { tokens, text, position: session.position };
 }
 
+/** The held-out split of the model's corpus, shipped (data/README.md: corpus bytes [1,144,747, 1,204,997) of Moby-Dick). */
+export const HELDOUT_TEXT = fileURLToPath(new URL('../../data/moby-dick-heldout.txt', import.meta.url));
+
 export interface EvalCliOptions {
   model: string;
-  text: string;
+  /** the text to score; without it, --heldout scores the shipped held-out split (HELDOUT_TEXT) */
+  text?: string;
   /** score only the held-out split: the bytes after the first floor(0.95 N) (DESIGN section 9) */
   heldout?: boolean;
   /** score only the first `limit` bytes (after --heldout) */
@@ -141,31 +149,67 @@ function formatRange(from: number, to: number): string {
 
 /** eval: bits per byte of a text under the model, streamed from its start, overall and by position. */
 export function evalCommand(o: EvalCliOptions, io: ModelCliIo = processIo()): Evaluation {
+  if (o.text === undefined && !o.heldout) throw new InvalidArgumentError('eval needs --text <file>, or --heldout to score the held-out split of the model\'s corpus (shipped in data/)');
   const model: Model = loadModelFile(o.model);
-  let bytes = readTextFile(o.text); // regular files only, bounded (a FIFO or /dev/zero is refused)
-  if (o.heldout) bytes = heldOut(bytes);
+  // without --text, --heldout reads the shipped split itself (already cut: nothing to split off)
+  const path = o.text ?? HELDOUT_TEXT;
+  let bytes = readTextFile(path); // regular files only, bounded (a FIFO or /dev/zero is refused)
+  if (o.heldout && o.text !== undefined) bytes = heldOut(bytes);
   if (o.limit !== undefined) bytes = bytes.subarray(0, o.limit);
   if (bytes.length < 2) throw new InvalidArgumentError(`eval needs a text of at least 2 bytes, got ${bytes.length}`);
-  const bar = io.progress ? new cliProgress.SingleBar({ format: 'scoring |{bar}| {value}/{total} bytes  {rate} bytes/s', stream: process.stderr, hideCursor: true }, cliProgress.Presets.shades_classic) : null;
-  bar?.start(bytes.length, 0, { rate: 0 });
-  const t0 = performance.now();
-  const result = evaluate(model, bytes, {
-    chunkSize: o.chunk,
-    onProgress: (done) => bar?.update(done, { rate: Math.round(done / ((performance.now() - t0) / 1000)) }),
-  });
+  const bar = io.progress ? new ProgressBar({ label: 'scoring', unit: 'bytes', rate: true, stream: process.stderr }) : null;
+  bar?.start(bytes.length);
+  const result = evaluate(model, bytes, { chunkSize: o.chunk, onProgress: (done) => bar?.update(done) });
   bar?.stop();
   if (o.json) {
     io.stdout(JSON.stringify({ ...result, buckets: result.buckets.map((b) => ({ ...b, to: b.to === Infinity ? null : b.to })) }) + '\n');
     return result;
   }
   const lines = [
-    `${o.text}${o.heldout ? ' (held-out split)' : ''}: ${bytes.length.toLocaleString('en-US')} bytes in ${result.seconds.toFixed(1)} s (${Math.round(bytes.length / result.seconds).toLocaleString('en-US')} bytes/s)`,
+    `${path}${o.heldout ? ' (held-out split)' : ''}: ${bytes.length.toLocaleString('en-US')} bytes in ${result.seconds.toFixed(1)} s (${Math.round(bytes.length / result.seconds).toLocaleString('en-US')} bytes/s)`,
     `bits per byte: ${result.bitsPerByte.toFixed(4)}`,
     'by position of the predicted byte:',
     ...result.buckets.filter((b) => b.count > 0).map((b) => `  ${formatRange(b.from, b.to).padEnd(10)} ${b.bitsPerByte.toFixed(4)}  (${b.count.toLocaleString('en-US')} bytes)`),
   ];
   io.stdout(lines.join('\n') + '\n');
   return result;
+}
+
+// ---------------------------------------------------------------------------------------------
+// inspect of a session file (main.ts's inspect hands session files here)
+
+/** True when `bytes` start with the magic of a toeplitz-lm session snapshot. */
+export function isSessionFile(bytes: Uint8Array): boolean {
+  return bytes.length >= SESSION_MAGIC.length && SESSION_MAGIC.every((b, i) => bytes[i] === b);
+}
+
+const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+
+/**
+ * inspect a session file: print its fields as JSON (position, model fingerprint, sampler options, pending UTF-8
+ * bytes, sizes), checked as restore checks them against `modelPath` (default: the shipped model). Refused bytes,
+ * or a session of another model, throw a ModelError after printing what could be read.
+ */
+export function inspectSessionCommand(bytes: Uint8Array, path: string, modelPath: string, io: ModelCliIo = processIo()): void {
+  const model = loadModelFile(modelPath);
+  // the header, lengths, checksum and every field (the layer count is the model's: another model's is refused)
+  const p = decodeSession(bytes, model.config.vocab, model.config.layers);
+  const matches = hex(p.fingerprint) === hex(model.fingerprint);
+  const info = {
+    kind: 'toeplitz-lm session',
+    formatVersion: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint16(8, true),
+    bytes: bytes.length,
+    position: p.position,
+    model: { fingerprint: hex(p.fingerprint), checkedAgainst: modelPath, matches },
+    sampler: { seed: p.seed, temperature: p.temperature, topK: p.topK, topP: p.topP, validUtf8: p.validUtf8, draws: p.draws },
+    pendingUtf8: Array.from(p.pending),
+    lastLogits: p.lastLogits.length,
+    layers: p.decoders.map((d) => ({ bytes: d.length })),
+    checksum: { valid: true },
+  };
+  io.stdout(JSON.stringify(info, null, 2) + '\n');
+  if (!matches) throw new ModelError('wrong-model', `session ${path} belongs to another model (fingerprint ${info.model.fingerprint.slice(0, 16)}…, ${modelPath}'s is ${hex(model.fingerprint).slice(0, 16)}…); give its model with --model <file>`);
+  model.restore(bytes); // the decoders and every cross-check restore runs
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -220,6 +264,7 @@ export function registerModelCommands(program: Command, io: ModelCliIo = process
     .option('--save <file>', 'write the session (snapshot) to this file afterwards, atomically')
     .addOption(new Option('--resume <file>', 'continue a session saved with --save (its sampling options apply)').conflicts(sampling))
     .option('--quiet', 'no summary line on stderr')
+    .option('--no-echo', 'do not print the prompt before the generated text')
     .action(async (o: GenerateCliOptions, cmd: Command) => {
       await usage(cmd, () => generateCommand(o, io));
     });
@@ -227,8 +272,8 @@ export function registerModelCommands(program: Command, io: ModelCliIo = process
     .command('eval')
     .description('bits per byte of a text under the language model, streamed from its start, overall and by position')
     .option('--model <file>', 'model .safetensors', DEFAULT_MODEL)
-    .requiredOption('--text <file>', 'text file to score (bytes)')
-    .option('--heldout', 'score only the held-out split: the bytes after the first floor(0.95 N)')
+    .option('--text <file>', 'text file to score (bytes)')
+    .option('--heldout', "score only the held-out split: the bytes after the first floor(0.95 N) of --text; without --text, the model corpus's held-out split shipped in data/")
     .option('--limit <n>', 'score only the first n bytes', positiveInt)
     .option('--chunk <L>', 'tokens per prefill chunk', positiveInt, 512)
     .option('--json', 'print the result as JSON')

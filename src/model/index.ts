@@ -1,6 +1,8 @@
 // toeplitz-attention/model: toeplitz-lm, a byte-level language model built on this library's attention
 // (DESIGN section 9), run in TypeScript. Browser-safe: Node file helpers are in ./file.ts (loadModelFile).
 export { loadModel, createModel, checkModelOptions, Model, type ModelOptions } from './model.js';
+// the WASM ready step (needed only where a runtime refuses a synchronous compile; see initWasm)
+export { initWasm, wasmSupported, wasmStatus, type WasmStatus } from '../backend/wasm.js';
 export { Session, type SessionOptions, type FeedOptions, type GenerateOptions, type GeneratedToken, type RestoreOptions } from './session.js';
 export { checkSamplerOptions, type SamplerOptions, type ResolvedSampler } from './sampler.js';
 export { checkModelConfig, tensorTable, MODEL_FORMAT, type ModelConfig, type ModelConfigInput, type TensorSpec } from './config.js';

@@ -16,6 +16,11 @@ export interface SamplerOptions {
   topK?: number;
   /** keep the smallest set of most likely tokens whose probability reaches p (nucleus); 1 (default) = all */
   topP?: number;
+  /**
+   * sample only bytes that keep the generated text valid UTF-8 (default true): bytes that cannot continue the
+   * session's unfinished character (or start one) get probability 0 in the sampling step; logits are unchanged
+   */
+  validUtf8?: boolean;
 }
 
 export type ResolvedSampler = Required<SamplerOptions>;
@@ -23,16 +28,18 @@ export type ResolvedSampler = Required<SamplerOptions>;
 
 /** Validate sampling options (the one place), filling in defaults. */
 export function checkSamplerOptions(o: SamplerOptions | undefined): ResolvedSampler {
-  if (o !== undefined && (o === null || typeof o !== 'object')) throw new ConfigError(`session options must be an object { seed?, temperature?, topK?, topP? }, got ${describe(o)}`);
+  if (o !== undefined && (o === null || typeof o !== 'object')) throw new ConfigError(`session options must be an object { seed?, temperature?, topK?, topP?, validUtf8? }, got ${describe(o)}`);
   const seed = o?.seed ?? 0;
   const temperature = o?.temperature ?? 1;
   const topK = o?.topK ?? 0;
   const topP = o?.topP ?? 1;
+  const validUtf8 = o?.validUtf8 ?? true;
   if (typeof seed !== 'number' || !Number.isFinite(seed)) throw new ConfigError(`seed must be a finite number, got ${describe(seed)}`);
   if (typeof temperature !== 'number' || !Number.isFinite(temperature) || temperature < 0) throw new ConfigError(`temperature must be a finite number >= 0 (0 = greedy), got ${describe(temperature)}`);
   if (typeof topK !== 'number' || !Number.isInteger(topK) || topK < 0) throw new ConfigError(`topK must be an integer >= 0 (0 = off), got ${describe(topK)}`);
   if (typeof topP !== 'number' || !(topP > 0 && topP <= 1)) throw new ConfigError(`topP must be a number in (0, 1] (1 = off), got ${describe(topP)}`);
-  return { seed, temperature, topK, topP };
+  if (typeof validUtf8 !== 'boolean') throw new ConfigError(`validUtf8 must be a boolean, got ${describe(validUtf8)}`);
+  return { seed, temperature, topK, topP, validUtf8 };
 }
 
 export class Sampler {
@@ -85,15 +92,18 @@ export class Sampler {
     return this.drawn;
   }
 
-  /** The next token from logits[off .. off + vocab). */
-  sample(logits: Float64Array, off = 0): number {
+  /**
+   * The next token from logits[off .. off + vocab). `allowed` ([vocab], optional): tokens where it is 0 are never
+   * drawn (probability 0, skipped by argmax); at least one token must be allowed. Without it: all tokens.
+   */
+  sample(logits: Float64Array, off = 0, allowed: Uint8Array | null = null): number {
     const V = this.probs.length;
     const { temperature, topK, topP } = this.options;
     let best = 0;
     let max = -Infinity;
     for (let i = 0; i < V; i++) {
       const l = logits[off + i]!;
-      if (l > max) {
+      if (l > max && (allowed === null || allowed[i] === 1)) {
         max = l;
         best = i;
       }
@@ -102,7 +112,7 @@ export class Sampler {
     // softmax(logits / T), unnormalized
     const p = this.probs;
     let total = 0;
-    for (let i = 0; i < V; i++) total += p[i] = Math.exp((logits[off + i]! - max) / temperature);
+    for (let i = 0; i < V; i++) total += p[i] = allowed === null || allowed[i] === 1 ? Math.exp((logits[off + i]! - max) / temperature) : 0;
     const u = this.rng.nextFloat64(); // two 32-bit words
     this.drawn += 2;
     const k = topK > 0 && topK < V ? topK : V;

@@ -13,6 +13,7 @@ import { copyTokens } from './tokens.js';
 import { Sampler, checkSamplerOptions, type ResolvedSampler, type SamplerOptions } from './sampler.js';
 import { decodeSession, encodeSession } from './snapshot.js';
 import { Utf8Pieces } from './utf8.js';
+import { Utf8Mask } from './utf8Mask.js';
 
 export type SessionOptions = SamplerOptions;
 
@@ -38,7 +39,10 @@ export interface GenerateOptions {
 export interface GeneratedToken {
   /** token id = byte value */
   token: number;
-  /** the text this token completes: '' inside a multi-byte character, U+FFFD for invalid bytes */
+  /**
+   * the text this token completes: '' inside a multi-byte character (a character the prompt ended inside
+   * completes here, whole); U+FFFD for invalid bytes, which validUtf8 sampling (the default) never draws
+   */
   text: string;
   /** tokens consumed by the session after this one (prompt and generated alike) */
   position: number;
@@ -85,8 +89,46 @@ function firstNonFinite(a: Float64Array, from: number, to: number): number {
   return -1;
 }
 
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => (typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0)));
+/**
+ * Hands the event loop one turn (a macrotask, so timers, I/O and an abort from a setTimeout get through) without
+ * the 4 ms clamp browsers put on chained setTimeout(0): setImmediate in Node; elsewhere a MessageChannel of the
+ * yielder's own (a message is a task with no clamp; Chromium measured 4.1-4.3 ms idle per yield with setTimeout);
+ * setTimeout(0) only where neither exists. The strategy is looked up when the yielder is made (per generate() run).
+ */
+class Yielder {
+  private channel: MessageChannel | null = null;
+  private wake: (() => void) | null = null;
+
+  constructor() {
+    if (typeof setImmediate !== 'function' && typeof MessageChannel === 'function') {
+      this.channel = new MessageChannel();
+      this.channel.port1.onmessage = () => {
+        const w = this.wake;
+        this.wake = null;
+        w?.();
+      };
+    }
+  }
+
+  /** One turn of the event loop (one pending at a time: the session's generate() is the only caller). */
+  turn(): Promise<void> {
+    return new Promise((resolve) => {
+      if (typeof setImmediate === 'function' && this.channel === null) setImmediate(resolve);
+      else if (this.channel !== null) {
+        this.wake = resolve;
+        this.channel.port2.postMessage(null);
+      } else setTimeout(resolve, 0);
+    });
+  }
+
+  /** Close the channel (an open port keeps a Node process alive). */
+  close(): void {
+    if (this.channel === null) return;
+    this.channel.port1.onmessage = null;
+    this.channel.port1.close();
+    this.channel.port2.close();
+    this.channel = null;
+  }
 }
 
 export class Session {
@@ -94,6 +136,8 @@ export class Session {
   private readonly decoders: Decoder[];
   private readonly sampler: Sampler;
   private readonly utf8 = new Utf8Pieces();
+  /** the bytes validUtf8 sampling allows next (recomputed from utf8's pending bytes) */
+  private readonly mask = new Utf8Mask();
   /** last: [vocab] logits after the last token fed (what the next token is sampled from) */
   private readonly last: Float64Array;
   private fed = false;
@@ -206,7 +250,9 @@ export class Session {
     if (!Number.isInteger(chunk) || chunk < 1) throw new ConfigError(`chunkSize must be a positive integer, got ${describe(chunk)}`);
     if (options.onProgress !== undefined && typeof options.onProgress !== 'function') throw new ConfigError(`onProgress must be a function, got ${describe(options.onProgress)}`);
     const own = copyTokens(tokens, this.model.config.vocab);
-    return this.feedChecked(own, this.model.chunkRows(chunk), options.onProgress, options.lastOnly ?? false);
+    const out = this.feedChecked(own, this.model.chunkRows(chunk), options.onProgress, options.lastOnly ?? false);
+    if (own.length > 0) this.utf8.resetAfter(own); // output continues after these bytes, not after earlier output
+    return out;
   }
 
   /** Take a rollback point now if the journal cannot record a call of `total` tokens; note what the call may change. */
@@ -375,22 +421,25 @@ export class Session {
     };
     this.busy = mine;
     signal?.addEventListener('abort', release, { once: true });
+    let yielder: Yielder | null = null;
     try {
       if (tokens.length > 0) {
         this.feedChecked(tokens, this.model.chunkRows(DEFAULT_CHUNK), undefined, true);
-        this.utf8.reset(); // an unfinished character of earlier output can no longer complete
+        // an unfinished character of earlier output can no longer complete; one the prompt ends inside can
+        this.utf8.resetAfter(tokens);
       }
       const longest = stops.reduce((m, s) => Math.max(m, s.length), 0);
       let tail = '';
       let turn = performance.now();
       for (let i = 0; i < maxTokens; i++) {
         if (performance.now() - turn > YIELD_EVERY_MS) {
-          await nextTurn();
+          yielder ??= new Yielder();
+          await yielder.turn();
           turn = performance.now();
         }
         signal?.throwIfAborted();
         this.drawsBefore = this.sampler.saveTo(this.rngBefore);
-        const token = this.sampler.sample(this.last);
+        const token = this.sampler.sample(this.last, 0, this.sampler.options.validUtf8 ? this.mask.update(this.utf8) : null);
         this.feedOne(token);
         const text = this.utf8.push(token);
         yield { token, text, position: this.position };
@@ -403,6 +452,7 @@ export class Session {
     } finally {
       signal?.removeEventListener('abort', release);
       release();
+      yielder?.close();
     }
   }
 
@@ -420,6 +470,7 @@ export class Session {
       temperature: o.temperature,
       topK: o.topK,
       topP: o.topP,
+      validUtf8: o.validUtf8,
       pending: this.utf8.pendingBytes(),
       lastLogits: this.fed ? this.last : new Float64Array(0),
       decoders: this.decoders.map((d) => d.snapshot()),
@@ -451,7 +502,7 @@ export function restoreSession(model: Model, bytes: Uint8Array, options: Restore
   if (!Number.isInteger(p.position) || p.position < 0 || p.position > Number.MAX_SAFE_INTEGER) bad(`position must be an integer >= 0, got ${describe(p.position)}`);
   let sampling: ResolvedSampler;
   try {
-    sampling = checkSamplerOptions({ seed: p.seed, temperature: p.temperature, topK: p.topK, topP: p.topP });
+    sampling = checkSamplerOptions({ seed: p.seed, temperature: p.temperature, topK: p.topK, topP: p.topP, validUtf8: p.validUtf8 });
   } catch (e) {
     return bad(`sampler: ${(e as Error).message}`);
   }

@@ -3,7 +3,8 @@
 //   offset  size  field
 //   0       8     magic "\x89TZLMSS\n" (toeplitz-lm session)
 //   8       2     format version (uint16): 2 is written; 1 and 2 are read
-//   10      2     flags (uint16) = 0
+//   10      2     flags (uint16): bit 0 = the sampler's validUtf8 (snapshots from before it have 0: restored
+//                 with the mask off, as they ran); other bits 0
 //   12      4     payload length N (uint32)
 //   16      4     CRC-32 of the payload (uint32, zlib's)
 //   20      N     payload:
@@ -28,6 +29,8 @@ export const SESSION_FORMAT_VERSION = 2;
 export const SESSION_READABLE_VERSIONS: readonly number[] = [1, 2];
 const BACKENDS = ['js', 'wasm'] as const;
 export const SESSION_HEADER_BYTES = 20;
+/** flags bit 0: the sampler masks bytes that would make the output invalid UTF-8 */
+const FLAG_VALID_UTF8 = 1;
 
 /** Everything a session snapshot holds, as plain data. */
 export interface SessionParts {
@@ -38,6 +41,7 @@ export interface SessionParts {
   temperature: number;
   topK: number;
   topP: number;
+  validUtf8: boolean; // flags bit 0
   pending: Uint8Array; // [0..3]
   lastLogits: Float64Array; // [0] or [vocab]
   decoders: Uint8Array[]; // one decoder snapshot per layer
@@ -58,7 +62,7 @@ export function encodeSession(p: SessionWrite, version = SESSION_FORMAT_VERSION)
   const view = new DataView(out.buffer);
   out.set(SESSION_MAGIC, 0);
   view.setUint16(8, version, true);
-  view.setUint16(10, 0, true);
+  view.setUint16(10, p.validUtf8 ? FLAG_VALID_UTF8 : 0, true);
   view.setUint32(12, N, true);
   let at = SESSION_HEADER_BYTES;
   out.set(p.fingerprint, at);
@@ -107,7 +111,7 @@ export function checkSessionHeader(head: Uint8Array, total: number): number {
   const version = view.getUint16(8, true);
   if (!SESSION_READABLE_VERSIONS.includes(version)) bad(`unsupported session snapshot version: expected one of ${SESSION_READABLE_VERSIONS.join(', ')}, got ${version}`);
   const flags = view.getUint16(10, true);
-  if (flags !== 0) bad(`session snapshot flags must be 0, got ${flags}`);
+  if ((flags & ~FLAG_VALID_UTF8) !== 0) bad(`session snapshot flags must be 0 or 1 (bit 0: validUtf8), got ${flags}`);
   const N = view.getUint32(12, true);
   if (total < SESSION_HEADER_BYTES + N) throw new ModelError('truncated', `the session snapshot declares a ${N}-byte payload, but only ${total - SESSION_HEADER_BYTES} bytes follow the header`);
   if (total > SESSION_HEADER_BYTES + N) bad(`the session snapshot declares a ${N}-byte payload, got ${total - SESSION_HEADER_BYTES - N} extra bytes after it`);
@@ -123,6 +127,7 @@ export function decodeSession(bytes: Uint8Array, vocab: number, layers: number):
   checkSessionHeader(bytes, bytes.length);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint16(8, true);
+  const flags = view.getUint16(10, true);
   const stored = view.getUint32(16, true);
   const computed = crc32(bytes.subarray(SESSION_HEADER_BYTES));
   if (stored !== computed) bad(`checksum mismatch: the header says CRC-32 ${stored.toString(16).padStart(8, '0')}, the payload has ${computed.toString(16).padStart(8, '0')} (corrupted bytes)`);
@@ -180,5 +185,5 @@ export function decodeSession(bytes: Uint8Array, vocab: number, layers: number):
     at += n;
   }
   if (at !== end) bad(`${end - at} unexplained bytes after the last decoder snapshot`);
-  return { fingerprint, position, seed, draws, temperature, topK, topP, pending, lastLogits, decoders, rngWords, backend, version };
+  return { fingerprint, position, seed, draws, temperature, topK, topP, validUtf8: (flags & FLAG_VALID_UTF8) !== 0, pending, lastLogits, decoders, rngWords, backend, version };
 }

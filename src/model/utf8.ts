@@ -4,7 +4,7 @@
 // The pending bytes are the whole state (a session snapshot stores them).
 
 /** Length of the sequence a lead byte starts (2..4), 1 for ASCII, 0 for a byte that cannot start one. */
-function sequenceLength(b: number): number {
+export function sequenceLength(b: number): number {
   if (b < 0x80) return 1;
   if (b >= 0xc2 && b <= 0xdf) return 2;
   if (b >= 0xe0 && b <= 0xef) return 3;
@@ -13,7 +13,7 @@ function sequenceLength(b: number): number {
 }
 
 /** Whether `b` may follow `prev` at position `index` (1..3) of a sequence led by `lead` (no overlongs, surrogates, > U+10FFFF). */
-function continues(lead: number, index: number, b: number): boolean {
+export function continues(lead: number, index: number, b: number): boolean {
   if (index === 1) {
     if (lead === 0xe0) return b >= 0xa0 && b <= 0xbf;
     if (lead === 0xed) return b >= 0x80 && b <= 0x9f;
@@ -56,6 +56,16 @@ export class Utf8Pieces {
     return '';
   }
 
+  /** How many bytes are held back (0..3); the first of them is `lead`. */
+  get pendingCount(): number {
+    return this.count;
+  }
+
+  /** The lead byte of the held-back sequence (meaningful when pendingCount > 0). */
+  get lead(): number {
+    return this.pending[0]!;
+  }
+
   /** Bytes held back (a copy). */
   pendingBytes(): Uint8Array {
     return this.pending.slice(0, this.count);
@@ -64,6 +74,25 @@ export class Utf8Pieces {
   /** Drop any incomplete sequence. */
   reset(): void {
     this.count = 0;
+  }
+
+  /**
+   * Start afresh after `bytes` were fed (a prompt, forced tokens): hold back the unfinished character they end
+   * with, if they end inside a valid one, so that it completes; else nothing. (Invalid bytes fed are not held.)
+   */
+  resetAfter(bytes: ArrayLike<number>): void {
+    this.count = 0;
+    const n = bytes.length;
+    for (let k = 1; k <= Math.min(3, n); k++) {
+      const b = bytes[n - k]!;
+      if (b >= 0x80 && b <= 0xbf) continue; // a continuation byte: look further back for its lead
+      const len = sequenceLength(b);
+      if (len >= 2 && k < len) {
+        const tail = Uint8Array.from({ length: k }, (_, i) => bytes[n - k + i]!);
+        this.restore(tail); // leaves nothing held when the tail is not a valid prefix
+      }
+      return;
+    }
   }
 
   /** Restore held-back bytes; false (and nothing changed) when they are not a valid incomplete sequence. */

@@ -1,11 +1,12 @@
 // The model CLI commands (generate, eval), called directly and through commander, on a tiny random model.
 import { afterAll, describe, expect, it } from 'vitest';
-import { Command, CommanderError } from 'commander';
-import { mkdtempSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { Command, CommanderError } from '../../src/cli/args.js';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeModel, randomWeights, ModelError } from '../../src/model/index.js';
-import { evalCommand, generateCommand, heldOut, registerModelCommands, type ModelCliIo } from '../../src/cli/model.js';
+import { encodeModel, evaluate, randomWeights, ModelError } from '../../src/model/index.js';
+import { HELDOUT_TEXT, evalCommand, generateCommand, heldOut, registerModelCommands, type ModelCliIo } from '../../src/cli/model.js';
 import { loadModelFile } from '../../src/model/file.js';
 import { tinyConfig } from './tiny.js';
 
@@ -28,7 +29,10 @@ describe('generate command', () => {
     const io = capture();
     const r = await generateCommand({ model: modelPath, prompt: 'Call me', tokens: 40, seed: 3 }, io);
     expect(r.tokens).toHaveLength(40);
-    expect(io.out).toBe(r.text);
+    expect(io.out).toBe('Call me' + r.text); // the prompt is echoed first
+    const quiet = capture();
+    await generateCommand({ model: modelPath, prompt: 'Call me', tokens: 40, seed: 3, echo: false }, quiet);
+    expect(quiet.out).toBe(r.text);
     expect(io.err).toMatch(/\[40 tokens in [\d.]+ s \(\d+ tokens\/s\); position 47; state [\d,]+ bytes; seed 3, temperature 0.8, top-k 0, top-p 0.95\]/);
     const again = await generateCommand({ model: modelPath, prompt: 'Call me', tokens: 40, seed: 3, quiet: true }, capture());
     expect(again.tokens).toEqual(r.tokens);
@@ -86,6 +90,32 @@ describe('eval command', () => {
   });
 });
 
+describe('the shipped held-out split (data/moby-dick-heldout.txt)', () => {
+  it('is the corpus bytes after floor(0.95 N), N = 1,204,997: 60,250 bytes with the recorded SHA-256', () => {
+    const bytes = readFileSync(HELDOUT_TEXT);
+    expect(bytes.length).toBe(1204997 - Math.floor(0.95 * 1204997));
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe('42c4ef24d40895bda1d1313b825fdbd5019d057f776a8b5336c14f884a6ec10e');
+    expect(readFileSync(join(HELDOUT_TEXT, '..', 'README.md'), 'utf8')).toContain('42c4ef24d40895bda1d1313b825fdbd5019d057f776a8b5336c14f884a6ec10e');
+    const corpus = join(HELDOUT_TEXT, '..', '..', 'train', '.cache', 'moby-dick.txt'); // the trainer's copy, when present
+    if (existsSync(corpus)) expect(Buffer.compare(heldOut(readFileSync(corpus)), bytes)).toBe(0);
+  });
+
+  it('eval --heldout without --text scores it as it is (nothing split off); neither flag is a usage error', async () => {
+    const io = capture();
+    const r = evalCommand({ model: modelPath, heldout: true, limit: 600, chunk: 512 }, io);
+    expect(r.count).toBe(599);
+    expect(io.out).toMatch(/moby-dick-heldout\.txt \(held-out split\): 600 bytes in /);
+    const direct = evaluate(loadModelFile(modelPath), readFileSync(HELDOUT_TEXT).subarray(0, 600), { chunkSize: 512 });
+    expect(r.bitsPerByte).toBe(direct.bitsPerByte);
+    expect(() => evalCommand({ model: modelPath, chunk: 512 }, capture())).toThrow(/eval needs --text <file>, or --heldout to score the held-out split/);
+    const io2 = capture();
+    const p = new Command().exitOverride().configureOutput({ writeErr: (t) => io2.stderr(t), writeOut: (t) => io2.stdout(t) });
+    registerModelCommands(p, io2);
+    await p.parseAsync(['eval', '--model', modelPath, '--heldout', '--limit', '300'], { from: 'user' });
+    expect(io2.out).toMatch(/moby-dick-heldout\.txt \(held-out split\): 300 bytes in /);
+  });
+});
+
 describe('registerModelCommands', () => {
   function program(io: ModelCliIo): Command {
     const p = new Command().exitOverride().configureOutput({ writeErr: (t) => io.stderr(t), writeOut: (t) => io.stdout(t) });
@@ -98,7 +128,10 @@ describe('registerModelCommands', () => {
     await program(io).parseAsync(['generate', '--model', modelPath, '--prompt', 'Queequeg', '--tokens', '5', '--seed', '2', '--temperature', '0', '--top-k', '3', '--top-p', '0.5', '--stop', 'zz', '--quiet'], { from: 'user' });
     expect(io.err).toBe('');
     const greedy = await generateCommand({ model: modelPath, prompt: 'Queequeg', tokens: 5, temperature: 0, quiet: true }, capture());
-    expect(io.out).toBe(greedy.text);
+    expect(io.out).toBe('Queequeg' + greedy.text);
+    const noEcho = capture();
+    await program(noEcho).parseAsync(['generate', '--model', modelPath, '--prompt', 'Queequeg', '--tokens', '5', '--temperature', '0', '--quiet', '--no-echo'], { from: 'user' });
+    expect(noEcho.out).toBe(greedy.text);
     const io2 = capture();
     await program(io2).parseAsync(['eval', '--model', modelPath, '--text', textPath, '--limit', '300'], { from: 'user' });
     expect(io2.out).toMatch(/: 300 bytes in/);
@@ -109,7 +142,7 @@ describe('registerModelCommands', () => {
       [['generate', '--model', modelPath, '--tokens', '5'], /error: generate needs --prompt <text> \(or --resume <session> to continue a saved session\)/],
       [['generate', '--model', modelPath, '--prompt', 'a', '--tokens', '0'], /expected a positive integer, got "0"/],
       [['generate', '--model', modelPath, '--resume', 'x.bin', '--seed', '3'], /option '--resume <file>' cannot be used with option '--seed <s>'/],
-      [['eval', '--model', modelPath], /required option '--text <file>' not specified/],
+      [['eval', '--model', modelPath], /error: eval needs --text <file>, or --heldout to score the held-out split of the model's corpus \(shipped in data\/\)/],
     ] as const) {
       const io = capture();
       const err = await program(io).parseAsync([...args], { from: 'user' }).then(() => null, (e: unknown) => e);
