@@ -32,6 +32,6 @@ export {
   type ParsedSnapshot,
 } from './snapshot.js';
 
-export { saveSnapshot, loadSnapshot, readSnapshotFile, writeFileAtomic, tempPathFor, MAX_SNAPSHOT_FILE_BYTES } from './file.js';
+export { saveSnapshot, loadSnapshot, readSnapshotFile, writeFileAtomic, writeFileAtomicAsync, tempPathFor, type AtomicWriteOptions, MAX_SNAPSHOT_FILE_BYTES } from './file.js';
 
 export { SnapshotError };

@@ -36,7 +36,7 @@ export function checkSamplerOptions(o: SamplerOptions | undefined): ResolvedSamp
 }
 
 export class Sampler {
-  readonly options: ResolvedSampler;
+  private resolved: ResolvedSampler;
   private readonly rng: Rng;
   /** 32-bit words drawn from rng so far (the generator's position) */
   private drawn = 0;
@@ -47,7 +47,7 @@ export class Sampler {
 
   /** `draws`: resume a generator that had drawn that many words (validated by the caller). */
   constructor(options: ResolvedSampler, vocab: number, draws = 0) {
-    this.options = options;
+    this.resolved = options;
     this.rng = new Rng(options.seed);
     for (let i = 0; i < draws; i++) this.rng.nextUint32();
     this.drawn = draws;
@@ -55,6 +55,17 @@ export class Sampler {
     this.order = new Int32Array(vocab);
     const p = this.probs;
     this.byProbDesc = (a, b) => p[b]! - p[a]! || a - b;
+  }
+
+  /** The options in force. */
+  get options(): ResolvedSampler {
+    return this.resolved;
+  }
+
+  /** Change temperature / topK / topP from the next token on; the generator (seed, draws) goes on as it is. */
+  retune(options: ResolvedSampler): void {
+    if (options.seed !== this.resolved.seed) throw new ConfigError(`the seed cannot change in a running sampler (${this.resolved.seed}), got ${describe(options.seed)}`);
+    this.resolved = options;
   }
 
   /** Words drawn so far. */
@@ -65,7 +76,7 @@ export class Sampler {
   /** The next token from logits[off .. off + vocab). */
   sample(logits: Float64Array, off = 0): number {
     const V = this.probs.length;
-    const { temperature, topK, topP } = this.options;
+    const { temperature, topK, topP } = this.resolved;
     let best = 0;
     let max = -Infinity;
     for (let i = 0; i < V; i++) {
