@@ -291,7 +291,12 @@ export class FileStore implements SessionStore {
           },
         });
       } catch (e) {
-        if (code(e) === 'EEXIST') throw conflict();
+        if (code(e) === 'EEXIST') {
+          // a retried write whose earlier attempt landed (its caller saw an error): the same bytes are fine
+          const had = await this.fs.readFile(this.path.join(this.sessionDir(lease.id), `j.${pad(seq)}`)).catch(() => null);
+          if (had !== null && had.length === bytes.length && Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).equals(had)) return;
+          throw conflict();
+        }
         if (code(e) === 'ENOENT') await this.current(lease); // the folder went: deleted -> fenced
         throw e;
       }

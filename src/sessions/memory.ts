@@ -14,6 +14,12 @@ interface Entry {
   updatedAt: number;
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 export class MemoryStore implements SessionStore {
   readonly url = 'memory:';
   private readonly sessions = new Map<string, Entry>();
@@ -102,7 +108,9 @@ export class MemoryStore implements SessionStore {
   async append(lease: Lease, seq: number, bytes: Uint8Array): Promise<void> {
     checkSeq(seq);
     const e = this.fenced(lease);
-    if (e.journal.has(seq) || seq <= (e.checkpoint?.through ?? 0)) throw new SessionError('conflict', `session ${lease.id}: journal record ${seq} exists already`, lease.id, `journal record ${seq}`);
+    const had = e.journal.get(seq);
+    if (had !== undefined && sameBytes(had, bytes)) return; // a retried write whose reply was lost
+    if (had !== undefined || seq <= (e.checkpoint?.through ?? 0)) throw new SessionError('conflict', `session ${lease.id}: journal record ${seq} exists already`, lease.id, `journal record ${seq}`);
     e.journal.set(seq, bytes.slice());
     e.updatedAt = this.now();
   }

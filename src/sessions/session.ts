@@ -132,7 +132,7 @@ export async function openSession(model: Model, store: SessionStore, id: string,
   }
   const s = new DurableSession(model, store, id, lease, o);
   try {
-    await s.load(resolved, sampling !== undefined && [sampling.seed, sampling.temperature, sampling.topK, sampling.topP].some((x) => x !== undefined));
+    await s.load(resolved, options?.seed !== undefined);
   } catch (e) {
     s.stopTimers();
     await store.release(lease).catch(() => undefined);
@@ -268,11 +268,10 @@ export class DurableSession {
       this.seq = 1;
       journal = journal.slice(1);
     }
-    if (samplingGiven) {
-      const s = this.inner.sampling;
-      if (s.seed !== sampling.seed || s.temperature !== sampling.temperature || s.topK !== sampling.topK || s.topP !== sampling.topP) {
-        throw new ConfigError(`session ${this.id} exists with sampling ${JSON.stringify(s)}, not ${JSON.stringify(sampling)}; open it without sampling options (setOptions changes temperature/topK/topP)`);
-      }
+    // sampling options are creation options; temperature/topK/topP may have changed since (setOptions),
+    // but the seed never does: a different one is a mistake worth stopping
+    if (samplingGiven && this.inner.sampling.seed !== sampling.seed) {
+      throw new ConfigError(`session ${this.id} exists with seed ${this.inner.sampling.seed}, not ${sampling.seed}; open it without a seed (sampling options apply when a session is created)`);
     }
     // decode all records first: damage anywhere is refused before any work
     const inputs: JournalInput[] = [];

@@ -109,8 +109,9 @@ export interface SessionStore {
   /**
    * Add a journal record. Resolves once the record is durable (it survives a crash of this process and
    * of the store process, to the store's durability setting). Rejects with 'fenced' (lease not current),
-   * 'conflict' (`seq` exists or is at or below the checkpoint's `through`), 'store'. A rejected append
-   * leaves nothing behind.
+   * 'conflict' (`seq` exists with other bytes, or is at or below the checkpoint's `through`), 'store'.
+   * Appending the very bytes `seq` holds succeeds (a retry of a write whose reply was lost). A rejected
+   * append leaves nothing behind.
    */
   append(lease: Lease, seq: number, bytes: Uint8Array): Promise<void>;
 

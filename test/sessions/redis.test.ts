@@ -17,7 +17,7 @@ if (!HAVE_REDIS) {
   const fresh = async (ttlMs?: number): Promise<SessionStore> => {
     const url = `${server.url}/${db++ % 16}`;
     const s = await openStore(url, ttlMs === undefined ? undefined : { ttlMs });
-    const { default: Redis } = await import('ioredis');
+    const { Redis } = await import('ioredis');
     const c = new Redis(url);
     await c.flushdb();
     await c.quit();
