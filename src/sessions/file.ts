@@ -8,7 +8,9 @@
 //   j.<seq, 16 digits>  one journal record per file, published with link(2), which never replaces: two
 //                       writers can never both publish the same sequence number
 //   lease.<token>       the lease: JSON { owner, expiresAt }; the largest token is the current one; a new
-//                       one is published with link(2) too, so of two racing acquirers exactly one wins
+//                       one (the largest + 1) is published with link(2) too, so of two racing acquirers
+//                       exactly one wins
+//   epoch               the clock (ms) when the folder was made: the first token is epoch + 1
 // Fencing: every write checks, after its bytes are durable in the temp file and right before publishing
 // them, that its lease is still the largest token and names its owner. Between that check and the rename
 // there is no lock (POSIX has no compare-and-rename), so a writer stalled there for longer than its lease
@@ -197,8 +199,8 @@ export class FileStore implements SessionStore {
           const held = await this.readLease(id, top);
           if (held !== null && held.owner !== owner && held.expiresAt > now) return { held: { owner: held.owner, remainingMs: held.expiresAt - now } };
         }
-        // tokens grow across delete and re-create: never below the clock
-        const token = Math.max(top + 1, now);
+        // racers with the same view pick the same name, and link(2) lets one of them have it
+        const token = Math.max(top, await this.epoch(d)) + 1;
         const expiresAt = now + ttlMs;
         try {
           await writeFileAtomicAsync(this.path.join(d, `lease.${pad(token)}`), new TextEncoder().encode(JSON.stringify({ owner, expiresAt })), { noReplace: true });
@@ -220,6 +222,28 @@ export class FileStore implements SessionStore {
         return { lease: { id, owner, token, expiresAt } };
       }
     });
+  }
+
+  /**
+   * The session folder's first token minus one: the clock (ms) when the folder was made, published once
+   * with link(2) so that racers agree. Tokens thus keep growing across delete and re-create.
+   */
+  private async epoch(d: string): Promise<number> {
+    const path = this.path.join(d, 'epoch');
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const n = Number(await this.fs.readFile(path, 'utf8'));
+        if (Number.isSafeInteger(n) && n >= 0) return n;
+        throw new SessionError('damaged', `the lease epoch file ${path} does not hold an integer`, this.path.basename(d), 'lease');
+      } catch (e) {
+        if (code(e) !== 'ENOENT' || attempt > 3) throw e;
+      }
+      try {
+        await writeFileAtomicAsync(path, new TextEncoder().encode(String(Date.now())), { noReplace: true });
+      } catch (e) {
+        if (code(e) !== 'EEXIST') throw e;
+      }
+    }
   }
 
   async renew(lease: Lease, ttlMs: number): Promise<Lease> {
