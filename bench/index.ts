@@ -1,4 +1,4 @@
-// Benchmark suites: npm run bench -- [prefill|decode|snapshot|kernels|pytorch|calibrate]  (no argument: every suite
+// Benchmark suites: npm run bench -- [prefill|decode|snapshot|sessions|kernels|pytorch|calibrate]  (no argument: every suite
 // but calibrate, then bench/results/latest.json and SVG plots; `replot` redraws the plots from latest.json).
 // SMALL=1 runs tiny sizes.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -27,6 +27,10 @@ const suites: Record<string, () => Promise<void> | void> = {
     results.pytorch = mod.runVersusPytorch(small ? [1024] : [1024, 4096, 16384, 65536]);
   },
   calibrate: () => { results.calibrate = { js: calibrate('js'), wasm: calibrate('wasm') }; console.log(results.calibrate); },
+  sessions: async () => {
+    const mod = await import('./sessions.js');
+    results.sessions = await mod.runSessionsBench(console.log, small);
+  },
   snapshot: async () => {
     // the snapshot suite lives with the codec
     const mod = (await import('./snapshot.js' as string)) as { runSnapshotBench: (log: (s: string) => void) => Promise<unknown> | unknown };
@@ -39,7 +43,7 @@ if (suite === 'replot') {
   console.log('wrote bench/results/prefill.svg, decode.svg from latest.json');
   process.exit(0);
 }
-const names = suite === 'all' ? ['prefill', 'decode', 'snapshot', 'kernels', 'pytorch'] : [suite];
+const names = suite === 'all' ? ['prefill', 'decode', 'snapshot', 'sessions', 'kernels', 'pytorch'] : [suite];
 for (const name of names) {
   const run = suites[name];
   if (run === undefined) {
