@@ -654,6 +654,12 @@ export class DurableSession {
   /** Final checkpoint (when anything changed since the last one), then the lease is released. */
   async close(): Promise<void> {
     if (this.closed) return;
+    if (this.fenced !== null) {
+      // another writer has the session: nothing of ours to save or release
+      this.stopTimers();
+      this.closed = true;
+      return;
+    }
     this.check('close()');
     this.stopTimers();
     try {
