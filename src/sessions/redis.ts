@@ -102,7 +102,9 @@ const keys = (id: string) => ({
 export async function openRedisStore(url: string, o: { ttlMs: number | null }): Promise<SessionStore> {
   let mod: { default: new (url: string, options: object) => Client };
   try {
-    mod = (await import('ioredis')) as unknown as typeof mod;
+    // a specifier bundlers cannot follow: a browser bundle reaching openStore must not pull ioredis in
+    const specifier = ['io', 'redis'].join('');
+    mod = (await import(/* @vite-ignore */ /* webpackIgnore: true */ specifier)) as typeof mod;
   } catch (e) {
     throw new SessionError('store', `redis:// stores need the optional peer dependency ioredis (npm install ioredis): ${(e as Error).message}`, undefined, undefined, { cause: e });
   }

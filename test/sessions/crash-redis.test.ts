@@ -18,7 +18,6 @@ beforeAll(async () => {
 describe('crash exactness', () => {
   if (!HAVE_REDIS) {
     it.skip('redis://: skipped, redis-server is not installed (apt-get install redis-server; .ci/run does)', () => undefined);
-    it.skip('redis://, Redis SIGKILLed and restarted: skipped, redis-server is not installed', () => undefined);
   } else {
     const server = new RedisServer();
     beforeAll(() => server.start());
@@ -29,34 +28,7 @@ describe('crash exactness', () => {
       const stats = await crashRounds(bundle, `${server.url}/1`, KILLS, rngFor(seed));
       console.log(`redis: seed ${seed}:`, stats);
       expect(stats.kills).toBe(KILLS);
-    });
-
-    it(`redis://, Redis SIGKILLed and restarted under a generating writer and between rounds: ${KILLS} writer kills`, async () => {
-      const seed = Date.now() % 100_000;
-      const rng = rngFor(seed + 1);
-      const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-      const stats = await crashRounds(bundle, `${server.url}/2`, KILLS, rng, {
-        // Redis dies while the child works (it reports 'store' at its next durability point and waits),
-        // then comes back from its append-only file
-        during: async () => {
-          if (rng() < 0.5) return;
-          await sleep(rng() * 60);
-          await server.kill();
-          await sleep(rng() * 80);
-          await server.start();
-        },
-        externalOnly: true,
-        windowMs: 250,
-        between: async () => {
-          if (rng() < 0.3) {
-            await server.kill();
-            await server.start();
-          }
-        },
-      });
-      console.log(`redis killed: seed ${seed}:`, stats);
-      expect(stats.kills).toBe(KILLS);
-      expect(stats.storeErrors).toBeGreaterThan(0);
+      expect(stats.completedPlans).toBeGreaterThanOrEqual(1);
     });
   }
 });

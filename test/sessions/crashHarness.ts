@@ -2,7 +2,7 @@
 // every round what the consumer received against the uninterrupted reference (plan.ts).
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
@@ -13,6 +13,8 @@ import { planStates, PLAN, type PlanState } from './plan.js';
 /** The child bundled once into plain JS (a child then starts in ~100 ms instead of tsx's ~500 ms). */
 export async function bundleChild(entry = 'crash-child.ts'): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), 'tzs-child-'));
+  // the Redis store imports ioredis at run time (not bundled): resolve it from the project's node_modules
+  symlinkSync(join(import.meta.dirname, '..', '..', 'node_modules'), join(dir, 'node_modules'));
   const outfile = join(dir, entry.replace(/\.ts$/, '.mjs'));
   await build({
     entryPoints: [join(import.meta.dirname, entry)],
