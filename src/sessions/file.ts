@@ -274,32 +274,43 @@ export class FileStore implements SessionStore {
   async load(id: string): Promise<StoredSession | null> {
     checkSessionId(id);
     return this.io(id, 'loading', async () => {
-      const names = await this.live(id);
-      if (names === null) return null;
-      const d = this.sessionDir(id);
-      let checkpoint: StoredSession['checkpoint'] = null;
-      if (names.includes('checkpoint')) {
-        try {
-          const all = new Uint8Array(await this.fs.readFile(this.path.join(d, 'checkpoint')));
-          const through = this.parseHeader(id, all.subarray(0, HEADER));
-          checkpoint = { bytes: all.subarray(HEADER), through };
-        } catch (e) {
-          if (code(e) !== 'ENOENT') throw e; // deleted meanwhile
-        }
+      // a reader needs no lease, so a writer may checkpoint meanwhile (replacing the checkpoint and dropping
+      // the records it includes): read until the checkpoint stayed the same around the journal read
+      for (let attempt = 0; ; attempt++) {
+        const got = await this.loadOnce(id);
+        if (got !== 'moved') return got;
+        if (attempt >= 20) throw new SessionError('store', `session ${id}: the checkpoint kept changing while it was loaded`, id);
       }
-      const through = checkpoint?.through ?? 0;
-      const seqs = names.filter((n) => n.startsWith('j.')).map((n) => Number(n.slice(2))).filter((s) => Number.isSafeInteger(s) && s > through).sort((a, b) => a - b);
-      const journal: JournalEntry[] = [];
-      for (const seq of seqs) {
-        try {
-          journal.push({ seq, bytes: new Uint8Array(await this.fs.readFile(this.path.join(d, `j.${pad(seq)}`))) });
-        } catch (e) {
-          if (code(e) !== 'ENOENT') throw e; // dropped by a checkpoint meanwhile
-        }
-      }
-      if (checkpoint === null && journal.length === 0) return null;
-      return { checkpoint, journal };
     });
+  }
+
+  private async loadOnce(id: string): Promise<StoredSession | null | 'moved'> {
+    const before = await this.through(id);
+    const names = await this.live(id);
+    if (names === null) return null;
+    const d = this.sessionDir(id);
+    let checkpoint: StoredSession['checkpoint'] = null;
+    try {
+      const all = new Uint8Array(await this.fs.readFile(this.path.join(d, 'checkpoint')));
+      checkpoint = { bytes: all.subarray(HEADER), through: this.parseHeader(id, all.subarray(0, HEADER)) };
+    } catch (e) {
+      if (code(e) !== 'ENOENT') throw e;
+    }
+    const through = checkpoint?.through ?? 0;
+    if (through !== before) return 'moved';
+    const seqs = names.filter((n) => n.startsWith('j.')).map((n) => Number(n.slice(2))).filter((q) => Number.isSafeInteger(q) && q > through).sort((a, b) => a - b);
+    const journal: JournalEntry[] = [];
+    for (const seq of seqs) {
+      try {
+        journal.push({ seq, bytes: new Uint8Array(await this.fs.readFile(this.path.join(d, `j.${pad(seq)}`))) });
+      } catch (e) {
+        if (code(e) !== 'ENOENT') throw e;
+        return 'moved'; // dropped by a checkpoint meanwhile
+      }
+    }
+    if ((await this.through(id)) !== through) return 'moved';
+    if (checkpoint === null && journal.length === 0) return null;
+    return { checkpoint, journal };
   }
 
   async append(lease: Lease, seq: number, bytes: Uint8Array): Promise<void> {
