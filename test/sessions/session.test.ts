@@ -277,6 +277,29 @@ describe('bad options and ids are typed errors, and change nothing', () => {
   });
 });
 
+describe('option changes', () => {
+  it('setOptions applies from the next token: temperature 0 gives the argmax of the logits; the generator keeps its place', async () => {
+    const s = await openSession(model, new MemoryStore(), 'opt', { seed: 9, temperature: 1.3 });
+    const logits = await s.feed(new TextEncoder().encode('abc'), { lastOnly: true });
+    await s.setOptions({ temperature: 0 });
+    expect(s.sampling).toEqual({ seed: 9, temperature: 0, topK: 0, topP: 1 });
+    const [first] = await collect(s.generate('', { maxTokens: 1 }));
+    let best = 0;
+    for (let i = 1; i < logits.length; i++) if (logits[i]! > logits[best]!) best = i;
+    expect(first!.token).toBe(best);
+    // back to sampling: the same tokens as a session that sampled at 1.3 all along, minus the greedy step,
+    // since a greedy step draws nothing from the generator
+    await s.setOptions({ temperature: 1.3 });
+    const rest = await collect(s.generate('', { maxTokens: 20 }));
+    const ref = model.session({ seed: 9, temperature: 1.3 });
+    ref.feed(new TextEncoder().encode('abc'));
+    ref.feed([best]);
+    const want = await collect(ref.generate('', { maxTokens: 20 }));
+    expect(rest.map((t) => t.token)).toEqual(want.map((t) => t.token));
+    await s.close();
+  });
+});
+
 describe('list, delete, bytes', () => {
   it('file: lists sessions with their bytes, deletes them', async () => {
     const dir = join(root, 'list');
