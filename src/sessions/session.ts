@@ -254,8 +254,8 @@ export class DurableSession {
         // the stop tail, from the texts the tokens made
         const texts = this.texts(gen);
         gen.count = 0;
-        for (let i = 0; i < texts.length; i++) this.pushToken(gen, c.tokens[i]!, texts[i]);
-        if (gen.done !== g.done && !g.done) throw new SessionError('damaged', `session ${this.id}: checkpoint: its generation ended by itself after ${gen.count} tokens but is marked running`, this.id, 'checkpoint');
+        for (let i = 0; i < texts.length; i++) this.pushToken(gen, c.tokens[i]!, texts[i]!);
+        if (gen.done && !g.done) throw new SessionError('damaged', `session ${this.id}: checkpoint: its generation ended by itself after ${gen.count} tokens but is marked running`, this.id, 'checkpoint');
         gen.done = g.done;
         this.gen = gen;
       }
@@ -348,23 +348,21 @@ export class DurableSession {
     };
   }
 
-  /** Record a token of `g`; returns its text and whether a stop string completed. */
-  private pushToken(g: Generation, token: number, text?: string): { text: string; stopped: boolean } {
+  /** Record a token of `g` and its text piece; `g.done` when its limit or a stop string is reached. */
+  private pushToken(g: Generation, token: number, text: string): void {
     if (g.count === g.tokens.length) {
       const grown = new Uint8Array(Math.min(Math.max(g.tokens.length * 2, 64), Math.max(g.maxTokens, 1)));
       grown.set(g.tokens);
       g.tokens = grown;
     }
     g.tokens[g.count++] = token;
-    const piece = text ?? '';
-    let stopped = false;
-    if (g.longest > 0 && piece.length > 0) {
-      g.tail += piece;
-      if (g.stop.some((s) => g.tail.includes(s))) stopped = true;
+    if (g.longest > 0 && text.length > 0) {
+      // as model Session.generate matches stop strings: over the pieces, a stop string may span them
+      g.tail += text;
+      if (g.stop.some((x) => g.tail.includes(x))) g.done = true;
       else g.tail = g.longest > 1 ? g.tail.slice(-(g.longest - 1)) : '';
     }
-    if (stopped || g.count === g.maxTokens) g.done = true;
-    return { text: piece, stopped };
+    if (g.count === g.maxTokens) g.done = true;
   }
 
   /**
@@ -376,21 +374,20 @@ export class DurableSession {
     const it = this.inner.generate('', { maxTokens: Math.min(upTo, g.maxTokens) - g.count });
     try {
       for await (const t of it) {
-        const { text } = this.pushToken(g, t.token, t.text);
+        this.pushToken(g, t.token, t.text);
         this.utf8.push(t.token);
         this.maybeCheckpoint();
         yield t;
         if (g.done || g.count >= upTo) return;
         this.surface();
         signal?.throwIfAborted();
-        void text;
       }
     } finally {
       await it.return(undefined);
     }
   }
 
-  /** Rebuild the stop tail of `g` from its tokens (after a checkpoint brought the tokens in). */
+  /** The text pieces of `g`'s tokens, derived again from the UTF-8 bytes pending before its first token. */
   private texts(g: Generation): string[] {
     const u = new Utf8Pieces();
     u.restore(g.utf8Start);
