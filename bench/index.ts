@@ -1,6 +1,6 @@
-// Benchmark suites: npm run bench -- [prefill|decode|snapshot|kernels|pytorch|calibrate|generation]  (no argument:
-// every suite but calibrate and generation, then bench/results/latest.json and SVG plots; `replot` redraws the plots
-// from latest.json).
+// Benchmark suites: npm run bench -- [prefill|decode|snapshot|sessions|kernels|pytorch|calibrate|generation]  (no
+// argument: every suite but calibrate and generation, then bench/results/latest.json and SVG plots; `replot` redraws
+// the plots from latest.json).
 // SMALL=1 runs tiny sizes.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -33,6 +33,10 @@ const suites: Record<string, () => Promise<void> | void> = {
     results.generation = await mod.runGeneration(console.log, small ? { tokens: 200, rounds: 3 } : {});
   },
   calibrate: () => { results.calibrate = { js: calibrate('js'), wasm: calibrate('wasm') }; console.log(results.calibrate); },
+  sessions: async () => {
+    const mod = await import('./sessions.js');
+    results.sessions = await mod.runSessionsBench(console.log, small);
+  },
   snapshot: async () => {
     // the snapshot suite lives with the codec
     const mod = (await import('./snapshot.js' as string)) as { runSnapshotBench: (log: (s: string) => void) => Promise<unknown> | unknown };
@@ -45,7 +49,7 @@ if (suite === 'replot') {
   console.log('wrote bench/results/prefill.svg, decode.svg from latest.json');
   process.exit(0);
 }
-const names = suite === 'all' ? ['prefill', 'decode', 'snapshot', 'kernels', 'pytorch'] : [suite];
+const names = suite === 'all' ? ['prefill', 'decode', 'snapshot', 'sessions', 'kernels', 'pytorch'] : [suite];
 for (const name of names) {
   const run = suites[name];
   if (run === undefined) {

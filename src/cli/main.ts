@@ -3,14 +3,14 @@
 // usage errors, 1 for refused files and data), never a stack trace. Runs from dist/ (compiled JavaScript)
 // through bin/toeplitz-attention.js; benchmarks are a repository command (`npm run bench`), not part of it.
 import { Command, CommanderError, InvalidArgumentError, Option } from './args.js';
-import { closeSync, chmodSync, fstatSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync, type Stats } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { readFileSync, statSync, type Stats } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import ndarray, { type NdArray } from 'ndarray';
 import { ProgressBar } from './progress.js';
 import { attention, Decoder, drawProjection, ToeplitzAttentionError } from '../index.js';
 import type { AttentionConfig, FeatureSpec, RpeSpec, Tail } from '../index.js';
 import { formatNpy, parseNpy, type NpyArray } from './npy.js';
-import { inspectSnapshot } from '../codec/index.js';
+import { inspectSnapshot, writeFileAtomic } from '../codec/index.js';
 import { DEFAULT_MODEL, inspectSessionCommand, isSessionFile, registerModelCommands } from './model.js';
 import { errnoText, outputProblem } from './output.js';
 
@@ -88,51 +88,13 @@ function checkOutput(path: string, option: string): void {
   if (problem !== null) throw new CliError(problem);
 }
 
-/**
- * Write `bytes` to `path` atomically: a temp file in the same folder (`.name.tmp-<pid>`), fsync, rename.
- * A replaced file keeps its permission bits; on any failure the temp file is removed and the old file,
- * if any, is untouched.
- */
+/** Write `bytes` to `path` atomically (the codec's writeFileAtomic: the library's one atomic writer). */
 function writeAtomic(path: string, bytes: Uint8Array, option: string): void {
   checkOutput(path, option);
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}`);
-  let mode = 0o666; // a new file: the umask applies, as for any file the user creates
-  let replacing = false;
   try {
-    mode = statSync(path).mode & 0o7777;
-    replacing = true;
-  } catch {
-    // a new file
-  }
-  let fd: number | undefined;
-  let renamed = false;
-  try {
-    fd = openSync(tmp, 'wx', mode);
-    if (replacing && (fstatSync(fd).mode & 0o7777) !== mode) chmodSync(tmp, mode); // keep the replaced file's mode
-    let off = 0;
-    while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    fsyncSync(fd);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, path);
-    renamed = true;
+    writeFileAtomic(path, bytes);
   } catch (e) {
     throw new CliError(`cannot write ${path}: ${errnoText(e)}`);
-  } finally {
-    if (fd !== undefined) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already closed
-      }
-    }
-    if (!renamed) {
-      try {
-        unlinkSync(tmp);
-      } catch {
-        // never created
-      }
-    }
   }
 }
 

@@ -11,7 +11,9 @@
 //
 // Writing: temp file in the same folder (so rename is atomic), fsync, rename, fsync the folder. The
 // replaced file keeps its permission bits (and owner, where allowed); a new file gets 0644 minus the umask.
-// A symlink is followed: the file it points to is replaced and the link stays.
+// A symlink is followed: the file it points to is replaced and the link stays. This is the library's one
+// atomic writer (the CLI's outputs and the file: session store use it too), written once as a sequence of
+// steps with a sync and an async driver.
 import type * as Fs from 'node:fs';
 import type * as Path from 'node:path';
 import type * as NodeBuffer from 'node:buffer';
@@ -162,58 +164,96 @@ export function tempPathFor(path: string): string {
   return join(dirname(path), `.${basename(path)}.${pid}.${randomHex(4)}.tmp`);
 }
 
-/** The file a write to `path` replaces (a symlink's target), and its stat if it exists. */
-function targetOf(fs: typeof Fs, path: string): { target: string; existing: Fs.Stats | null } {
-  const link = fs.lstatSync(path, { throwIfNoEntry: false });
-  if (link === undefined) return { target: path, existing: null };
-  if (!link.isSymbolicLink()) return { target: path, existing: link };
-  const target = fs.realpathSync(path); // a dangling link throws ENOENT naming it
-  return { target, existing: fs.statSync(target, { throwIfNoEntry: false }) ?? null };
+/** One file-system call of the atomic write, run by a sync or an async driver (see atomicSteps). */
+type Step =
+  | { fs: 'lstat' | 'realpath' | 'stat' | 'open' | 'fchmod' | 'fchown' | 'write' | 'fsync' | 'close' | 'rename' | 'link' | 'unlink'; args: unknown[] }
+  | { call: () => unknown };
+
+/** Options of writeFileAtomic / writeFileAtomicAsync. */
+export interface AtomicWriteOptions {
+  /** fail with EEXIST instead of replacing an existing file (published with link(2), which never replaces) */
+  noReplace?: boolean;
+  /**
+   * Called after the bytes are durable in the temp file, just before they are published (renamed or
+   * linked into place); throwing cancels the write (the temp file is removed). A store checks its lease
+   * here. With writeFileAtomic (sync) it must not return a promise.
+   */
+  beforePublish?: () => unknown;
+}
+
+function errno(e: unknown): string | undefined {
+  return (e as { code?: string } | null)?.code;
 }
 
 /**
- * Write bytes to `path` atomically: a crash at any point leaves either the old file or the new one, never
- * a mix. The temp file is removed when anything fails (e.g. `path` is a directory: the rename's EISDIR).
+ * The atomic write as a sequence of file-system calls, written once for both drivers: a temp file in
+ * the target's folder (so the rename is atomic), the replaced file's mode (and owner where allowed)
+ * kept, fsync, publish (rename over the target, or link for noReplace), fsync the folder. A symlink is
+ * followed: the file it points to is replaced and the link stays. On any failure the temp file is removed.
  */
-export function writeFileAtomic(path: string, bytes: Uint8Array): void {
-  const fs = builtin<typeof Fs>('node:fs');
+function* atomicSteps(path: string, bytes: Uint8Array, o: AtomicWriteOptions): Generator<Step, void, any> {
   const { dirname } = builtin<typeof Path>('node:path');
-  const { target, existing } = targetOf(fs, path);
-  const keep = existing !== null && existing.isFile() ? existing : null;
+  // the file a write to `path` replaces (a symlink's target), and its stat if it exists
+  let target = path;
+  let keep: Fs.Stats | null = null;
+  let link: Fs.Stats | null = null;
+  try {
+    link = yield { fs: 'lstat', args: [path] };
+  } catch (e) {
+    if (errno(e) !== 'ENOENT') throw e;
+  }
+  if (link !== null) {
+    if (link.isSymbolicLink()) {
+      target = yield { fs: 'realpath', args: [path] }; // a dangling link throws ENOENT naming it
+      try {
+        const st: Fs.Stats = yield { fs: 'stat', args: [target] };
+        keep = st.isFile() ? st : null;
+      } catch (e) {
+        if (errno(e) !== 'ENOENT') throw e;
+      }
+    } else keep = link.isFile() ? link : null;
+  }
   const tmp = tempPathFor(target);
-  const fd = fs.openSync(tmp, 'wx', keep !== null ? keep.mode & 0o777 : NEW_FILE_MODE);
+  const fd: number = yield { fs: 'open', args: [tmp, 'wx', keep !== null ? keep.mode & 0o777 : NEW_FILE_MODE] };
   let closed = false;
-  let renamed = false;
+  let published = false;
   try {
     if (keep !== null) {
-      fs.fchmodSync(fd, keep.mode & 0o777); // exactly the old bits, whatever the umask
+      yield { fs: 'fchmod', args: [fd, keep.mode & 0o777] }; // exactly the old bits, whatever the umask
       const proc = globalThis.process;
       if (typeof proc.getuid === 'function' && (keep.uid !== proc.getuid() || keep.gid !== proc.getgid?.())) {
         try {
-          fs.fchownSync(fd, keep.uid, keep.gid);
+          yield { fs: 'fchown', args: [fd, keep.uid, keep.gid] };
         } catch {
           // only a privileged process may give a file away: the new file is then ours
         }
       }
     }
     let off = 0;
-    while (off < bytes.length) off += fs.writeSync(fd, bytes, off, Math.min(READ_PIECE, bytes.length - off));
-    fs.fsyncSync(fd);
-    fs.closeSync(fd);
+    while (off < bytes.length) off += (yield { fs: 'write', args: [fd, bytes, off, Math.min(READ_PIECE, bytes.length - off)] }) as number;
+    yield { fs: 'fsync', args: [fd] };
+    yield { fs: 'close', args: [fd] };
     closed = true;
-    fs.renameSync(tmp, target);
-    renamed = true;
+    if (o.beforePublish !== undefined) yield { call: o.beforePublish };
+    if (o.noReplace === true) {
+      yield { fs: 'link', args: [tmp, target] }; // EEXIST when taken: never replaces
+      published = true;
+      yield { fs: 'unlink', args: [tmp] };
+    } else {
+      yield { fs: 'rename', args: [tmp, target] };
+      published = true;
+    }
   } finally {
-    if (!renamed) {
+    if (!published) {
       if (!closed) {
         try {
-          fs.closeSync(fd);
+          yield { fs: 'close', args: [fd] };
         } catch {
           // already closed
         }
       }
       try {
-        fs.unlinkSync(tmp);
+        yield { fs: 'unlink', args: [tmp] };
       } catch {
         // nothing to clean
       }
@@ -221,14 +261,55 @@ export function writeFileAtomic(path: string, bytes: Uint8Array): void {
   }
   // make the rename itself durable (not supported on every platform: best effort)
   try {
-    const dfd = fs.openSync(dirname(target), 'r');
+    const dfd: number = yield { fs: 'open', args: [dirname(target), 'r'] };
     try {
-      fs.fsyncSync(dfd);
+      yield { fs: 'fsync', args: [dfd] };
     } finally {
-      fs.closeSync(dfd);
+      yield { fs: 'close', args: [dfd] };
     }
   } catch {
     // directories cannot be opened or fsynced here (e.g. Windows)
+  }
+}
+
+/**
+ * Write bytes to `path` atomically: a crash at any point leaves either the old file or the new one, never
+ * a mix. The temp file is removed when anything fails (e.g. `path` is a directory: the rename's EISDIR).
+ */
+export function writeFileAtomic(path: string, bytes: Uint8Array, options: AtomicWriteOptions = {}): void {
+  const fs = builtin<typeof Fs>('node:fs') as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const steps = atomicSteps(path, bytes, options);
+  let r = steps.next();
+  while (!r.done) {
+    const s = r.value;
+    let value: unknown;
+    try {
+      value = 'call' in s ? s.call() : fs[`${s.fs}Sync`]!(...s.args);
+    } catch (e) {
+      r = steps.throw(e);
+      continue;
+    }
+    r = steps.next(value);
+  }
+}
+
+/** writeFileAtomic without blocking the thread: the same steps through the async fs calls (libuv's pool). */
+export async function writeFileAtomicAsync(path: string, bytes: Uint8Array, options: AtomicWriteOptions = {}): Promise<void> {
+  const fs = builtin<typeof Fs>('node:fs') as unknown as Record<string, (...a: unknown[]) => unknown>;
+  const call = (name: string, args: unknown[]): Promise<unknown> =>
+    new Promise((resolve, reject) => fs[name]!(...args, (err: unknown, value: unknown) => (err ? reject(err) : resolve(value))));
+  const steps = atomicSteps(path, bytes, options);
+  let r = steps.next();
+  while (!r.done) {
+    const s = r.value;
+    let value: unknown;
+    try {
+      value = 'call' in s ? await s.call() : await call(s.fs, s.fs === 'write' ? [...s.args, null] : s.args);
+    } catch (e) {
+      r = steps.throw(e);
+      continue;
+    }
+    r = steps.next(value);
   }
 }
 

@@ -32,6 +32,6 @@ export {
   type ParsedSnapshot,
 } from './snapshot.js';
 
-export { saveSnapshot, loadSnapshot, readSnapshotFile, readFileBounded, writeFileAtomic, tempPathFor, MAX_SNAPSHOT_FILE_BYTES, type BoundedRead } from './file.js';
+export { saveSnapshot, loadSnapshot, readSnapshotFile, readFileBounded, writeFileAtomic, writeFileAtomicAsync, tempPathFor, MAX_SNAPSHOT_FILE_BYTES, type AtomicWriteOptions, type BoundedRead } from './file.js';
 
 export { SnapshotError };

@@ -43,7 +43,7 @@ export function checkSamplerOptions(o: SamplerOptions | undefined): ResolvedSamp
 }
 
 export class Sampler {
-  readonly options: ResolvedSampler;
+  private resolved: ResolvedSampler;
   private readonly rng: Rng;
   /** 32-bit words drawn from rng so far (the generator's position) */
   private drawn = 0;
@@ -57,7 +57,7 @@ export class Sampler {
    * advancing a fresh one (both validated by the caller).
    */
   constructor(options: ResolvedSampler, vocab: number, resume?: { draws: number; words: readonly number[] | null }) {
-    this.options = options;
+    this.resolved = options;
     this.rng = new Rng(options.seed);
     if (resume !== undefined) {
       if (resume.words !== null) this.rng.setState({ words: resume.words as [number, number, number, number], spare: null });
@@ -87,6 +87,17 @@ export class Sampler {
     this.drawn = draws;
   }
 
+  /** The options in force. */
+  get options(): ResolvedSampler {
+    return this.resolved;
+  }
+
+  /** Change temperature / topK / topP from the next token on; the generator (seed, draws) goes on as it is. */
+  retune(options: ResolvedSampler): void {
+    if (options.seed !== this.resolved.seed) throw new ConfigError(`the seed cannot change in a running sampler (${this.resolved.seed}), got ${describe(options.seed)}`);
+    this.resolved = options;
+  }
+
   /** Words drawn so far. */
   get draws(): number {
     return this.drawn;
@@ -98,7 +109,7 @@ export class Sampler {
    */
   sample(logits: Float64Array, off = 0, allowed: Uint8Array | null = null): number {
     const V = this.probs.length;
-    const { temperature, topK, topP } = this.options;
+    const { temperature, topK, topP } = this.resolved;
     let best = 0;
     let max = -Infinity;
     for (let i = 0; i < V; i++) {

@@ -220,6 +220,19 @@ export class Session {
     return this.sampler.options;
   }
 
+  /**
+   * Change the sampling (temperature, topK, topP) from the next sampled token on; the seed and the
+   * generator's position stay. Options left out keep their value. Checked as model.session() checks them.
+   */
+  setSampling(options: Omit<SamplerOptions, 'seed'>): void {
+    this.checkIdle('setSampling()');
+    if (options === null || typeof options !== 'object') throw new ConfigError(`sampling options must be an object { temperature?, topK?, topP? }, got ${describe(options)}`);
+    if ('seed' in options) throw new ConfigError('the seed of a running session cannot change (it would not continue the same generator); start a new session');
+    const now = this.sampler.options;
+    const { temperature = now.temperature, topK = now.topK, topP = now.topP } = options;
+    this.sampler.retune(checkSamplerOptions({ seed: now.seed, temperature, topK, topP }));
+  }
+
   /** Bytes of state carried from token to token: every layer's decoder state and the last logits. */
   get stateBytes(): number {
     return this.decoders.reduce((s, d) => s + d.stateBytes, 0) + this.last.byteLength;

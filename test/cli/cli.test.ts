@@ -203,7 +203,7 @@ describe('toeplitz-attention CLI', () => {
     expectOneLine(await cli(['run', ...files, '--out', outDir]), 1, /--out .*outs names a directory; give a file path/);
     expectOneLine(await cli(['export-projection', '--count', '4', '--key-dim', '4', '--out', outDir]), 1, /names a directory/);
     expect(readdirSync(outDir)).toEqual(before);
-    expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
     expectOneLine(await cli(['run', ...files, '--out', join(dir, 'no', 'such', 'z.npy')]), 1, /output folder does not exist: .*no\/such \(--out /);
     expectOneLine(await cli(['export-projection', '--count', '4', '--key-dim', '4', '--out', join(dir, 'nope', 'W.npy')]), 1, /output folder does not exist/);
     writeFileSync(join(dir, 'plain'), 'x');
