@@ -1,5 +1,7 @@
-// Benchmark suites: npm run bench -- [prefill|decode|snapshot|kernels|pytorch|calibrate]  (no argument: every suite
-// but calibrate, then bench/results/latest.json and SVG plots; `replot` redraws the plots from latest.json).
+// Benchmark suites: npm run bench -- [prefill|decode|snapshot|kernels|pytorch|calibrate|model]  (no argument: every
+// suite but calibrate and model, then bench/results/latest.json and SVG plots; `replot` redraws the plots from
+// latest.json). `model` is bench/model.ts (the language models side by side, a 1M-byte stream each: ~10 minutes;
+// its flags follow the suite name).
 // SMALL=1 runs tiny sizes.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -25,6 +27,9 @@ const suites: Record<string, () => Promise<void> | void> = {
   pytorch: async () => {
     const mod = await import('./pytorch.js');
     results.pytorch = mod.runVersusPytorch(small ? [1024] : [1024, 4096, 16384, 65536]);
+  },
+  model: async () => {
+    await import('./model.js'); // reads its own flags from process.argv, writes bench/results/model.*
   },
   calibrate: () => { results.calibrate = { js: calibrate('js'), wasm: calibrate('wasm') }; console.log(results.calibrate); },
   snapshot: async () => {
