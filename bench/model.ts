@@ -3,7 +3,8 @@
 // - a long stream (issue 23): the first 1,000,000 bytes of the training text (its first 1,144,747 bytes, so no
 //   cycling is needed) streamed from its start through ONE session with `evaluate`, bits/byte by position
 //   bucket up to 1M; then 2,000 bytes generated at temperature 0.8 from that session (position 1,000,000)
-//   and their share of real words. The models' streams run as child processes in parallel (one per core).
+//   and their share of real words. The models' streams run as child processes in parallel (one per core),
+//   alongside the held-out and word measurements; the speed measurements wait for them.
 // - held-out bits/byte, streamed over the whole held-out split, by position bucket (and, for the first model,
 //   the same bytes in independent windows);
 // - real words in 2,000 bytes generated at temperature 0.8 from a fresh session;
@@ -157,11 +158,14 @@ for (const m of models) fresh.push(await sample(m.session({ seed: 1, temperature
 say(`\nwords (letter runs >= 3, lowercased) occurring in the training text, ${fmt(fresh[0]!.bytes)} bytes generated at temperature 0.8 from a fresh session, prompt ${JSON.stringify(prompt)} (target >= 85%):`);
 for (const [i, s] of fresh.entries()) say(`  model ${i + 1}: ${(100 * s.share).toFixed(1)}% of ${fmt(s.words)} words; ${JSON.stringify(s.text.slice(0, 240))}`);
 
+// the long streams were running alongside sections 1-2; speed is measured without them competing for the cores
+const longs = await long;
+
 // ---- 3. generation speed at position ~1k, ~4k and ~20k (prompts = held-out text, prefilled), and prefill
 // speed. One session per model and position; rounds alternate over all of them.
 const targets = quick ? [1000, 4000] : [1000, 4000, 20000];
-const genCount = quick ? 50 : 100;
-const rounds = quick ? 3 : 5;
+const genCount = quick ? 20 : 30;
+const rounds = quick ? 5 : 30;
 const prefill = models.map(() => ({ tokens: 0, seconds: 0 }));
 const sessions = models.map((m, i) => new Map(targets.map((at) => {
   const s = m.session({ seed: 2, temperature: 0.8 });
@@ -211,11 +215,13 @@ say(col([`state bytes at ${fmt(state[0]!.position)}`, ...state.map((s) => fmt(s.
 say(col(['snapshot bytes', ...state.map((s) => fmt(s.snapshotBytes))]));
 say(col(['snapshot / restore ms', ...state.map((s) => `${s.snapshotMs.toFixed(1)} / ${s.restoreMs.toFixed(1)}`)]));
 if (models.length > 1) {
-  say(`  model 1 / model 2: per-token time at 1k ${(perToken[0]![1000]! / perToken[1]![1000]!).toFixed(3)}x, at ${fmt(far)} ${(perToken[0]![far]! / perToken[1]![far]!).toFixed(3)}x; state bytes ${(state[0]!.stateBytes / state[1]!.stateBytes).toFixed(4)}x (target within 5%)`);
+  // paired: model 1 / model 2 within the same round and position (adjacent in time, so load drift cancels),
+  // the median over all rounds and positions; the per-position medians above swing with the machine's load
+  const paired = median(targets.flatMap((at) => times[0]!.get(at)!.map((x, r) => x / times[1]!.get(at)![r]!)));
+  say(`  model 1 / model 2: per-token time at 1k ${(perToken[0]![1000]! / perToken[1]![1000]!).toFixed(3)}x, at ${fmt(far)} ${(perToken[0]![far]! / perToken[1]![far]!).toFixed(3)}x, paired median over all rounds and positions ${paired.toFixed(3)}x; state bytes ${(state[0]!.stateBytes / state[1]!.stateBytes).toFixed(4)}x (target within 5%)`);
 }
 
-// ---- 5. the long streams (children started at the beginning)
-const longs = await long;
+// ---- 5. the long streams (children started at the beginning, awaited before section 3)
 say(`\nlong stream: the first ${fmt(longBytes)} bytes of the training text (from its start, no cycling: the split has ${fmt(train.length)}) through one session with evaluate, bits/byte by position of the predicted byte (k = 1024 up to 128k, then 1000); target: every bucket from 64k on within 1.05x of 4k-16k`);
 say(col(['position', ...short]));
 for (const [b, first] of longs[0]!.buckets.entries()) if (first.count > 0) say(col([`${longLabel(first.from, first.to)} (${fmt(first.count)})`, ...longs.map((l) => l.buckets[b]!.bitsPerByte.toFixed(4))]));

@@ -2,7 +2,7 @@
 # Full retrain of the shipped model, no npm scripts involved (npm is only used once, by train.py, to
 # `npm pack` the corpus into train/.cache/). Run from anywhere. Three stages: ~31 minutes at context 256, then
 # ~12 minutes at context 8192 (toeplitz-lm/1, clip tail: models/toeplitz-lm-v1.safetensors), then the v2
-# fine-tune with per-head decay tails, 65 minutes of training time at context 8192 (toeplitz-lm/2: the default
+# fine-tune with per-head decay tails, 160 steps at context 8192 (~8 minutes) (toeplitz-lm/2: the default
 # models/toeplitz-lm.safetensors). Times are for a quiet 2-core machine; the run without RPE is one more ~31 minutes.
 #
 #   sh train/run.sh            # tests, the RPE runs (-> models/*.safetensors), the fixtures
@@ -32,7 +32,7 @@ export OMP_WAIT_POLICY=PASSIVE   # without it OpenMP spins against OpenBLAS: ~15
 # 8192-byte context; no far-field scaling (a decayed far field is bounded, there is nothing to extrapolate)
 "$PY" train/train.py --name v2-decay --init-from models/toeplitz-lm-v1.safetensors --rpe-tail decay \
   --decay-min 0.00048828125 --decay-init 0.0009765625 --decay-lr-mult 10 --method blocked \
-  --context 8192 --batch 2 --minutes 65 --lr 1e-3 --warmup 20 --eval-every 50 --seed 2023 \
+  --context 8192 --batch 2 --steps 160 --lr 1e-3 --warmup 10 --eval-every 40 --seed 2023 \
   --out models/toeplitz-lm.safetensors
 
 if [ "${1:-}" = "--no-rpe" ]; then
