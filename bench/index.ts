@@ -1,6 +1,7 @@
-// Benchmark suites: npm run bench -- [prefill|decode|snapshot|sessions|kernels|pytorch|calibrate|generation]  (no
-// argument: every suite but calibrate and generation, then bench/results/latest.json and SVG plots; `replot` redraws
-// the plots from latest.json).
+// Benchmark suites: npm run bench -- [prefill|decode|snapshot|sessions|kernels|pytorch|calibrate|generation|model]
+// (no argument: every suite but calibrate, generation and model, then bench/results/latest.json and SVG plots;
+// `replot` redraws the plots from latest.json). `model` is bench/model.ts (the language models side by side, a
+// 1M-byte stream each: ~10 minutes; its flags follow the suite name).
 // SMALL=1 runs tiny sizes.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
@@ -31,6 +32,9 @@ const suites: Record<string, () => Promise<void> | void> = {
     // model generation, this tree against the base commit of issue 21 item 5, in one process (bench/generation.ts)
     const mod = await import('./generation.js');
     results.generation = await mod.runGeneration(console.log, small ? { tokens: 200, rounds: 3 } : {});
+  },
+  model: async () => {
+    await import('./model.js'); // reads its own flags from process.argv, writes bench/results/model.*
   },
   calibrate: () => { results.calibrate = { js: calibrate('js'), wasm: calibrate('wasm') }; console.log(results.calibrate); },
   sessions: async () => {

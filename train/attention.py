@@ -6,6 +6,8 @@ NeurIPS 2021. Conventions are those of ../../shared/DESIGN.md section 2 (the lib
     x~ = x / |x|                                  (l2, the paper's NPRF; a zero row stays zero)
     phi(x) = exp(W x~ - |x~|^2 / 2) / sqrt(m)     W: [m, d], fixed
     c(t) = exp(b(t)),  b(t) = b(K-1) for t >= K   (the 'clip' tail), lag t = i - j >= 0 (causal)
+                       or b(t) = b(K-1) - r (t - K + 1)  (the 'decay' tail of toeplitz-lm/2, r >= 0 per head;
+                                                        every form takes it as `decay`, None = clip)
     z_i = sum_{j<=i} c(i-j) phi(q_i).phi(k_j) v_j / sum_{j<=i} c(i-j) phi(q_i).phi(k_j)
 
 Three ways to compute z, equal up to rounding:
@@ -15,8 +17,9 @@ Three ways to compute z, equal up to rounding:
   z_i = phi(q_i)^T S_i[:, :dv] / phi(q_i)^T S_i[:, dv]. O(n log n m dv).
 - `attention_direct`: the O(n^2) masked form (fast-transformers' oracle): A = (phiQ phiK^T) * C with the
   Toeplitz matrix C[i, j] = c(i-j) for j <= i, 0 above; z = A [V, 1] and a division. Faster at short n.
-- `attention_blocked`: for the clip tail only, the streaming decoder's split: a banded direct near field plus
-  a far field of prefix-summed U_j weighted by c(K-1). O(n K m dv); used to train at long contexts.
+- `attention_blocked`: the streaming decoder's split: a banded direct near field plus a far field of
+  prefix-summed U_j weighted by c(K-1) (clip), or of geometrically decayed sums (decay). O(n K m dv); used to
+  train at long contexts.
 
 Stability: a per-query shift (each row's largest PRF logit maps to exp(0)) and one shift for all keys of a
 sequence (its largest logit maps to exp(0)) cancel in the ratio, as 1/sqrt(m) does; they are applied here
@@ -64,18 +67,28 @@ def plain_features(x: torch.Tensor, W: torch.Tensor) -> torch.Tensor:
     return torch.exp(prf_logits(x, W)) / math.sqrt(W.shape[0])
 
 
-def causal_kernel(bias: torch.Tensor, n: int) -> torch.Tensor:
-    """c(t) = exp(b(t)) for t = 0..n-1 with the clip tail: bias [..., K] -> [..., n]."""
+def causal_kernel(bias: torch.Tensor, n: int, decay=None) -> torch.Tensor:
+    """c(t) = exp(b(t)) for t = 0..n-1: bias [..., K] -> [..., n].
+
+    decay None: the clip tail, b(t) = b(K-1) for t >= K. decay r ([...] like bias without its last axis,
+    r >= 0): the decay tail, b(t) = b(K-1) - r (t - K + 1) for t >= K (toeplitz-lm/2; r = 0 is the clip tail).
+    """
     K = bias.shape[-1]
-    lags = torch.arange(n, device=bias.device).clamp(max=K - 1)
-    return torch.exp(bias[..., lags])
+    t = torch.arange(n, device=bias.device)
+    b = bias[..., t.clamp(max=K - 1)]
+    if decay is not None:
+        past = (t - (K - 1)).clamp(min=0).to(bias.dtype)  # [n]: lags beyond the table
+        r = decay.to(bias.dtype) if torch.is_tensor(decay) else torch.tensor(decay, dtype=bias.dtype)
+        b = b - r.unsqueeze(-1) * past
+    return torch.exp(b)
 
 
-def _kernel_for_heads(bias: torch.Tensor, n: int) -> torch.Tensor:
-    # c: [H, n] or [n]; shifted by its max (a common factor, cancels in the ratio).
+def _kernel_for_heads(bias: torch.Tensor, n: int, decay=None) -> torch.Tensor:
+    # c: [H, n] or [n]; shifted by the table's max (a common factor, cancels in the ratio; the decay tail
+    # never exceeds b(K-1), so the max of c is exp(0)).
     shift = bias.detach().amax(dim=-1, keepdim=True)
     shift = torch.where(torch.isfinite(shift), shift, torch.zeros_like(shift))
-    return causal_kernel(bias - shift, n)
+    return causal_kernel(bias - shift, n, decay)
 
 
 def _ratio(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
@@ -119,15 +132,16 @@ class _MaskedKernelProduct(torch.autograd.Function):
         return gS @ pk, gS.transpose(-1, -2) @ pq, gC, gv1
 
 
-def attention_direct(q, k, v, W, bias):
-    """The O(n^2) masked form. q, k: [B, H, n, d] or [H, n, d]; v: [.., n, dv]; W: [m, d]; bias: [H, K] or [K]."""
+def attention_direct(q, k, v, W, bias, decay=None):
+    """The O(n^2) masked form. q, k: [B, H, n, d] or [H, n, d]; v: [.., n, dv]; W: [m, d]; bias: [H, K] or [K];
+    decay: None (clip tail) or r [H] / scalar (decay tail, see `causal_kernel`)."""
     if q.dim() == 3:
-        return attention_direct(q[None], k[None], v[None], W, bias)[0]
+        return attention_direct(q[None], k[None], v[None], W, bias, decay)[0]
     n = q.shape[-2]
     dv = v.shape[-1]
     pq = query_features(q, W)  # [B, H, n, m]
     pk = key_features(k, W)
-    C = toeplitz_matrix(_kernel_for_heads(bias, n), n)  # [H, n, n] or [n, n]
+    C = toeplitz_matrix(_kernel_for_heads(bias, n, decay), n)  # [H, n, n] or [n, n]
     if C.dim() == 2:
         C = C.expand(q.shape[-3], n, n)
     v1 = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)  # [B, H, n, dv+1]
@@ -135,12 +149,12 @@ def attention_direct(q, k, v, W, bias):
     return _ratio(out[..., :dv], out[..., dv:])
 
 
-def attention_direct_autograd(q, k, v, W, bias):
+def attention_direct_autograd(q, k, v, W, bias, decay=None):
     """The same masked form in three plain autograd ops (the readable twin of `attention_direct`)."""
     n = q.shape[-2]
     pq = query_features(q, W)
     pk = key_features(k, W)
-    C = toeplitz_matrix(_kernel_for_heads(bias, n), n)
+    C = toeplitz_matrix(_kernel_for_heads(bias, n, decay), n)
     A = (pq @ pk.transpose(-1, -2)) * C  # [..., H, n, n]
     return _ratio(A @ v, A.sum(dim=-1, keepdim=True))
 
@@ -159,7 +173,7 @@ def toeplitz_fft(c: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.fft.irfft(xf * cf, n=L, dim=-1)[..., :n]
 
 
-def attention_fft(q, k, v, W, bias, block_bytes: int = 8 << 20):
+def attention_fft(q, k, v, W, bias, block_bytes: int = 8 << 20, decay=None):
     """The paper's Algorithm 1 (FFT, O(n log n)). Same arguments and result as `attention_direct`.
 
     The m(dv+1) channels are transformed a block at a time (a few feature rows r, or part of one row's
@@ -176,7 +190,7 @@ def attention_fft(q, k, v, W, bias, block_bytes: int = 8 << 20):
     m = pk.shape[-1]
     v1 = torch.cat([v, torch.ones_like(v[..., :1])], dim=-1)  # [..., H, n, dv+1]
     v1t = v1.transpose(-1, -2).unsqueeze(-3)  # [..., H, 1, dv+1, n]
-    c = _kernel_for_heads(bias, n)  # [H, n] or [n]
+    c = _kernel_for_heads(bias, n, decay)  # [H, n] or [n]
     cf = torch.fft.rfft(c, n=L, dim=-1).unsqueeze(-2).unsqueeze(-2)  # [H, 1, 1, n+1]
     # block = `rows` feature rows x `cols` value channels, its spectrum about block_bytes
     per_channel = v1[..., 0, 0].numel() * (n + 1) * 2 * v1.element_size()  # spectrum bytes of one channel
@@ -205,8 +219,8 @@ def attention_fft(q, k, v, W, bias, block_bytes: int = 8 << 20):
     return _ratio(out[..., :dv], den)
 
 
-def attention_blocked(q, k, v, W, bias, block: int = 0, far_scale: float = 1.0):
-    """Near field + far field, for the clip tail: the decoder's algorithm (DESIGN section 2) as a training form.
+def attention_blocked(q, k, v, W, bias, block: int = 0, far_scale: float = 1.0, decay=None, scan: int = 256):
+    """Near field + far field: the decoder's algorithm (DESIGN section 2) as a training form.
 
     Lags t >= K-1 all weigh c(K-1) = c_tail. Cut the sequence into blocks of P >= K positions. A query in
     block b sees the keys of blocks b-1 and b through the band kernel C[r, s] = c(P + r - s) (clipped lags,
@@ -218,9 +232,16 @@ def attention_blocked(q, k, v, W, bias, block: int = 0, far_scale: float = 1.0):
     Same arguments and result as `attention_direct`; `block` = P (0: max(K, 64)).
     `far_scale` (training only; 1 = the exact attention): multiplies the far-field sums, as if every query sat
     `far_scale` times further into a stream with the same mix of old keys (see train.py --far-scale-max).
+
+    With the decay tail (`decay` = r [H] or a scalar, r >= 0) a far key at lag t weighs
+    c(K-1) g^(t-K+1), g = e^-r, and the prefix sums become a geometric recurrence over blocks:
+    G_b = g^P G_{b-1} + L_b, L_b = sum_s g^(P-1-s) U_{bP+s}, i.e. the sums decayed to block b's last position.
+    Row r of block b reads G_{b-2} weighted by c(K-1) g^(P+r+2-K) (every exponent >= 0: nothing overflows).
+    The recurrence runs `scan` blocks at a time as one [scan, scan] matrix of powers g^(P(b-b')) (a carry
+    between chunks), so it stays a few matmuls at training lengths and linear in n at any length.
     """
     if q.dim() == 3:
-        return attention_blocked(q[None], k[None], v[None], W, bias, block)[0]
+        return attention_blocked(q[None], k[None], v[None], W, bias, block, far_scale, decay, scan)[0]
     n = q.shape[-2]
     dv = v.shape[-1]
     K = bias.shape[-1]
@@ -247,7 +268,7 @@ def attention_blocked(q, k, v, W, bias, block: int = 0, far_scale: float = 1.0):
     vprev = torch.nn.functional.pad(vb, (0, 0, 0, 0, 1, 0))[..., :nb, :, :]
     kband = torch.cat([kprev, kb], dim=-2)
     vband = torch.cat([vprev, vb], dim=-2)
-    c = _kernel_for_heads(bias, 2 * P)  # [H, 2P] or [2P]
+    c = _kernel_for_heads(bias, 2 * P, decay)  # [H, 2P] or [2P]
     r = torch.arange(P, device=q.device)
     s = torch.arange(2 * P, device=q.device)
     lag = P + r[:, None] - s[None, :]  # [P, 2P]
@@ -256,24 +277,48 @@ def attention_blocked(q, k, v, W, bias, block: int = 0, far_scale: float = 1.0):
         C = C.unsqueeze(-3)  # [H, 1, P, 2P]: broadcast over blocks
     A = (qb @ kband.transpose(-1, -2)) * C  # [B, H, nb, P, 2P]
     out = A @ vband  # [B, H, nb, P, dv+1]
-    # far field: F_b = sum over blocks <= b of phi(k)^T [v; 1]; block b reads F_{b-2}
-    blocksum = kb.transpose(-1, -2) @ vb  # [B, H, nb, m, dv+1]
-    prefix = torch.cumsum(blocksum, dim=-3)
-    far = torch.nn.functional.pad(prefix, (0, 0, 0, 0, 2, 0))[..., :nb, :, :]  # F_{b-2}, zero for b < 2
     c_tail = c[..., K - 1]  # [H] or []
     if c_tail.dim() == 1:
         c_tail = c_tail[:, None, None, None]  # [H, 1, 1, 1]
-    out = out + (c_tail * far_scale) * (qb @ far)
+    if decay is None:
+        # far field: F_b = sum over blocks <= b of phi(k)^T [v; 1]; block b reads F_{b-2}
+        blocksum = kb.transpose(-1, -2) @ vb  # [B, H, nb, m, dv+1]
+        prefix = torch.cumsum(blocksum, dim=-3)
+        far = torch.nn.functional.pad(prefix, (0, 0, 0, 0, 2, 0))[..., :nb, :, :]  # F_{b-2}, zero for b < 2
+        out = out + (c_tail * far_scale) * (qb @ far)
+    else:
+        r = decay.to(c.dtype) if torch.is_tensor(decay) else torch.tensor(decay, dtype=c.dtype)
+        r = r.reshape(-1).expand(q.shape[1])  # [H] (a scalar: one rate for every head)
+        lags = torch.arange(P, device=q.device, dtype=c.dtype)
+        w_in = torch.exp(-r[:, None] * (P - 1 - lags))  # [H, P]: key s of a block, decayed to the block's end
+        w_out = torch.exp(-r[:, None] * (P + 2 - K + lags))  # [H, P]: row r of block b reads G_{b-2}
+        L = (kb * w_in[:, None, :, None]).transpose(-1, -2) @ vb  # [B, H, nb, m, dv+1]
+        G = []
+        carry = None  # G of the last block of the previous chunk
+        for b0 in range(0, nb, scan):
+            Lc = L[..., b0:b0 + scan, :, :]
+            q_ = Lc.shape[-3]
+            bi = torch.arange(q_, device=q.device, dtype=c.dtype)
+            dist = bi[:, None] - bi[None, :]  # [q_, q_]
+            D = torch.exp(-r[:, None, None] * P * dist.clamp(min=0)) * (dist >= 0).to(c.dtype)  # [H, q_, q_]
+            Gc = torch.einsum('hbc,...hcij->...hbij', D, Lc)
+            if carry is not None:
+                Gc = Gc + torch.exp(-r[:, None] * P * (bi + 1))[:, :, None, None] * carry.unsqueeze(-3)
+            G.append(Gc)
+            carry = Gc[..., -1, :, :]
+        G = torch.cat(G, dim=-3) if len(G) > 1 else G[0]
+        far = torch.nn.functional.pad(G, (0, 0, 0, 0, 2, 0))[..., :nb, :, :]  # G_{b-2}, zero for b < 2
+        out = out + (c_tail * far_scale) * w_out[:, None, :, None] * (qb @ far)
     out = out.reshape(*lead, nb * P, dv + 1)[..., :n, :]
     return _ratio(out[..., :dv], out[..., dv:])
 
 
-def attention_reference(q, k, v, W, bias):
+def attention_reference(q, k, v, W, bias, decay=None):
     """The formula read literally (loops over i, unshifted features): the slow oracle for tests."""
     n = q.shape[-2]
     pq = plain_features(q, W)
     pk = plain_features(k, W)
-    c = causal_kernel(bias, n)
+    c = causal_kernel(bias, n, decay)
     out = torch.zeros_like(v)
     for i in range(n):
         w = c[..., i - torch.arange(i + 1)].unsqueeze(-1)  # [H, i+1, 1] or [i+1, 1]

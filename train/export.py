@@ -91,6 +91,13 @@ def export_model(model: ToeplitzLM, path: str, info: dict) -> None:
     names.append('norm.weight')
     if not model.cfg.tiedEmbedding:
         names.append('output.weight')
+    if model.cfg.rpe_tail == 'decay':
+        # toeplitz-lm/2: the trained log-parameter becomes the contract's r_h, written after each rpe_bias
+        for l, b in enumerate(model.layers):
+            key = f'layers.{l}.attention.'
+            del sd[key + 'rpe_decay_log']
+            sd[key + 'rpe_decay'] = b.attention.decay().detach()
+            names.insert(names.index(key + 'rpe_bias') + 1, key + 'rpe_decay')
     assert sorted(names) == sorted(sd.keys()), set(names) ^ set(sd.keys())
     write_safetensors(path, [(nm, sd[nm].to(torch.float32)) for nm in names],
                       {'config': json.dumps(config, separators=(',', ':'))})
@@ -101,8 +108,23 @@ def load_model(path: str, dtype=torch.float64):
     tensors, metadata = read_safetensors(path)
     config = json.loads(metadata['config'])
     model = ToeplitzLM(ModelConfig.from_contract(config))
+    decays = {k: tensors.pop(k) for k in list(tensors) if k.endswith('.attention.rpe_decay')}
+    exact = []  # r_h per layer as stored
+    if model.cfg.rpe_tail == 'decay':
+        for l, b in enumerate(model.layers):
+            r = decays.pop(f'layers.{l}.attention.rpe_decay')
+            exact.append(r)
+            assert r.shape == (model.cfg.heads,) and bool(torch.isfinite(r).all()) and bool((r >= 0).all()), r
+            with torch.no_grad():  # the trainable parameter too (a further stage continues from it), floor 0
+                b.attention.rpe_decay_log.copy_(torch.log(r.double()).float())
+            tensors[f'layers.{l}.attention.rpe_decay_log'] = b.attention.rpe_decay_log.detach().clone()
+    assert not decays, f'rpe_decay tensors in a {config["format"]} file: {sorted(decays)}'
     model.load_state_dict({k: v for k, v in tensors.items()}, strict=True)
-    return model.to(dtype).eval(), config
+    model = model.to(dtype).eval()
+    if model.cfg.rpe_tail == 'decay':
+        for l, b in enumerate(model.layers):
+            b.attention.decay_exact = exact[l].to(dtype)  # the file's r_h exactly (exp(log r) is not)
+    return model, config
 
 
 if __name__ == '__main__':

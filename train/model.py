@@ -12,6 +12,7 @@ Parameter and buffer names are exactly the safetensors names of section 9 (`stat
 export is a plain walk over the state dict.
 """
 
+import math
 from dataclasses import dataclass, asdict
 
 import torch
@@ -37,11 +38,14 @@ class ModelConfig:
     learn_rpe: bool = True  # False: rpe_bias stays 0 (plain kernelized attention)
     rpe_init: str = 'decay'  # 'decay': b_h(t) = -s_h ln(1 + t), s_h from 3 to 1/4 over heads; 'zero': b = 0
     seed: int = 1337  # for the projections W
+    rpe_tail: str = 'clip'  # 'clip' (toeplitz-lm/1) or 'decay' (toeplitz-lm/2: per-head rates rpe_decay [heads])
+    decay_min: float = 0.0  # training only: r_h = decay_min + exp(rpe_decay_log_h) (a floor keeps 1/r_h short
+    decay_init: float = 1.0 / 1024  # of the training context, so training sees the far field's steady state)
 
     def contract(self) -> dict:
         """The `config` of DESIGN section 9 (the keys the runtime reads)."""
         return {
-            'format': 'toeplitz-lm/1',
+            'format': 'toeplitz-lm/2' if self.rpe_tail == 'decay' else 'toeplitz-lm/1',
             'vocab': self.vocab,
             'dim': self.dim,
             'layers': self.layers,
@@ -50,20 +54,21 @@ class ModelConfig:
             'valueDim': self.valueDim,
             'hidden': self.hidden,
             'features': {'kind': 'prf', 'count': self.features, 'normalize': 'l2'},
-            'rpe': {'length': self.rpe_length, 'tail': 'clip'},
+            'rpe': {'length': self.rpe_length, 'tail': self.rpe_tail},
             'normEps': self.normEps,
             'tiedEmbedding': self.tiedEmbedding,
         }
 
     @staticmethod
     def from_contract(c: dict) -> 'ModelConfig':
-        assert c['format'] == 'toeplitz-lm/1', c['format']
+        tail = {'toeplitz-lm/1': 'clip', 'toeplitz-lm/2': 'decay'}.get(c['format'])
+        assert tail is not None, c['format']
         assert c['features']['kind'] == 'prf' and c['features']['normalize'] == 'l2'
-        assert c['rpe']['tail'] == 'clip'
+        assert c['rpe']['tail'] == tail, (c['format'], c['rpe']['tail'])
         return ModelConfig(vocab=c['vocab'], dim=c['dim'], layers=c['layers'], heads=c['heads'],
                            keyDim=c['keyDim'], valueDim=c['valueDim'], hidden=c['hidden'],
                            features=c['features']['count'], rpe_length=c['rpe']['length'],
-                           normEps=c['normEps'], tiedEmbedding=c['tiedEmbedding'])
+                           normEps=c['normEps'], tiedEmbedding=c['tiedEmbedding'], rpe_tail=tail)
 
 
 def decay_prior(heads: int, K: int) -> torch.Tensor:
@@ -102,8 +107,22 @@ class Attention(nn.Module):
         self.register_buffer('projection', orthogonal_projection(cfg.features, cfg.keyDim, g))
         # rpe_bias: [heads, K], b(0..K-1) per head; starts at 0 (= plain kernelized attention)
         self.rpe_bias = nn.Parameter(torch.zeros(cfg.heads, cfg.rpe_length), requires_grad=cfg.learn_rpe)
+        if cfg.rpe_tail == 'decay':
+            # r_h = decay_min + exp(rpe_decay_log_h) >= 0: log-parameterized so Adam moves it by ratios;
+            # exported as `rpe_decay` = r_h (export.py), and a loaded file's r_h is used exactly (decay_exact)
+            init = math.log(max(cfg.decay_init - cfg.decay_min, 1e-30))
+            self.rpe_decay_log = nn.Parameter(torch.full((cfg.heads,), init))
+        self.decay_exact = None  # [heads]: r_h read from a file (load_model), in the model's dtype
         self.method = 'direct'
         self.far_scale = 1.0  # training-time augmentation of the blocked form (1: exact)
+
+    def decay(self):
+        """r [heads] of the decay tail, or None for the clip tail."""
+        if self.cfg.rpe_tail != 'decay':
+            return None
+        if self.decay_exact is not None:
+            return self.decay_exact
+        return self.cfg.decay_min + torch.exp(self.rpe_decay_log)
 
     def forward(self, x):
         # x: [B, n, dim]
@@ -112,11 +131,13 @@ class Attention(nn.Module):
         q = self.wq(x).view(B, n, H, kd).transpose(1, 2)  # [B, H, n, kd]
         k = self.wk(x).view(B, n, H, kd).transpose(1, 2)
         v = self.wv(x).view(B, n, H, vd).transpose(1, 2)  # [B, H, n, vd]
+        r = self.decay()
         if self.method == 'blocked':
-            z = attention_blocked(q, k, v, self.projection, self.rpe_bias, far_scale=self.far_scale)
+            z = attention_blocked(q, k, v, self.projection, self.rpe_bias, far_scale=self.far_scale, decay=r)
+        elif self.method == 'fft':
+            z = attention_fft(q, k, v, self.projection, self.rpe_bias, decay=r)
         else:
-            fn = attention_fft if self.method == 'fft' else attention_direct
-            z = fn(q, k, v, self.projection, self.rpe_bias)  # [B, H, n, vd]
+            z = attention_direct(q, k, v, self.projection, self.rpe_bias, r)  # [B, H, n, vd]
         return self.wo(z.transpose(1, 2).reshape(B, n, H * vd))
 
 
@@ -159,6 +180,8 @@ class ToeplitzLM(nn.Module):
         # llama2.c / GPT-2: N(0, 0.02), residual projections scaled by 1/sqrt(2 * layers)
         for name, p in self.named_parameters():
             if name.endswith('norm.weight'):
+                continue
+            if name.endswith('rpe_decay_log'):
                 continue
             if name.endswith('rpe_bias'):
                 if self.cfg.rpe_init == 'decay' and self.cfg.learn_rpe:

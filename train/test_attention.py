@@ -118,6 +118,49 @@ class AttentionEqualityTests(unittest.TestCase):
         with self.assertRaises(ValueError):
             attention_blocked(q, k, v, W, torch.zeros(2, 70, dtype=F64), block=64)
 
+    def test_decay_tail_forms_agree(self):
+        # toeplitz-lm/2: FFT == direct == blocked (one scan chunk, and chunks of 1 and 3 blocks: the carry)
+        # == the formula, per-head and shared rates; rate 0 is exactly the clip tail
+        g = torch.Generator().manual_seed(13)
+        shapes = [(1, 1, 1, 4, 3, 4, 1, 0), (2, 3, 17, 8, 5, 6, 7, 7), (1, 2, 64, 16, 16, 32, 16, 16),
+                  (3, 4, 100, 8, 4, 16, 13, 20), (1, 1, 257, 32, 32, 32, 128, 0), (2, 2, 300, 6, 9, 20, 4, 5),
+                  (1, 2, 640, 8, 4, 8, 64, 64)]
+        for (B, H, n, d, dv, m, K, P) in shapes:
+            with self.subTest(B=B, H=H, n=n, d=d, dv=dv, m=m, K=K, P=P):
+                q, k, v, W, bias = random_case(g, B, H, n, d, dv, m, K)
+                r = 0.3 * torch.rand(H, generator=g, dtype=F64)
+                r[0] = 1e-3  # a slow head: its far field matters
+                direct = attention_direct(q, k, v, W, bias, r)
+                self.assertLess(rel_err(attention_fft(q, k, v, W, bias, decay=r), direct), 1e-10)
+                self.assertLess(rel_err(attention_direct_autograd(q, k, v, W, bias, r), direct), 1e-12)
+                for scan in (256, 1, 3):
+                    self.assertLess(rel_err(attention_blocked(q, k, v, W, bias, block=P, decay=r, scan=scan),
+                                            direct), 1e-12)
+                self.assertLess(rel_err(attention_blocked(q, k, v, W, bias[0], block=P, decay=0.01),
+                                        attention_direct(q, k, v, W, bias[0], 0.01)), 1e-12)
+                zero = torch.zeros(H, dtype=F64)
+                self.assertLess(rel_err(attention_blocked(q, k, v, W, bias, block=P, decay=zero),
+                                        attention_direct(q, k, v, W, bias)), 1e-12)
+                if n <= 100:
+                    self.assertLess(rel_err(attention_reference(q, k, v, W, bias, r), direct), 1e-10)
+
+    def test_decay_tail_kernel(self):
+        b = torch.tensor([[0.0, -1.0, -2.0], [0.5, 0.0, -1.0]], dtype=F64)
+        c = causal_kernel(b, 6, torch.tensor([0.5, 0.0], dtype=F64))
+        expect = torch.tensor([[0, -1, -2, -2.5, -3, -3.5], [0.5, 0, -1, -1, -1, -1]], dtype=F64)
+        self.assertLess((c - torch.exp(expect)).abs().max().item(), 1e-15)
+
+    def test_decay_bounds_the_far_field_where_clip_does_not(self):
+        # the point of toeplitz-lm/2: with keys far in the past dominating, a clip head's output keeps
+        # drifting towards their average while a decay head's settles
+        g = torch.Generator().manual_seed(14)
+        q, k, v, W, bias = random_case(g, 1, 1, 4000, 8, 4, 8, 16)
+        v[..., :1000, :] += 5.0  # old keys carry a different value
+        clip = attention_blocked(q, k, v, W, bias, block=16)
+        dec = attention_blocked(q, k, v, W, bias, block=16, decay=torch.tensor([0.05], dtype=F64))
+        self.assertLess(dec[0, 0, 2000:].mean(0).abs().max().item(), 1.0)
+        self.assertGreater(clip[0, 0, 2000:].mean(0).abs().max().item(), 1.5)
+
     def test_far_scale_touches_only_rows_with_a_far_field(self):
         g = torch.Generator().manual_seed(12)
         q, k, v, W, bias = random_case(g, 1, 2, 100, 8, 4, 8, 10)
@@ -183,6 +226,22 @@ class GradientTests(unittest.TestCase):
     def test_gradcheck_blocked(self):
         self._check(lambda q, k, v, W, b: attention_blocked(q, k, v, W, b, block=4))  # n = 6: far field used
 
+    def _check_decay(self, f):
+        # gradients of q, k, v, the table and the per-head rates r (lags up to 5 > K - 1 = 3: the tail is used)
+        g = torch.Generator().manual_seed(15)
+        q, k, v, W, bias = random_case(g, 2, 2, 6, 4, 3, 5, 4, bias_lo=-1.0, bias_hi=1.0)
+        args = [t.clone().requires_grad_(True) for t in (q, k, v, bias)]
+        r = torch.tensor([0.3, 0.7], dtype=F64, requires_grad=True)
+        self.assertTrue(torch.autograd.gradcheck(lambda q, k, v, b, r: f(q, k, v, W, b, r), (*args, r),
+                                                 eps=1e-6, atol=1e-7, rtol=1e-5))
+
+    def test_gradcheck_decay_tail(self):
+        self._check_decay(attention_direct)
+        self._check_decay(attention_direct_autograd)
+        self._check_decay(lambda q, k, v, W, b, r: attention_fft(q, k, v, W, b, decay=r))
+        self._check_decay(lambda q, k, v, W, b, r: attention_blocked(q, k, v, W, b, block=4, decay=r))
+        self._check_decay(lambda q, k, v, W, b, r: attention_blocked(q, k, v, W, b, block=4, decay=r, scan=1))
+
     def test_gradcheck_direct_autograd(self):
         self._check(attention_direct_autograd)
 
@@ -236,6 +295,42 @@ class ModelTests(unittest.TestCase):
             m.set_method('direct')
             c = m(tokens).double()
             self.assertLess(rel_err(c, b), 1e-4)  # float32 model vs its float64 copy
+
+
+class DecayModelTests(unittest.TestCase):
+    def test_v2_export_round_trips_and_v1_converts(self):
+        from export import export_model, load_model, read_safetensors
+        from model import ModelConfig, ToeplitzLM
+        torch.manual_seed(1)
+        cfg = ModelConfig(dim=32, layers=2, heads=2, keyDim=16, valueDim=8, hidden=40, features=12,
+                          rpe_length=9, rpe_tail='decay', decay_min=0.01, decay_init=0.05)
+        m = ToeplitzLM(cfg)
+        with torch.no_grad():
+            for l in m.layers:
+                l.attention.rpe_bias.normal_()
+                l.attention.rpe_decay_log.normal_(-3.0, 1.0)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, 'm.safetensors')
+            export_model(m, path, {})
+            tensors, _ = read_safetensors(path)
+            self.assertEqual(tensors['layers.1.attention.rpe_decay'].shape, (2,))
+            self.assertNotIn('layers.1.attention.rpe_decay_log', tensors)
+            r = m.layers[1].attention.decay().detach()
+            self.assertTrue(torch.equal(tensors['layers.1.attention.rpe_decay'], r.float()))
+            m64, config = load_model(path)
+        self.assertEqual(config['format'], 'toeplitz-lm/2')
+        self.assertEqual(config['rpe'], {'length': 9, 'tail': 'decay'})
+        # the loaded rates are the file's exactly
+        self.assertTrue(torch.equal(m64.layers[1].attention.decay(), r.float().double()))
+        tokens = torch.randint(0, 256, (1, 70))
+        outs = []
+        for method in ('fft', 'direct', 'blocked'):
+            m64.set_method(method)
+            outs.append(m64(tokens))
+        self.assertLess(rel_err(outs[0], outs[1]), 1e-10)
+        self.assertLess(rel_err(outs[2], outs[1]), 1e-10)
+        m.set_method('direct')
+        self.assertLess(rel_err(m(tokens).double(), outs[1]), 1e-4)
 
 
 if __name__ == '__main__':

@@ -122,6 +122,13 @@ def evaluate(model, data: torch.Tensor, context: int, batch: int) -> float:
     return total / n / LN2
 
 
+def rates_text(model) -> str:
+    """'  1/r: ...' per layer and head (time constants of the decay tails, in bytes), or ''."""
+    if model.cfg.rpe_tail != 'decay':
+        return ''
+    return '  1/r ' + ' | '.join(' '.join(f'{1 / x:.0f}' for x in b.attention.decay().tolist()) for b in model.layers)
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--name', default='run', help='run name: the log is train/runs/<name>.csv')
@@ -158,6 +165,15 @@ def parse_args(argv=None):
                         'by a factor drawn log-uniformly from [1, this], as if the batch sat up to this many times '
                         'further into a stream; teaches the clip tail positions past the training context. '
                         'Evaluation and export are exact (factor 1).')
+    p.add_argument('--rpe-tail', choices=['clip', 'decay'], default='clip',
+                   help="the RPE tail beyond the table: 'clip' (toeplitz-lm/1) or 'decay' (toeplitz-lm/2: a learned "
+                        "per-head rate r_h, b_h(t) = b_h(K-1) - r_h (t-K+1)); with --init-from a clip model, "
+                        "'decay' adds the rates to it (v1 -> v2)")
+    p.add_argument('--decay-min', type=float, default=0.0,
+                   help='decay tail: floor of r_h during training (r_h = floor + exp(param))')
+    p.add_argument('--decay-init', type=float, default=1.0 / 1024, help='decay tail: initial r_h')
+    p.add_argument('--decay-lr-mult', type=float, default=10.0,
+                   help='decay tail: learning-rate multiplier of the log-rates')
     p.add_argument('--init-from', default=None,
                    help='continue from this safetensors model (its config wins over the size flags): a second stage')
     a = p.parse_args(argv)
@@ -190,7 +206,7 @@ def main(argv=None):
     cfg = ModelConfig(dim=args.dim, layers=args.layers, heads=args.heads, keyDim=kd, valueDim=vd,
                       hidden=args.hidden, features=args.features, rpe_length=1 if args.no_rpe else args.rpe,
                       tiedEmbedding=not args.untied, learn_rpe=not args.no_rpe, rpe_init=args.rpe_init,
-                      seed=args.seed)
+                      seed=args.seed, rpe_tail=args.rpe_tail, decay_min=args.decay_min, decay_init=args.decay_init)
     model = ToeplitzLM(cfg)
     base_info = {}
     if args.init_from:
@@ -198,6 +214,22 @@ def main(argv=None):
         loaded, base_info = load_model(args.init_from, torch.float32)
         cfg = loaded.cfg
         model = loaded.train()
+        if args.rpe_tail == 'decay':
+            # v1 -> v2 (or a v2 model continued): same weights, decay tail with this run's floor and start
+            import dataclasses
+            cfg = dataclasses.replace(cfg, rpe_tail='decay', decay_min=args.decay_min, decay_init=args.decay_init)
+            model = ToeplitzLM(cfg)
+            sd = {k: v for k, v in loaded.state_dict().items() if not k.endswith('rpe_decay_log')}
+            missing, unexpected = model.load_state_dict(sd, strict=False)
+            assert not unexpected and all(k.endswith('rpe_decay_log') for k in missing), (missing, unexpected)
+            if loaded.cfg.rpe_tail == 'decay':  # keep the loaded rates (above the floor)
+                with torch.no_grad():
+                    for b, lb in zip(model.layers, loaded.layers):
+                        gap = (lb.attention.decay().double() - args.decay_min).clamp_min(1e-12)
+                        b.attention.rpe_decay_log.copy_(torch.log(gap).float())
+            model.train()
+        elif cfg.rpe_tail == 'decay':
+            raise SystemExit('--init-from a toeplitz-lm/2 model needs --rpe-tail decay')
         print(f'continuing from {args.init_from} (trained {base_info.get("steps")} steps at context '
               f'{base_info.get("trainingContext")})', file=sys.stderr)
     model.set_method(args.method)
@@ -205,11 +237,13 @@ def main(argv=None):
     print(f'config {json.dumps(cfg.contract())}', file=sys.stderr)
     print(f'parameters {params}  train bytes {train_data.numel()}  held-out bytes {val_data.numel()}', file=sys.stderr)
 
-    decay, no_decay, rpe = [], [], []
+    decay, no_decay, rpe, rates = [], [], [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        if name.endswith('rpe_bias'):
+        if name.endswith('rpe_decay_log'):
+            rates.append(p)
+        elif name.endswith('rpe_bias'):
             rpe.append(p)
         else:
             (decay if p.dim() == 2 else no_decay).append(p)
@@ -217,6 +251,8 @@ def main(argv=None):
               {'params': no_decay, 'weight_decay': 0.0, 'lr_mult': 1.0}]
     if rpe:
         groups.append({'params': rpe, 'weight_decay': 0.0, 'lr_mult': args.rpe_lr_mult})
+    if rates:
+        groups.append({'params': rates, 'weight_decay': 0.0, 'lr_mult': args.decay_lr_mult})
     opt = torch.optim.AdamW(groups, lr=args.lr, betas=(0.9, 0.95))
 
     gen = torch.Generator().manual_seed(args.seed)
@@ -267,7 +303,7 @@ def main(argv=None):
             w.writerow([step, step * B * n, f'{elapsed:.1f}', f'{acc / acc_n / LN2:.5f}', f'{val:.5f}'])
             log.flush()
             print(f'step {step:6d}  {elapsed:7.1f}s  {step * B * n / elapsed:7.0f} tok/s  '
-                  f'train {acc / acc_n / LN2:.4f}  val {val:.4f} bits/byte', file=sys.stderr)
+                  f'train {acc / acc_n / LN2:.4f}  val {val:.4f} bits/byte{rates_text(model)}', file=sys.stderr)
             acc, acc_n = 0.0, 0
         if diverged:
             print('loss is not finite: stopping', file=sys.stderr)
@@ -278,6 +314,8 @@ def main(argv=None):
         w.writerow([step, step * B * n, f'{elapsed:.1f}', f'{acc / max(acc_n, 1) / LN2:.5f}', f'{val:.5f}'])
     log.close()
     summary = {'name': args.name, 'parameters': params, 'steps': step, 'tokens': step * B * n,
+               **({'rpe_decay': [[round(x, 7) for x in b.attention.decay().tolist()] for b in model.layers]}
+                  if cfg.rpe_tail == 'decay' else {}),
                'elapsed_s': round(elapsed, 1), 'tokens_per_s': round(step * B * n / max(elapsed, 1e-9)),
                'val_bits_per_byte': round(val, 5), 'diverged': diverged}
     if not diverged:
@@ -299,10 +337,11 @@ def main(argv=None):
                 'trainingMinutes': round(elapsed / 60, 2)}
         if args.init_from:
             # the stages: what the first one was, then this one
-            info['stages'] = [{'steps': base_info.get('steps'), 'tokens': base_info.get('tokens'),
-                               'context': base_info.get('trainingContext'), 'batch': base_info.get('batch'),
-                               'minutes': base_info.get('trainingMinutes')},
-                              {'steps': step, 'tokens': step * B * n, 'context': n, 'batch': B,
+            base_stages = base_info.get('stages') or [
+                {'steps': base_info.get('steps'), 'tokens': base_info.get('tokens'),
+                 'context': base_info.get('trainingContext'), 'batch': base_info.get('batch'),
+                 'minutes': base_info.get('trainingMinutes')}]
+            info['stages'] = list(base_stages) + [{'steps': step, 'tokens': step * B * n, 'context': n, 'batch': B,
                                'minutes': round(elapsed / 60, 2)}]
             info['steps'] = (base_info.get('steps') or 0) + step
             info['tokens'] = (base_info.get('tokens') or 0) + step * B * n

@@ -5,10 +5,15 @@ import { describe } from '../core/errors.js';
 import { ModelError } from './errors.js';
 
 export const MODEL_FORMAT = 'toeplitz-lm/1';
+/** toeplitz-lm/2: per-head decay tails (`rpe.tail: 'decay'`, tensor `layers.{l}.attention.rpe_decay [heads]`). */
+export const MODEL_FORMAT_V2 = 'toeplitz-lm/2';
+export type ModelFormat = typeof MODEL_FORMAT | typeof MODEL_FORMAT_V2;
+/** The RPE tail of each format: v1 clips b(t) = b(K-1) past the table, v2 decays b(K-1) - r_h (t - K + 1). */
+const FORMAT_TAIL = { [MODEL_FORMAT]: 'clip', [MODEL_FORMAT_V2]: 'decay' } as const;
 
 /** The architecture (the `__metadata__.config` of a toeplitz-lm file, without its informational keys). */
 export interface ModelConfig {
-  readonly format: typeof MODEL_FORMAT;
+  readonly format: ModelFormat;
   /** 256: token id = byte value */
   readonly vocab: number;
   readonly dim: number;
@@ -19,15 +24,15 @@ export interface ModelConfig {
   /** SwiGLU hidden size */
   readonly hidden: number;
   readonly features: { readonly kind: 'prf'; readonly count: number; readonly normalize: 'l2' };
-  /** K = length: b(0..K-1) per head, clipped beyond */
-  readonly rpe: { readonly length: number; readonly tail: 'clip' };
+  /** K = length: b(0..K-1) per head; beyond it clipped (v1) or decayed at the head's rate (v2) */
+  readonly rpe: { readonly length: number; readonly tail: 'clip' | 'decay' };
   readonly normEps: number;
   /** output.weight absent: the logits reuse tok_embeddings.weight */
   readonly tiedEmbedding: boolean;
 }
 
-/** The config as a user writes it (format optional). */
-export type ModelConfigInput = Omit<ModelConfig, 'format'> & { format?: typeof MODEL_FORMAT };
+/** The config as a user writes it (format optional: implied by rpe.tail). */
+export type ModelConfigInput = Omit<ModelConfig, 'format'> & { format?: ModelFormat };
 
 const CONTRACT_KEYS = ['format', 'vocab', 'dim', 'layers', 'heads', 'keyDim', 'valueDim', 'hidden', 'features', 'rpe', 'normEps', 'tiedEmbedding'];
 
@@ -57,8 +62,9 @@ function object(v: unknown, where: string, shape: string): Record<string, unknow
  */
 export function checkModelConfig(value: unknown): ModelConfig {
   const c = object(value, 'config', '{ format, vocab, dim, layers, heads, keyDim, valueDim, hidden, features, rpe, normEps, tiedEmbedding }');
-  const format = c.format ?? MODEL_FORMAT;
-  if (format !== MODEL_FORMAT) fail(`config.format must be "${MODEL_FORMAT}", got ${describe(format)}`);
+  const rpeTail = c.rpe !== null && typeof c.rpe === 'object' ? (c.rpe as Record<string, unknown>).tail : undefined;
+  const format = c.format ?? (rpeTail === 'decay' ? MODEL_FORMAT_V2 : MODEL_FORMAT);
+  if (format !== MODEL_FORMAT && format !== MODEL_FORMAT_V2) fail(`config.format must be "${MODEL_FORMAT}" or "${MODEL_FORMAT_V2}", got ${describe(format)}`);
   if (c.vocab !== 256) fail(`config.vocab must be 256 (byte-level: token id = byte value), got ${describe(c.vocab)}`);
   const dim = size(c, 'dim', MAX_SIZE);
   const layers = size(c, 'layers', MAX_LAYERS);
@@ -70,15 +76,16 @@ export function checkModelConfig(value: unknown): ModelConfig {
   if (f.kind !== 'prf') fail(`config.features.kind must be "prf", got ${describe(f.kind)}`);
   const count = size(f, 'count', MAX_SIZE, 'config.features');
   if (f.normalize !== 'l2') fail(`config.features.normalize must be "l2" (the paper's NPRF), got ${describe(f.normalize)}`);
-  const r = object(c.rpe, 'config.rpe', `{ length, tail: 'clip' }`);
+  const tail = FORMAT_TAIL[format];
+  const r = object(c.rpe, 'config.rpe', `{ length, tail: '${tail}' }`);
   const length = size(r, 'length', MAX_RPE, 'config.rpe');
-  if (r.tail !== 'clip') fail(`config.rpe.tail must be "clip", got ${describe(r.tail)}`);
+  if (r.tail !== tail) fail(`config.rpe.tail must be "${tail}"${format === MODEL_FORMAT ? '' : ` in a ${format} file`}, got ${describe(r.tail)}`);
   const normEps = c.normEps;
   if (typeof normEps !== 'number' || !Number.isFinite(normEps) || normEps <= 0) fail(`config.normEps must be a finite number > 0, got ${describe(normEps)}`);
   if (typeof c.tiedEmbedding !== 'boolean') fail(`config.tiedEmbedding must be a boolean, got ${describe(c.tiedEmbedding)}`);
   if (heads * keyDim > MAX_SIZE || heads * valueDim > MAX_SIZE) fail(`heads x keyDim and heads x valueDim must be at most ${MAX_SIZE}, got ${heads} x ${keyDim} and ${heads} x ${valueDim}`);
   return Object.freeze({
-    format: MODEL_FORMAT,
+    format,
     vocab: 256,
     dim,
     layers,
@@ -87,7 +94,7 @@ export function checkModelConfig(value: unknown): ModelConfig {
     valueDim,
     hidden,
     features: Object.freeze({ kind: 'prf', count, normalize: 'l2' }),
-    rpe: Object.freeze({ length, tail: 'clip' }),
+    rpe: Object.freeze({ length, tail }),
     normEps,
     tiedEmbedding: c.tiedEmbedding,
   } as const);
@@ -120,6 +127,7 @@ export function tensorTable(c: ModelConfig): TensorSpec[] {
       { name: p + 'attention.wo.weight', shape: [dim, heads * valueDim] },
       { name: p + 'attention.projection', shape: [c.features.count, keyDim] },
       { name: p + 'attention.rpe_bias', shape: [heads, c.rpe.length] },
+      ...(c.rpe.tail === 'decay' ? [{ name: p + 'attention.rpe_decay', shape: [heads] }] : []),
       { name: p + 'ffn_norm.weight', shape: [dim] },
       { name: p + 'feed_forward.w1.weight', shape: [hidden, dim] },
       { name: p + 'feed_forward.w2.weight', shape: [dim, hidden] },

@@ -1,8 +1,10 @@
 // Held-out cross-entropy in bits per byte, streamed through a session (bounded memory at any length),
 // overall and by position: what the model makes of long context.
+import { StateError } from '../core/errors.js';
 import type { Model } from './model.js';
 import { ConfigError, ShapeError, describe } from '../core/errors.js';
 import { copyTokens } from './tokens.js';
+import type { Session } from './session.js';
 
 /** Bucket starts (positions of the predicted byte): 0-256, 256-1k, 1k-4k, 4k-16k, 16k+. */
 export const POSITION_BUCKETS: readonly number[] = [0, 256, 1024, 4096, 16384];
@@ -32,6 +34,9 @@ export interface EvaluateOptions {
   onProgress?: (done: number, total: number) => void;
   /** bucket starts, ascending, the first 0 (default POSITION_BUCKETS) */
   buckets?: readonly number[];
+  /** a fresh session of `model` to stream through (default: a new one); it is left at the end of `tokens`,
+   *  e.g. to generate from a long stream's end */
+  session?: Session;
 }
 
 /** Bits per byte of `tokens` under the model: -log2 p(t_{i+1} | t_0..t_i), averaged over i, streamed from the start. */
@@ -46,7 +51,8 @@ export function evaluate(model: Model, tokens: ArrayLike<number>, options: Evalu
   const starts = checkBuckets(options.buckets ?? POSITION_BUCKETS);
   const sums = new Float64Array(starts.length);
   const counts = new Float64Array(starts.length);
-  const session = model.session();
+  const session = options.session ?? model.session();
+  if (session.model !== model || session.position !== 0) throw new StateError(`evaluate needs a fresh session of this model (position 0), got ${session.model !== model ? "a session of another model" : `one at position ${session.position}`}`);
   const n = tokens.length;
   const t0 = performance.now();
   let bucket = 0;

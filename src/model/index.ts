@@ -5,7 +5,7 @@ export { loadModel, createModel, checkModelOptions, Model, type ModelOptions } f
 export { initWasm, wasmSupported, wasmStatus, type WasmStatus } from '../backend/wasm.js';
 export { Session, type SessionOptions, type FeedOptions, type GenerateOptions, type GeneratedToken, type RestoreOptions } from './session.js';
 export { checkSamplerOptions, type SamplerOptions, type ResolvedSampler } from './sampler.js';
-export { checkModelConfig, tensorTable, MODEL_FORMAT, type ModelConfig, type ModelConfigInput, type TensorSpec } from './config.js';
+export { checkModelConfig, tensorTable, MODEL_FORMAT, MODEL_FORMAT_V2, type ModelFormat, type ModelConfig, type ModelConfigInput, type TensorSpec } from './config.js';
 export { encodeModel, randomWeights, modelFingerprint, type ModelWeights, type LayerWeights, type EncodeModelOptions } from './weights.js';
 export { parseSafetensors, readTensor, encodeSafetensors, MAX_HEADER_BYTES, type Dtype, type TensorEntry, type TensorInput, type SafetensorsFile } from './safetensors.js';
 export { evaluate, POSITION_BUCKETS, type Evaluation, type EvaluateOptions, type BucketResult } from './evaluate.js';

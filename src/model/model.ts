@@ -43,7 +43,7 @@ export class Model {
   /** informational keys of the file's config (corpus, steps, losses, ...) */
   readonly info: Readonly<Record<string, unknown>>;
   readonly weights: ModelWeights;
-  /** per layer: the attention config of DESIGN section 9 (causal, PRF with the layer's W, clip RPE per head) */
+  /** per layer: the attention config of DESIGN section 9 (causal, PRF with the layer's W, RPE per head: clip tail, or decay in v2) */
   readonly attentionConfigs: readonly AttentionConfig[];
   readonly options: Readonly<ModelOptions>;
   /** the backend the model's matrix products run on ('wasm': packed weights resident in its memory) */
@@ -76,7 +76,8 @@ export class Model {
       valueDim,
       causal: true,
       features: { kind: 'prf', count: config.features.count, projection: layer.projection, normalize: 'l2' },
-      rpe: Array.from({ length: heads }, (_, h) => ({ past: { bias: layer.rpeBias.subarray(h * K, (h + 1) * K), tail: 'clip' as const } })),
+      // v1: the clip tail; v2: head h's decay tail { decay: r_h } (the same bounded decoder state)
+      rpe: Array.from({ length: heads }, (_, h) => ({ past: { bias: layer.rpeBias.subarray(h * K, (h + 1) * K), tail: config.rpe.tail === 'decay' ? { decay: layer.rpeDecay![h]! } : ('clip' as const) } })),
     }));
   }
 

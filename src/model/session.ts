@@ -575,7 +575,9 @@ function checkLayerDecoder(model: Model, l: number, dec: Decoder, position: numb
   const K = c.rpe.length;
   for (let h = 0; h < c.heads; h++) {
     const past = r.past[h]!;
-    if (past.tail.kind !== 'clip' || !sameArray(past.logBias, layer.rpeBias.subarray(h * K, (h + 1) * K))) fail(`head ${h}'s RPE table differs from rpe_bias[${h}] with the clip tail`);
+    const rate = c.rpe.tail === 'decay' ? layer.rpeDecay![h]! : null; // toeplitz-lm/2: the head's decay tail
+    const tailOk = rate === null ? past.tail.kind === 'clip' : past.tail.kind === 'decay' && past.tail.rate === rate;
+    if (!tailOk || !sameArray(past.logBias, layer.rpeBias.subarray(h * K, (h + 1) * K))) fail(`head ${h}'s RPE table differs from rpe_bias[${h}] with the ${rate === null ? 'clip tail' : `decay tail ${rate}`}`);
   }
   if (dec.position !== position) fail(`expected position ${position}, got ${dec.position}`);
 }

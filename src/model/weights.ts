@@ -18,6 +18,8 @@ export interface LayerWeights {
   wo: Float64Array; // [dim, heads * valueDim]
   projection: Float64Array; // [count, keyDim]  the PRF matrix W, shared by the layer's heads
   rpeBias: Float64Array; // [heads, rpe.length]  b(0..K-1) per head
+  /** [heads]  r_h >= 0 of the decay tail (toeplitz-lm/2 only; absent with the clip tail) */
+  rpeDecay?: Float64Array;
   ffnNorm: Float64Array; // [dim]
   w1: Float64Array; // [hidden, dim]
   w2: Float64Array; // [dim, hidden]
@@ -32,7 +34,9 @@ export interface ModelWeights {
   output: Float64Array;
 }
 
-const LAYER_FIELDS: readonly (readonly [string, keyof LayerWeights])[] = [
+type LayerField = Exclude<keyof LayerWeights, 'rpeDecay'>;
+
+const LAYER_FIELDS: readonly (readonly [string, LayerField])[] = [
   ['attention_norm.weight', 'attentionNorm'],
   ['attention.wq.weight', 'wq'],
   ['attention.wk.weight', 'wk'],
@@ -46,10 +50,18 @@ const LAYER_FIELDS: readonly (readonly [string, keyof LayerWeights])[] = [
   ['feed_forward.w3.weight', 'w3'],
 ];
 
+/** The layer fields of a config in tensorTable order (rpeDecay after rpeBias in a toeplitz-lm/2 model). */
+function layerFields(config: ModelConfig): readonly (keyof LayerWeights)[] {
+  const fields: (keyof LayerWeights)[] = LAYER_FIELDS.map(([, f]) => f);
+  if (config.rpe.tail === 'decay') fields.splice(fields.indexOf('rpeBias') + 1, 0, 'rpeDecay');
+  return fields;
+}
+
 /** The arrays of `w` in tensorTable order (output left out when tied). */
 export function weightArrays(config: ModelConfig, w: ModelWeights): Float64Array[] {
   const out = [w.tokEmbeddings];
-  for (const layer of w.layers) for (const [, field] of LAYER_FIELDS) out.push(layer[field]);
+  const fields = layerFields(config);
+  for (const layer of w.layers) for (const field of fields) out.push(layer[field]!);
   out.push(w.norm);
   if (!config.tiedEmbedding) out.push(w.output);
   return out;
@@ -60,9 +72,10 @@ function fromArrays(config: ModelConfig, arrays: Float64Array[]): ModelWeights {
   const next = (): Float64Array => arrays[i++]!;
   const tokEmbeddings = next();
   const layers: LayerWeights[] = [];
+  const fields = layerFields(config);
   for (let l = 0; l < config.layers; l++) {
     const layer = {} as LayerWeights;
-    for (const [, field] of LAYER_FIELDS) layer[field] = next();
+    for (const field of fields) layer[field] = next();
     layers.push(layer);
   }
   const norm = next();
@@ -89,7 +102,20 @@ export function readWeights(file: SafetensorsFile, config: ModelConfig): ModelWe
     }
   }
   // the float32 range (the trainer's dtype) even in F64 files: larger weights overflow a forward pass
-  return fromArrays(config, table.map((spec) => readTensor(file, file.byName.get(spec.name)!, FLOAT32_MAX)));
+  const weights = fromArrays(config, table.map((spec) => readTensor(file, file.byName.get(spec.name)!, FLOAT32_MAX)));
+  checkDecayRates(config, weights);
+  return weights;
+}
+
+/** toeplitz-lm/2: every r_h finite and >= 0 (a negative rate would make the tail grow without bound). */
+function checkDecayRates(config: ModelConfig, w: ModelWeights): void {
+  if (config.rpe.tail !== 'decay') return;
+  w.layers.forEach((layer, l) => {
+    const r = layer.rpeDecay!;
+    for (let h = 0; h < r.length; h++) {
+      if (!(Number.isFinite(r[h]!) && r[h]! >= 0)) throw new ModelError('tensor', `tensor "layers.${l}.attention.rpe_decay" must hold decay rates r >= 0 (finite), got ${describe(r[h])} for head ${h}`);
+    }
+  });
 }
 
 /** Check in-memory weights against the config: every array present with the right length and finite. */
@@ -110,6 +136,11 @@ export function checkWeights(config: ModelConfig, w: ModelWeights): void {
       if (Math.abs(a[j]!) > FLOAT32_MAX) throw new ModelError('tensor', `weight "${spec.name}" must hold values in the float32 range (|x| <= ${FLOAT32_MAX}), got ${a[j]} at flat index ${j}`);
     }
   });
+  if (config.rpe.tail !== 'decay') {
+    const l = w.layers.findIndex((layer) => layer.rpeDecay !== undefined);
+    if (l >= 0) throw new ModelError('tensor', `layer ${l} has rpeDecay, but the config's rpe.tail is "${config.rpe.tail}" (format ${config.format}); decay rates need rpe.tail "decay" (toeplitz-lm/2)`);
+  }
+  checkDecayRates(config, w);
 }
 
 /** Options of encodeModel. */
@@ -132,7 +163,8 @@ export function encodeModel(config: ModelConfig, weights: ModelWeights, options:
 
 /**
  * Seeded random weights (embeddings N(0, 1), linear layers N(0, 1/in), unit norms
- * but the final one, the library's seeded orthogonal W per layer, decreasing RPE tables). Not a
+ * but the final one, the library's seeded orthogonal W per layer, decreasing RPE tables, decay rates in
+ * [1/1024, 1/4] for a toeplitz-lm/2 config). Not a
  * language model: for tests, benchmarks and demos before a trained file exists.
  */
 export function randomWeights(config: ModelConfig, seed = 1): ModelWeights {
@@ -153,6 +185,8 @@ export function randomWeights(config: ModelConfig, seed = 1): ModelWeights {
       const rate = 0.2 + 0.8 * rng.nextFloat64();
       for (let t = 0; t < K; t++) rpeBias[h * K + t] = -rate * Math.log1p(t);
     }
+    // toeplitz-lm/2: r_h log-uniform in [1/1024, 1/4] (drawn only then: v1 weights are as before)
+    const rpeDecay = cfg.rpe.tail === 'decay' ? Float64Array.from({ length: heads }, () => Math.exp(Math.log(1 / 1024) + Math.log(256) * rng.nextFloat64())) : undefined;
     layers.push({
       attentionNorm: ones(dim),
       wq: gauss(heads * keyDim * dim, 1 / Math.sqrt(dim)),
@@ -161,6 +195,7 @@ export function randomWeights(config: ModelConfig, seed = 1): ModelWeights {
       wo: gauss(dim * heads * valueDim, 1 / Math.sqrt(heads * valueDim)),
       projection: drawProjection(cfg.features.count, keyDim, seed * 1000 + l),
       rpeBias,
+      ...(rpeDecay ? { rpeDecay } : {}),
       ffnNorm: ones(dim),
       w1: gauss(hidden * dim, 1 / Math.sqrt(dim)),
       w2: gauss(dim * hidden, 1 / Math.sqrt(hidden)),

@@ -59,7 +59,9 @@ export function referenceLogits(model: Model, tokens: ArrayLike<number>): Float6
         let den = 0;
         const num = new Array<number>(dv).fill(0);
         for (let j = 0; j <= i; j++) {
-          const wgt = Math.exp(L.rpeBias[h * K + Math.min(i - j, K - 1)]!) * pq[i]!.reduce((s, e, r) => s + e * pk[j]![r]!, 0);
+          // b(t) past the table: clipped (v1), or decayed at the head's rate (v2)
+          const past = Math.max(0, i - j - K + 1) * (c.rpe.tail === 'decay' ? L.rpeDecay![h]! : 0);
+          const wgt = Math.exp(L.rpeBias[h * K + Math.min(i - j, K - 1)]! - past) * pq[i]!.reduce((s, e, r) => s + e * pk[j]![r]!, 0);
           den += wgt;
           for (let col = 0; col < dv; col++) num[col] = num[col]! + wgt * v[j]![h * dv + col]!;
         }
