@@ -65,7 +65,7 @@ function describeModel(model: Model, trained: boolean): string {
   return (
     `toeplitz-lm (${trained ? modelPath.replace(process.cwd() + '/', '') : 'RANDOM weights: models/toeplitz-lm.safetensors not found, the text below is noise'}): ` +
     `${(params / 1e6).toFixed(2)}M parameters, ${c.layers} layers x ${c.heads} heads, dim ${c.dim}, PRF features m = ${c.features.count}, ` +
-    `RPE window K = ${c.rpe.length} (clipped beyond)${typeof info.valBitsPerByte === 'number' ? `, ${info.valBitsPerByte.toFixed(2)} held-out bits/byte` : ''}; backend ${model.backend}`
+    `RPE window K = ${c.rpe.length} (${c.rpe.tail === 'decay' ? 'learned decay beyond' : 'clipped beyond'})${typeof info.valBitsPerByte === 'number' ? `, ${info.valBitsPerByte.toFixed(2)} held-out bits/byte` : ''}; backend ${model.backend}`
   );
 }
 
