@@ -174,7 +174,7 @@ export class SessionHost {
     const m = this.config.model;
     this.model = typeof m === 'string' ? loadModelFile(m) : loadModel(m);
     this.store = await openStore(this.config.store);
-    this.sweeper = setInterval(() => void this.sweep(), Math.max(50, Math.floor(this.config.idleMs / 2)));
+    this.sweeper = setInterval(() => void this.sweep().catch(this.log), Math.max(50, Math.floor(this.config.idleMs / 2)));
     this.sweeper.unref();
   }
 
@@ -269,7 +269,7 @@ export class SessionHost {
       if (over <= 0) break;
       if (live.run !== null) continue;
       over--;
-      void this.closeLive(live);
+      this.closeLive(live).catch(this.log);
     }
   }
 
@@ -389,6 +389,21 @@ export class SessionHost {
     };
   }
 
+  /** Start `run` as live.run; a session found fenced (taken over, deleted) or closed is dropped from memory. */
+  private async begin(live: Live, run: Run): Promise<void> {
+    live.run = run;
+    try {
+      await run.begin();
+    } catch (e) {
+      live.run = null;
+      if (e instanceof SessionError && (e.code === 'fenced' || e.code === 'closed') && this.live.get(live.id) === live) {
+        this.live.delete(live.id);
+        live.s.abandon();
+      }
+      throw e;
+    }
+  }
+
   private listen(rid: number, run: Run, from: number, post: Post): void {
     this.streams.set(rid, run);
     run.add(rid, {
@@ -412,13 +427,7 @@ export class SessionHost {
     const it = live.s.generate(prompt, { maxTokens, stop: req.stop });
     const end = live.s.position + prompt.length + maxTokens;
     const run = new Run(this, it, prompt.length, end, this.config.pauseMs, live);
-    live.run = run;
-    try {
-      await run.begin();
-    } catch (e) {
-      live.run = null;
-      throw e;
-    }
+    await this.begin(live, run);
     this.listen(req.rid, run, 0, post);
   }
 
@@ -429,13 +438,7 @@ export class SessionHost {
       const p = live.s.pending();
       const it = live.s.resume();
       run = new Run(this, it, 0, p === null ? null : p.to, this.config.pauseMs, live);
-      live.run = run;
-      try {
-        await run.begin();
-      } catch (e) {
-        live.run = null;
-        throw e;
-      }
+      await this.begin(live, run);
     }
     this.listen(req.rid, run, req.from, post);
   }
