@@ -495,7 +495,9 @@ export function createServer(options: ServeOptions = {}): ToeplitzServer {
     }
   }
 
-  const http = createHttpServer({ requestTimeout: o.requestTimeoutMs, headersTimeout: Math.min(o.requestTimeoutMs, 10_000) }, (req, res) => void handle(req, res));
+  const http = createHttpServer(
+    // Node checks these timeouts every connectionsCheckingInterval (30 s by default): check often enough to keep them
+    { requestTimeout: o.requestTimeoutMs, headersTimeout: Math.min(o.requestTimeoutMs, 10_000), connectionsCheckingInterval: Math.max(100, Math.min(30_000, Math.floor(o.requestTimeoutMs / 4))) }, (req, res) => void handle(req, res));
   http.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable) return socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400;

@@ -2,7 +2,8 @@
 // two worker threads, --max-live below the session count (so sessions are evicted and resumed from the
 // store). No errors, and each session's text equals its offline reference. Fairness: every session gets its
 // first token before any session finishes (round-robin, nobody starves behind a long generation).
-// Then a bounded fuzz of malformed requests: never a 5xx, and the server keeps serving.
+// Then a bounded fuzz of malformed requests: never a 5xx, and the server keeps serving; a body that never
+// finishes arriving is cut with 408 at requestTimeoutMs.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from 'node:net';
 import { createServer, type ToeplitzServer } from '../../src/serve/index.js';
@@ -96,6 +97,17 @@ describe('serve: load and fuzz (two workers, memory: store)', () => {
       c.on('error', () => resolve(out));
     });
     expect(raw).toMatch(/^HTTP\/1\.1 400 /);
+    // a request whose body never finishes arriving is cut at requestTimeoutMs (2 s here) with 408
+    const t0 = performance.now();
+    const slow = await new Promise<string>((resolve) => {
+      const c = connect(port, '127.0.0.1', () => c.write('POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"pro'));
+      let out = '';
+      c.on('data', (b) => void (out += b.toString()));
+      c.on('close', () => resolve(out));
+      c.on('error', () => resolve(out));
+    });
+    expect(slow).toMatch(/^HTTP\/1\.1 408 /);
+    expect(performance.now() - t0).toBeLessThan(6000);
     // still serving
     const ok = await postJson(`${url}/v1/sessions`, { prompt: 'still here', seed: 1 });
     expect(ok.status).toBe(201);
