@@ -107,12 +107,12 @@ export async function runServeBench(log: (s: string) => void, small: boolean): P
     dirs.push(dir);
     const server = createServer({ store: `file:${dir}`, workers, maxConcurrent: 1024, maxLive: 4 * sessions });
     const { url } = await server.listen();
-    servers.push({ workers, server, url, results: [] as RoundResult[], rssAfterWarmup: 0, rssEnd: 0 });
+    servers.push({ workers, server, url, results: [] as RoundResult[] });
   }
   // warm-up (JIT, worker start): one small round each
   for (const s of servers) await round(s.url, 8, 32, 1000);
   const rssWarm = process.memoryUsage().rss;
-  for (const s of servers) s.rssAfterWarmup = rssWarm;
+  const rssRounds: number[] = [];
   const ratios: number[] = [];
   for (let r = 0; r < rounds; r++) {
     const per: number[] = [];
@@ -126,6 +126,7 @@ export async function runServeBench(log: (s: string) => void, small: boolean): P
       log(`  round ${r + 1}, ${s.workers} worker${s.workers > 1 ? 's' : ''}: ${res.tokensPerSecond.toFixed(0)} tokens/s`);
     }
     ratios.push(per[1]! / per[0]!);
+    rssRounds.push(process.memoryUsage().rss);
   }
   const rssEnd = process.memoryUsage().rss;
   const rows = servers.map((s) => {
@@ -146,6 +147,7 @@ export async function runServeBench(log: (s: string) => void, small: boolean): P
   log('|---|---|---|---|---|');
   for (const r of rows) log(`| ${r.workers} | ${r.tokensPerSecond.toFixed(0)} | ${r.interTokenMs.p50.toFixed(1)} ms | ${r.interTokenMs.p99.toFixed(1)} ms | ${r.fairness.toFixed(2)} |`);
   log(`2 workers vs 1: x${ratio.toFixed(2)} (median of per-round ratios ${ratios.map((x) => x.toFixed(2)).join(', ')}); every session's text equal to its offline reference`);
-  log(`RSS (this process: client, server, workers): ${(rssWarm / 2 ** 20).toFixed(0)} MiB after warm-up, ${(rssEnd / 2 ** 20).toFixed(0)} MiB after ${rounds * 2} rounds of ${sessions * tokens} tokens`);
-  return { sessions, tokens, rounds, rows, ratio, ratios, rssMiB: { afterWarmup: rssWarm / 2 ** 20, end: rssEnd / 2 ** 20 } };
+  const mib = (x: number): string => (x / 2 ** 20).toFixed(0);
+  log(`RSS (this process: client, both servers, their 3 workers): ${mib(rssWarm)} MiB after warm-up (8 sessions each), ${rssRounds.map(mib).join(' -> ')} MiB after each round (${sessions} new sessions per server per round; idle ones are closed after 5 s), ${mib(rssEnd)} MiB at the end`);
+  return { sessions, tokens, rounds, rows, ratio, ratios, rssMiB: { afterWarmup: rssWarm / 2 ** 20, afterRounds: rssRounds.map((x) => x / 2 ** 20), end: rssEnd / 2 ** 20 } };
 }
