@@ -54,6 +54,10 @@ async function readStream(res: Response): Promise<Stream> {
 
 interface RoundResult {
   tokensPerSecond: number;
+  /** CPU time of this process (all threads: client, HTTP, workers) per wall second: the cores it got */
+  cores: number;
+  /** tokens per CPU second */
+  tokensPerCpuSecond: number;
   gaps: number[];
   perSessionMeanGap: number[];
   texts: string[];
@@ -67,12 +71,15 @@ async function round(url: string, sessions: number, tokens: number, seed0: numbe
     return ((await r.json()) as { id: string }).id;
   }));
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   const streams = await Promise.all(ids.map(async (id) => {
     const r = await post(`/v1/sessions/${id}/generate`, { prompt: 'Call me', maxTokens: tokens });
     if (r.status !== 200) throw new Error(`generate: ${r.status} ${await r.text()}`);
     return readStream(r);
   }));
   const t1 = Math.max(...streams.map((s) => s.times[s.times.length - 1] ?? 0));
+  const cpu = process.cpuUsage(cpu0);
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   const total = streams.reduce((n, s) => n + s.tokens.length, 0);
   const gaps: number[] = [];
   const perSessionMeanGap: number[] = [];
@@ -81,7 +88,7 @@ async function round(url: string, sessions: number, tokens: number, seed0: numbe
     for (let i = 1; i < s.times.length; i++) gaps.push(s.times[i]! - s.times[i - 1]!);
     perSessionMeanGap.push((s.times[s.times.length - 1]! - s.times[0]!) / (s.times.length - 1));
   }
-  return { tokensPerSecond: total / ((t1 - t0) / 1000), gaps, perSessionMeanGap, texts: streams.map((s) => s.text) };
+  return { tokensPerSecond: total / ((t1 - t0) / 1000), cores: cpuSeconds / ((performance.now() - t0) / 1000), tokensPerCpuSecond: total / cpuSeconds, gaps, perSessionMeanGap, texts: streams.map((s) => s.text) };
 }
 
 export async function runServeBench(log: (s: string) => void, small: boolean): Promise<unknown> {
@@ -123,7 +130,7 @@ export async function runServeBench(log: (s: string) => void, small: boolean): P
       });
       s.results.push(res);
       per.push(res.tokensPerSecond);
-      log(`  round ${r + 1}, ${s.workers} worker${s.workers > 1 ? 's' : ''}: ${res.tokensPerSecond.toFixed(0)} tokens/s`);
+      log(`  round ${r + 1}, ${s.workers} worker${s.workers > 1 ? 's' : ''}: ${res.tokensPerSecond.toFixed(0)} tokens/s, ${res.cores.toFixed(2)} cores used, ${res.tokensPerCpuSecond.toFixed(0)} tokens per CPU second`);
     }
     ratios.push(per[1]! / per[0]!);
     rssRounds.push(process.memoryUsage().rss);
@@ -135,6 +142,8 @@ export async function runServeBench(log: (s: string) => void, small: boolean): P
     return {
       workers: s.workers,
       tokensPerSecond: quantile(s.results.map((r) => r.tokensPerSecond), 0.5),
+      cores: quantile(s.results.map((r) => r.cores), 0.5),
+      tokensPerCpuSecond: quantile(s.results.map((r) => r.tokensPerCpuSecond), 0.5),
       interTokenMs: { p50: quantile(gaps, 0.5), p99: quantile(gaps, 0.99) },
       fairness: quantile(perSession, 0.99) / quantile(perSession, 0.5),
     };
@@ -143,9 +152,9 @@ export async function runServeBench(log: (s: string) => void, small: boolean): P
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
   const ratio = quantile(ratios, 0.5);
   log('');
-  log('| workers | tokens/s (median) | inter-token p50 | inter-token p99 | fairness (p99/p50 of per-session gaps) |');
-  log('|---|---|---|---|---|');
-  for (const r of rows) log(`| ${r.workers} | ${r.tokensPerSecond.toFixed(0)} | ${r.interTokenMs.p50.toFixed(1)} ms | ${r.interTokenMs.p99.toFixed(1)} ms | ${r.fairness.toFixed(2)} |`);
+  log('| workers | tokens/s (median) | cores used | tokens per CPU second | inter-token p50 | inter-token p99 | fairness (p99/p50 of per-session gaps) |');
+  log('|---|---|---|---|---|---|---|');
+  for (const r of rows) log(`| ${r.workers} | ${r.tokensPerSecond.toFixed(0)} | ${r.cores.toFixed(2)} | ${r.tokensPerCpuSecond.toFixed(0)} | ${r.interTokenMs.p50.toFixed(1)} ms | ${r.interTokenMs.p99.toFixed(1)} ms | ${r.fairness.toFixed(2)} |`);
   log(`2 workers vs 1: x${ratio.toFixed(2)} (median of per-round ratios ${ratios.map((x) => x.toFixed(2)).join(', ')}); every session's text equal to its offline reference`);
   const mib = (x: number): string => (x / 2 ** 20).toFixed(0);
   log(`RSS (this process: client, both servers, their 3 workers): ${mib(rssWarm)} MiB after warm-up (8 sessions each), ${rssRounds.map(mib).join(' -> ')} MiB after each round (${sessions} new sessions per server per round; idle ones are closed after 5 s), ${mib(rssEnd)} MiB at the end`);
