@@ -65,6 +65,20 @@ describe('serve: routes (one worker thread, file: store)', () => {
     expect(rest.tokens).toEqual(ref!.slice(10));
   });
 
+  it('no session starves behind a long one: a short generation started later on the same worker ends first', async () => {
+    const create = async (seed: number): Promise<string> => ((await (await postJson(`${url}/v1/sessions`, { prompt: 'x', seed })).json()) as { id: string }).id;
+    const [long, short] = [await create(31), await create(32)];
+    const longRes = await postJson(`${url}/v1/sessions/${long}/generate`, { maxTokens: 16000 });
+    const reader = longRes.body!.getReader();
+    await reader.read(); // it is generating (one worker: both sessions share its turns)
+    const s = await collect(await postJson(`${url}/v1/sessions/${short}/generate`, { maxTokens: 200 }));
+    expect(s.tokens.length).toBe(200);
+    const info = (await (await fetch(`${url}/v1/sessions/${long}`)).json()) as { position: number; generating: boolean };
+    expect(info.generating).toBe(true);
+    expect(info.position).toBeLessThan(1 + 16000);
+    await reader.cancel();
+  });
+
   it('exports and imports snapshots; a hostile PUT is 400 with the validation message', async () => {
     const { id } = (await (await postJson(`${url}/v1/sessions`, { prompt: 'Loomings', seed: 2 })).json()) as { id: string };
     const snap = new Uint8Array(await (await fetch(`${url}/v1/sessions/${id}/snapshot`)).arrayBuffer());
