@@ -24,6 +24,8 @@ const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve)
 interface Listener {
   from: number;
   post: Post;
+  /** its socket is full: the generation waits (without the pause timeout) until it drains */
+  held?: boolean;
 }
 
 interface Live {
@@ -72,6 +74,31 @@ class Run {
 
   remove(rid: number): void {
     this.listeners.delete(rid);
+    if (this.listeners.size === 0 || !this.heldBack()) this.wake?.();
+  }
+
+  hold(rid: number, held: boolean): void {
+    const l = this.listeners.get(rid);
+    if (l === undefined) return;
+    l.held = held;
+    if (!held) this.wake?.();
+  }
+
+  /** Some listener can take tokens now (none held), or there is none at all. */
+  private heldBack(): boolean {
+    if (this.listeners.size === 0) return false;
+    for (const l of this.listeners.values()) if (!l.held) return false;
+    return true;
+  }
+
+  /** Wait until a held listener drains, leaves, or a stop is asked. */
+  private drained(): Promise<void> {
+    return new Promise((resolve) => {
+      this.wake = () => {
+        this.wake = null;
+        resolve();
+      };
+    });
   }
 
   /** End it where it stands (journaled as an early end) and wait for that. */
@@ -120,7 +147,13 @@ class Run {
         if (this.live !== null) this.host.observeCheckpoint(this.live);
         // one token per turn: every other generation of this host (and its messages) gets its turn
         await turn();
-        if (this.listeners.size === 0 && !this.stopAsked && !(await this.paused())) this.stopAsked = true;
+        // nobody listening: pause (ended after pauseMs); every listener's socket full: wait for one to drain
+        while (!this.stopAsked) {
+          if (this.listeners.size === 0) {
+            if (!(await this.paused())) this.stopAsked = true;
+          } else if (this.heldBack()) await this.drained();
+          else break;
+        }
         if (this.stopAsked) {
           if (this.abortBody === null) await this.it.return(undefined);
           ended = true;
@@ -217,6 +250,9 @@ export class SessionHost {
         run?.remove(req.target);
         return;
       }
+      case 'hold':
+        this.streams.get(req.target)?.hold(req.target, req.held);
+        return;
     }
   }
 

@@ -40,7 +40,9 @@ export type Request =
   | { rid: number; op: 'resume'; id: string; from: number }
   | { rid: number; op: 'complete'; prompt: string; maxTokens: number; stop: string[]; sampling: SamplingBody }
   /** the client of stream `target` left: stop feeding it (its generation pauses at the next token) */
-  | { rid: number; op: 'cancel'; target: number };
+  | { rid: number; op: 'cancel'; target: number }
+  /** the client of stream `target` reads slower than it generates (its socket is full): hold, or go on */
+  | { rid: number; op: 'hold'; target: number; held: boolean };
 
 export interface Usage {
   /** tokens of the prompt fed by this call */

@@ -205,8 +205,10 @@ function sendError(res: ServerResponse, e: ErrorBody): void {
   sendJson(res, e.status, { code: e.code, message: e.message }, headers);
 }
 
-function sse(res: ServerResponse, text: string): void {
-  if (!res.destroyed && !res.writableEnded) res.write(text);
+/** Write an event; false when the socket is full (the reader is slower than the generation). */
+function sse(res: ServerResponse, text: string): boolean {
+  if (res.destroyed || res.writableEnded) return true;
+  return res.write(text);
 }
 
 /** FNV-1a of the id: which worker a session is pinned to. */
@@ -255,11 +257,12 @@ export function createServer(options: ServeOptions = {}): ToeplitzServer {
    * Run a stream op on `link`: wait for its start (an error before it is a JSON error response), then
    * write its events through `events`. A client that leaves cancels it (its generation pauses at once).
    */
-  function stream(req: IncomingMessage, res: ServerResponse, link: HostLink, op: Op, events: { start(): void; token(t: { token: number; text: string; position: number }): void; done(u: Usage): void; error(e: ErrorBody): void }): Promise<void> {
+  function stream(req: IncomingMessage, res: ServerResponse, link: HostLink, op: Op, events: { start(): void; token(t: { token: number; text: string; position: number }): boolean | void; done(u: Usage): void; error(e: ErrorBody): void }): Promise<void> {
     admit();
     active++;
     return new Promise((resolve) => {
       let ended = false;
+      let held = false;
       const finish = (): void => {
         if (ended) return;
         ended = true;
@@ -272,7 +275,15 @@ export function createServer(options: ServeOptions = {}): ToeplitzServer {
             events.start();
             return;
           case 'token':
-            events.token(reply);
+            // backpressure: a full socket holds the generation until it drains (no unbounded queue in memory)
+            if (events.token(reply) === false && !held) {
+              held = true;
+              link.send({ op: 'hold', target: rid, held: true }, null);
+              res.once('drain', () => {
+                held = false;
+                if (!ended) link.send({ op: 'hold', target: rid, held: false }, null);
+              });
+            }
             return;
           case 'done':
             events.done(reply.usage);
@@ -466,9 +477,7 @@ export function createServer(options: ServeOptions = {}): ToeplitzServer {
         `data: ${JSON.stringify({ id, object: 'text_completion', created, model, choices: [{ text, index: 0, logprobs: null, finish_reason: reason }], ...(u ? { usage: usage(u) } : {}) })}\n\n`;
       return stream(req, res, link, op, {
         start: () => sseHeaders(res),
-        token: (t) => {
-          if (t.text !== '') sse(res, chunk(t.text, null));
-        },
+        token: (t) => (t.text === '' ? true : sse(res, chunk(t.text, null))),
         done: (u) => sse(res, chunk('', finish(u), u) + 'data: [DONE]\n\n'),
         error: (e) => sse(res, `data: ${JSON.stringify({ error: { code: e.code, message: e.message } })}\n\n`),
       });

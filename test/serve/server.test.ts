@@ -4,6 +4,7 @@
 // with the openai client, metrics, admission control, auth, body limits and the error shape.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
+import { ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import OpenAI from 'openai';
@@ -77,6 +78,42 @@ describe('serve: routes (one worker thread, file: store)', () => {
     expect(info.generating).toBe(true);
     expect(info.position).toBeLessThan(1 + 16000);
     await reader.cancel();
+  });
+
+  it('backpressure: a socket that reports full holds its generation until it drains; then it finishes, in order', async () => {
+    const { id, position } = (await (await postJson(`${url}/v1/sessions`, { prompt: 'slow reader', seed: 8 })).json()) as { id: string; position: number };
+    // a slow reader, simulated where Node reports it: this stream's writes say "full", and it drains 100 ms later
+    // (a real slow reader needs megabytes of unread data first: loopback's kernel buffers absorb ~1 MB)
+    const proto = ServerResponse.prototype as unknown as { write: (this: ServerResponse, ...a: unknown[]) => boolean };
+    const write = proto.write;
+    let slow = true;
+    let draining = false;
+    proto.write = function (this: ServerResponse, ...a: unknown[]): boolean {
+      const ok = write.apply(this, a);
+      if (!slow || !this.req?.url?.endsWith('?slow')) return ok;
+      if (!draining) {
+        draining = true;
+        setTimeout(() => {
+          draining = false;
+          this.emit('drain');
+        }, 100);
+      }
+      return false;
+    };
+    try {
+      const res = await postJson(`${url}/v1/sessions/${id}/generate?slow`, { maxTokens: 5000 });
+      const pos = async (): Promise<number> => ((await (await fetch(`${url}/v1/sessions/${id}`)).json()) as { position: number }).position;
+      await new Promise((r) => setTimeout(r, 1000)); // unheld, 5,000 tiny-model tokens take about half of this
+      const held = (await pos()) - position;
+      // per 100 ms drain, the tokens made while a hold message is in flight (tens); unheld, all 5,000
+      expect(held).toBeLessThan(2000);
+      slow = false;
+      const s = await collect(res);
+      expect(s.tokens.length).toBe(5000);
+      expect(s.tokens.every((t, i) => t.position === position + 1 + i)).toBe(true);
+    } finally {
+      proto.write = write;
+    }
   });
 
   it('exports and imports snapshots; a hostile PUT is 400 with the validation message', async () => {
