@@ -460,8 +460,7 @@ export function createServer(options: ServeOptions = {}): ToeplitzServer {
     if (Array.isArray(prompt) && prompt.length === 1) prompt = prompt[0];
     if (typeof prompt !== 'string' || prompt.length === 0) throw new HttpError(400, 'invalid', `prompt must be a non-empty string (or an array of one), got ${describe(body.prompt)}`);
     const maxTokens = optNumber(body, 'max_tokens', (x) => isInt(x) && x >= 1 && x <= o.maxTokens, `an integer in [1, ${o.maxTokens}]`) ?? 16;
-    const n = optNumber(body, 'n', (x) => x === 1, '1 (one choice per request)');
-    void n;
+    optNumber(body, 'n', (x) => x === 1, '1 (one choice per request)');
     if (body.stream !== undefined && body.stream !== null && typeof body.stream !== 'boolean') throw new HttpError(400, 'invalid', `stream must be a boolean, got ${describe(body.stream)}`);
     const model = typeof body.model === 'string' ? body.model : 'toeplitz-lm';
     const s = sampling(body, 'seed', 'top_p', 'top_k');
