@@ -1,5 +1,5 @@
-// Benchmark suites: npm run bench -- [prefill|decode|snapshot|sessions|kernels|pytorch|calibrate|generation|model]
-// (no argument: every suite but calibrate, generation and model, then bench/results/latest.json and SVG plots;
+// Benchmark suites: npm run bench -- [prefill|decode|snapshot|sessions|serve|kernels|pytorch|calibrate|generation|model]
+// (no argument: every suite but calibrate, generation, serve and model, then bench/results/latest.json and SVG plots;
 // `replot` redraws the plots from latest.json). `model` is bench/model.ts (the language models side by side, a
 // 1M-byte stream each: ~10 minutes; its flags follow the suite name).
 // SMALL=1 runs tiny sizes.
@@ -40,6 +40,11 @@ const suites: Record<string, () => Promise<void> | void> = {
   sessions: async () => {
     const mod = await import('./sessions.js');
     results.sessions = await mod.runSessionsBench(console.log, small);
+  },
+  serve: async () => {
+    // the HTTP server under load: 64 sessions x 256 tokens, 1 worker vs 2 side by side (bench/serve.ts)
+    const mod = await import('./serve.js');
+    results.serve = await mod.runServeBench(console.log, small);
   },
   snapshot: async () => {
     // the snapshot suite lives with the codec

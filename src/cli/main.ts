@@ -13,6 +13,7 @@ import { formatNpy, parseNpy, type NpyArray } from './npy.js';
 import { inspectSnapshot, writeFileAtomic } from '../codec/index.js';
 import { DEFAULT_MODEL, inspectSessionCommand, isSessionFile, registerModelCommands } from './model.js';
 import { errnoText, outputProblem } from './output.js';
+import { registerServeCommand } from './serve.js';
 
 /** A user-facing failure: printed as one line, exit code 1. */
 export class CliError extends Error {
@@ -321,6 +322,7 @@ export function buildProgram(): Command {
     .option('--model <file>', 'for a session file: the model to check it against', DEFAULT_MODEL)
     .action((path: string, o: { model: string }) => inspectCommand(path, o));
   registerModelCommands(program);
+  registerServeCommand(program);
   program
     .command('bench', { hidden: true })
     .allowUnknownOption()
