@@ -1,0 +1,61 @@
+// The measurement page of test/web/chromium.test.ts: the engine in a worker (WASM), a generation with
+// durability on, and a 10 ms main-thread heartbeat (a chain of setTimeout(10), lateness = when it ran
+// minus when it was due). Served next to the demo's build (worker.js, the model file).
+import { createEngine, type Engine } from '../../src/web/index.js';
+
+interface Run {
+  tokens: number[];
+  /** tokens per second, first token to last */
+  tokensPerSecond: number;
+  lateness: number[];
+  backend: string;
+}
+
+let engine: Engine | null = null;
+let round = 0;
+
+async function run(model: string, store: string, maxTokens: number, checkpointEvery: number): Promise<Run> {
+  engine ??= await createEngine({ model, store });
+  const s = await engine.openSession(`bench-${round++}`, { seed: 11, temperature: 0.8, checkpointEvery });
+  const lateness: number[] = [];
+  let due = performance.now() + 10;
+  let beating = true;
+  const beat = (): void => {
+    const now = performance.now();
+    lateness.push(now - due);
+    due = now + 10;
+    if (beating) setTimeout(beat, 10);
+  };
+  setTimeout(beat, 10);
+  const tokens: number[] = [];
+  let first = 0;
+  let last = 0;
+  for await (const t of s.generate('Call me Ishmael. ', { maxTokens })) {
+    last = performance.now();
+    if (tokens.length === 0) first = last;
+    tokens.push(t.token);
+  }
+  beating = false;
+  await s.close();
+  return { tokens, tokensPerSecond: ((tokens.length - 1) * 1000) / (last - first), lateness, backend: engine.backend };
+}
+
+/** The same heartbeat with nothing generating, for `ms`: the machine's own noise floor. */
+async function idle(ms: number): Promise<number[]> {
+  const lateness: number[] = [];
+  let due = performance.now() + 10;
+  const end = due + ms;
+  await new Promise<void>((done) => {
+    const beat = (): void => {
+      const now = performance.now();
+      lateness.push(now - due);
+      due = now + 10;
+      if (now < end) setTimeout(beat, 10);
+      else done();
+    };
+    setTimeout(beat, 10);
+  });
+  return lateness;
+}
+
+(globalThis as { __bench?: unknown }).__bench = { run, idle };
