@@ -97,6 +97,26 @@ describe('the web demo in Chromium', () => {
     await page.close();
   });
 
+  it('works offline after the first load (the service worker caches the page, bundle, worker and model)', async () => {
+    const page = await chromium.context.newPage();
+    expect(await openDemo(page, 'session=offline&seed=5&store=memory:')).toBe('ready');
+    await page.evaluate(async () => {
+      await navigator.serviceWorker.ready;
+    });
+    await chromium.context.setOffline(true);
+    try {
+      expect(await openDemo(page, 'session=offline&seed=5&store=memory:')).toBe('ready');
+      expect(await page.evaluate(() => navigator.serviceWorker.controller !== null)).toBe(true);
+      await page.fill('#max', '20');
+      await page.click('#generate');
+      await page.waitForFunction(() => (globalThis as unknown as { __demo: Demo }).__demo.done, undefined, { timeout: 30_000 });
+      expect((await demo(page)).log.length).toBe(20);
+    } finally {
+      await chromium.context.setOffline(false);
+      await page.close();
+    }
+  });
+
   it('a reload in the middle of a generation resumes it identically (IndexedDB)', async (ctx) => {
     const page = await chromium.context.newPage();
     const started = await openDemo(page, 'session=reload&seed=9');
