@@ -87,7 +87,12 @@ export class Engine {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.calls.set(id, { resolve, reject });
-      this.port.post({ ...body, id } as Request, transfer);
+      try {
+        this.port.post({ ...body, id } as Request, transfer);
+      } catch (e) {
+        this.calls.delete(id);
+        throw e;
+      }
     });
   }
 
@@ -226,11 +231,7 @@ export class WebSession {
 
   /** Consume tokens; resolves once they are durable, with their logits [L, vocab] (or [vocab] with lastOnly). */
   async feed(tokens: ArrayLike<number>, options: { lastOnly?: boolean } = {}): Promise<Float64Array> {
-    const copy = tokens instanceof Uint8Array ? tokens : Array.isArray(tokens) || ArrayBuffer.isView(tokens) ? Uint8Array.from(tokens) : tokens;
-    if (!(copy instanceof Uint8Array) || Array.from(tokens as ArrayLike<number>).some((t, i) => t !== copy[i])) {
-      throw new ConfigError(`tokens must be an array of integers in [0, ${this.engine.config.vocab}), got ${describe(tokens)}`);
-    }
-    return (await this.call({ op: 'feed', handle: this.handle, tokens: copy, lastOnly: options.lastOnly ?? false })) as Float64Array;
+    return (await this.call({ op: 'feed', handle: this.handle, tokens: wireTokens(tokens), lastOnly: options.lastOnly ?? false })) as Float64Array;
   }
 
   /** Change temperature / topK / topP from the next token on (durable when it resolves). */
@@ -247,8 +248,7 @@ export class WebSession {
   generate(prompt: string | ArrayLike<number>, options: DurableGenerateOptions): AsyncGenerator<GeneratedToken, void, undefined> {
     this.checkFree('generate()');
     options?.signal?.throwIfAborted();
-    const p = typeof prompt === 'string' || prompt instanceof Uint8Array ? prompt : Uint8Array.from(prompt as ArrayLike<number>);
-    const body = { op: 'generate' as const, handle: this.handle, prompt: p, maxTokens: options?.maxTokens, stop: options?.stop === undefined ? undefined : typeof options.stop === 'string' ? options.stop : Array.from(options.stop) };
+    const body = { op: 'generate' as const, handle: this.handle, prompt: typeof prompt === 'string' ? prompt : wireTokens(prompt), maxTokens: options?.maxTokens, stop: options?.stop === undefined ? undefined : typeof options.stop === 'string' ? options.stop : Array.from(options.stop) };
     return this.read(body, options?.signal);
   }
 
@@ -322,6 +322,16 @@ export class WebSession {
       this.engine.forget(this);
     }
   }
+}
+
+/**
+ * Tokens as sent: a Uint8Array or an array as they are, other typed arrays as arrays; the worker checks them
+ * (checkTokens), so a bad token is the same error as in-process, never silently wrapped into a byte.
+ */
+function wireTokens(tokens: ArrayLike<number>): Uint8Array | number[] {
+  if (tokens instanceof Uint8Array || Array.isArray(tokens)) return tokens as Uint8Array | number[];
+  if (ArrayBuffer.isView(tokens)) return Array.from(tokens as ArrayLike<number>);
+  return tokens as unknown as number[];
 }
 
 /** Connect to a host over `port`: send init, wait for the model and store, give the engine. */

@@ -3,7 +3,6 @@
 // Browser-safe: no Node built-in, no Redis client, no file store. In Node, the package's "node" condition
 // gives ./node.js instead (the same engine over worker_threads).
 import { connect, type Engine, type EngineOptions, type Port } from './client.js';
-import { localPort } from './local.js';
 import type { Reply } from './protocol.js';
 
 export { Engine, WebSession, type EngineOptions, type EngineStats, type SessionStats } from './client.js';
@@ -34,5 +33,7 @@ function workerPort(url: string | URL | undefined): Port {
  */
 export async function createEngine(options: EngineOptions): Promise<Engine> {
   const inWorker = options?.worker ?? true;
-  return connect(inWorker ? workerPort(options.workerUrl) : localPort(), inWorker, options);
+  // in-thread, the host (the model and the sessions) loads only when asked for
+  const port = inWorker ? workerPort(options.workerUrl) : (await import('./local.js')).localPort();
+  return connect(port, inWorker, options);
 }

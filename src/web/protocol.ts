@@ -15,9 +15,9 @@ export type Request =
   | { id: number; op: 'init'; model: ModelSource; store: string | null }
   | { id: number; op: 'open'; session: string; options: DurableSessionOptions | undefined }
   | { id: number; op: 'import'; session: string; bytes: Uint8Array; options: DurableSessionOptions | undefined }
-  | { id: number; op: 'feed'; handle: number; tokens: Uint8Array; lastOnly: boolean }
+  | { id: number; op: 'feed'; handle: number; tokens: Uint8Array | number[]; lastOnly: boolean }
   | { id: number; op: 'setOptions'; handle: number; options: { temperature?: number; topK?: number; topP?: number } }
-  | { id: number; op: 'generate'; handle: number; prompt: string | Uint8Array; maxTokens: unknown; stop: unknown }
+  | { id: number; op: 'generate'; handle: number; prompt: string | Uint8Array | number[]; maxTokens: unknown; stop: unknown }
   | { id: number; op: 'resume'; handle: number; from: number | undefined }
   | { id: number; op: 'next' | 'return' | 'snapshot' | 'checkpoint' | 'close'; handle: number }
   | { id: number; op: 'list' }

@@ -58,4 +58,15 @@ async function idle(ms: number): Promise<number[]> {
   return lateness;
 }
 
-(globalThis as { __bench?: unknown }).__bench = { run, idle };
+/** Open session `id` in this tab's engine and keep it open: 'open', or the refusal's name and code. */
+async function hold(model: string, store: string, id: string): Promise<string> {
+  engine ??= await createEngine({ model, store });
+  try {
+    await engine.openSession(id, { seed: 1 });
+    return 'open';
+  } catch (e) {
+    return `${(e as Error).name} ${(e as { code?: string }).code ?? ''}`.trim();
+  }
+}
+
+(globalThis as { __bench?: unknown }).__bench = { run, idle, hold };

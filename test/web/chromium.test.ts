@@ -137,6 +137,19 @@ describe('the web demo in Chromium', () => {
     await page.close();
   });
 
+  it('two tabs on one session: one writer, the other is refused as busy (IndexedDB)', async (ctx) => {
+    if (!IDB_AVAILABLE) ctx.skip(); // runs once the IndexedDB store is in this build
+    const tabs = [await chromium.context.newPage(), await chromium.context.newPage()];
+    const hold = async (page: Page): Promise<string> => {
+      await page.goto(`${url}bench.html`);
+      await page.waitForFunction(() => (globalThis as { __bench?: unknown }).__bench !== undefined);
+      return page.evaluate(({ m, id }) => (globalThis as unknown as { __bench: { hold: (a: string, b: string, c: string) => Promise<string> } }).__bench.hold(m, 'indexeddb:tabs', id), { m: `./${modelFile}`, id: 'shared' });
+    };
+    expect(await hold(tabs[0]!)).toBe('open');
+    expect(await hold(tabs[1]!)).toBe('SessionError busy');
+    for (const t of tabs) await t.close();
+  });
+
   it('main-thread heartbeat p99 lateness <= 10 ms while generating; browser tokens/s >= 0.9x Node (worker, WASM; interleaved)', async (ctx) => {
     const page = await chromium.context.newPage();
     await page.goto(`${url}bench.html`);

@@ -8,7 +8,7 @@ import { build } from 'esbuild';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError, StateError } from '../../src/index.js';
+import { ConfigError, ShapeError, StateError } from '../../src/index.js';
 import { loadModel, ModelError, type GeneratedToken, type Model } from '../../src/model/index.js';
 import { openSession, openStore, SessionError, type DurableSession } from '../../src/sessions/index.js';
 import { createEngine, type Engine, type WebSession } from '../../src/web/node.js';
@@ -121,6 +121,8 @@ describe('toeplitz-attention/web in a worker_thread', () => {
       ['empty prompt on a fresh session', await caught(() => take(w.generate('', { maxTokens: 3 }))), await caught(() => take(l.generate('', { maxTokens: 3 }))), StateError],
       ['bad temperature', await caught(() => w.setOptions({ temperature: -2 })), await caught(() => l.setOptions({ temperature: -2 })), ConfigError],
     ];
+    pairs.push(['bad token', await caught(() => w.feed([1, 300])), await caught(() => l.feed([1, 300])), ShapeError]);
+    pairs.push(['bad prompt token', await caught(() => take(w.generate([1.5], { maxTokens: 1 }))), await caught(() => take(l.generate([1.5], { maxTokens: 1 }))), ShapeError]);
     const bad = l.snapshot();
     bad[bad.length - 9]! ^= 0x55;
     pairs.push(['damaged session file', await caught(() => engine.importSession('imported-bad', bad)), await caught(() => model.restore(bad)), ModelError]);
