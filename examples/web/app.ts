@@ -63,7 +63,8 @@ async function open(): Promise<WebSession> {
   keep();
   shown = load();
   render();
-  return engine.openSession(id, { seed, temperature: 0.8, wait: true });
+  // wait: a reload may find the old page's lease not yet released; a short lease bounds that wait
+  return engine.openSession(id, { seed, temperature: 0.8, wait: true, leaseMs: 4000 });
 }
 
 function busy(on: boolean): void {
