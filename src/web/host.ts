@@ -88,6 +88,7 @@ export function serveEngine(endpoint: HostEndpoint): void {
         if (model !== null) throw new StateError('the engine is initialized already');
         const bytes = await fetchModel(r.model);
         const m = loadModel(bytes);
+        void m.fingerprint; // computed once here, then shared by every session's view of the model (noting)
         store = await openWebStore(r.store);
         model = m;
         return { value: { backend: m.backend, config: m.config, store: store.url } };
