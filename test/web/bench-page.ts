@@ -40,21 +40,31 @@ async function run(model: string, store: string, maxTokens: number, checkpointEv
   return { tokens, tokensPerSecond: ((tokens.length - 1) * 1000) / (last - first), lateness, backend: engine.backend };
 }
 
-/** The same heartbeat with nothing generating, for `ms`: the machine's own noise floor. */
-async function idle(ms: number): Promise<number[]> {
+/**
+ * The control: the same heartbeat while a bare worker busy-loops for `ms` (no engine, no messages): how late
+ * the machine itself makes the beat when one core is taken by a worker.
+ */
+async function control(ms: number): Promise<number[]> {
+  const code = 'onmessage = (e) => { const end = performance.now() + e.data; let x = 0; while (performance.now() < end) x += Math.sqrt(x + 1); postMessage(x); };';
+  const src = URL.createObjectURL(new Blob([code], { type: 'text/javascript' }));
+  const w = new Worker(src);
   const lateness: number[] = [];
   let due = performance.now() + 10;
-  const end = due + ms;
-  await new Promise<void>((done) => {
-    const beat = (): void => {
-      const now = performance.now();
-      lateness.push(now - due);
-      due = now + 10;
-      if (now < end) setTimeout(beat, 10);
-      else done();
-    };
-    setTimeout(beat, 10);
+  let on = true;
+  const beat = (): void => {
+    const now = performance.now();
+    lateness.push(now - due);
+    due = now + 10;
+    if (on) setTimeout(beat, 10);
+  };
+  setTimeout(beat, 10);
+  await new Promise((done) => {
+    w.onmessage = done;
+    w.postMessage(ms);
   });
+  on = false;
+  w.terminate();
+  URL.revokeObjectURL(src);
   return lateness;
 }
 
@@ -69,4 +79,4 @@ async function hold(model: string, store: string, id: string): Promise<string> {
   }
 }
 
-(globalThis as { __bench?: unknown }).__bench = { run, idle, hold };
+(globalThis as { __bench?: unknown }).__bench = { run, control, hold };
