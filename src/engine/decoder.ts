@@ -76,6 +76,8 @@ export class DecoderCore {
   private W: Float64Array = new Float64Array(0);
   /** step()'s expected shapes and their texts, made on the first step */
   private stepExpect: { key: readonly number[]; keyText: string; value: readonly number[]; valueText: string } | undefined;
+  /** stepRows()'s inputs as checked [heads, dim] tensors over the caller's arrays, refilled per call */
+  private flatRows: { q: FlatRows; k: FlatRows; v: FlatRows } | undefined;
   /** one PRF logits record, refilled per call */
   private logitsArgs!: PrfLogitsArgs;
   private readonly ringArgs: AformRingArgs;
@@ -308,10 +310,14 @@ export class DecoderCore {
 
   /** Capacities every head needs to hold `add` more tokens; reserve room for them and for `extra` scratch. */
   private prepare(add: number, extra: number): void {
-    // the per-token path: every ring has room and no scratch is asked for (no allocation, no sizing)
+    // the per-token path: every ring has room and no scratch is asked for (no allocation, no sizing); a ring
+    // holding its whole window K has room too (the oldest entry leaves)
     if (extra === 0) {
       let room = true;
-      for (const h of this.heads) if (h.len + add > h.cap) room = false;
+      for (let i = 0; i < this.heads.length; i++) {
+        const h = this.heads[i]!;
+        if (Math.min(h.len + add, h.K) > h.cap) room = false;
+      }
       if (room) return;
     }
     const caps = this.heads.map((h) => (h.len + add <= h.cap ? h.cap : ringCapacity(h.len + add, h.K)));
@@ -435,6 +441,36 @@ export class DecoderCore {
     gatherRows('k', kv, this.kAll);
     gatherRows('v', vv, this.vAll, this.vMax);
     const z = out ?? ndarray(new Float64Array(heads * dv), [heads, dv]);
+    this.stepGathered(z.data, z.offset, z.stride[0]!, z.stride[1]!);
+    return z;
+  }
+
+  /**
+   * One token from flat rows, for a caller that owns its arrays (the model's session): q, k: [heads * keyDim]
+   * from qOff, kOff (head h at h * keyDim); v: [heads * valueDim] from vOff -> z: [heads * valueDim] from zOff.
+   * The same as step() on ndarray views of them (same kernels, same bits), without the ndarray checks per
+   * call; the values are checked finite while they are gathered, and nothing changes when one is not.
+   */
+  stepRows(q: Float64Array, qOff: number, k: Float64Array, kOff: number, v: Float64Array, vOff: number, z: Float64Array, zOff: number): void {
+    const { heads, keyDim: d, valueDim: dv } = this.config;
+    const flat = (this.flatRows ??= { q: flatRecord(heads, d), k: flatRecord(heads, d), v: flatRecord(heads, dv) });
+    flatRows('q', flat.q, q, qOff);
+    flatRows('k', flat.k, k, kOff);
+    flatRows('v', flat.v, v, vOff);
+    if (!(z instanceof Float64Array) || !Number.isInteger(zOff) || zOff < 0 || zOff + heads * dv > z.length) {
+      throw new ShapeError(`z must be a Float64Array with [heads=${heads}, valueDim=${dv}] = ${heads * dv} entries from offset ${describe(zOff)}, got ${z instanceof Float64Array ? `length ${z.length}` : describe(z)}`);
+    }
+    this.checkPosition(1);
+    this.prepare(1, 0);
+    gatherRows('q', flat.q, this.qAll);
+    gatherRows('k', flat.k, this.kAll);
+    gatherRows('v', flat.v, this.vAll, this.vMax);
+    this.stepGathered(z, zOff, dv, 1);
+  }
+
+  /** step()'s work once q, k, v are gathered into qAll, kAll, vAll (vMax set): z[zOff + h*s0 + c*s1]. */
+  private stepGathered(zData: Float64Array, zOff: number, s0: number, s1: number): void {
+    const { heads, valueDim: dv, featureDim: m } = this.config;
     const { phiQ, phiK, phiKm, acc, ringArgs, absorbArgs, contractArgs, ws } = this;
     for (let hIdx = 0; hIdx < heads; hIdx++) {
       const h = this.heads[hIdx]!;
@@ -474,12 +510,10 @@ export class DecoderCore {
       }
       const scale = exp2(h.valueExp);
       const den = acc[dv]!;
-      const base = z.offset + hIdx * z.stride[0]!;
-      const s1 = z.stride[1]!;
-      for (let col = 0; col < dv; col++) z.data[base + col * s1] = den > 0 ? finite((acc[col]! / den) * scale) : 0;
+      const base = zOff + hIdx * s0;
+      for (let col = 0; col < dv; col++) zData[base + col * s1] = den > 0 ? finite((acc[col]! / den) * scale) : 0;
     }
     this.pos++;
-    return z;
   }
 
   /** L tokens: q, k: [heads, L, keyDim]; v: [heads, L, valueDim] -> z: [heads, L, valueDim]. */
@@ -550,6 +584,30 @@ export class DecoderCore {
     }
     this.pos += L;
   }
+}
+
+/** A contiguous [rows, dim] view, refilled per call (a CheckedTensor without allocation). */
+interface FlatRows {
+  data: Float64Array;
+  offset: number;
+  readonly shape: readonly number[];
+  readonly stride: readonly number[];
+  readonly rows: number;
+  readonly dim: number;
+}
+
+function flatRecord(rows: number, dim: number): FlatRows {
+  return { data: new Float64Array(0), offset: 0, shape: [rows, dim], stride: [dim, 1], rows, dim };
+}
+
+/** Point `r` at a[off .. off + rows*dim): a Float64Array holding them, else a ShapeError (nothing changed). */
+function flatRows(name: string, r: FlatRows, a: Float64Array, off: number): void {
+  const len = r.rows * r.dim;
+  if (!(a instanceof Float64Array) || !Number.isInteger(off) || off < 0 || off + len > a.length) {
+    throw new ShapeError(`${name} must be a Float64Array with ${r.rows} x ${r.dim} = ${len} entries from offset ${describe(off)}, got ${a instanceof Float64Array ? `length ${a.length}` : describe(a)}`);
+  }
+  r.data = a;
+  r.offset = off;
 }
 
 /** Ring capacity for `need` entries: doubling from FIRST_RING, at most K. */
