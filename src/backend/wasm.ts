@@ -564,6 +564,13 @@ class WasmWorkspaceImpl implements WasmWorkspace {
       this.x.aformRing(c.byteOffset, ringK.byteOffset, ringV.byteOffset, start, len, cap, phiQ.byteOffset + qOff * 8, acc.byteOffset + aOff * 8, m, dv);
       return;
     }
+    this.aformRingStaged(a);
+  }
+
+  // the staged paths of the per-token kernels sit apart: a closure in the wrapper would make every call allocate
+  // its context (the captured variables), fast path included
+  private aformRingStaged(a: AformRingArgs): void {
+    const { c, ringK, ringV, start, len, cap, phiQ, qOff, m, dv, acc, aOff } = a;
     this.staged(
       [
         { a: c, off: 0, len, out: false },
@@ -588,6 +595,12 @@ class WasmWorkspaceImpl implements WasmWorkspace {
       this.x.farAbsorb(far.sum.byteOffset, far.comp.byteOffset, gamma, phiK.byteOffset + kOff * 8, v.byteOffset + vOff * 8, m, dv);
       return;
     }
+    this.farAbsorbStaged(a);
+  }
+
+  private farAbsorbStaged(a: FarAbsorbArgs): void {
+    const { far, gamma, phiK, kOff, v, vOff, m, dv } = a;
+    const size = m * (dv + 1);
     this.staged(
       [
         { a: far.sum, off: 0, len: size, out: true },
@@ -610,6 +623,12 @@ class WasmWorkspaceImpl implements WasmWorkspace {
       this.x.farContract(far.sum.byteOffset, cFar, phiQ.byteOffset + qOff * 8, m, dv, acc.byteOffset + aOff * 8);
       return;
     }
+    this.farContractStaged(a);
+  }
+
+  private farContractStaged(a: FarContractArgs): void {
+    const { far, cFar, phiQ, qOff, m, dv, acc, aOff } = a;
+    const size = m * (dv + 1);
     this.staged(
       [
         { a: far.sum, off: 0, len: size, out: false },
@@ -650,6 +669,11 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     if (W.buffer === b && xs.buffer === b && out.buffer === b) {
       return this.x.prfLogits(W.byteOffset, m, d, mode, xs.byteOffset, n, out.byteOffset);
     }
+    return this.prfLogitsStaged(a, mode);
+  }
+
+  private prfLogitsStaged(a: PrfLogitsArgs, mode: number): number {
+    const { W, m, d, x: xs, n, out } = a;
     return this.staged(
       [
         { a: W, off: 0, len: m * d, out: false },
@@ -667,6 +691,10 @@ class WasmWorkspaceImpl implements WasmWorkspace {
       this.x.expRows(xs.byteOffset, n, m);
       return;
     }
+    this.expRowsStaged(xs, n, m);
+  }
+
+  private expRowsStaged(xs: Float64Array, n: number, m: number): void {
     this.staged([{ a: xs, off: 0, len: n * m, out: true }], (x, p) => x.expRows(p[0]!, n, m));
   }
 
@@ -677,6 +705,10 @@ class WasmWorkspaceImpl implements WasmWorkspace {
       this.x.expShift(xs.byteOffset, len, shift);
       return;
     }
+    this.expShiftStaged(xs, len, shift);
+  }
+
+  private expShiftStaged(xs: Float64Array, len: number, shift: number): void {
     this.staged([{ a: xs, off: 0, len, out: true }], (x, p) => x.expShift(p[0]!, len, shift));
   }
 

@@ -66,16 +66,19 @@ export class DecoderCore {
   private vAll!: Float64Array;
   /** max |v| per head of the token being stepped */
   private vMax: Float64Array;
+  /** features of the token's queries and keys: [heads, m] each (phiK with room for d if d > m), a view per head */
   private phiQ!: Float64Array;
   private phiK!: Float64Array;
-  /** phiK's first m entries (what a ring slot holds) */
-  private phiKm!: Float64Array;
+  private phiQRows!: Float64Array[];
+  private phiKRows!: Float64Array[];
   private acc!: Float64Array;
   /** the workspace's PRF logits kernel, bound once, and W in the workspace: [m, d] */
   private logits!: PrfLogitsKernel;
   private W: Float64Array = new Float64Array(0);
   /** step()'s expected shapes and their texts, made on the first step */
   private stepExpect: { key: readonly number[]; keyText: string; value: readonly number[]; valueText: string } | undefined;
+  /** stepRows()'s inputs as checked [heads, dim] tensors over the caller's arrays, refilled per call */
+  private flatRows: { q: FlatRows; k: FlatRows; v: FlatRows } | undefined;
   /** one PRF logits record, refilled per call */
   private logitsArgs!: PrfLogitsArgs;
   private readonly ringArgs: AformRingArgs;
@@ -139,7 +142,7 @@ export class DecoderCore {
   private persistentFloats(caps: number[]): number {
     const { keyDim: d, valueDim: dv, featureDim: m } = this.config;
     // + 7 per array: WASM views start on a cache line (wasmF64Entries)
-    let n = this.config.heads * (2 * d + dv) + 2 * m + d + dv + 1 + m * d + 7 * 7 + 64;
+    let n = this.config.heads * (2 * d + dv + 2 * m) + d + dv + 1 + m * d + 7 * 7 + 64;
     caps.forEach((cap) => (n += cap * (m + dv) + 2 * m * (dv + 1) + 4 * 7));
     for (const kern of new Set(this.config.past)) n += kern.logBias.length + 7;
     return n;
@@ -168,9 +171,10 @@ export class DecoderCore {
     this.qIn = rows(this.qAll, d);
     this.kIn = rows(this.kAll, d);
     this.vIn = rows(this.vAll, dv);
-    this.phiQ = this.ws.f64(m);
-    this.phiK = this.ws.f64(Math.max(m, d));
-    this.phiKm = this.phiK.subarray(0, m);
+    this.phiQ = this.ws.f64(heads * m);
+    this.phiK = this.ws.f64(heads * m + Math.max(0, d - m));
+    this.phiQRows = rows(this.phiQ, m);
+    this.phiKRows = rows(this.phiK, m);
     this.acc = this.ws.f64(dv + 1);
     this.logits = this.ws.prfLogits.bind(this.ws);
     this.logitsArgs = { W: this.W, m, d, normalize: f.kind === 'prf' ? f.normalize : 'none', x: this.qAll, n: 0, out: this.phiK };
@@ -308,10 +312,14 @@ export class DecoderCore {
 
   /** Capacities every head needs to hold `add` more tokens; reserve room for them and for `extra` scratch. */
   private prepare(add: number, extra: number): void {
-    // the per-token path: every ring has room and no scratch is asked for (no allocation, no sizing)
+    // the per-token path: every ring has room and no scratch is asked for (no allocation, no sizing); a ring
+    // holding its whole window K has room too (the oldest entry leaves)
     if (extra === 0) {
       let room = true;
-      for (const h of this.heads) if (h.len + add > h.cap) room = false;
+      for (let i = 0; i < this.heads.length; i++) {
+        const h = this.heads[i]!;
+        if (Math.min(h.len + add, h.K) > h.cap) room = false;
+      }
       if (room) return;
     }
     const caps = this.heads.map((h) => (h.len + add <= h.cap ? h.cap : ringCapacity(h.len + add, h.K)));
@@ -333,20 +341,24 @@ export class DecoderCore {
       la.x = x;
       la.n = n;
       la.out = out;
-      const best = this.logits(la);
-      if (best > -Infinity) {
-        exp = Math.ceil(best / LN2);
-        if (exp * LN2 < best) exp++;
-      }
+      exp = expAbove(this.logits(la));
     } else {
       const top = deterministicFeatures(f.kind, x, n, d, out);
       if (top > 0) exp = powerOfTwoAbove(top);
     }
+    this.shiftKeys(h, exp, out, n * (f.kind === 'prf' ? f.count : d));
+  }
+
+  /**
+   * keyFeaturesRunning's second half: out[0, len) (logits or features of new keys, every feature <= 2^exp; exp
+   * null: none is positive) shifted by the head's running exponent, raised first to exp when it is larger.
+   */
+  private shiftKeys(h: Head, exp: number | null, out: Float64Array, len: number): void {
+    const f = this.config.features;
     if (exp !== null && (h.keyExp === NO_KEY || exp > h.keyExp)) {
       if (h.keyExp !== NO_KEY) this.rescaleKeys(h, exp2(h.keyExp - exp));
       h.keyExp = exp;
     }
-    const len = n * (f.kind === 'prf' ? f.count : d);
     if (h.keyExp === NO_KEY) {
       out.fill(0, 0, len); // no key with a representable feature yet
     } else if (f.kind === 'prf') {
@@ -435,14 +447,60 @@ export class DecoderCore {
     gatherRows('k', kv, this.kAll);
     gatherRows('v', vv, this.vAll, this.vMax);
     const z = out ?? ndarray(new Float64Array(heads * dv), [heads, dv]);
-    const { phiQ, phiK, phiKm, acc, ringArgs, absorbArgs, contractArgs, ws } = this;
+    this.stepGathered(z.data, z.offset, z.stride[0]!, z.stride[1]!);
+    return z;
+  }
+
+  /**
+   * One token from flat rows, for a caller that owns its arrays (the model's session): q, k: [heads * keyDim]
+   * from qOff, kOff (head h at h * keyDim); v: [heads * valueDim] from vOff -> z: [heads * valueDim] from zOff.
+   * The same as step() on ndarray views of them (same kernels, same bits), without the ndarray checks per
+   * call; the values are checked finite while they are gathered, and nothing changes when one is not.
+   */
+  stepRows(q: Float64Array, qOff: number, k: Float64Array, kOff: number, v: Float64Array, vOff: number, z: Float64Array, zOff: number): void {
+    const { heads, keyDim: d, valueDim: dv } = this.config;
+    const flat = (this.flatRows ??= { q: flatRecord(heads, d), k: flatRecord(heads, d), v: flatRecord(heads, dv) });
+    flatRows('q', flat.q, q, qOff);
+    flatRows('k', flat.k, k, kOff);
+    flatRows('v', flat.v, v, vOff);
+    if (!(z instanceof Float64Array) || !Number.isInteger(zOff) || zOff < 0 || zOff + heads * dv > z.length) {
+      throw new ShapeError(`z must be a Float64Array with [heads=${heads}, valueDim=${dv}] = ${heads * dv} entries from offset ${describe(zOff)}, got ${z instanceof Float64Array ? `length ${z.length}` : describe(z)}`);
+    }
+    this.checkPosition(1);
+    this.prepare(1, 0);
+    gatherRows('q', flat.q, this.qAll);
+    gatherRows('k', flat.k, this.kAll);
+    gatherRows('v', flat.v, this.vAll, this.vMax);
+    this.stepGathered(z, zOff, dv, 1);
+  }
+
+  /** step()'s work once q, k, v are gathered into qAll, kAll, vAll (vMax set): z[zOff + h*s0 + c*s1]. */
+  private stepGathered(zData: Float64Array, zOff: number, s0: number, s1: number): void {
+    const { heads, valueDim: dv, featureDim: m } = this.config;
+    const { phiQ, phiK, acc, ringArgs, absorbArgs, contractArgs, ws } = this;
+    const prf = this.config.features.kind === 'prf';
+    if (prf) {
+      // every head's key and query logits in one kernel call each (rows of kAll, qAll: [heads, d] -> [heads, m]),
+      // each row computed as a one-row call computes it; the query features exponentiated in one call too
+      const la = this.logitsArgs;
+      la.x = this.kAll;
+      la.n = heads;
+      la.out = phiK;
+      this.logits(la);
+      la.x = this.qAll;
+      la.out = phiQ;
+      this.logits(la);
+      ws.expRows(phiQ, heads, m);
+    }
     for (let hIdx = 0; hIdx < heads; hIdx++) {
       const h = this.heads[hIdx]!;
       const kernel = h.kernel;
       const full = h.len === h.K;
       const slot = full ? h.start : (h.start + h.len) % h.cap;
       const vRow = this.vIn[hIdx]!;
-      this.keyFeaturesRunning(h, this.kIn[hIdx]!, 1, phiK);
+      const kRow = this.phiKRows[hIdx]!;
+      if (prf) this.shiftKeys(h, expAbove(rowMax(phiK, hIdx * m, m)), kRow, m);
+      else this.keyFeaturesRunning(h, this.kIn[hIdx]!, 1, kRow);
       this.scaleValuesRunning(h, vRow, 1, this.vMax[hIdx]!);
       // the oldest key leaves the near field: fold it into F (F_i = gamma (F_{i-1} + U_{i-K}))
       if (full && kernel.hasFar) {
@@ -454,12 +512,13 @@ export class DecoderCore {
         absorbArgs.vOff = slot * dv;
         ws.farAbsorb(absorbArgs);
       }
-      h.ringK.set(phiKm, slot * m);
+      h.ringK.set(kRow, slot * m);
       h.ringV.set(vRow, slot * dv);
       if (full) h.start = (h.start + 1) % h.cap;
       else h.len++;
-      this.queryFeaturesInto(this.qIn[hIdx]!, 1, phiQ);
+      if (!prf) this.queryFeaturesInto(this.qIn[hIdx]!, 1, this.phiQRows[hIdx]!);
       acc.fill(0);
+      ringArgs.qOff = hIdx * m;
       ringArgs.c = kernel.near;
       ringArgs.ringK = h.ringK;
       ringArgs.ringV = h.ringV;
@@ -470,16 +529,15 @@ export class DecoderCore {
       if (kernel.hasFar) {
         contractArgs.far = h.far;
         contractArgs.cFar = kernel.cFar;
+        contractArgs.qOff = hIdx * m;
         ws.farContract(contractArgs);
       }
       const scale = exp2(h.valueExp);
       const den = acc[dv]!;
-      const base = z.offset + hIdx * z.stride[0]!;
-      const s1 = z.stride[1]!;
-      for (let col = 0; col < dv; col++) z.data[base + col * s1] = den > 0 ? finite((acc[col]! / den) * scale) : 0;
+      const base = zOff + hIdx * s0;
+      for (let col = 0; col < dv; col++) zData[base + col * s1] = den > 0 ? finite((acc[col]! / den) * scale) : 0;
     }
     this.pos++;
-    return z;
   }
 
   /** L tokens: q, k: [heads, L, keyDim]; v: [heads, L, valueDim] -> z: [heads, L, valueDim]. */
@@ -550,6 +608,45 @@ export class DecoderCore {
     }
     this.pos += L;
   }
+}
+
+/** The smallest integer e with 2^e >= e^best (null when best is -Infinity: no representable feature). */
+function expAbove(best: number): number | null {
+  if (!(best > -Infinity)) return null;
+  let exp = Math.ceil(best / LN2);
+  if (exp * LN2 < best) exp++;
+  return exp;
+}
+
+/** max of a[off, off + n) (-Infinity when empty), as the PRF logits kernel reports it for one row */
+function rowMax(a: Float64Array, off: number, n: number): number {
+  let best = -Infinity;
+  for (let i = off; i < off + n; i++) if (a[i]! > best) best = a[i]!;
+  return best;
+}
+
+/** A contiguous [rows, dim] view, refilled per call (a CheckedTensor without allocation). */
+interface FlatRows {
+  data: Float64Array;
+  offset: number;
+  readonly shape: readonly number[];
+  readonly stride: readonly number[];
+  readonly rows: number;
+  readonly dim: number;
+}
+
+function flatRecord(rows: number, dim: number): FlatRows {
+  return { data: new Float64Array(0), offset: 0, shape: [rows, dim], stride: [dim, 1], rows, dim };
+}
+
+/** Point `r` at a[off .. off + rows*dim): a Float64Array holding them, else a ShapeError (nothing changed). */
+function flatRows(name: string, r: FlatRows, a: Float64Array, off: number): void {
+  const len = r.rows * r.dim;
+  if (!(a instanceof Float64Array) || !Number.isInteger(off) || off < 0 || off + len > a.length) {
+    throw new ShapeError(`${name} must be a Float64Array with ${r.rows} x ${r.dim} = ${len} entries from offset ${describe(off)}, got ${a instanceof Float64Array ? `length ${a.length}` : describe(a)}`);
+  }
+  r.data = a;
+  r.offset = off;
 }
 
 /** Ring capacity for `need` entries: doubling from FIRST_RING, at most K. */

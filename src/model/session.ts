@@ -149,10 +149,6 @@ export class Session {
   private broken: string | null = null;
   // one-token path: RunState of one row, [heads, dim] views over it, a token buffer
   private readonly one: RunState;
-  private readonly qOne: NdArray<Float64Array>;
-  private readonly kOne: NdArray<Float64Array>;
-  private readonly vOne: NdArray<Float64Array>;
-  private readonly zOne: NdArray<Float64Array>;
   private readonly tokenOne = new Uint8Array(1);
   /** chunk path: grown to the largest chunk seen */
   private many: RunState | null = null;
@@ -191,14 +187,10 @@ export class Session {
     if (restored) this.utf8.restore(restored.pending);
     const { heads, keyDim: d, valueDim: dv } = c;
     this.one = model.runState(1);
-    this.qOne = ndarray(this.one.q, [heads, d]);
-    this.kOne = ndarray(this.one.k, [heads, d]);
-    this.vOne = ndarray(this.one.v, [heads, dv]);
-    this.zOne = ndarray(this.one.z, [heads, dv]);
     this.attend = (l, n, s) => {
       const dec = this.decoders[l]!;
       if (s === this.one) {
-        dec.step(this.qOne, this.kOne, this.vOne, this.zOne);
+        dec.stepRows(s.q, 0, s.k, 0, s.v, 0, s.z, 0); // rows [heads * dim]: no ndarray views per call
         return;
       }
       // rows [n, heads*dim] viewed as [heads, n, dim] through strides

@@ -76,11 +76,11 @@ describe('finding 2: weights in the float32 range; a refused forward pass leaves
     };
   }
 
-  /** Make layer `l`'s decoder refuse its next `times` calls (step or chunk) as an overflowing input would. */
+  /** Make layer `l`'s decoder refuse its next `times` calls as an overflowing input would (the session steps through stepRows, feeds chunks through chunk; step is the public entry). */
   function failNext(s: Session, l: number, times = 1): void {
     const dec = (s as unknown as { decoders: Record<string, (...a: unknown[]) => unknown>[] }).decoders[l]!;
     let left = times;
-    for (const method of ['step', 'chunk']) {
+    for (const method of ['step', 'stepRows', 'chunk']) {
       const original = dec[method]!.bind(dec);
       dec[method] = (...a: unknown[]) => {
         if (left > 0) {
