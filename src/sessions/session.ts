@@ -12,6 +12,7 @@ import { ModelError } from '../model/errors.js';
 import { checkSamplerOptions, type SamplerOptions } from '../model/sampler.js';
 import { checkTokens } from '../model/tokens.js';
 import { Utf8Pieces } from '../model/utf8.js';
+import { arithmeticFingerprint } from './arithmetic.js';
 import { SessionError } from './errors.js';
 import { decodeCheckpoint, decodeJournal, encodeCheckpoint, encodeJournal, type GenerationHeader, type JournalInput } from './records.js';
 import { checkMs, checkSessionId, type Lease, type SessionStore } from './store.js';
@@ -171,6 +172,13 @@ export class DurableSession {
    * the ms its store write took off the path (NaN until it lands). For monitoring and benchmarks.
    */
   lastCheckpoint: { readonly bytes: number; readonly snapshotMs: number; writeMs: number } | null = null;
+  /**
+   * The JS arithmetic (Math.exp/log, see arithmetic.ts) of this runtime and of the checkpoint the session
+   * was loaded from (null: none, or one that predates the record). When they differ (a session moved between
+   * engines, e.g. Node and a browser), tokens derived again after that checkpoint may differ from those the
+   * other runtime produced: `exact` is false.
+   */
+  readonly arithmetic: { here: string; saved: string | null; exact: boolean } = { here: arithmeticFingerprint(), saved: null, exact: true };
 
   /** Use openSession(model, store, id, options). */
   constructor(model: Model, store: SessionStore, id: string, lease: Lease, o: { every: number; ms: number; leaseMs: number }) {
@@ -238,6 +246,8 @@ export class DurableSession {
     }
     if (stored.checkpoint !== null) {
       const c = decodeCheckpoint(stored.checkpoint.bytes, this.id, stored.checkpoint.through);
+      const saved = c.header.arithmetic ?? null;
+      Object.assign(this.arithmetic, { saved, exact: saved === null || saved === this.arithmetic.here });
       try {
         this.inner = this.model.restore(c.snapshot);
       } catch (e) {
@@ -453,7 +463,7 @@ export class DurableSession {
     const position = this.inner.position;
     const through = this.seq;
     const utf8 = Array.from(this.utf8.pendingBytes());
-    const bytes = encodeCheckpoint({ id: this.id, through, position, utf8, gen }, g === null ? new Uint8Array(0) : g.tokens.subarray(0, g.count), this.inner.snapshot());
+    const bytes = encodeCheckpoint({ id: this.id, through, position, utf8, gen, arithmetic: this.arithmetic.here }, g === null ? new Uint8Array(0) : g.tokens.subarray(0, g.count), this.inner.snapshot());
     const t1 = performance.now();
     this.savedPosition = position;
     this.savedAt = t1;
