@@ -25,6 +25,13 @@ import { checkMs, checkSessionId, type Lease, type SessionStore } from './store.
 export const DEFAULT_CHECKPOINT_EVERY = 512;
 export const DEFAULT_CHECKPOINT_MS = 2000;
 export const DEFAULT_LEASE_MS = 10_000;
+/**
+ * With the default checkpointEvery, a token-count checkpoint also waits until this many times the last
+ * one's token-path cost has passed since it, so checkpoints take at most ~2% of the token path however fast
+ * generation runs (Chromium's main thread on WASM reached ~2,400 tokens/s, where 512 tokens last ~0.2 s and
+ * a ~10 ms snapshot would be ~5%: bench/sessions-browser.ts). An explicit checkpointEvery is kept exactly.
+ */
+export const CHECKPOINT_BUDGET = 50;
 
 export interface DurableSessionOptions extends SamplerOptions {
   /** checkpoint after this many tokens (fed or generated) since the last one (default 512) */
@@ -83,8 +90,8 @@ function randomOwner(): string {
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function checkOptions(o: DurableSessionOptions | undefined): { every: number; ms: number; leaseMs: number; waitMs: number } {
-  if (o === undefined) return { every: DEFAULT_CHECKPOINT_EVERY, ms: DEFAULT_CHECKPOINT_MS, leaseMs: DEFAULT_LEASE_MS, waitMs: 0 };
+function checkOptions(o: DurableSessionOptions | undefined): { every: number; ms: number; leaseMs: number; waitMs: number; budgeted: boolean } {
+  if (o === undefined) return { every: DEFAULT_CHECKPOINT_EVERY, ms: DEFAULT_CHECKPOINT_MS, leaseMs: DEFAULT_LEASE_MS, waitMs: 0, budgeted: true };
   if (o === null || typeof o !== 'object') throw new ConfigError(`durable session options must be an object, got ${describe(o)}`);
   for (const k of Object.keys(o)) if (!OPTION_KEYS.has(k)) throw new ConfigError(`unknown durable session option ${JSON.stringify(k)}; expected one of ${[...OPTION_KEYS].join(', ')}`);
   const every = o.checkpointEvery === undefined ? DEFAULT_CHECKPOINT_EVERY : o.checkpointEvery;
@@ -95,7 +102,7 @@ function checkOptions(o: DurableSessionOptions | undefined): { every: number; ms
   if (o.wait === true) waitMs = Infinity;
   else if (typeof o.wait === 'number') waitMs = checkMs('wait', o.wait, 0);
   else if (o.wait !== undefined && o.wait !== false) throw new ConfigError(`wait must be a boolean or a number of ms, got ${describe(o.wait)}`);
-  return { every, ms, leaseMs, waitMs };
+  return { every, ms, leaseMs, waitMs, budgeted: o.checkpointEvery === undefined };
 }
 
 /** A store failure as the typed error (SessionErrors pass through). */
@@ -148,6 +155,8 @@ export class DurableSession {
   readonly id: string;
   private lease: Lease;
   private readonly every: number;
+  /** checkpointEvery defaulted: token-count checkpoints keep to CHECKPOINT_BUDGET */
+  private readonly budgeted: boolean;
   private readonly everyMs: number;
   private readonly leaseMs: number;
   private inner!: Session;
@@ -181,12 +190,13 @@ export class DurableSession {
   readonly arithmetic: { here: string; saved: string | null; exact: boolean } = { here: arithmeticFingerprint(), saved: null, exact: true };
 
   /** Use openSession(model, store, id, options). */
-  constructor(model: Model, store: SessionStore, id: string, lease: Lease, o: { every: number; ms: number; leaseMs: number }) {
+  constructor(model: Model, store: SessionStore, id: string, lease: Lease, o: { every: number; ms: number; leaseMs: number; budgeted?: boolean }) {
     this.model = model;
     this.store = store;
     this.id = id;
     this.lease = lease;
     this.every = o.every;
+    this.budgeted = o.budgeted ?? false;
     this.everyMs = o.ms;
     this.leaseMs = o.leaseMs;
     this.renewTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(o.leaseMs / 3)));
@@ -453,7 +463,9 @@ export class DurableSession {
   private maybeCheckpoint(): void {
     if (this.inflight !== null) return;
     const tokens = this.inner.position - this.savedPosition;
-    if (tokens >= this.every || (tokens > 0 && performance.now() - this.savedAt >= this.everyMs)) this.startCheckpoint();
+    if (tokens === 0) return;
+    const since = performance.now() - this.savedAt;
+    if (since >= this.everyMs || (tokens >= this.every && (!this.budgeted || since >= CHECKPOINT_BUDGET * (this.lastCheckpoint?.snapshotMs ?? 0)))) this.startCheckpoint();
   }
 
   private startCheckpoint(): Promise<void> {
