@@ -172,7 +172,9 @@ describe.skipIf(!have)('durable sessions in Chromium on IndexedDB', () => {
     await tabA.close({ runBeforeUnload: false });
     const opened = await b.next((m) => (m.kind === 'opened' && m.tab === 'B') || m.kind === 'error');
     expect(opened.kind, String(opened.message)).toBe('opened');
-    expect(performance.now() - closedAt).toBeLessThan(2500);
+    const takeover = performance.now() - closedAt;
+    console.log(`tab B took the session over ${takeover.toFixed(0)} ms after tab A closed (A's lease record: 3000 ms)`);
+    expect(takeover).toBeLessThan(2500);
     expect(opened.token as number).toBeGreaterThan(holding.token as number);
     expect(opened.pending).toEqual({ from: [...ref.tokens.keys()][0], to: [...ref.tokens.keys()][0]! + maxTokens - 1 });
     const done = await b.next((m) => (m.kind === 'done' && m.tab === 'B') || m.kind === 'error');
