@@ -28,8 +28,9 @@ export const DEFAULT_LEASE_MS = 10_000;
 /**
  * With the default checkpointEvery, a token-count checkpoint also waits until this many times the last
  * one's token-path cost has passed since it, so checkpoints take ~2% of the token path however fast
- * generation runs (3.0-3.1% measured in Chromium under load, where snapshot times vary) (Chromium's main thread on WASM reached ~2,400 tokens/s, where 512 tokens last ~0.2 s and
- * a ~10 ms snapshot would be ~5%: bench/sessions-browser.ts). An explicit checkpointEvery is kept exactly.
+ * generation runs. Chromium's main thread on WASM reached ~2,400 tokens/s, where 512 tokens last ~0.2 s
+ * and a ~10 ms snapshot every 512 would be ~5%; with the budget, 3.0-3.1% measured under load (snapshot
+ * times vary; bench/sessions-browser.ts). An explicit checkpointEvery is kept exactly.
  */
 export const CHECKPOINT_BUDGET = 50;
 
