@@ -35,7 +35,26 @@ describe('checkpoint cadence', () => {
     expect(await checkpointsOver(tokens, { checkpointEvery: DEFAULT_CHECKPOINT_EVERY }, 1000)).toBe(2);
   });
 
-  it('default with a cheap checkpoint: every 512 tokens as before', async () => {
-    expect(await checkpointsOver(DEFAULT_CHECKPOINT_EVERY * 2 + 10, {}, 0)).toBe(2);
+  it('default: checkpoints at least 512 tokens and 50 times the previous one\'s token-path cost apart, and they do come', async () => {
+    const store = new MemoryStore();
+    const at: { ms: number; position: number; snapshotMs: number }[] = [];
+    let s: Awaited<ReturnType<typeof openSession>> | null = null;
+    const counted = Object.assign(Object.create(store) as MemoryStore, {
+      checkpoint: async (...a: Parameters<MemoryStore['checkpoint']>) => {
+        // called right after the snapshot was taken (lastCheckpoint is this one's)
+        at.push({ ms: performance.now(), position: s!.position, snapshotMs: s!.lastCheckpoint!.snapshotMs });
+        return store.checkpoint(...a);
+      },
+    });
+    s = await openSession(model, counted, 'c', { seed: 1, checkpointMs: 60_000 });
+    for await (const _ of s.generate('x', { maxTokens: 6000 })) {
+      // generate
+    }
+    s.abandon();
+    expect(at.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < at.length; i++) {
+      expect(at[i]!.position - at[i - 1]!.position).toBeGreaterThanOrEqual(DEFAULT_CHECKPOINT_EVERY);
+      expect(at[i]!.ms - at[i - 1]!.ms).toBeGreaterThanOrEqual(CHECKPOINT_BUDGET * at[i - 1]!.snapshotMs);
+    }
   });
 });
