@@ -14,7 +14,7 @@
 //   4   4  CRC-32 of bytes [8, 12 + H + G): header and generation tokens (the model session snapshot
 //          that follows carries its own CRC-32 over its payload, checked by model.restore)
 //   8   4  H: length of the JSON header
-//   12  H  JSON header { id, through, position, utf8, gen } (see CheckpointHeader)
+//   12  H  JSON header { id, through, position, utf8, gen, arithmetic? } (see CheckpointHeader)
 //   12+H G  the current generation's token ids so far (G = gen.count), one byte each
 //   ...    the model session snapshot (session.snapshot() bytes) to the end
 import { crc32 } from '../codec/index.js';
@@ -60,6 +60,8 @@ export interface CheckpointHeader {
   utf8: number[];
   /** the latest generation, ongoing or ended (null before the first) */
   gen: GenerationHeader | null;
+  /** the JS arithmetic it was made with (arithmeticFingerprint()); absent in older checkpoints */
+  arithmetic?: string;
 }
 
 export interface Checkpoint {
@@ -192,7 +194,9 @@ export function decodeCheckpoint(bytes: Uint8Array, id: string, through: number)
   }
   const utf8 = h.utf8;
   if (!Array.isArray(utf8) || utf8.length > 3 || !utf8.every((b) => isInt(b) && (b as number) < 256)) bad(`utf8 must be up to 3 byte values, got ${JSON.stringify(utf8)}`);
+  if (h.arithmetic !== undefined && (typeof h.arithmetic !== 'string' || !/^[0-9a-f]{16}$/.test(h.arithmetic))) bad(`arithmetic must be 16 hex digits, got ${JSON.stringify(h.arithmetic)}`);
   const header: CheckpointHeader = { id, through, position: h.position as number, utf8: utf8 as number[], gen };
+  if (h.arithmetic !== undefined) header.arithmetic = h.arithmetic as string;
   if (body.length === count) bad('no session snapshot after the generation tokens (truncated)');
   return { header, tokens: body.slice(0, count), snapshot: body.subarray(count) };
 }

@@ -12,6 +12,7 @@ import { ModelError } from '../model/errors.js';
 import { checkSamplerOptions, type SamplerOptions } from '../model/sampler.js';
 import { checkTokens } from '../model/tokens.js';
 import { Utf8Pieces } from '../model/utf8.js';
+import { arithmeticFingerprint } from './arithmetic.js';
 import { SessionError } from './errors.js';
 import { decodeCheckpoint, decodeJournal, encodeCheckpoint, encodeJournal, type GenerationHeader, type JournalInput } from './records.js';
 import { checkMs, checkSessionId, type Lease, type SessionStore } from './store.js';
@@ -24,6 +25,14 @@ import { checkMs, checkSessionId, type Lease, type SessionStore } from './store.
 export const DEFAULT_CHECKPOINT_EVERY = 512;
 export const DEFAULT_CHECKPOINT_MS = 2000;
 export const DEFAULT_LEASE_MS = 10_000;
+/**
+ * With the default checkpointEvery, a token-count checkpoint also waits until this many times the last
+ * one's token-path cost has passed since it, so checkpoints take ~2% of the token path however fast
+ * generation runs. Chromium's main thread on WASM reached ~2,400 tokens/s, where 512 tokens last ~0.2 s
+ * and a ~10 ms snapshot every 512 would be ~5%; with the budget, 3.0-3.1% measured under load (snapshot
+ * times vary; bench/sessions-browser.ts). An explicit checkpointEvery is kept exactly.
+ */
+export const CHECKPOINT_BUDGET = 50;
 
 export interface DurableSessionOptions extends SamplerOptions {
   /** checkpoint after this many tokens (fed or generated) since the last one (default 512) */
@@ -82,8 +91,8 @@ function randomOwner(): string {
 const hex = (b: Uint8Array): string => Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-function checkOptions(o: DurableSessionOptions | undefined): { every: number; ms: number; leaseMs: number; waitMs: number } {
-  if (o === undefined) return { every: DEFAULT_CHECKPOINT_EVERY, ms: DEFAULT_CHECKPOINT_MS, leaseMs: DEFAULT_LEASE_MS, waitMs: 0 };
+function checkOptions(o: DurableSessionOptions | undefined): { every: number; ms: number; leaseMs: number; waitMs: number; budgeted: boolean } {
+  if (o === undefined) return { every: DEFAULT_CHECKPOINT_EVERY, ms: DEFAULT_CHECKPOINT_MS, leaseMs: DEFAULT_LEASE_MS, waitMs: 0, budgeted: true };
   if (o === null || typeof o !== 'object') throw new ConfigError(`durable session options must be an object, got ${describe(o)}`);
   for (const k of Object.keys(o)) if (!OPTION_KEYS.has(k)) throw new ConfigError(`unknown durable session option ${JSON.stringify(k)}; expected one of ${[...OPTION_KEYS].join(', ')}`);
   const every = o.checkpointEvery === undefined ? DEFAULT_CHECKPOINT_EVERY : o.checkpointEvery;
@@ -94,7 +103,7 @@ function checkOptions(o: DurableSessionOptions | undefined): { every: number; ms
   if (o.wait === true) waitMs = Infinity;
   else if (typeof o.wait === 'number') waitMs = checkMs('wait', o.wait, 0);
   else if (o.wait !== undefined && o.wait !== false) throw new ConfigError(`wait must be a boolean or a number of ms, got ${describe(o.wait)}`);
-  return { every, ms, leaseMs, waitMs };
+  return { every, ms, leaseMs, waitMs, budgeted: o.checkpointEvery === undefined };
 }
 
 /** A store failure as the typed error (SessionErrors pass through). */
@@ -147,6 +156,8 @@ export class DurableSession {
   readonly id: string;
   private lease: Lease;
   private readonly every: number;
+  /** checkpointEvery defaulted: token-count checkpoints keep to CHECKPOINT_BUDGET */
+  private readonly budgeted: boolean;
   private readonly everyMs: number;
   private readonly leaseMs: number;
   private inner!: Session;
@@ -171,14 +182,22 @@ export class DurableSession {
    * the ms its store write took off the path (NaN until it lands). For monitoring and benchmarks.
    */
   lastCheckpoint: { readonly bytes: number; readonly snapshotMs: number; writeMs: number } | null = null;
+  /**
+   * The JS arithmetic (Math.exp/log, see arithmetic.ts) of this runtime and of the checkpoint the session
+   * was loaded from (null: none, or one that predates the record). When they differ (a session moved between
+   * engines, e.g. Node and a browser), tokens derived again after that checkpoint may differ from those the
+   * other runtime produced: `exact` is false.
+   */
+  readonly arithmetic: { here: string; saved: string | null; exact: boolean } = { here: arithmeticFingerprint(), saved: null, exact: true };
 
   /** Use openSession(model, store, id, options). */
-  constructor(model: Model, store: SessionStore, id: string, lease: Lease, o: { every: number; ms: number; leaseMs: number }) {
+  constructor(model: Model, store: SessionStore, id: string, lease: Lease, o: { every: number; ms: number; leaseMs: number; budgeted?: boolean }) {
     this.model = model;
     this.store = store;
     this.id = id;
     this.lease = lease;
     this.every = o.every;
+    this.budgeted = o.budgeted ?? false;
     this.everyMs = o.ms;
     this.leaseMs = o.leaseMs;
     this.renewTimer = setInterval(() => void this.renew(), Math.max(10, Math.floor(o.leaseMs / 3)));
@@ -238,6 +257,8 @@ export class DurableSession {
     }
     if (stored.checkpoint !== null) {
       const c = decodeCheckpoint(stored.checkpoint.bytes, this.id, stored.checkpoint.through);
+      const saved = c.header.arithmetic ?? null;
+      Object.assign(this.arithmetic, { saved, exact: saved === null || saved === this.arithmetic.here });
       try {
         this.inner = this.model.restore(c.snapshot);
       } catch (e) {
@@ -443,7 +464,9 @@ export class DurableSession {
   private maybeCheckpoint(): void {
     if (this.inflight !== null) return;
     const tokens = this.inner.position - this.savedPosition;
-    if (tokens >= this.every || (tokens > 0 && performance.now() - this.savedAt >= this.everyMs)) this.startCheckpoint();
+    if (tokens === 0) return;
+    const since = performance.now() - this.savedAt;
+    if (since >= this.everyMs || (tokens >= this.every && (!this.budgeted || since >= CHECKPOINT_BUDGET * (this.lastCheckpoint?.snapshotMs ?? 0)))) this.startCheckpoint();
   }
 
   private startCheckpoint(): Promise<void> {
@@ -453,7 +476,7 @@ export class DurableSession {
     const position = this.inner.position;
     const through = this.seq;
     const utf8 = Array.from(this.utf8.pendingBytes());
-    const bytes = encodeCheckpoint({ id: this.id, through, position, utf8, gen }, g === null ? new Uint8Array(0) : g.tokens.subarray(0, g.count), this.inner.snapshot());
+    const bytes = encodeCheckpoint({ id: this.id, through, position, utf8, gen, arithmetic: this.arithmetic.here }, g === null ? new Uint8Array(0) : g.tokens.subarray(0, g.count), this.inner.snapshot());
     const t1 = performance.now();
     this.savedPosition = position;
     this.savedAt = t1;
