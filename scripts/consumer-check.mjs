@@ -143,7 +143,9 @@ await check('pack (npm pack)', () => {
     if (typeof target === 'string') required.push(target.replace(/^\.\//, ''));
     else for (const file of Object.values(target)) required.push(file.replace(/^\.\//, ''));
   }
-  const missing = [...new Set(required)].filter((f) => !files.includes(f));
+  // a pattern export (./models/*.safetensors) must match at least one shipped file
+  const matches = (pattern) => pattern.includes('*') ? files.some((f) => new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]+')}$`).test(f)) : files.includes(pattern);
+  const missing = [...new Set(required)].filter((f) => !matches(f));
   assert(missing.length === 0, `the tarball lacks ${missing.join(', ')}`);
   return `${packInfo.filename}: ${kb(packInfo.size)} packed, ${kb(packInfo.unpackedSize)} unpacked, ${packInfo.entryCount} files`;
 }, { fatal: true });

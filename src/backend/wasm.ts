@@ -127,7 +127,8 @@ const MAX_PAGES = 65536; // 4 GiB, the wasm32 limit
  */
 export const wasmMemory = {
   maxPages: MAX_PAGES,
-  allocate(pages: number): WebAssembly.Memory {
+  // typed by what callers read, so the public declarations need neither the DOM nor a WebAssembly lib
+  allocate(pages: number): { readonly buffer: ArrayBuffer } {
     return new WebAssembly.Memory({ initial: pages, maximum: pages });
   },
 };
@@ -156,7 +157,7 @@ function createMemory(bytes: number, what: string): WebAssembly.Memory {
   }
   let memory: WebAssembly.Memory;
   try {
-    memory = wasmMemory.allocate(bytes / PAGE);
+    memory = wasmMemory.allocate(bytes / PAGE) as WebAssembly.Memory;
   } catch (e) {
     if (!(e instanceof RangeError)) throw e;
     throw new ResourceError(
