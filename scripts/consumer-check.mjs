@@ -275,6 +275,40 @@ await check('(c) the installed CLI (npx toeplitz-attention)', () => {
   return `--version ${version}; run = attention() (${diff.toExponential(1)}); export-projection + run --projection; inspect; bench points to npm run bench${generated}`;
 });
 
+await check('(c) the installed server (the package bin: toeplitz-attention serve)', async () => {
+  if (!shippedModels.length) return 'skipped: no shipped model';
+  const { spawn } = await import('node:child_process');
+  // the installed bin run by node itself (not through npx, whose child would outlive a kill)
+  const bin = join(consumer, 'node_modules', 'toeplitz-attention', 'bin', 'toeplitz-attention.js');
+  const child = spawn(process.execPath, [bin, 'serve', '--port', '0', '--workers', '1', '--store', 'memory:'], { cwd: consumer, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  try {
+    const url = await new Promise((res, rej) => {
+      let out = '';
+      const timer = setTimeout(() => rej(new Error(`no "listening on" line in 60 s; stderr: ${stderr.trim()}`)), 60_000);
+      child.stdout.on('data', (d) => {
+        out += d;
+        const m = /^listening on (http:\/\/\S+)/.exec(out);
+        if (m) { clearTimeout(timer); res(m[1]); }
+      });
+      child.on('exit', (code) => rej(new Error(`serve exited with ${code}: ${stderr.trim()}`)));
+    });
+    assert((await fetch(`${url}/healthz`)).ok, '/healthz is not ok');
+    const created = await (await fetch(`${url}/v1/sessions`, { method: 'POST', body: JSON.stringify({ prompt: 'Call me Ishmael. ', seed: 7 }) })).json();
+    assert(typeof created.id === 'string' && created.position === 17, `POST /v1/sessions gave ${JSON.stringify(created)}`);
+    const sse = await (await fetch(`${url}/v1/sessions/${created.id}/generate`, { method: 'POST', body: JSON.stringify({ maxTokens: 8 }) })).text();
+    const tokens = [...sse.matchAll(/^data: (\{"token".*)$/gm)].map((m) => JSON.parse(m[1]));
+    assert(tokens.length === 8 && /event: done/.test(sse), `generate streamed ${tokens.length} tokens: ${sse.slice(0, 200)}`);
+    return `${url}: a session streamed 8 tokens over SSE (${JSON.stringify(tokens.map((t) => t.text).join(''))})`;
+  } finally {
+    const exited = new Promise((res) => (child.exitCode !== null ? res() : child.once('exit', res)));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((res) => setTimeout(res, 10_000))]);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+});
+
 await check('(d) publint', async () => {
   const { publint } = await import(pathToFileURL(requireRoot.resolve('publint')).href);
   const { formatMessage } = await import(pathToFileURL(join(dirname(requireRoot.resolve('publint')), 'utils.js')).href);
