@@ -1,3 +1,5 @@
+// Run by `npm test` on its own after the rest of the suite: the tokens/s and heartbeat bars are measured here,
+// and other test files running in parallel on a 2-core machine would make them measure the machine instead.
 // The web path in headless Chromium (Debian's): the demo page (built by scripts/web.mjs, served on
 // 127.0.0.1) generates the tokens Node's engine generates with the same seed; a reload resumes the session
 // identically; while generating with durability on, a 10 ms main-thread heartbeat is late by <= 10 ms at
