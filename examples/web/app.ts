@@ -93,6 +93,7 @@ async function stream(tokens: AsyncIterable<{ token: number; text: string; posit
     running = null;
     save(true);
     busy(false);
+    refresh();
     demo.done = true;
   }
 }
@@ -147,13 +148,15 @@ $('new').onclick = async () => {
   busy(false);
 };
 
-setInterval(() => {
+/** The stats panel: every 250 ms while the page lives, and once more when a generation ends (so it shows the end). */
+function refresh(): void {
   const s = engine.stats();
   $('tps').textContent = s.tokensPerSecond > 0 ? s.tokensPerSecond.toFixed(0) : '-';
   $('pos').textContent = session.position.toLocaleString('en');
   $('bytes').textContent = session.stateBytes.toLocaleString('en');
   $('backend').textContent = `${s.backend}${s.worker ? ', worker' : ''}`;
-}, 250);
+}
+setInterval(refresh, 250);
 
 busy(false);
 demo.ready = true;

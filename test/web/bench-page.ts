@@ -14,7 +14,7 @@ interface Run {
 let engine: Engine | null = null;
 let round = 0;
 
-async function run(model: string, store: string, maxTokens: number, checkpointEvery: number): Promise<Run> {
+async function run(model: string, store: string, maxTokens: number, checkpointEvery: number | undefined): Promise<Run> {
   engine ??= await createEngine({ model, store });
   const s = await engine.openSession(`bench-${round++}`, { seed: 11, temperature: 0.8, checkpointEvery });
   const lateness: number[] = [];
