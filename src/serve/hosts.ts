@@ -1,13 +1,10 @@
 // The main thread's handles on the session hosts: N worker threads (sessions pinned to one by a hash of
 // their id, so each session has one writer per process and its model state stays in one place), or one
 // host in this thread (workers: 0). Both speak protocol.ts; replies are routed to their request by id.
-import { createRequire } from 'node:module';
-import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SessionHost } from './host.js';
 import type { HostConfig, Reply, Request } from './protocol.js';
+import { tsxImport, workerModuleUrl } from '../threads/workerModule.js';
 
 type Sink = (reply: Reply) => void;
 /** a request without its id (the link assigns it) */
@@ -62,19 +59,11 @@ export async function localHost(config: HostConfig): Promise<HostLink> {
   };
 }
 
-/** worker.js next to this file in the package; from the sources (tsx, vitest) a bootstrap registers tsx first. */
+/** worker.js next to this file in the package; from the sources a bootstrap registers tsx first (threads/workerModule.ts). */
 function workerStart(): { url: URL } | { code: string } {
-  const fromSources = import.meta.url.endsWith('.ts');
-  const url = new URL(fromSources ? './worker.ts' : './worker.js', import.meta.url);
-  if (!fromSources) return { url };
-  try {
-    const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
-    const api = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports['./esm/api']!.import.default;
-    const apiUrl = pathToFileURL(join(dirname(manifest), api)).href;
-    return { code: `import(${JSON.stringify(apiUrl)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(url.href)}); });` };
-  } catch {
-    return { url };
-  }
+  const url = workerModuleUrl('worker', import.meta.url);
+  const code = tsxImport(url);
+  return code === null ? { url } : { code: `${code};` };
 }
 
 /** A host in a worker thread; resolves once its model is loaded and its store open. */

@@ -6,11 +6,7 @@
 // Node only (worker_threads): reached from the `toeplitz-attention/threads` entry, never from the root.
 // Everything is checked here, on the calling thread, before any work is queued, with the same typed errors
 // as the single-threaded calls. Work is queued first in, first out; a pool serves concurrent callers.
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { dirname, join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import ndarray, { type NdArray } from 'ndarray';
 import { attention, checkInputs, type AttentionOptions } from '../engine/attention.js';
@@ -23,6 +19,7 @@ import { resolveBackend } from '../backend/index.js';
 import { ConfigError, ShapeError, SnapshotError, StateError, ToeplitzAttentionError, describe, type SnapshotErrorCode } from '../core/errors.js';
 import { MAX_POSITION } from '../core/limits.js';
 import { CONFIG_CACHE_SIZE, type AttentionStats, type AttentionTask, type ChunkTask, type GroupConfig, type Reply } from './protocol.js';
+import { tsxImport, workerModuleUrl } from './workerModule.js';
 
 export interface PoolOptions {
   /** worker threads (default: os.availableParallelism()); 1 to 256 */
@@ -44,31 +41,14 @@ export interface ChunkResult<D extends DecoderCore> {
 
 const MAX_THREADS = 256;
 
-/** The worker's module next to this one: worker.js in the compiled package, worker.ts in the sources (tsx, vitest). */
-const FROM_SOURCES = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(FROM_SOURCES ? './worker.ts' : './worker.js', import.meta.url);
+const WORKER_URL = workerModuleUrl('worker', import.meta.url);
 
-/**
- * How a worker starts. The compiled package: worker.js itself. The TypeScript sources: a two-line bootstrap
- * that registers tsx in the worker, then imports worker.ts. (Node 20 does not carry tsx over to a worker
- * through execArgv: `--import tsx` in a worker leaves .ts unknown, and vitest's transform is no Node flag
- * at all; tsx's register() from `tsx/esm/api`, called inside the worker, works for both.) Without tsx,
- * worker.ts is started as is, for runtimes that strip types themselves.
- */
+/** How a worker starts: worker.js itself, or from the sources a bootstrap that registers tsx first (workerModule.ts). */
 let start: { url: URL } | { code: string } | undefined;
 function workerStart(): { url: URL } | { code: string } {
   if (start !== undefined) return start;
-  start = { url: WORKER_URL };
-  if (FROM_SOURCES) {
-    try {
-      const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
-      const api = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports['./esm/api']!.import.default;
-      const apiUrl = pathToFileURL(join(dirname(manifest), api)).href;
-      start = { code: `import(${JSON.stringify(apiUrl)}).then((tsx) => { tsx.register(); return import(${JSON.stringify(WORKER_URL.href)}); });` };
-    } catch {
-      // no tsx here: start worker.ts directly
-    }
-  }
+  const code = tsxImport(WORKER_URL);
+  start = code === null ? { url: WORKER_URL } : { code: `${code};` };
   return start;
 }
 

@@ -3,31 +3,24 @@
 // postMessage / addEventListener of a worker scope over parentPort. A model given as a path or file: URL
 // is read here and moved to the worker.
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { ModelError } from '../model/errors.js';
 import { connect, type Engine, type EngineOptions, type Port } from './client.js';
 import { localPort } from './local.js';
 import type { Reply } from './protocol.js';
+import { tsxImport, workerModuleUrl } from '../threads/workerModule.js';
 
 export { Engine, WebSession, type EngineOptions, type EngineStats, type SessionStats } from './client.js';
 export { DEFAULT_BROWSER_STORE } from './store.js';
 export type { SessionInfo } from './protocol.js';
 
-const FROM_SOURCES = import.meta.url.endsWith('.ts');
-const WORKER_URL = new URL(FROM_SOURCES ? './worker.ts' : './worker.js', import.meta.url);
+const WORKER_URL = workerModuleUrl('worker', import.meta.url);
 
 /** The worker scope's postMessage / addEventListener over parentPort, then the worker module. */
 function bootstrap(): string {
-  let load = `import(${JSON.stringify(WORKER_URL.href)})`;
-  if (FROM_SOURCES) {
-    // the TypeScript sources (vitest, tsx): register tsx in the worker first (as threads/pool.ts does)
-    const manifest = createRequire(import.meta.url).resolve('tsx/package.json');
-    const api = (JSON.parse(readFileSync(manifest, 'utf8')) as { exports: Record<string, { import: { default: string } }> }).exports['./esm/api']!.import.default;
-    load = `import(${JSON.stringify(pathToFileURL(join(dirname(manifest), api)).href)}).then((tsx) => { tsx.register(); return ${load}; })`;
-  }
+  // from the TypeScript sources (vitest, tsx) tsx is registered in the worker first (threads/workerModule.ts)
+  const load = tsxImport(WORKER_URL) ?? `import(${JSON.stringify(WORKER_URL.href)})`;
   return `const { parentPort } = require('node:worker_threads');
 globalThis.postMessage = (m, t) => parentPort.postMessage(m, t);
 globalThis.addEventListener = (type, fn) => parentPort.on(type, (data) => fn({ data }));
