@@ -16,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 import { writeFileAtomicAsync } from '../src/codec/index.js';
 import { loadModelFile } from '../src/model/file.js';
 import type { Model } from '../src/model/index.js';
-import { openSession, openStore, type SessionStore, DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_MS } from '../src/sessions/index.js';
+import { openSession, openStore, DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_MS } from '../src/sessions/index.js';
+import { counting } from './countingStore.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -26,23 +27,6 @@ function quantile(xs: number[], q: number): number {
 }
 const median = (xs: number[]): number => quantile(xs, 0.5);
 
-/** A store that counts the bytes written through it and times its checkpoint writes. */
-function counting(inner: SessionStore): SessionStore & { bytes: number; writeMs: number[] } {
-  const c = Object.create(inner) as SessionStore & { bytes: number; writeMs: number[] };
-  c.bytes = 0;
-  c.writeMs = [];
-  c.append = async (l, seq, b) => {
-    c.bytes += b.length;
-    return inner.append(l, seq, b);
-  };
-  c.checkpoint = async (l, b, t) => {
-    c.bytes += b.length;
-    const t0 = performance.now();
-    await inner.checkpoint(l, b, t);
-    c.writeMs.push(performance.now() - t0);
-  };
-  return c;
-}
 
 /**
  * Three generators kept open for the whole run, each asked for `block` tokens at a time, the variants

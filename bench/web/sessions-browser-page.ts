@@ -7,7 +7,8 @@
 // plus checkpoint latency (on the token path: snapshot + framing; the IndexedDB write off it; and an awaited
 // checkpoint() end to end) and the bytes on IndexedDB. Reports through tzReport({ kind: 'bench', ... }).
 import { loadModel, type Session } from '../../src/model/index.js';
-import { openSession, openStore, type DurableSession, type SessionStore, DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_MS } from '../../src/sessions/index.js';
+import { openSession, openStore, type DurableSession, DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_MS } from '../../src/sessions/index.js';
+import { counting } from '../countingStore.js';
 
 declare function tzReport(m: unknown): Promise<void>;
 
@@ -17,23 +18,6 @@ const block = Number(q.get('block') ?? 512);
 const S = { seed: 7, temperature: 0.8 };
 const PROMPT = 'Call me Ishmael. Some years ago, never mind how long precisely, ';
 
-/** A store that counts bytes written and times checkpoint writes. */
-function counting(inner: SessionStore): SessionStore & { bytes: number; writeMs: number[] } {
-  const c = Object.create(inner) as SessionStore & { bytes: number; writeMs: number[] };
-  c.bytes = 0;
-  c.writeMs = [];
-  c.append = async (l, seq, b) => {
-    c.bytes += b.length;
-    return inner.append(l, seq, b);
-  };
-  c.checkpoint = async (l, b, t) => {
-    c.bytes += b.length;
-    const t0 = performance.now();
-    await inner.checkpoint(l, b, t);
-    c.writeMs.push(performance.now() - t0);
-  };
-  return c;
-}
 
 async function main(): Promise<void> {
   const model = loadModel(new Uint8Array(await (await fetch('/model.safetensors')).arrayBuffer()));

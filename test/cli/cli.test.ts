@@ -1,7 +1,7 @@
 // The CLI end to end. Most cases call main() in-process (fast; stdout, stderr and the exit code are
 // captured); a few spawn the CLI from the sources as a user runs it. The compiled CLI installed from the
 // packed tarball is exercised by scripts/consumer-check.mjs.
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,30 +9,11 @@ import { join } from 'node:path';
 import { attention, Decoder, drawProjection } from '../../src/index.js';
 import type { AttentionConfig } from '../../src/index.js';
 import { saveSnapshot, SNAPSHOT_FORMAT_VERSION } from '../../src/codec/index.js';
-import { main } from '../../src/cli/main.js';
 import { formatNpy, parseNpy } from '../../src/cli/npy.js';
 import { Rng } from '../../src/math/rng.js';
 import { randomTensor } from '../helpers.js';
+import { cli, type CliResult } from './runCli.js';
 
-interface CliResult { status: number; stdout: string; stderr: string }
-
-/** main(argv) in this process, with everything it prints captured. */
-async function cli(args: string[]): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  const spies = [
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (stdout += a.join(' ') + '\n')),
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void (stderr += a.join(' ') + '\n')),
-    vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true)),
-    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true)),
-  ];
-  try {
-    const status = await main(args);
-    return { status, stdout, stderr };
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
 
 /** The CLI as a separate process, from the sources (through tsx). */
 function spawnCli(args: string[]): CliResult {

@@ -1,14 +1,14 @@
 // `generate` at its edges (issue 22, findings 8 and 9): a stdout closed early (`| head -c 10`) stops generation
 // quietly (exit 0) and the session is still saved; bad sampling options, an empty --stop and a --save into a
 // missing folder are usage errors (exit 2) found before anything is generated.
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
 import { encodeModel, loadModel, randomWeights } from '../../src/model/index.js';
 import { tinyConfig } from '../model/tiny.js';
+import { cli } from './runCli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tz-gen-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -17,24 +17,6 @@ const modelBytes = encodeModel(cfg, randomWeights(cfg, 3));
 const modelPath = join(dir, 'tiny.safetensors');
 writeFileSync(modelPath, modelBytes);
 
-interface CliResult { status: number; stdout: string; stderr: string }
-
-/** main(argv) in this process, with everything it prints captured. */
-async function cli(args: string[]): Promise<CliResult> {
-  let stdout = '';
-  let stderr = '';
-  const spies = [
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (stdout += a.join(' ') + '\n')),
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void (stderr += a.join(' ') + '\n')),
-    vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true)),
-    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true)),
-  ];
-  try {
-    return { status: await main(args), stdout, stderr };
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
 
 const CHILD = [process.execPath, '--import', 'tsx', 'test/cli/entry.ts'] as const;
 

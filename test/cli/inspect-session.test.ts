@@ -1,15 +1,15 @@
 // `inspect` reads session files too (generate --save): position, model fingerprint, sampler options, pending
 // UTF-8 bytes, sizes; checked against --model (default: the shipped model) as restore checks them.
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { main } from '../../src/cli/main.js';
 import { encodeModel, randomWeights } from '../../src/model/index.js';
 import { loadModelFile, saveSession } from '../../src/model/file.js';
 import { crc32 } from '../../src/codec/index.js';
 import { SESSION_HEADER_BYTES, SESSION_FORMAT_VERSION, decodeSession } from '../../src/model/snapshot.js';
 import { tinyConfig } from '../model/tiny.js';
+import { cli } from './runCli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'tza-inspect-session-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -19,21 +19,6 @@ writeFileSync(modelPath, encodeModel(cfg, randomWeights(cfg, 3)));
 const otherPath = join(dir, 'other.safetensors');
 writeFileSync(otherPath, encodeModel(cfg, randomWeights(cfg, 4)));
 
-async function cli(args: string[]): Promise<{ status: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const spies = [
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void (stdout += a.join(' ') + '\n')),
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void (stderr += a.join(' ') + '\n')),
-    vi.spyOn(process.stdout, 'write').mockImplementation((s: string | Uint8Array) => ((stdout += String(s)), true)),
-    vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => ((stderr += String(s)), true)),
-  ];
-  try {
-    return { status: await main(args), stdout, stderr };
-  } finally {
-    for (const s of spies) s.mockRestore();
-  }
-}
 
 describe('inspect <session file>', () => {
   it('prints position, fingerprint, sampler options, pending bytes and sizes; refuses damage and another model', async () => {

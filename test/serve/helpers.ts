@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { encodeModel, loadModel, randomWeights, type Model } from '../../src/model/index.js';
 import { tinyConfig } from '../model/tiny.js';
+import { Rng } from '../../src/math/rng.js';
 
 /** A tiny random model written to a temp file (F64, exact): [path, the loaded model]. */
 export function tinyModelFile(seed = 3): { path: string; model: Model; bytes: Uint8Array } {
@@ -151,14 +152,8 @@ export async function postJson(url: string, body: unknown, headers: Record<strin
   return fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) });
 }
 
-/** A seeded generator for test choices (mulberry32). */
+/** A seeded generator for test choices: uniform in [0, 1) from the project's seeded generator. */
 export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed >>> 0);
+  return () => r.nextFloat64();
 }

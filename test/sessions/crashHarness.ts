@@ -9,6 +9,7 @@ import { build } from 'esbuild';
 import { expect } from 'vitest';
 import { tinyModel } from '../model/tiny.js';
 import { planStates, PLAN, type PlanState } from './plan.js';
+import { Rng } from '../../src/math/rng.js';
 
 /** The child bundled once into plain JS (a child then starts in ~100 ms instead of tsx's ~500 ms). */
 export async function bundleChild(entry = 'crash-child.ts'): Promise<string> {
@@ -154,14 +155,8 @@ export async function crashRounds(
   return stats;
 }
 
-/** A seeded uniform generator for kill moments (mulberry32; the seed is printed with the stats). */
+/** A seeded uniform generator for kill moments (the seed is printed with the stats): uniform in [0, 1) from the project's seeded generator. */
 export function rngFor(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const r = new Rng(seed >>> 0);
+  return () => r.nextFloat64();
 }
