@@ -10,9 +10,7 @@
 import { randomBytes } from 'node:crypto';
 import { loadModel, type Model, type GeneratedToken } from '../model/index.js';
 import { loadModelFile } from '../model/file.js';
-import { decodeSession } from '../model/snapshot.js';
-import { openSession, openStore, SessionError, type DurableSession, type SessionStore } from '../sessions/index.js';
-import { encodeCheckpoint } from '../sessions/records.js';
+import { openSession, openStore, prepareImport, SessionError, writeImport, type DurableSession, type SessionStore } from '../sessions/index.js';
 import { errorBody, HttpError, type ErrorBody } from './errors.js';
 import { newHistogram, observe } from './metrics.js';
 import type { HostConfig, HostStats, Reply, Request, SamplingBody, Usage } from './protocol.js';
@@ -394,8 +392,7 @@ export class SessionHost {
 
   /** Replace (or create) session `id` with a model session snapshot, validated by model.restore first. */
   private async import(id: string, bytes: Uint8Array): Promise<{ id: string; position: number }> {
-    const restored = this.model.restore(bytes); // a typed error (400) for anything malformed or foreign
-    const parts = decodeSession(bytes, this.model.config.vocab, this.model.config.layers);
+    const prepared = prepareImport(this.model, bytes); // a typed error (400) for anything malformed or foreign
     return this.lock(id, async () => {
       const live = this.live.get(id);
       if (live !== undefined) {
@@ -404,13 +401,8 @@ export class SessionHost {
         live.s.abandon();
         this.live.delete(id);
       }
-      await this.store.delete(id);
-      const r = await this.store.acquire(id, randomOwner(), this.config.leaseMs);
-      if (!('lease' in r)) throw new SessionError('busy', `session ${id} is held by another writer (${r.held.owner})`, id);
-      const header = { id, through: 0, position: restored.position, utf8: Array.from(parts.pending), gen: null };
-      await this.store.checkpoint(r.lease, encodeCheckpoint(header, new Uint8Array(0), bytes), 0);
-      await this.store.release(r.lease);
-      return { id, position: restored.position };
+      await writeImport(this.store, id, prepared, { replace: true, leaseMs: this.config.leaseMs });
+      return { id, position: prepared.position };
     });
   }
 

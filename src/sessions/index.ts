@@ -8,6 +8,7 @@ import { checkStoreOptions, type SessionStore, type StoreOptions } from './store
 export { SessionError, type SessionErrorCode } from './errors.js';
 export { MemoryStore } from './memory.js';
 export { checkSessionId, SESSION_ID, type SessionStore, type StoreOptions, type Lease, type LeaseHeld, type JournalEntry, type StoredSession, type SessionInfo } from './store.js';
+export { importSession, prepareImport, writeImport, type PreparedImport, type WriteImportOptions } from './import.js';
 export { openSession, DurableSession, DEFAULT_CHECKPOINT_EVERY, DEFAULT_CHECKPOINT_MS, DEFAULT_LEASE_MS, CHECKPOINT_BUDGET, type DurableSessionOptions, type DurableGenerateOptions, type PendingGeneration, type ResumeOptions } from './session.js';
 
 /**

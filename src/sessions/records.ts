@@ -27,7 +27,7 @@ const MAX_HEADER = 1 << 20;
 
 /** The inputs a journal records (the only things that must be durable before they are acknowledged). */
 export type JournalInput =
-  | { kind: 'create'; fingerprint: string; seed: number; temperature: number; topK: number; topP: number }
+  | { kind: 'create'; fingerprint: string; seed: number; temperature: number; topK: number; topP: number; validUtf8: boolean }
   | { kind: 'feed'; tokens: Uint8Array }
   | { kind: 'options'; temperature: number; topK: number; topP: number }
   | { kind: 'generate'; prompt: Uint8Array; maxTokens: number; stop: string[] }
@@ -153,8 +153,9 @@ export function decodeJournal(bytes: Uint8Array, id: string, seq: number): Journ
   const tokens = body.slice();
   switch (h.kind) {
     case 'create':
-      if (typeof h.fingerprint !== 'string' || !isNum(h.seed) || !isNum(h.temperature) || !isInt(h.topK) || !isNum(h.topP) || body.length !== 0) bad('malformed create record');
-      return { kind: 'create', fingerprint: h.fingerprint as string, seed: h.seed as number, temperature: h.temperature as number, topK: h.topK as number, topP: h.topP as number };
+      // validUtf8: absent in records written before it was a session option (they sampled with the default, true)
+      if (typeof h.fingerprint !== 'string' || !isNum(h.seed) || !isNum(h.temperature) || !isInt(h.topK) || !isNum(h.topP) || (h.validUtf8 !== undefined && typeof h.validUtf8 !== 'boolean') || body.length !== 0) bad('malformed create record');
+      return { kind: 'create', fingerprint: h.fingerprint as string, seed: h.seed as number, temperature: h.temperature as number, topK: h.topK as number, topP: h.topP as number, validUtf8: h.validUtf8 !== false };
     case 'feed':
       return { kind: 'feed', tokens };
     case 'options':

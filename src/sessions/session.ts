@@ -65,7 +65,7 @@ export interface ResumeOptions {
   signal?: AbortSignal;
 }
 
-const OPTION_KEYS = new Set(['seed', 'temperature', 'topK', 'topP', 'checkpointEvery', 'checkpointMs', 'leaseMs', 'wait']);
+const OPTION_KEYS = new Set(['seed', 'temperature', 'topK', 'topP', 'validUtf8', 'checkpointEvery', 'checkpointMs', 'leaseMs', 'wait']);
 
 /** A generation: the limits its record fixed, and its token ids so far ([capacity], count used). */
 interface Generation {
@@ -119,7 +119,7 @@ function storeError(e: unknown, id: string, what: string): SessionError {
 export async function openSession(model: Model, store: SessionStore, id: string, options?: DurableSessionOptions): Promise<DurableSession> {
   checkSessionId(id);
   const o = checkOptions(options);
-  const sampling = options === undefined ? undefined : { seed: options.seed, temperature: options.temperature, topK: options.topK, topP: options.topP };
+  const sampling = options === undefined ? undefined : { seed: options.seed, temperature: options.temperature, topK: options.topK, topP: options.topP, validUtf8: options.validUtf8 };
   const resolved = checkSamplerOptions(sampling);
   const owner = randomOwner();
   const deadline = o.waitMs === Infinity ? Infinity : performance.now() + o.waitMs;
@@ -141,7 +141,7 @@ export async function openSession(model: Model, store: SessionStore, id: string,
   }
   const s = new DurableSession(model, store, id, lease, o);
   try {
-    await s.load(resolved, options?.seed !== undefined);
+    await s.load(resolved, { seed: options?.seed !== undefined, validUtf8: options?.validUtf8 !== undefined });
   } catch (e) {
     s.stopTimers();
     await store.release(lease).catch(() => undefined);
@@ -209,6 +209,11 @@ export class DurableSession {
     return this.inner.position;
   }
 
+  /** Bytes of the model session's state (decoder states and the last logits): about what a checkpoint's snapshot holds. */
+  get stateBytes(): number {
+    return this.inner.stateBytes;
+  }
+
   /** The sampling options in force. */
   get sampling(): Required<SamplerOptions> {
     return this.inner.sampling;
@@ -240,7 +245,7 @@ export class DurableSession {
   // Loading: checkpoint, then the journal after it, applied as the live calls applied it.
 
   /** @internal */
-  async load(sampling: Required<SamplerOptions>, samplingGiven: boolean): Promise<void> {
+  async load(sampling: Required<SamplerOptions>, given: { seed: boolean; validUtf8: boolean }): Promise<void> {
     let stored;
     try {
       stored = await this.store.load(this.id);
@@ -288,14 +293,17 @@ export class DurableSession {
       const create = decodeJournal(first.bytes, this.id, 1);
       if (create.kind !== 'create') throw new SessionError('damaged', `session ${this.id}: journal record 1: expected the create record, got ${create.kind}`, this.id, 'journal record 1');
       if (create.fingerprint !== fp) throw new ModelError('wrong-model', `session ${this.id} was created with another model (fingerprint ${create.fingerprint.slice(0, 16)}…, this model's is ${fp.slice(0, 16)}…)`);
-      this.inner = this.model.session({ seed: create.seed, temperature: create.temperature, topK: create.topK, topP: create.topP });
+      this.inner = this.model.session({ seed: create.seed, temperature: create.temperature, topK: create.topK, topP: create.topP, validUtf8: create.validUtf8 });
       this.seq = 1;
       journal = journal.slice(1);
     }
     // sampling options are creation options; temperature/topK/topP may have changed since (setOptions),
-    // but the seed never does: a different one is a mistake worth stopping
-    if (samplingGiven && this.inner.sampling.seed !== sampling.seed) {
+    // but the seed and validUtf8 never do: a different one is a mistake worth stopping
+    if (given.seed && this.inner.sampling.seed !== sampling.seed) {
       throw new ConfigError(`session ${this.id} exists with seed ${this.inner.sampling.seed}, not ${sampling.seed}; open it without a seed (sampling options apply when a session is created)`);
+    }
+    if (given.validUtf8 && this.inner.sampling.validUtf8 !== sampling.validUtf8) {
+      throw new ConfigError(`session ${this.id} exists with validUtf8 ${this.inner.sampling.validUtf8}, not ${sampling.validUtf8}; open it without validUtf8 (sampling options apply when a session is created)`);
     }
     // decode all records first: damage anywhere is refused before any work
     const inputs: JournalInput[] = [];

@@ -4,10 +4,10 @@
 import { ConfigError, StateError, describe } from '../core/errors.js';
 import { loadModel, type Model } from '../model/model.js';
 import { ModelError } from '../model/errors.js';
-import type { GeneratedToken, Session } from '../model/session.js';
+import type { GeneratedToken } from '../model/session.js';
 import { openSession, type DurableSession } from '../sessions/session.js';
+import { importSession } from '../sessions/import.js';
 import type { SessionStore } from '../sessions/store.js';
-import { importSession } from './import.js';
 import type { ModelSource, Reply, Request, SessionState } from './protocol.js';
 import { openWebStore } from './store.js';
 import { toWire } from './wire.js';
@@ -20,23 +20,8 @@ export interface HostEndpoint {
 
 interface Live {
   session: DurableSession;
-  /** the model session inside it (for stateBytes), caught as the durable session creates it */
-  inner: () => Session | null;
   /** the running generate() or resume() iteration, pulled one token per 'next' */
   it: AsyncGenerator<GeneratedToken, void, undefined> | null;
-}
-
-/**
- * The model as openSession sees it, noting the model session each durable session makes (by
- * model.session or model.restore), so stats can report its stateBytes. (DurableSession does not expose
- * stateBytes yet; a getter there would replace this.)
- */
-function noting(model: Model): { model: Model; inner: () => Session | null } {
-  let last: Session | null = null;
-  const m = Object.create(model) as Model;
-  m.session = (o) => (last = model.session(o));
-  m.restore = (b, o) => (last = model.restore(b, o));
-  return { model: m, inner: () => last };
 }
 
 async function fetchModel(src: ModelSource): Promise<Uint8Array> {
@@ -61,7 +46,7 @@ export function serveEngine(endpoint: HostEndpoint): void {
     position: l.session.position,
     pending: l.session.pending(),
     sampling: l.session.sampling,
-    stateBytes: l.inner()?.stateBytes ?? 0,
+    stateBytes: l.session.stateBytes,
   });
 
   const ready = (): { model: Model; store: SessionStore } => {
@@ -75,9 +60,9 @@ export function serveEngine(endpoint: HostEndpoint): void {
     return l;
   };
 
-  const opened = (s: DurableSession, inner: () => Session | null) => {
+  const opened = (s: DurableSession) => {
     const handle = nextHandle++;
-    const l: Live = { session: s, inner, it: null };
+    const l: Live = { session: s, it: null };
     live.set(handle, l);
     return { value: { handle, id: s.id }, state: state(l) };
   };
@@ -88,20 +73,18 @@ export function serveEngine(endpoint: HostEndpoint): void {
         if (model !== null) throw new StateError('the engine is initialized already');
         const bytes = await fetchModel(r.model);
         const m = loadModel(bytes);
-        void m.fingerprint; // computed once here, then shared by every session's view of the model (noting)
+        void m.fingerprint; // computed once here, not by the first session's checkpoint
         store = await openWebStore(r.store);
         model = m;
         return { value: { backend: m.backend, config: m.config, store: store.url } };
       }
       case 'open': {
         const h = ready();
-        const n = noting(h.model);
-        return opened(await openSession(n.model, h.store, r.session, r.options), n.inner);
+        return opened(await openSession(h.model, h.store, r.session, r.options));
       }
       case 'import': {
         const h = ready();
-        const n = noting(h.model);
-        return opened(await importSession(n.model, h.store, r.session, r.bytes, r.options), n.inner);
+        return opened(await importSession(h.model, h.store, r.session, r.bytes, r.options));
       }
       case 'feed': {
         const l = get(r.handle);
