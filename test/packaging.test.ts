@@ -36,3 +36,14 @@ describe('package exports', () => {
     expect(Object.keys(pkg.exports)).toEqual(expect.arrayContaining(['.', './rx', './codec', './model', './model/file', './threads', './models/*.safetensors']));
   });
 });
+
+describe('the ./codec entry shows the contract, not the internals', () => {
+  it('exports DESIGN section 8\'s functions, the atomic writers, the error and the version constants; no CRC, framing or parsing', async () => {
+    const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { exports: Record<string, { import: string }> };
+    expect(pkg.exports['./codec']!.import).toBe('./dist/codec/public.js');
+    const entry = await import('../src/codec/public.js');
+    expect(Object.keys(entry).sort()).toEqual(
+      ['Decoder', 'MAX_SNAPSHOT_FILE_BYTES', 'SNAPSHOT_FORMAT_VERSION', 'SNAPSHOT_READABLE_VERSIONS', 'SnapshotError', 'decodeSnapshot', 'encodeSnapshot', 'inspectSnapshot', 'loadSnapshot', 'saveSnapshot', 'writeFileAtomic', 'writeFileAtomicAsync'].sort(),
+    );
+  });
+});

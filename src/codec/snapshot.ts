@@ -145,7 +145,7 @@ export function encodeState(config: ResolvedConfig, s: DecoderState): Uint8Array
     state: { position: s.position, heads: s.heads.map(encodeHead) },
   };
   const payload = msgpack().packr.pack(payloadObject);
-  if (payload.length > 0xffffffff) throw new SnapshotError('inconsistent', `state too large for format version 1 (${payload.length} payload bytes > 4 GiB)`);
+  if (payload.length > 0xffffffff) throw new SnapshotError('inconsistent', `state too large for snapshot format version ${SNAPSHOT_FORMAT_VERSION} (${payload.length} payload bytes > 4 GiB, the header's 32-bit length)`);
   const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + payload.length);
   out.set(SNAPSHOT_MAGIC, 0);
   const view = new DataView(out.buffer);
