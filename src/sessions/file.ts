@@ -3,8 +3,9 @@
 // folder), off the event loop (libuv's pool). Chosen over SQLite because it needs no native add-on (a
 // browser or a plain `npm install` never builds one) and a checkpoint is one large blob written whole,
 // which a file does with no copy into a database page cache. Layout of DIR/<id>/:
-//   checkpoint          16-byte header (magic "TZFC", version 1, through as float64) + the checkpoint bytes;
-//                       replaced by rename: readers see the old one or the new one
+//   c.<through, 16 digits>  a checkpoint: 16-byte header (magic "TZFC", version 1, through as float64) + the
+//                       checkpoint bytes, published with link(2) (never replacing); the one with the largest
+//                       `through` is the session's, older ones go once a newer one is published
 //   j.<seq, 16 digits>  one journal record per file, published with link(2), which never replaces: two
 //                       writers can never both publish the same sequence number
 //   lease.<token>       the lease: JSON { owner, expiresAt }; the largest token is the current one; a new
@@ -12,10 +13,13 @@
 //                       exactly one wins
 //   epoch               the clock (ms) when the folder was made: the first token is epoch + 1
 // Fencing: every write checks, after its bytes are durable in the temp file and right before publishing
-// them, that its lease is still the largest token and names its owner. Between that check and the rename
-// there is no lock (POSIX has no compare-and-rename), so a writer stalled there for longer than its lease
-// could still publish once; the link(2) publication of journal records still refuses a sequence number the
-// new holder wrote. See docs/sessions.md.
+// them, that its lease is still the largest token and names its owner. Between that check and the link there is
+// no lock (POSIX has no compare-and-link), so a writer stalled there for longer than its lease can still publish
+// once, and the layout makes that harmless: a journal record's link(2) refuses a sequence number the new holder
+// wrote (then the later writer gets 'conflict'), and a late checkpoint is a new file that never replaces the new
+// holder's: readers take the largest `through`, so a stale checkpoint can neither hide records nor, through the
+// journal pruning that follows a checkpoint, lose them (each writer prunes only below its own `through`, which the
+// largest checkpoint covers). test/sessions/file.test.ts stalls a writer there to show it.
 // No static Node imports: node:fs and node:path come from process.getBuiltinModule at call time, so a
 // browser bundle that reaches openStore holds nothing Node-only.
 import type * as Fs from 'node:fs';
@@ -120,7 +124,7 @@ export class FileStore implements SessionStore {
   private async updatedAt(d: string, names: string[]): Promise<number | null> {
     let t: number | null = null;
     for (const n of names) {
-      if (n !== 'checkpoint' && !n.startsWith('j.')) continue;
+      if (!n.startsWith('c.') && !n.startsWith('j.')) continue;
       try {
         const st = await this.fs.stat(this.path.join(d, n));
         t = Math.max(t ?? 0, st.mtimeMs);
@@ -156,21 +160,20 @@ export class FileStore implements SessionStore {
     }
   }
 
+  /** The `through` of the session's checkpoint (the largest published; null without one), from the folder's names. */
+  private static newest(names: string[] | null): number | null {
+    let top: number | null = null;
+    for (const n of names ?? []) {
+      if (!n.startsWith('c.')) continue;
+      const t = Number(n.slice(2));
+      if (Number.isSafeInteger(t) && t >= 0 && (top === null || t > top)) top = t;
+    }
+    return top;
+  }
+
+  /** The record the session's checkpoint includes the journal through (0 without a checkpoint). */
   private async through(id: string): Promise<number> {
-    let fh: Fs.promises.FileHandle;
-    try {
-      fh = await this.fs.open(this.path.join(this.sessionDir(id), 'checkpoint'), 'r');
-    } catch (e) {
-      if (code(e) === 'ENOENT') return 0;
-      throw e;
-    }
-    try {
-      const head = new Uint8Array(HEADER);
-      const { bytesRead } = await fh.read(head, 0, HEADER, 0);
-      return this.parseHeader(id, head.subarray(0, bytesRead));
-    } finally {
-      await fh.close();
-    }
+    return FileStore.newest(await this.names(this.sessionDir(id))) ?? 0;
   }
 
   private parseHeader(id: string, head: Uint8Array): number {
@@ -289,15 +292,22 @@ export class FileStore implements SessionStore {
     const names = await this.live(id);
     if (names === null) return null;
     const d = this.sessionDir(id);
+    const newest = FileStore.newest(names);
+    if ((newest ?? 0) !== before) return 'moved';
     let checkpoint: StoredSession['checkpoint'] = null;
-    try {
-      const all = new Uint8Array(await this.fs.readFile(this.path.join(d, 'checkpoint')));
-      checkpoint = { bytes: all.subarray(HEADER), through: this.parseHeader(id, all.subarray(0, HEADER)) };
-    } catch (e) {
-      if (code(e) !== 'ENOENT') throw e;
+    if (newest !== null) {
+      let all: Uint8Array;
+      try {
+        all = new Uint8Array(await this.fs.readFile(this.path.join(d, `c.${pad(newest)}`)));
+      } catch (e) {
+        if (code(e) !== 'ENOENT') throw e;
+        return 'moved'; // replaced by a newer one meanwhile
+      }
+      const through = this.parseHeader(id, all.subarray(0, HEADER));
+      if (through !== newest) throw new SessionError('damaged', `session ${id}: checkpoint: the file c.${pad(newest)} says it is through journal record ${through}`, id, 'checkpoint');
+      checkpoint = { bytes: all.subarray(HEADER), through };
     }
     const through = checkpoint?.through ?? 0;
-    if (through !== before) return 'moved';
     const seqs = names.filter((n) => n.startsWith('j.')).map((n) => Number(n.slice(2))).filter((q) => Number.isSafeInteger(q) && q > through).sort((a, b) => a - b);
     const journal: JournalEntry[] = [];
     for (const seq of seqs) {
@@ -350,7 +360,8 @@ export class FileStore implements SessionStore {
     return this.io(lease.id, 'writing the checkpoint', async () => {
       const d = this.sessionDir(lease.id);
       try {
-        await writeFileAtomicAsync(this.path.join(d, 'checkpoint'), all, {
+        await writeFileAtomicAsync(this.path.join(d, `c.${pad(through)}`), all, {
+          noReplace: true,
           beforePublish: async () => {
             await this.current(lease);
             const before = await this.through(lease.id);
@@ -359,11 +370,14 @@ export class FileStore implements SessionStore {
         });
       } catch (e) {
         if (code(e) === 'ENOENT') await this.current(lease);
-        throw e;
+        // a checkpoint through the same record exists (a retry whose first attempt landed): the same inputs made it
+        if (code(e) !== 'EEXIST') throw e;
       }
-      // the journal it includes goes (a crash before this leaves records load() skips)
+      // what it includes goes: older checkpoints and the journal through `through` (a crash before this leaves
+      // files load() skips; a newer checkpoint published meanwhile covers all of them too)
       for (const n of (await this.names(d)) ?? []) {
-        if (n.startsWith('j.') && Number(n.slice(2)) <= through) await this.fs.rm(this.path.join(d, n), { force: true });
+        const isOld = (n.startsWith('j.') && Number(n.slice(2)) <= through) || (n.startsWith('c.') && Number(n.slice(2)) < through);
+        if (isOld) await this.fs.rm(this.path.join(d, n), { force: true });
       }
     });
   }
@@ -378,10 +392,10 @@ export class FileStore implements SessionStore {
         let bytes = 0;
         let updatedAt: number | null = null;
         for (const n of names) {
-          if (n !== 'checkpoint' && !n.startsWith('j.')) continue;
+          if (!n.startsWith('c.') && !n.startsWith('j.')) continue;
           try {
             const st = await this.fs.stat(this.path.join(d, n));
-            bytes += st.size - (n === 'checkpoint' ? HEADER : 0);
+            bytes += st.size - (n.startsWith('c.') ? HEADER : 0);
             updatedAt = Math.max(updatedAt ?? 0, st.mtimeMs);
           } catch (e) {
             if (code(e) !== 'ENOENT') throw e;

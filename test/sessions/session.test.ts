@@ -128,7 +128,8 @@ describe('damaged records are typed errors naming the session and the record', (
     const s = await openSession(model, store, 'f1', { seed: 1 });
     await collect(s.generate('hello', { maxTokens: 20 }));
     await s.close();
-    const path = join(dir, 'f1', 'checkpoint');
+    const name = readdirSync(join(dir, 'f1')).find((n) => n.startsWith('c.'))!;
+    const path = join(dir, 'f1', name);
     const whole = readFileSync(path);
     for (const len of [3, 15, 100]) {
       truncateSync(path, len);
