@@ -76,3 +76,55 @@ export function describe(value: unknown): string {
   if (typeof value === 'object') return `an object with keys [${Object.keys(value).slice(0, 8).join(', ')}]`;
   return typeof value;
 }
+
+// The model's error (`toeplitz-attention/model`): model files, configs and session snapshots.
+export type ModelErrorCode =
+  | 'truncated' // the bytes end before a length they declare
+  | 'header' // the safetensors header (length, JSON, entry layout) is malformed
+  | 'config' // __metadata__.config is missing or not a valid toeplitz-lm/1 config
+  | 'tensor' // a tensor is missing, extra, of the wrong dtype or shape, misplaced, or holds NaN/Infinity
+  | 'snapshot' // session snapshot bytes are malformed (magic, version, lengths, checksum, contents)
+  | 'wrong-model' // a session snapshot of another model
+  | 'backend' // a session snapshot made on another backend than the model's (restore option backend: 'model' accepts it)
+  | 'overflow' // a forward pass overflowed float64 (weights too large for the input): the call was refused, the session left unchanged
+  | 'too-large' // the config needs more working memory than allowed, or a file is larger than its format allows
+  | 'io'; // a file could not be read or written (Node helpers)
+
+/** Model bytes, a model config or a session snapshot are refused. */
+export class ModelError extends ToeplitzAttentionError {
+  readonly code: ModelErrorCode;
+  constructor(code: ModelErrorCode, message: string) {
+    super(`${code}: ${message}`);
+    // explicit: minifiers rename classes, and users match on `name`
+    this.name = 'ModelError';
+    this.code = code;
+  }
+}
+
+// The durable sessions' error (`toeplitz-attention/sessions`) and their stores'.
+export type SessionErrorCode =
+  | 'busy' // another live writer holds the session's lease
+  | 'fenced' // this writer's lease was taken over (or the session deleted): its writes are refused
+  | 'damaged' // a checkpoint or journal record is truncated, corrupted or does not belong here
+  | 'store' // the store failed (unreachable, I/O error): nothing unacknowledged was kept, retry later
+  | 'conflict' // a journal record with this sequence number already exists
+  | 'not-found' // no such session
+  | 'closed'; // the session or store was closed
+
+/** A durable session or a store refused an operation. */
+export class SessionError extends ToeplitzAttentionError {
+  readonly code: SessionErrorCode;
+  /** the session concerned, when there is one */
+  readonly session: string | undefined;
+  /** the record concerned (e.g. 'checkpoint', 'journal record 7'), for 'damaged' */
+  readonly record: string | undefined;
+  constructor(code: SessionErrorCode, message: string, session?: string, record?: string, options?: { cause?: unknown }) {
+    super(`${code}: ${message}`);
+    // explicit: minifiers rename classes, and users match on `name`
+    this.name = 'SessionError';
+    this.code = code;
+    this.session = session;
+    this.record = record;
+    if (options?.cause !== undefined) (this as { cause?: unknown }).cause = options.cause;
+  }
+}

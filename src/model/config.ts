@@ -1,8 +1,7 @@
 // The toeplitz-lm architecture config (DESIGN section 9): its validation, and the tensor table it implies.
 // The one place that knows what a valid config is; the reader, the writer and the random-model helper
 // all go through `checkModelConfig`.
-import { describe } from '../core/errors.js';
-import { ModelError } from './errors.js';
+import { describe, ModelError } from '../core/errors.js';
 
 export const MODEL_FORMAT = 'toeplitz-lm/1';
 /** toeplitz-lm/2: per-head decay tails (`rpe.tail: 'decay'`, tensor `layers.{l}.attention.rpe_decay [heads]`). */

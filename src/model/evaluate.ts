@@ -1,8 +1,7 @@
 // Held-out cross-entropy in bits per byte, streamed through a session (bounded memory at any length),
 // overall and by position: what the model makes of long context.
-import { StateError } from '../core/errors.js';
+import { StateError, ConfigError, ShapeError, describe } from '../core/errors.js';
 import type { Model } from './model.js';
-import { ConfigError, ShapeError, describe } from '../core/errors.js';
 import { copyTokens } from './tokens.js';
 import type { Session } from './session.js';
 

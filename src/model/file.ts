@@ -4,7 +4,7 @@
 // refused before it is opened (a FIFO would block, /dev/zero never ends), then the header is read and
 // checked, and the rest is read only when the file is exactly as long as its header says.
 import { readFileBounded, writeFileAtomic, type BoundedRead } from '../codec/index.js';
-import { ModelError } from './errors.js';
+import { ModelError } from '../core/errors.js';
 import { loadModel, type Model, type ModelOptions } from './model.js';
 import type { Session } from './session.js';
 import type { RestoreOptions } from './session.js';

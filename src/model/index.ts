@@ -11,4 +11,4 @@ export { parseSafetensors, readTensor, encodeSafetensors, MAX_HEADER_BYTES, type
 export { evaluate, POSITION_BUCKETS, type Evaluation, type EvaluateOptions, type BucketResult } from './evaluate.js';
 export { SESSION_MAGIC, SESSION_FORMAT_VERSION, SESSION_READABLE_VERSIONS } from './snapshot.js';
 export { DEFAULT_MAX_STATE_BYTES, sessionStateBytes } from './memory.js';
-export { ModelError, type ModelErrorCode } from './errors.js';
+export { ModelError, type ModelErrorCode } from '../core/errors.js';

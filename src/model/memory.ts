@@ -7,7 +7,7 @@
 //     scratch and the WASM staging of activations stay under STAGE_FLOATS;
 //   - rows per feed chunk: the chunk size asked for, lowered (not refused) to fit CHUNK_BYTES of working
 //     memory per chunk. Results do not depend on it beyond rounding (any chunking equals model.logits).
-import { ModelError } from './errors.js';
+import { ModelError } from '../core/errors.js';
 import type { ModelConfig } from './config.js';
 import { GEMM_ROWS } from './forward.js';
 

@@ -2,8 +2,7 @@
 // open generation sessions (one Decoder per layer) and restore them from snapshots.
 import ndarray from 'ndarray';
 import { attention, ShapeError, type AttentionConfig, type AttentionOptions } from '../index.js';
-import { describe } from '../core/errors.js';
-import { ModelError } from './errors.js';
+import { describe, ModelError, ConfigError } from '../core/errors.js';
 import { checkTokens, copyTokens } from './tokens.js';
 
 export { checkTokens };
@@ -15,7 +14,6 @@ import { DEFAULT_MAX_STATE_BYTES, blockRows, checkModelMemory, chunkRows } from 
 import { checkBackendOption, createWorkspace, resolveBackend, type BackendName } from '../backend/index.js';
 import { checkMethodOption } from '../engine/nearfield.js';
 import { Session, restoreSession, type RestoreOptions, type SessionOptions } from './session.js';
-import { ConfigError } from '../core/errors.js';
 
 /** How attention runs (passed to attention() and every Decoder). */
 export interface ModelOptions {

@@ -8,8 +8,7 @@
 // The reader checks the whole layout (lengths, JSON, entries, offsets in bounds, contiguous, covering the
 // data) before anything is allocated from the declared sizes; values are checked finite as they are read.
 // Only F32 and F64 are supported: a model runs in float64, and F32 widens exactly.
-import { describe } from '../core/errors.js';
-import { ModelError } from './errors.js';
+import { describe, ModelError } from '../core/errors.js';
 
 export type Dtype = 'F32' | 'F64';
 

@@ -4,9 +4,8 @@
 // carry all of it across processes, continuing exactly.
 import ndarray, { type NdArray } from 'ndarray';
 import { ConfigError, Decoder, ResourceError, ShapeError, StateError, type DecoderOptions, type DecoderState } from '../index.js';
-import { describe } from '../core/errors.js';
+import { describe, ModelError } from '../core/errors.js';
 import { Rng } from '../math/rng.js';
-import { ModelError } from './errors.js';
 import { forward, headsToRows, type AttendFn, type RunState } from './forward.js';
 import type { Model } from './model.js';
 import { copyTokens } from './tokens.js';

@@ -20,8 +20,7 @@
 // The file is exactly 20 + N bytes. Version 1 has no generator state (restore advances a generator from the
 // seed by `draws`, in O(log draws)) and no backend (the layers' decoder snapshots record theirs).
 import { crc32 } from '../codec/index.js';
-import { describe } from '../core/errors.js';
-import { ModelError } from './errors.js';
+import { describe, ModelError } from '../core/errors.js';
 
 export const SESSION_MAGIC = Uint8Array.of(0x89, 0x54, 0x5a, 0x4c, 0x4d, 0x53, 0x53, 0x0a);
 export const SESSION_FORMAT_VERSION = 2;

@@ -1,10 +1,9 @@
 // The weights of a toeplitz-lm model as plain float64 arrays (llama2.c's TransformerWeights), read from and
 // written to safetensors, plus a seeded random initialization for tests and demos, and the fingerprint
 // that ties a session snapshot to its model.
-import { describe } from '../core/errors.js';
+import { describe, ModelError } from '../core/errors.js';
 import { Rng } from '../math/rng.js';
 import { drawProjection } from '../index.js';
-import { ModelError } from './errors.js';
 import { checkModelConfig, tensorTable, type ModelConfig } from './config.js';
 import { FLOAT32_MAX, encodeSafetensors, readTensor, type Dtype, type SafetensorsFile } from './safetensors.js';
 import { sha256 } from '@noble/hashes/sha2.js';

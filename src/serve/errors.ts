@@ -1,8 +1,6 @@
 // The server's error shape: { code, message } with an HTTP status. Library errors map to 4xx by their class
 // and code; anything unexpected becomes 500 { code: 'internal' } with a fixed message (never a stack).
-import { ConfigError, ShapeError, SnapshotError, StateError, ToeplitzAttentionError } from '../core/errors.js';
-import { ModelError } from '../model/errors.js';
-import { SessionError } from '../sessions/errors.js';
+import { ConfigError, ShapeError, SnapshotError, StateError, ToeplitzAttentionError, ModelError, SessionError } from '../core/errors.js';
 
 /** What a route answers with instead of a result; plain data, so it crosses a worker boundary as is. */
 export interface ErrorBody {

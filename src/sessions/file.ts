@@ -25,8 +25,7 @@
 import type * as Fs from 'node:fs';
 import type * as Path from 'node:path';
 import { writeFileAtomicAsync } from '../codec/file.js';
-import { ConfigError, describe } from '../core/errors.js';
-import { SessionError } from './errors.js';
+import { ConfigError, describe, SessionError } from '../core/errors.js';
 import { checkMs, checkSeq, checkSessionId, SESSION_ID, type JournalEntry, type Lease, type LeaseHeld, type SessionInfo, type SessionStore, type StoredSession } from './store.js';
 
 const MAGIC = 0x4346_5a54; // "TZFC" little-endian

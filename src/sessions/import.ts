@@ -2,7 +2,7 @@
 // session: its first checkpoint is the file itself (through journal record 0), so opening it continues exactly where
 // the file stood, and everything after is journaled as usual. Validation (prepareImport) is separate from the write
 // (writeImport) so a server can refuse a bad file before it disturbs a live session of the same id.
-import { SessionError } from './errors.js';
+import { SessionError } from '../core/errors.js';
 import { encodeCheckpoint } from './records.js';
 import { checkSessionId, type SessionStore } from './store.js';
 import { openSession, DEFAULT_LEASE_MS, type DurableSession, type DurableSessionOptions } from './session.js';

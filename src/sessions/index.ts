@@ -5,7 +5,7 @@ import { ConfigError, describe } from '../core/errors.js';
 import { MemoryStore } from './memory.js';
 import { checkStoreOptions, type SessionStore, type StoreOptions } from './store.js';
 
-export { SessionError, type SessionErrorCode } from './errors.js';
+export { SessionError, type SessionErrorCode } from '../core/errors.js';
 export { MemoryStore } from './memory.js';
 export { checkSessionId, SESSION_ID, type SessionStore, type StoreOptions, type Lease, type LeaseHeld, type JournalEntry, type StoredSession, type SessionInfo } from './store.js';
 export { importSession, prepareImport, writeImport, type PreparedImport, type WriteImportOptions } from './import.js';

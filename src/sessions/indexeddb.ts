@@ -19,8 +19,7 @@
 // fake-indexeddb, insecure origins) the lease record alone gives one writer.
 //
 // Never imports a Node built-in: this file is what browser bundles of ./sessions open.
-import { ConfigError, describe } from '../core/errors.js';
-import { SessionError } from './errors.js';
+import { ConfigError, describe, SessionError } from '../core/errors.js';
 import { checkMs, checkSeq, checkSessionId, type JournalEntry, type Lease, type LeaseHeld, type SessionInfo, type SessionStore, type StoredSession } from './store.js';
 
 const VERSION = 1;

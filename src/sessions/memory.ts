@@ -1,7 +1,7 @@
 // memory: a store in this process's memory, for tests and ephemeral sessions. Each openStore('memory:')
 // is a new, empty store; pass the store object around to share it. Bytes are copied in and out, so a
 // caller mutating its buffers never changes what is stored. "Durable" here means: until close().
-import { SessionError } from './errors.js';
+import { SessionError } from '../core/errors.js';
 import { checkMs, checkSeq, checkSessionId, type JournalEntry, type Lease, type LeaseHeld, type SessionInfo, type SessionStore, type StoredSession } from './store.js';
 
 interface Entry {

@@ -18,7 +18,7 @@
 //   12+H G  the current generation's token ids so far (G = gen.count), one byte each
 //   ...    the model session snapshot (session.snapshot() bytes) to the end
 import { crc32 } from '../codec/index.js';
-import { SessionError } from './errors.js';
+import { SessionError } from '../core/errors.js';
 
 const JOURNAL_MAGIC = 0x314a5a54; // "TZJ1" read as a little-endian uint32
 const CHECKPOINT_MAGIC = 0x31435a54; // "TZC1"

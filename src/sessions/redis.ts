@@ -7,7 +7,7 @@
 //   tzs:{id}:j      hash: seq -> record bytes     tzs:{id}:fence  the current fencing token
 //   tzs:{id}:lease  the holder's owner string, SET NX PX semantics (expires by itself)
 //   tzs:tokens      the store-wide token counter (never reset)   tzs:ids  sorted set of session ids
-import { SessionError } from './errors.js';
+import { SessionError } from '../core/errors.js';
 import { checkMs, checkSeq, checkSessionId, type JournalEntry, type Lease, type LeaseHeld, type SessionInfo, type SessionStore, type StoredSession } from './store.js';
 
 // KEYS: lease, fence, tokens; ARGV: owner, ttlMs

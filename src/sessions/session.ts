@@ -5,15 +5,13 @@
 // are never written one by one: given the last checkpoint and the inputs after it they are derived
 // again, exactly. A checkpoint keeps the current generation's token ids so far, so resume({ from }) can
 // yield tokens that a client never received even when the checkpoint landed after them.
-import { ConfigError, StateError, describe } from '../core/errors.js';
+import { ConfigError, StateError, describe, ModelError, SessionError } from '../core/errors.js';
 import type { Model } from '../model/model.js';
 import type { FeedOptions, GeneratedToken, Session } from '../model/session.js';
-import { ModelError } from '../model/errors.js';
 import { checkSamplerOptions, type SamplerOptions } from '../model/sampler.js';
 import { checkTokens } from '../model/tokens.js';
 import { Utf8Pieces } from '../model/utf8.js';
 import { arithmeticFingerprint } from './arithmetic.js';
-import { SessionError } from './errors.js';
 import { decodeCheckpoint, decodeJournal, encodeCheckpoint, encodeJournal, type GenerationHeader, type JournalInput } from './records.js';
 import { checkMs, checkSessionId, type Lease, type SessionStore } from './store.js';
 

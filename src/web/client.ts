@@ -1,11 +1,10 @@
 // The engine as the page sees it: a model in a worker (or in this thread), durable sessions mirrored over
 // messages. A WebSession has DurableSession's API; what DurableSession answers synchronously (position,
 // pending(), sampling) comes from the state sent with every reply; the rest returns promises.
-import { ConfigError, StateError, describe } from '../core/errors.js';
+import { ConfigError, StateError, describe, SessionError } from '../core/errors.js';
 import type { ModelConfig } from '../model/config.js';
 import type { GeneratedToken } from '../model/session.js';
 import type { SamplerOptions } from '../model/sampler.js';
-import { SessionError } from '../sessions/errors.js';
 import type { DurableGenerateOptions, DurableSessionOptions, PendingGeneration, ResumeOptions } from '../sessions/session.js';
 import type { SessionInfo } from '../sessions/store.js';
 import type { ModelSource, Opened, Ready, Reply, Request, SessionState, TokenWire } from './protocol.js';

@@ -1,9 +1,8 @@
 // The engine's host: loads the model, opens the store and runs durable sessions for the engine on the
 // other end of an endpoint (a worker's global scope, Node's parentPort through the launcher's adapter,
 // or one end of a MessageChannel in the same thread). One reply per request, in the order each finishes.
-import { ConfigError, StateError, describe } from '../core/errors.js';
+import { ConfigError, StateError, describe, ModelError } from '../core/errors.js';
 import { loadModel, type Model } from '../model/model.js';
-import { ModelError } from '../model/errors.js';
 import type { GeneratedToken } from '../model/session.js';
 import { openSession, type DurableSession } from '../sessions/session.js';
 import { importSession } from '../sessions/import.js';

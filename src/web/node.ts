@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { ModelError } from '../model/errors.js';
+import { ModelError } from '../core/errors.js';
 import { connect, type Engine, type EngineOptions, type Port } from './client.js';
 import { localPort } from './local.js';
 import type { Reply } from './protocol.js';

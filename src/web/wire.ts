@@ -1,8 +1,6 @@
 // Errors across the worker boundary: the host sends name, message, stack and the typed fields; the
 // engine rebuilds an instance of the same class (instanceof works, `name`, `code` and `message` equal).
-import { ConfigError, ResourceError, ShapeError, SnapshotError, StateError, ToeplitzAttentionError, type ResourceKind, type SnapshotErrorCode } from '../core/errors.js';
-import { ModelError, type ModelErrorCode } from '../model/errors.js';
-import { SessionError, type SessionErrorCode } from '../sessions/errors.js';
+import { ConfigError, ResourceError, ShapeError, SnapshotError, StateError, ToeplitzAttentionError, type ResourceKind, type SnapshotErrorCode, ModelError, type ModelErrorCode, SessionError, type SessionErrorCode } from '../core/errors.js';
 import type { WireError } from './protocol.js';
 
 const FIELDS = ['code', 'session', 'record', 'resource', 'requestedBytes', 'limitBytes'] as const;

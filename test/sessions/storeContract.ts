@@ -3,7 +3,7 @@
 // empty store each call (two calls may share backing storage: then `shared` is true and the suite also
 // checks that a second handle sees what the first wrote, as another process would).
 import { describe, expect, it } from 'vitest';
-import { SessionError } from '../../src/sessions/errors.js';
+import { SessionError } from '../../src/core/errors.js';
 import type { Lease, SessionStore } from '../../src/sessions/store.js';
 
 export interface ContractOptions {
