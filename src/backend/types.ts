@@ -8,6 +8,7 @@
 // backend copies it in and out, slowly); correctness never depends on where an array lives.
 import type { SformChannelsArgs } from '../math/fftconv.js';
 import type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs } from '../math/kernelArgs.js';
+import type { Layout, LayoutViews } from './layout.js';
 
 export type { SformChannelsArgs };
 export type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs };
@@ -27,6 +28,8 @@ export interface Workspace {
   readonly backend: BackendName;
   /** A zeroed array of `length` float64 owned by this workspace (WASM: a view of its linear memory). */
   f64(length: number): Float64Array;
+  /** The arrays of a declared layout, zeroed, taken as one block (layout.bytes) like f64() takes one array. */
+  take(layout: Layout): LayoutViews;
   /** Float64 entries still available (Infinity for JS). */
   readonly available: number;
   /** Scratch discipline: arrays taken after mark() are invalid after release(mark) (a stack, not a heap). */
