@@ -118,7 +118,7 @@ export class OwnedMemory {
           'arena', need, pool.capacity,
           `the arena (${this.arena.backend}, ${bytesText(pool.capacity)}) has no room for ${this.what}: it needs ${bytesText(need)} ` +
             `(${keep === null ? `state ${bytesText(persistBytes)}` : 'state kept'}${scratchBytes > 0 ? `, scratch ${bytesText(scratchBytes)}` : ''}) but ${bytesText(pool.capacity - pool.usedBytes)} are free ` +
-            `(largest piece ${bytesText(pool.largestFree)}, ${pool.regions.toLocaleString('en-US')} regions live); dispose() owners you no longer use, or make a larger arena`,
+            `(largest piece ${bytesText(pool.largestFree)}, live regions: ${pool.regions.toLocaleString('en-US')}); dispose() owners you no longer use, or make a larger arena`,
         );
       }
     }
