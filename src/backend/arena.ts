@@ -52,9 +52,8 @@ export class Arena {
 }
 
 /**
-* createArena (backend/index.ts) with the backend resolver passed in. A decoder takes its state from it with `new Decoder(config,
- * { arena })` and gives it back with dispose() (or when collected). Bad options: ConfigError; memory the runtime
- * refuses: ResourceError.
+ * createArena (backend/index.ts, where the backend resolver lives) with that resolver passed in. Bad options:
+ * ConfigError; memory the runtime refuses: ResourceError.
  */
 export function createArenaWith(options: ArenaOptions, resolve: (b: BackendOption) => BackendName): Arena {
   if (options === null || typeof options !== 'object') throw new ConfigError(`arena options must be an object { backend?, bytes }, got ${describe(options)}`);

@@ -1,13 +1,16 @@
 // The WebAssembly SIMD backend: the kernels of assembly/*.ts (AssemblyScript, f64x2), compiled by
 // scripts/build-wasm.mjs into wasmBinary.ts (base64, so it loads in Node and in any bundler without fs or fetch).
 //
-// Every workspace instantiates the compiled module with its OWN WebAssembly.Memory, sized up front
-// (initial = maximum, never grown: in V8 one memory.grow slows every typed-array loop of the process by ~1.35x).
-// Memory map of one workspace (bytes):
+// Every memory is made with one instance of the compiled module, sized up front (initial = maximum, never grown:
+// in V8 one memory.grow slows every typed-array loop of the process by ~1.35x). A workspace is a byte range of
+// one memory: all of a memory of its own (createWasmWorkspace), or a region of a pool's memory (createWasmPool:
+// an arena's, or a decoder's own; backend/regions.ts), whose workspaces share the pool's instance.
+// Memory map (bytes):
 //   [0, HEADER)           the module's static data and the kernels' fixed scratch (assembly/layout.ts)
-//   [HEADER, lo)          arrays handed out by f64(), a stack (mark/release)
+//   [base, lo)            arrays handed out by f64() and take(layout), a stack (mark/release)
 //   [hi, end)             FFT plans (twiddles and bit-reversal tables), allocated from the top, kept for the
 //                         workspace's lifetime (so release() never frees a plan)
+// (a workspace of its own memory: base = HEADER; a region's: the region's bytes)
 // Views from f64() are 64-byte aligned (a cache line): every allocation is rounded up to a multiple of 8 float64.
 // A ring of key rows starting 16 bytes into a line touches 9 lines per 512-byte row instead of 8: the Decoder's
 // window loop ran 5-14% slower so (measured side by side).
@@ -23,6 +26,9 @@
 //   - kernels take no workspace memory of their own (their scratch is in the header), except: the copy path for
 //     arrays that are not views of this memory (temporarily, their sizes; else a throwaway instance), and
 //     sformChannels given less scratch than wasmSformChannelsScratch (it then borrows the rest, if free).
+//
+// Sizing from a declared layout (backend/layout.ts): take(layout) gives up exactly layout.bytes, the same as f64()
+// of each of its f64 arrays.
 //
 // Module-global state: only the compiled WebAssembly.Module (immutable, safe to share between workspaces).
 import type { Normalize } from '../core/types.js';
