@@ -3,7 +3,10 @@
 // RPE table length, heads may differ) and the far-field feature state F (keys older than K_h, collapsed by
 // the tail's constant or geometric weight), so memory is O(K_h (m + dv) + m dv) whatever the position.
 // The state is plain data (state.ts): exportState() gives it, Decoder.fromState() rebuilds a decoder from it.
-// Arrays the kernels touch live in the decoder's workspace (WASM memory on the WASM backend).
+// Memory: the decoder declares what it keeps between calls once (persistentLayout) and holds it as one region,
+// from an arena shared with other decoders or from memory of its own (backend/arena.ts OwnedMemory); a larger
+// ring re-declares the layout and moves the state to a region of that size. A chunk declares its scratch
+// (chunkLayout, and its passes' layouts in nearfield.ts) and takes one region for the call.
 import type { NdArray } from 'ndarray';
 import ndarray from 'ndarray';
 import { toResolvedConfig, type AttentionConfig, type ResolvedConfig } from './config.js';
