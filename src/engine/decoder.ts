@@ -41,7 +41,7 @@ const arenaOwners = typeof FinalizationRegistry === 'function' ? new Finalizatio
 const LN2 = Math.LN2;
 const FIRST_RING = 64;
 
-/** Live state of one head; the arrays are views of the decoder's workspace. */
+/** Live state of one head; the arrays are views of the decoder's region. */
 interface Head {
   readonly K: number;
   /** index into the decoder's kernels (heads sharing one RPE share one) */
@@ -74,7 +74,7 @@ export class DecoderCore {
   private layout!: Layout;
   private ws!: Workspace;
   private disposed = false;
-  /** the distinct kernels (near tables as computed; the region holds a copy) */
+  /** the distinct kernels, their near tables in the region (as computed until the first install) */
   private readonly kernels: ShiftedKernel[] = [];
   private heads: Head[];
   private pos = 0;
@@ -213,10 +213,10 @@ export class DecoderCore {
     const { valueDim: dv, featureDim: m } = this.config;
     const ws = this.mem.workspace(region);
     const views = ws.take(layout);
-    const near = this.kernels.map((k, i) => {
-      const table = views.f64(`near${i}`);
-      table.set(k.near);
-      return { ...k, near: table };
+    this.kernels.forEach((k, i) => {
+      const near = views.f64(`near${i}`);
+      near.set(k.near);
+      this.kernels[i] = { ...k, near };
     });
     this.heads.forEach((h, i) => {
       const cap = caps[i]!;
@@ -230,7 +230,7 @@ export class DecoderCore {
       const far = { sum: views.f64(`farSum${i}`), comp: views.f64(`farComp${i}`) };
       far.sum.set(h.far.sum);
       far.comp.set(h.far.comp);
-      Object.assign(h, { kernel: near[h.shared]!, ringK, ringV, cap, start: 0, far });
+      Object.assign(h, { kernel: this.kernels[h.shared]!, ringK, ringV, cap, start: 0, far });
     });
     const old = this.region;
     this.region = region;
