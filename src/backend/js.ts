@@ -71,7 +71,11 @@ export class JsWorkspace extends JsKernels implements Workspace {
   release(_mark: number): void {}
 }
 
-/** A JS workspace over a region: arrays carved from it as a stack, as a WASM workspace carves its memory (same sizes). */
+/**
+ * A JS workspace over a region: its arrays are counted against the region as a WASM workspace carves its memory
+ * (same sizes, same limits), but each is an ordinary buffer the garbage collector places. Views of one shared
+ * buffer made the JS FFT pass 4.5% slower (measured side by side: arrays at power-of-two distances).
+ */
 class JsRegionWorkspace extends JsKernels implements Workspace {
   private lo: number;
   private readonly end: number;
@@ -86,22 +90,18 @@ class JsRegionWorkspace extends JsKernels implements Workspace {
   get available(): number {
     return (this.end - this.lo) / 8;
   }
-  private carve(bytes: number, what: string): number {
+  private carve(bytes: number, what: string): void {
     if (this.lo + bytes > this.end) throw new Error(`JS workspace region is full: ${what} needs ${bytes} bytes but ${this.end - this.lo} are left (of ${this.region.bytes}); the owner's layout is too small`);
-    const at = this.lo;
     this.lo += bytes;
-    return at;
   }
   f64(length: number): Float64Array {
     if (!Number.isInteger(length) || length < 0) throw new RangeError(`f64(length): length must be a non-negative integer, got ${length}`);
-    const view = new Float64Array(this.region.buffer, this.carve(lineBytes('f64', length), `f64(${length})`), length);
-    view.fill(0);
-    return view;
+    this.carve(lineBytes('f64', length), `f64(${length})`);
+    return new Float64Array(length);
   }
   take(layout: Layout): LayoutViews {
-    const at = this.carve(layout.bytes, `a layout of ${layout.arrays.length} arrays`);
-    new Uint8Array(this.region.buffer, at, layout.bytes).fill(0);
-    return new LayoutViews(layout, this.region.buffer, at);
+    this.carve(layout.bytes, `a layout of ${layout.arrays.length} arrays`);
+    return new LayoutViews(layout, new ArrayBuffer(layout.bytes), 0);
   }
   mark(): number {
     return this.lo;
@@ -113,8 +113,8 @@ class JsRegionWorkspace extends JsKernels implements Workspace {
 }
 
 /**
- * JS regions: each an ArrayBuffer of its own (the garbage collector places them), counted against `capacity` bytes
- * so an arena of the JS backend bounds its owners as a WASM one does.
+ * JS regions: byte counts against `capacity` (an arena of the JS backend bounds its owners as a WASM one does); the
+ * arrays of their workspaces are ordinary buffers (JsRegionWorkspace).
  */
 export function createJsPool(capacity: number): Pool {
   const live = new WeakSet<Region>();
@@ -138,7 +138,7 @@ export function createJsPool(capacity: number): Pool {
       if (used + need > capacity) return null;
       used += need;
       regions++;
-      const region = { pool, buffer: new ArrayBuffer(need), offset: 0, bytes: need };
+      const region = { pool, offset: 0, bytes: need };
       live.add(region);
       return region;
     },

@@ -6,8 +6,7 @@ import type { BackendName, Workspace } from './types.js';
 
 export interface Region {
   readonly pool: Pool;
-  readonly buffer: ArrayBuffer;
-  /** bytes from the start of the buffer (a multiple of LINE_BYTES) */
+  /** bytes from the start of the pool's memory (a multiple of LINE_BYTES) */
   readonly offset: number;
   readonly bytes: number;
 }

@@ -975,7 +975,7 @@ export function createWasmPool(bytes: number, what: string): Pool {
     alloc(n: number): Region | null {
       const at = regions.alloc(n);
       if (at < 0) return null;
-      return { pool, buffer: host.buf, offset: at, bytes: Math.max(LINE_BYTES, Math.ceil(n / LINE_BYTES) * LINE_BYTES) };
+      return { pool, offset: at, bytes: Math.max(LINE_BYTES, Math.ceil(n / LINE_BYTES) * LINE_BYTES) };
     },
     free(region: Region): void {
       if (region.pool !== pool) throw new RangeError('free: a region of another pool');

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { declare, layoutFloats, lineBytes, LINE_BYTES } from '../../src/backend/layout.js';
 import { RegionAllocator } from '../../src/backend/regions.js';
-import { JsWorkspace } from '../../src/backend/js.js';
-import { createWasmWorkspace, wasmF64Entries, wasmSupported } from '../../src/backend/wasm.js';
+import { JsWorkspace, createJsPool } from '../../src/backend/js.js';
+import { createWasmPool, createWasmWorkspace, wasmF64Entries, wasmSupported } from '../../src/backend/wasm.js';
 
 describe('declare', () => {
   it('places every array on its own 64-byte line, in order, and totals the bytes exactly', () => {
@@ -76,6 +76,33 @@ describe('declare', () => {
     });
   }
 });
+
+for (const backend of ['js', 'wasm'] as const) {
+  describe.skipIf(backend === 'wasm' && !wasmSupported())(`${backend}: workspaces over regions of a pool`, () => {
+    it('carve exactly their region, zero what an earlier array left, and refuse more than the region holds', () => {
+      const l = declare([{ name: 'a', type: 'f64', length: 10 }, { name: 'b', type: 'f64', length: 3 }]);
+      const pool = backend === 'js' ? createJsPool(4096) : createWasmPool(4096, 'a test pool');
+      const r = pool.alloc(l.bytes + 64)!;
+      expect(r.bytes).toBe(l.bytes + 64);
+      const other = pool.alloc(64)!;
+      const ws = pool.workspace(r);
+      const mark = ws.mark();
+      ws.take(l).f64('a').fill(5);
+      ws.f64(8).fill(6);
+      expect(() => ws.f64(1)).toThrow(/full/);
+      ws.release(mark);
+      const again = ws.take(l);
+      expect(Array.from(again.f64('a')).every((x) => x === 0)).toBe(true);
+      expect(Array.from(ws.f64(8)).every((x) => x === 0)).toBe(true);
+      expect(pool.regions).toBe(2);
+      pool.free(r);
+      pool.free(other);
+      expect(() => pool.free(other)).toThrow(/free/);
+      expect(pool.usedBytes).toBe(0);
+      expect(pool.alloc(4096 + 64)).toBeNull();
+    });
+  });
+}
 
 describe('RegionAllocator', () => {
   it('random alloc/free sequences: ranges are line-aligned, inside, disjoint; freeing everything gives one range back', () => {
