@@ -2,9 +2,10 @@
 // (js.ts, the readable reference and the fallback) and in WebAssembly SIMD (wasm.ts).
 //
 // Memory rule (DESIGN section 10): every array a kernel touches comes from the owner's Workspace
-// (`ws.f64(n)`). The JS workspace hands out ordinary Float64Arrays; a WASM workspace hands out views of
-// its own linear memory, sized up front and never grown while views are live, so a kernel call passes
-// offsets and copies nothing. A kernel given an array from elsewhere must still be correct (the WASM
+// (`ws.f64(n)`, or `ws.take(layout)` for arrays declared once: backend/layout.ts). The JS workspace hands out
+// ordinary Float64Arrays; a WASM workspace hands out views of its linear memory (a memory of its own, or its
+// region of an arena's: backend/arena.ts), sized up front and never grown while views are live, so a kernel
+// call passes offsets and copies nothing. A kernel given an array from elsewhere must still be correct (the WASM
 // backend copies it in and out, slowly); correctness never depends on where an array lives.
 import type { SformChannelsArgs } from '../math/fftconv.js';
 import type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs } from '../math/kernelArgs.js';
