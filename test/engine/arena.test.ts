@@ -167,6 +167,29 @@ describe.skipIf(!WASM)('20,000 small decoders on one WASM arena', () => {
   });
 });
 
+describe.skipIf(!WASM)('a WASM decoder with memory of its own', () => {
+  it('a stream of ever larger chunks replaces its memory O(log) times, not once per call', () => {
+    // exact sizing each time made one memory per chunk here (121 for chunks of 1..120 tokens, 1.8x the time)
+    const config: AttentionConfig = { heads: 2, keyDim: 8, valueDim: 8, features: { kind: 'prf', count: 8, seed: 1 }, rpe: { past: { bias: Array.from({ length: 200 }, (_, i) => -i / 50), tail: 'clip' } } };
+    const rng = new Rng(8);
+    let made = 0;
+    wasmMemory.allocate = (pages: number) => {
+      made++;
+      return realAllocate(pages);
+    };
+    const dec = new Decoder(config, { backend: 'wasm' });
+    const twin = new Decoder(config, { backend: 'js' });
+    for (let L = 1; L <= 100; L++) {
+      const q = randomTensor(rng, [2, L, 8]);
+      const z = dec.chunk(q, q, q);
+      const t = twin.chunk(q, q, q);
+      for (let i = 0; i < z.data.length; i++) if (!(Math.abs(z.data[i]! - t.data[i]!) <= 1e-12)) throw new Error(`wasm and js differ at L = ${L}`);
+    }
+    expect(made).toBeGreaterThan(1);
+    expect(made).toBeLessThanOrEqual(10);
+  });
+});
+
 describe('bad and exhausted arenas: typed errors naming what was expected and what arrived, nothing changed', () => {
   const config: AttentionConfig = { heads: 2, keyDim: 3, valueDim: 2, features: { kind: 'prf', count: 4, seed: 1 }, rpe: { past: { bias: Array.from({ length: 100 }, (_, i) => -i / 50), tail: 'clip' } } };
 
