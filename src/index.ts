@@ -11,3 +11,4 @@ export { rpe, t5Bucket, alibiSlopes, type T5BucketOptions, type T5Options } from
 export { Rng, createRng } from './math/rng.js';
 export { initWasm, wasmSupported, wasmStatus, type WasmStatus } from './backend/wasm.js';
 export type { BackendName, BackendOption } from './backend/types.js';
+export { createArena, Arena, type ArenaOptions } from './backend/index.js';

@@ -3,10 +3,12 @@
 // (immutable) and one idle WASM workspace that calls hand back for the next call (see acquireWorkspace).
 import { ConfigError, describe } from '../core/errors.js';
 import { JsWorkspace } from './js.js';
-import { createWasmWorkspace, wasmSupported, wasmUnavailableMessage, wasmWorkspaceFits, type WasmWorkspace } from './wasm.js';
+import { createWasmWorkspace, wasmFftPlanEntries, wasmSupported, wasmUnavailableMessage, wasmWorkspaceFits, type WasmWorkspace } from './wasm.js';
 import type { BackendName, BackendOption, Workspace } from './types.js';
+import { Arena, createArenaWith, type ArenaOptions } from './arena.js';
 
 export type { BackendName, BackendOption, Workspace, FftPlan } from './types.js';
+export { Arena, checkArenaOption, OwnedMemory, type ArenaOptions, type Region } from './arena.js';
 
 /** Validate a backend option (the one place that knows the names). */
 export function checkBackendOption(value: unknown, where = 'options.backend'): BackendOption {
@@ -30,9 +32,22 @@ export function resolveBackend(option: BackendOption): BackendName {
   return wasmSupported() ? 'wasm' : 'js';
 }
 
+/**
+ * An arena of `options.bytes` for many owners on one backend (backend/arena.ts): `new Decoder(config, { arena })`
+ * takes its state from it, dispose() gives it back. Bad options: ConfigError; memory refused: ResourceError.
+ */
+export function createArena(options: ArenaOptions): Arena {
+  return createArenaWith(options, (b) => resolveBackend(checkBackendOption(b)));
+}
+
 /** A new workspace of the given backend; `capacity` (float64 entries) sizes WASM memory up front. */
 export function createWorkspace(backend: BackendName, capacity: number): Workspace {
   return backend === 'wasm' ? createWasmWorkspace(capacity) : new JsWorkspace();
+}
+
+/** Float64 entries an FFT plan of `size` takes from a workspace of `backend` (JS plans live outside it: 0). */
+export function fftPlanEntries(backend: BackendName, size: number): number {
+  return backend === 'wasm' ? wasmFftPlanEntries(size) : 0;
 }
 
 /** Whether a workspace of `capacity` float64 entries can exist on `backend` (WASM: under the 4 GiB wasm32 limit). */

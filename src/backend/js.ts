@@ -7,6 +7,8 @@ import { expRows, expShift, prfLogits } from '../math/features.js';
 import { gemm, gemmPacked, packPanels } from '../math/gemm.js';
 import { sformChannels, spectralMac, type SformChannelsArgs } from '../math/fftconv.js';
 import type { FftPlan, Workspace } from './types.js';
+import { LayoutViews, lineBytes, type Layout } from './layout.js';
+import type { Pool, Region } from './regions.js';
 
 class JsFftPlan implements FftPlan {
   private readonly fft: FFT;
@@ -21,18 +23,10 @@ class JsFftPlan implements FftPlan {
   }
 }
 
-export class JsWorkspace implements Workspace {
+/** The kernels of the JS backend over any Float64Arrays, with FFT plans by size (shared by the workspaces of a pool). */
+abstract class JsKernels {
   readonly backend = 'js' as const;
-  readonly available = Infinity;
-  private readonly plans = new Map<number, FftPlan>();
-  f64(length: number): Float64Array {
-    return new Float64Array(length);
-  }
-  // the garbage collector owns JS scratch: nothing to mark or release
-  mark(): number {
-    return 0;
-  }
-  release(_mark: number): void {}
+  constructor(private readonly plans: Map<number, FftPlan> = new Map()) {}
   fftPlan(size: number): FftPlan {
     let plan = this.plans.get(size);
     if (plan === undefined) {
@@ -58,4 +52,103 @@ export class JsWorkspace implements Workspace {
   sformChannels(a: SformChannelsArgs): void {
     sformChannels(a, this.fftPlan(2 * a.B));
   }
+}
+
+/** The unbounded JS workspace: the garbage collector owns its arrays. */
+export class JsWorkspace extends JsKernels implements Workspace {
+  readonly available = Infinity;
+  f64(length: number): Float64Array {
+    return new Float64Array(length);
+  }
+  /** One buffer for the whole layout, its arrays as views. */
+  take(layout: Layout): LayoutViews {
+    return new LayoutViews(layout, new ArrayBuffer(layout.bytes), 0);
+  }
+  // nothing to mark or release
+  mark(): number {
+    return 0;
+  }
+  release(_mark: number): void {}
+}
+
+/**
+ * A JS workspace over a region: its arrays are counted against the region as a WASM workspace carves its memory
+ * (same sizes, same limits), but each is an ordinary buffer the garbage collector places. Views of one shared
+ * buffer made the JS FFT pass 4.5% slower (measured side by side: arrays at power-of-two distances).
+ */
+class JsRegionWorkspace extends JsKernels implements Workspace {
+  private lo: number;
+  private readonly end: number;
+  constructor(
+    private readonly region: Region,
+    plans: Map<number, FftPlan>,
+  ) {
+    super(plans);
+    this.lo = region.offset;
+    this.end = region.offset + region.bytes;
+  }
+  get available(): number {
+    return (this.end - this.lo) / 8;
+  }
+  private carve(bytes: number, what: string): void {
+    if (this.lo + bytes > this.end) throw new Error(`JS workspace region is full: ${what} needs ${bytes} bytes but ${this.end - this.lo} are left (of ${this.region.bytes}); the owner's layout is too small`);
+    this.lo += bytes;
+  }
+  f64(length: number): Float64Array {
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`f64(length): length must be a non-negative integer, got ${length}`);
+    this.carve(lineBytes('f64', length), `f64(${length})`);
+    return new Float64Array(length);
+  }
+  take(layout: Layout): LayoutViews {
+    this.carve(layout.bytes, `a layout of ${layout.arrays.length} arrays`);
+    return new LayoutViews(layout, new ArrayBuffer(layout.bytes), 0);
+  }
+  mark(): number {
+    return this.lo;
+  }
+  release(mark: number): void {
+    if (!Number.isInteger(mark) || mark < this.region.offset || mark > this.lo) throw new Error(`release(${mark}): not a live mark of this workspace (current ${this.lo}); marks are released in stack order`);
+    this.lo = mark;
+  }
+}
+
+/**
+ * JS regions: byte counts against `capacity` (an arena of the JS backend bounds its owners as a WASM one does); the
+ * arrays of their workspaces are ordinary buffers (JsRegionWorkspace).
+ */
+export function createJsPool(capacity: number): Pool {
+  const live = new WeakSet<Region>();
+  const plans = new Map<number, FftPlan>();
+  let used = 0;
+  let regions = 0;
+  const pool: Pool = {
+    backend: 'js',
+    capacity,
+    get usedBytes() {
+      return used;
+    },
+    get regions() {
+      return regions;
+    },
+    get largestFree() {
+      return capacity - used;
+    },
+    alloc(bytes: number): Region | null {
+      const need = lineBytes('f64', Math.ceil(bytes / 8));
+      if (used + need > capacity) return null;
+      used += need;
+      regions++;
+      const region = { pool, offset: 0, bytes: need };
+      live.add(region);
+      return region;
+    },
+    free(region: Region): void {
+      if (!live.delete(region)) throw new RangeError('free: not a live region of this pool');
+      used -= region.bytes;
+      regions--;
+    },
+    workspace: (region: Region) => new JsRegionWorkspace(region, plans),
+    planBytes: () => 0,
+  };
+  return pool;
 }

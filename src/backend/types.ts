@@ -2,12 +2,14 @@
 // (js.ts, the readable reference and the fallback) and in WebAssembly SIMD (wasm.ts).
 //
 // Memory rule (DESIGN section 10): every array a kernel touches comes from the owner's Workspace
-// (`ws.f64(n)`). The JS workspace hands out ordinary Float64Arrays; a WASM workspace hands out views of
-// its own linear memory, sized up front and never grown while views are live, so a kernel call passes
-// offsets and copies nothing. A kernel given an array from elsewhere must still be correct (the WASM
+// (`ws.f64(n)`, or `ws.take(layout)` for arrays declared once: backend/layout.ts). The JS workspace hands out
+// ordinary Float64Arrays; a WASM workspace hands out views of its linear memory (a memory of its own, or its
+// region of an arena's: backend/arena.ts), sized up front and never grown while views are live, so a kernel
+// call passes offsets and copies nothing. A kernel given an array from elsewhere must still be correct (the WASM
 // backend copies it in and out, slowly); correctness never depends on where an array lives.
 import type { SformChannelsArgs } from '../math/fftconv.js';
 import type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs } from '../math/kernelArgs.js';
+import type { Layout, LayoutViews } from './layout.js';
 
 export type { SformChannelsArgs };
 export type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs };
@@ -27,6 +29,8 @@ export interface Workspace {
   readonly backend: BackendName;
   /** A zeroed array of `length` float64 owned by this workspace (WASM: a view of its linear memory). */
   f64(length: number): Float64Array;
+  /** The arrays of a declared layout, zeroed, taken as one block (layout.bytes) like f64() takes one array. */
+  take(layout: Layout): LayoutViews;
   /** Float64 entries still available (Infinity for JS). */
   readonly available: number;
   /** Scratch discipline: arrays taken after mark() are invalid after release(mark) (a stack, not a heap). */

@@ -1,13 +1,16 @@
 // The WebAssembly SIMD backend: the kernels of assembly/*.ts (AssemblyScript, f64x2), compiled by
 // scripts/build-wasm.mjs into wasmBinary.ts (base64, so it loads in Node and in any bundler without fs or fetch).
 //
-// Every workspace instantiates the compiled module with its OWN WebAssembly.Memory, sized up front
-// (initial = maximum, never grown: in V8 one memory.grow slows every typed-array loop of the process by ~1.35x).
-// Memory map of one workspace (bytes):
+// Every memory is made with one instance of the compiled module, sized up front (initial = maximum, never grown:
+// in V8 one memory.grow slows every typed-array loop of the process by ~1.35x). A workspace is a byte range of
+// one memory: all of a memory of its own (createWasmWorkspace), or a region of a pool's memory (createWasmPool:
+// an arena's, or a decoder's own; backend/regions.ts), whose workspaces share the pool's instance.
+// Memory map (bytes):
 //   [0, HEADER)           the module's static data and the kernels' fixed scratch (assembly/layout.ts)
-//   [HEADER, lo)          arrays handed out by f64(), a stack (mark/release)
+//   [base, lo)            arrays handed out by f64() and take(layout), a stack (mark/release)
 //   [hi, end)             FFT plans (twiddles and bit-reversal tables), allocated from the top, kept for the
 //                         workspace's lifetime (so release() never frees a plan)
+// (a workspace of its own memory: base = HEADER; a region's: the region's bytes)
 // Views from f64() are 64-byte aligned (a cache line): every allocation is rounded up to a multiple of 8 float64.
 // A ring of key rows starting 16 bytes into a line touches 9 lines per 512-byte row instead of 8: the Decoder's
 // window loop ran 5-14% slower so (measured side by side).
@@ -23,6 +26,9 @@
 //   - kernels take no workspace memory of their own (their scratch is in the header), except: the copy path for
 //     arrays that are not views of this memory (temporarily, their sizes; else a throwaway instance), and
 //     sformChannels given less scratch than wasmSformChannelsScratch (it then borrows the rest, if free).
+//
+// Sizing from a declared layout (backend/layout.ts): take(layout) gives up exactly layout.bytes, the same as f64()
+// of each of its f64 arrays.
 //
 // Module-global state: only the compiled WebAssembly.Module (immutable, safe to share between workspaces).
 import type { Normalize } from '../core/types.js';
@@ -42,6 +48,8 @@ import { WASM_BASE64, WASM_HEADER_BYTES } from './wasmBinary.js';
 import { blockRange, type SformChannelsArgs } from '../math/fftconv.js';
 import { ResourceError } from '../core/errors.js';
 import { packPanels as packPanelsJs, packedLength } from '../math/gemm.js';
+import { LINE_BYTES, LayoutViews, type Layout } from './layout.js';
+import { RegionAllocator, type Pool, type Region } from './regions.js';
 
 export { WASM_HEADER_BYTES };
 
@@ -345,34 +353,48 @@ class WasmFftPlan implements FftPlan {
   }
 }
 
+/** One WebAssembly memory with its instance of the kernels: what every workspace over that memory calls. */
+interface WasmHost {
+  readonly memory: WebAssembly.Memory;
+  readonly buf: ArrayBuffer;
+  readonly heap: Float64Array; // the whole memory, for copies
+  readonly x: Kernels;
+}
+
+/** A memory of `bytes` (whole pages) and its instance. */
+function createHost(bytes: number, what: string): WasmHost {
+  const module = compiledModule();
+  const memory = createMemory(bytes, what);
+  const x = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Kernels;
+  if (x.headerBytes() !== WASM_HEADER_BYTES) throw new Error(`wasmBinary.ts is out of step with wasm.ts (header ${x.headerBytes()} != ${WASM_HEADER_BYTES})`);
+  const buf = memory.buffer;
+  return { memory, buf, heap: new Float64Array(buf), x };
+}
+
 class WasmWorkspaceImpl implements WasmWorkspace {
   readonly backend = 'wasm' as const;
   readonly capacity: number;
-  private readonly memory: WebAssembly.Memory;
   private readonly buf: ArrayBuffer;
   private readonly x: Kernels;
   private readonly heap: Float64Array; // the whole memory, for copies
   private readonly base: number; // first allocatable byte
+  private readonly end: number; // first byte past the workspace
   private lo: number; // next free byte (bottom stack)
   private hi: number; // first byte of the plans (top)
   private dirty: number; // bytes in [base, dirty) may hold old data
   private readonly plans = new Map<number, WasmFftPlan>();
 
-  constructor(capacity: number) {
-    if (!Number.isInteger(capacity) || capacity < 0) throw new RangeError(`WASM workspace capacity must be a non-negative integer (float64 entries), got ${capacity}`);
-    const module = compiledModule();
-    const base = WASM_HEADER_BYTES;
-    const bytes = base + wasmF64Entries(capacity) * 8;
-    this.memory = createMemory(wasmWorkspaceBytes(capacity), `a WASM workspace of ${capacity} float64 entries`);
-    this.x = new WebAssembly.Instance(module, { env: { memory: this.memory } }).exports as unknown as Kernels;
-    if (this.x.headerBytes() !== base) throw new Error(`wasmBinary.ts is out of step with wasm.ts (header ${this.x.headerBytes()} != ${base})`);
-    this.buf = this.memory.buffer;
-    this.heap = new Float64Array(this.buf);
+  /** A workspace over bytes [base, end) of the host's memory (its own memory, or a region of an arena's). */
+  constructor(host: WasmHost, base: number, end: number, dirty: boolean, capacity = (end - base) / 8) {
+    this.x = host.x;
+    this.buf = host.buf;
+    this.heap = host.heap;
     this.capacity = capacity;
     this.base = base;
+    this.end = end;
     this.lo = base;
-    this.dirty = base;
-    this.hi = bytes;
+    this.dirty = dirty ? end : base;
+    this.hi = end;
   }
 
   get available(): number {
@@ -385,7 +407,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     if (this.lo + need > this.hi) {
       throw new Error(
         `WASM workspace is full: f64(${length}) asks for ${length} float64 entries but only ${this.available} are left ` +
-          `(capacity ${this.capacity}; FFT plans hold ${(this.base + wasmF64Entries(this.capacity) * 8 - this.hi) / 8}); size the workspace up front`,
+          `(capacity ${this.capacity}; FFT plans hold ${(this.end - this.hi) / 8}); size the workspace up front`,
       );
     }
     const view = new Float64Array(this.buf, this.lo, length);
@@ -393,6 +415,17 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     this.lo += need;
     if (this.lo > this.dirty) this.dirty = this.lo;
     return view;
+  }
+
+  take(layout: Layout): LayoutViews {
+    if (this.lo + layout.bytes > this.hi) {
+      throw new Error(`WASM workspace is full: a layout of ${layout.bytes} bytes (${layout.arrays.length} arrays) does not fit in the ${this.hi - this.lo} bytes left (capacity ${this.capacity} float64); size the workspace from the layout`);
+    }
+    const at = this.lo;
+    if (at < this.dirty) new Uint8Array(this.buf, at, Math.min(layout.bytes, this.dirty - at)).fill(0);
+    this.lo += layout.bytes;
+    if (this.lo > this.dirty) this.dirty = this.lo;
+    return new LayoutViews(layout, this.buf, at);
   }
 
   mark(): number {
@@ -403,7 +436,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     this.lo = this.base;
     if (!keepPlans) {
       this.plans.clear();
-      this.hi = this.base + wasmF64Entries(this.capacity) * 8;
+      this.hi = this.end;
     }
   }
 
@@ -912,5 +945,44 @@ class WasmWorkspaceImpl implements WasmWorkspace {
 
 /** A workspace whose arrays live in its own WebAssembly memory of `capacity` float64 entries (sized once, never grown). */
 export function createWasmWorkspace(capacity: number): WasmWorkspace {
-  return new WasmWorkspaceImpl(capacity);
+  if (!Number.isInteger(capacity) || capacity < 0) throw new RangeError(`WASM workspace capacity must be a non-negative integer (float64 entries), got ${capacity}`);
+  const host = createHost(wasmWorkspaceBytes(capacity), `a WASM workspace of ${capacity} float64 entries`);
+  return new WasmWorkspaceImpl(host, WASM_HEADER_BYTES, WASM_HEADER_BYTES + wasmF64Entries(capacity) * 8, false, capacity);
+}
+
+/**
+ * A pool of regions in one WebAssembly memory of `bytes` (whole pages; regions take [header, header + bytes)), made
+ * once and never grown; every workspace over its regions calls the same instance. `what` names the owner for the
+ * ResourceError when the runtime refuses the memory.
+ */
+export function createWasmPool(bytes: number, what: string): Pool {
+  if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`a WASM pool needs an integer number of bytes >= 0, got ${bytes}`);
+  const usable = Math.floor(bytes / LINE_BYTES) * LINE_BYTES;
+  const host = createHost(Math.ceil((WASM_HEADER_BYTES + usable) / PAGE) * PAGE, what);
+  const regions = new RegionAllocator(WASM_HEADER_BYTES, WASM_HEADER_BYTES + usable);
+  const pool: Pool = {
+    backend: 'wasm',
+    capacity: usable,
+    get usedBytes() {
+      return regions.used;
+    },
+    get regions() {
+      return regions.count;
+    },
+    get largestFree() {
+      return regions.largestFree;
+    },
+    alloc(n: number): Region | null {
+      const at = regions.alloc(n);
+      if (at < 0) return null;
+      return { pool, offset: at, bytes: Math.max(LINE_BYTES, Math.ceil(n / LINE_BYTES) * LINE_BYTES) };
+    },
+    free(region: Region): void {
+      if (region.pool !== pool) throw new RangeError('free: a region of another pool');
+      regions.free(region.offset, region.bytes);
+    },
+    workspace: (region: Region) => new WasmWorkspaceImpl(host, region.offset, region.offset + region.bytes, true),
+    planBytes: (size: number) => wasmFftPlanEntries(size) * 8,
+  };
+  return pool;
 }

@@ -10,7 +10,7 @@ import { resolveConfig, type AttentionConfig, type FeatureSpec, type ResolvedCon
 import { checkDecoderState, NO_KEY } from '../engine/state.js';
 import { checkMethodOption } from '../engine/nearfield.js';
 import { exp2, powerOfTwoAbove } from '../math/features.js';
-import { checkBackendOption } from '../backend/index.js';
+import { checkArenaOption, checkBackendOption } from '../backend/index.js';
 import { ConfigError, SnapshotError, StateError, describe } from '../core/errors.js';
 import { HOST_LITTLE_ENDIAN } from '../core/bytes.js';
 import { MAX_DERIVED_BYTES, MAX_TABLE } from '../core/limits.js';
@@ -490,10 +490,11 @@ export function parseSnapshot(bytes: Uint8Array, options: { maxDerivedBytes?: nu
 /** Check restore options (a ConfigError, before any byte is read): method, backend, budget. */
 export function checkDecodeOptions(options: unknown): DecodeOptions {
   if (options === undefined) return {};
-  if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend?, maxDerivedBytes? }, got ${describe(options)}`);
+  if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend?, arena?, maxDerivedBytes? }, got ${describe(options)}`);
   const o = options as DecodeOptions;
   if (o.method !== undefined) checkMethodOption(o.method);
   if (o.backend !== undefined) checkBackendOption(o.backend);
+  checkArenaOption(o.arena, o.backend);
   if (o.maxDerivedBytes !== undefined && (typeof o.maxDerivedBytes !== 'number' || !(o.maxDerivedBytes >= 0))) {
     throw new ConfigError(`options.maxDerivedBytes must be a number >= 0, got ${describe(o.maxDerivedBytes)}`);
   }
@@ -511,6 +512,7 @@ export function decodeSnapshotAs<T extends DecoderCore>(fromState: (config: Reso
   const decoderOptions: DecoderOptions = {};
   if (opts.method !== undefined) decoderOptions.method = opts.method;
   if (opts.backend !== undefined) decoderOptions.backend = opts.backend;
+  if (opts.arena !== undefined) decoderOptions.arena = opts.arena;
   return fromState(parsed.config, parsed.state, decoderOptions);
 }
 

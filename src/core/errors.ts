@@ -45,11 +45,12 @@ export class SnapshotError extends ToeplitzAttentionError {
   }
 }
 
-export type ResourceKind = 'wasm-memory';
+/** 'wasm-memory': a WebAssembly memory; 'arena': the regions of an Arena (createArena) ran out. */
+export type ResourceKind = 'wasm-memory' | 'arena';
 
 /**
  * The runtime refused memory a call needs (a WebAssembly memory it could not reserve, or one past the 4 GiB
- * wasm32 limit). Nothing was changed. `requestedBytes` is what was asked; `limitBytes` the limit it exceeds
+ * wasm32 limit), or an arena has no room left for an owner. Nothing was changed. `requestedBytes` is what was asked; `limitBytes` the limit it exceeds
  * (null when the runtime itself refused, e.g. its address-space reservations are exhausted).
  */
 export class ResourceError extends ToeplitzAttentionError {

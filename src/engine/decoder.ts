@@ -3,18 +3,22 @@
 // RPE table length, heads may differ) and the far-field feature state F (keys older than K_h, collapsed by
 // the tail's constant or geometric weight), so memory is O(K_h (m + dv) + m dv) whatever the position.
 // The state is plain data (state.ts): exportState() gives it, Decoder.fromState() rebuilds a decoder from it.
-// Arrays the kernels touch live in the decoder's workspace (WASM memory on the WASM backend).
+// Memory: the decoder declares what it keeps between calls once (persistentLayout) and holds it as one region,
+// from an arena shared with other decoders or from memory of its own (backend/arena.ts OwnedMemory); a larger
+// ring re-declares the layout and moves the state to a region of that size. A chunk declares its scratch
+// (chunkLayout, and its passes' layouts in nearfield.ts) and takes one region for the call.
 import type { NdArray } from 'ndarray';
 import ndarray from 'ndarray';
 import { toResolvedConfig, type AttentionConfig, type ResolvedConfig } from './config.js';
 import { ConfigError, ShapeError, StateError, describe } from '../core/errors.js';
 import { MAX_POSITION } from '../core/limits.js';
 import { checkSequence, checkTensor, copyHead, gatherRows, type CheckedTensor } from './tensor.js';
-import { attendBuffer, checkMethodOption, planPass, PartitionCache, type MethodOption, type PassStats } from './nearfield.js';
+import { attendBuffer, checkMethodOption, finalizeRows, finite, planPass, PartitionCache, type MethodOption, type PassStats } from './nearfield.js';
 import { deterministicFeatures, exp2, powerOfTwoAbove, queryFeatures, type PrfLogitsKernel } from '../math/features.js';
 import { kernelMaxLog, shiftKernel, type CausalKernel, type ShiftedKernel } from '../math/kernel.js';
 import type { AformRingArgs, FarAbsorbArgs, FarArrays, FarContractArgs, PrfLogitsArgs } from '../math/kernelArgs.js';
-import { checkBackendOption, createWorkspace, resolveBackend, type BackendName, type BackendOption, type Workspace } from '../backend/index.js';
+import { Arena, checkArenaOption, checkBackendOption, OwnedMemory, resolveBackend, type BackendName, type BackendOption, type Region, type Workspace } from '../backend/index.js';
+import { declare, type ArrayDecl, type Layout, type LayoutViews } from '../backend/layout.js';
 import { checkDecoderState, NO_KEY, VALUE_EXP_LIMIT, type DecoderState, type HeadState } from './state.js';
 
 export type { DecoderState, HeadState } from './state.js';
@@ -22,17 +26,28 @@ export type { DecoderState, HeadState } from './state.js';
 export interface DecoderOptions {
   /** near-field method for chunks: 'auto' (cost model), 'fft' or 'direct'. Steps always use the A-form. */
   method?: MethodOption;
-  /** 'auto' (WASM SIMD where supported), 'js' or 'wasm' */
+  /** 'auto' (WASM SIMD where supported), 'js' or 'wasm'; with an arena, left out or 'auto' means the arena's */
   backend?: BackendOption;
+  /**
+   * An arena (createArena) to take the decoder's memory from, shared with other decoders; dispose() gives it back.
+   * Without one, a WASM decoder makes a WebAssembly memory of its own (V8 refuses new ones past ~12,800 live).
+   */
+  arena?: Arena;
 }
+
+/** Decoders on an arena give their regions back when collected without dispose(). */
+const arenaOwners = typeof FinalizationRegistry === 'function' ? new FinalizationRegistry<OwnedMemory>((mem) => mem.dispose()) : null;
 
 const LN2 = Math.LN2;
 const FIRST_RING = 64;
 
-/** Live state of one head; the arrays are views of the decoder's workspace. */
+/** Live state of one head; the arrays are views of the decoder's region. */
 interface Head {
   readonly K: number;
-  readonly kernel: ShiftedKernel;
+  /** index into the decoder's kernels (heads sharing one RPE share one) */
+  readonly shared: number;
+  /** the shared kernel with its near table in the decoder's region */
+  kernel: ShiftedKernel;
   readonly partitions: PartitionCache;
   /** ringK: [cap, m], ringV: [cap, dv]; `len` slots oldest-first from `start`, wrapping at cap */
   ringK: Float64Array;
@@ -53,10 +68,17 @@ export class DecoderCore {
   readonly config: ResolvedConfig;
   readonly method: MethodOption;
   readonly backend: BackendName;
-  private ws: Workspace;
+  private readonly mem: OwnedMemory;
+  /** the persistent region, its layout, and a workspace over it (the kernels of step() and chunk() run on it) */
+  private region: Region | null = null;
+  private layout!: Layout;
+  private ws!: Workspace;
+  private disposed = false;
+  /** the distinct kernels, their near tables in the region (as computed until the first install) */
+  private readonly kernels: ShiftedKernel[] = [];
   private heads: Head[];
   private pos = 0;
-  // per-token scratch in the workspace, reused (no allocation per token): step()'s inputs gathered and checked
+  // per-token scratch in the region, reused (no allocation per token): step()'s inputs gathered and checked
   // ([heads, dim] each, with a view per head row), features, accumulator
   private qIn!: Float64Array[];
   private kIn!: Float64Array[];
@@ -72,145 +94,178 @@ export class DecoderCore {
   private phiQRows!: Float64Array[];
   private phiKRows!: Float64Array[];
   private acc!: Float64Array;
-  /** the workspace's PRF logits kernel, bound once, and W in the workspace: [m, d] */
+  /** the workspace's PRF logits kernel, bound once per region, and W in the region: [m, d] */
   private logits!: PrfLogitsKernel;
   private W: Float64Array = new Float64Array(0);
   /** step()'s expected shapes and their texts, made on the first step */
   private stepExpect: { key: readonly number[]; keyText: string; value: readonly number[]; valueText: string } | undefined;
   /** stepRows()'s inputs as checked [heads, dim] tensors over the caller's arrays, refilled per call */
   private flatRows: { q: FlatRows; k: FlatRows; v: FlatRows } | undefined;
-  /** one PRF logits record, refilled per call */
+  // kernel argument records over the region's views, made with them (bind), refilled per call
   private logitsArgs!: PrfLogitsArgs;
-  private readonly ringArgs: AformRingArgs;
-  private readonly absorbArgs: FarAbsorbArgs;
-  private readonly contractArgs: FarContractArgs;
+  private ringArgs!: AformRingArgs;
+  private absorbArgs!: FarAbsorbArgs;
+  private contractArgs!: FarContractArgs;
   lastStats: PassStats[] = [];
 
   constructor(config: AttentionConfig | ResolvedConfig, options: DecoderOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend? }, got ${describe(options)}`);
+    if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend?, arena? }, got ${describe(options)}`);
     const method = checkMethodOption(options.method);
-    const backend = resolveBackend(checkBackendOption(options.backend));
+    const backendOption = checkBackendOption(options.backend);
+    const arena = checkArenaOption(options.arena, options.backend);
+    const backend = arena?.backend ?? resolveBackend(backendOption);
     const cfg = toResolvedConfig(config);
     if (!cfg.causal) throw new StateError(`Decoder needs a causal config (causal: true), got causal: false; use attention() for bidirectional sequences`);
     this.config = cfg;
     this.method = method;
     this.backend = backend;
-    const { valueDim: dv, featureDim: m } = cfg;
-    this.ws = createWorkspace(backend, this.persistentFloats(cfg.past.map((p) => Math.min(p.logBias.length, FIRST_RING))) * 2 + 4096);
     this.vMax = new Float64Array(cfg.heads);
-    this.allocScratch();
     // heads sharing one RPE share its kernel table and spectra (a long shared table is held once)
-    const shared = new Map<CausalKernel, { kernel: ShiftedKernel; partitions: PartitionCache }>();
+    const shared = new Map<CausalKernel, { index: number; partitions: PartitionCache }>();
     this.heads = cfg.past.map((p) => {
-      const cap = Math.min(p.logBias.length, FIRST_RING);
       let k = shared.get(p);
       if (k === undefined) {
-        k = { kernel: this.inWorkspace(shiftKernel(p, Math.max(kernelMaxLog(p), -1e300))), partitions: new PartitionCache() };
+        k = { index: this.kernels.length, partitions: new PartitionCache() };
+        this.kernels.push(shiftKernel(p, Math.max(kernelMaxLog(p), -1e300)));
         shared.set(p, k);
       }
-      return {
-        K: p.logBias.length,
-        kernel: k.kernel,
-        partitions: k.partitions,
-        ringK: this.ws.f64(cap * m),
-        ringV: this.ws.f64(cap * dv),
-        cap,
-        start: 0,
-        len: 0,
-        far: { sum: this.ws.f64(m * (dv + 1)), comp: this.ws.f64(m * (dv + 1)) },
-        keyExp: NO_KEY,
-        valueExp: 0,
-      };
+      const empty = new Float64Array(0);
+      return { K: p.logBias.length, shared: k.index, kernel: this.kernels[k.index]!, partitions: k.partitions, ringK: empty, ringV: empty, cap: 0, start: 0, len: 0, far: { sum: empty, comp: empty }, keyExp: NO_KEY, valueExp: 0 };
     });
-    const far = this.heads[0]!.far;
-    this.ringArgs = { c: this.heads[0]!.kernel.near, ringK: this.phiK, ringV: this.phiK, start: 0, len: 0, cap: 1, phiQ: this.phiQ, qOff: 0, m, dv, acc: this.acc, aOff: 0 };
-    this.absorbArgs = { far, gamma: 1, phiK: this.phiK, kOff: 0, v: this.phiK, vOff: 0, m, dv };
-    this.contractArgs = { far, cFar: 0, phiQ: this.phiQ, qOff: 0, m, dv, acc: this.acc, aOff: 0 };
+    this.mem = new OwnedMemory(backend, arena, `a decoder of ${cfg.heads} heads`);
+    this.relayout(cfg.past.map((p) => Math.min(p.logBias.length, FIRST_RING)), 0);
+    if (arena !== null) arenaOwners?.register(this, this.mem, this);
   }
 
   /** A decoder continuing from a state (validated against the config and the engine's invariants). */
   static fromState<T extends DecoderCore>(this: new (config: ResolvedConfig, options?: DecoderOptions) => T, config: AttentionConfig | ResolvedConfig, state: DecoderState, options: DecoderOptions = {}): T {
     const cfg = toResolvedConfig(config);
     checkDecoderState(cfg, state);
-    if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend? }, got ${describe(options)}`);
-    const dec = new this(cfg, { method: options.method ?? state.method, backend: options.backend ?? state.backend });
+    if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend?, arena? }, got ${describe(options)}`);
+    const dec = new this(cfg, { ...options, method: options.method ?? state.method, backend: options.backend ?? state.backend });
     dec.load(state);
     return dec;
   }
 
-  /** Float64 the decoder keeps in its workspace with rings of capacity `caps`: W, kernels, rings, far state, token scratch. */
-  private persistentFloats(caps: number[]): number {
-    const { keyDim: d, valueDim: dv, featureDim: m } = this.config;
-    // + 7 per array: WASM views start on a cache line (wasmF64Entries)
-    let n = this.config.heads * (2 * d + dv + 2 * m) + d + dv + 1 + m * d + 7 * 7 + 64;
-    caps.forEach((cap) => (n += cap * (m + dv) + 2 * m * (dv + 1) + 4 * 7));
-    for (const kern of new Set(this.config.past)) n += kern.logBias.length + 7;
-    return n;
+  /**
+   * Give the decoder's memory back (to its arena, or its own memory to the collector). The decoder cannot be used
+   * afterwards (a StateError says so); its position, windows and stateBytes stay readable. Idempotent.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    arenaOwners?.unregister(this);
+    this.mem.dispose();
+    this.region = null;
   }
 
-  /** The kernel with its near table copied into the workspace (the kernels read it every token). */
-  private inWorkspace(kernel: ShiftedKernel): ShiftedKernel {
-    const near = this.ws.f64(kernel.near.length);
-    near.set(kernel.near);
-    return { ...kernel, near };
-  }
-
-  private allocScratch(): void {
-    const { keyDim: d, valueDim: dv, featureDim: m } = this.config;
-    const f = this.config.features;
-    // W in the workspace too: the PRF kernel reads it for every key and query
-    if (f.kind === 'prf') {
-      this.W = this.ws.f64(f.projection.length);
-      this.W.set(f.projection);
-    }
-    const heads = this.config.heads;
-    const rows = (all: Float64Array, dim: number) => Array.from({ length: heads }, (_, h) => all.subarray(h * dim, (h + 1) * dim));
-    this.qAll = this.ws.f64(heads * d);
-    this.kAll = this.ws.f64(heads * d);
-    this.vAll = this.ws.f64(heads * dv);
-    this.qIn = rows(this.qAll, d);
-    this.kIn = rows(this.kAll, d);
-    this.vIn = rows(this.vAll, dv);
-    this.phiQ = this.ws.f64(heads * m);
-    this.phiK = this.ws.f64(heads * m + Math.max(0, d - m));
-    this.phiQRows = rows(this.phiQ, m);
-    this.phiKRows = rows(this.phiK, m);
-    this.acc = this.ws.f64(dv + 1);
-    this.logits = this.ws.prfLogits.bind(this.ws);
-    this.logitsArgs = { W: this.W, m, d, normalize: f.kind === 'prf' ? f.normalize : 'none', x: this.qAll, n: 0, out: this.phiK };
+  /** Whether dispose() was called. */
+  get isDisposed(): boolean {
+    return this.disposed;
   }
 
   /**
-   * Make sure `extra` float64 of scratch fit in the workspace (and rings of capacity `caps`); a WASM workspace
-   * that is too small is replaced by a larger one and the state moves over (memory is never grown in place).
+   * What the decoder keeps in its region between calls, with rings of capacity `caps`: token scratch, W, the kernel
+   * tables, and per head the ring and the far-field state.
    */
-  private reserve(extra: number, caps: number[] = this.heads.map((h) => h.cap)): void {
-    const persistent = this.persistentFloats(caps);
-    if (this.ws.available >= extra + persistent) return;
-    const old = this.heads;
-    this.ws = createWorkspace(this.backend, 2 * (persistent + extra));
-    this.allocScratch();
-    this.ringArgs.phiQ = this.phiQ;
-    this.ringArgs.acc = this.acc;
-    this.contractArgs.phiQ = this.phiQ;
-    this.contractArgs.acc = this.acc;
+  private persistentLayout(caps: readonly number[]): Layout {
+    const { heads, keyDim: d, valueDim: dv, featureDim: m } = this.config;
+    const f = this.config.features;
+    const f64 = (name: string, length: number): ArrayDecl => ({ name, type: 'f64', length });
+    const decls: ArrayDecl[] = [
+      f64('W', f.kind === 'prf' ? f.projection.length : 0),
+      f64('qAll', heads * d), f64('kAll', heads * d), f64('vAll', heads * dv),
+      f64('phiQ', heads * m), f64('phiK', heads * m + Math.max(0, d - m)), f64('acc', dv + 1),
+    ];
+    this.kernels.forEach((k, i) => decls.push(f64(`near${i}`, k.near.length)));
+    caps.forEach((cap, h) => decls.push(f64(`ringK${h}`, cap * m), f64(`ringV${h}`, cap * dv), f64(`farSum${h}`, m * (dv + 1)), f64(`farComp${h}`, m * (dv + 1))));
+    return declare(decls);
+  }
+
+  /** What one chunk of L tokens takes per head on top of its pass's scratch: buffer rows nb = ring + L. */
+  private chunkLayout(nb: number, L: number): Layout {
+    const { keyDim: d, valueDim: dv, featureDim: m } = this.config;
+    return declare([
+      { name: 'x', type: 'f64', length: L * Math.max(d, dv) },
+      { name: 'bufK', type: 'f64', length: nb * m },
+      { name: 'bufV', type: 'f64', length: nb * dv },
+      { name: 'phiQ', type: 'f64', length: L * m },
+      { name: 'acc', type: 'f64', length: L * (dv + 1) },
+    ]);
+  }
+
+  /**
+   * Rings of capacity `caps` (each >= its length) and, when scratchBytes > 0, a scratch region for one call (the
+   * caller frees it). A new capacity re-declares the layout and moves the state to a region of that size; so does
+   * a decoder whose own memory has no room (it moves to a right-sized memory). Nothing changes when memory is
+   * refused (ResourceError).
+   */
+  private relayout(caps: readonly number[], scratchBytes: number): Region | null {
+    const same = this.region !== null && this.heads.every((h, i) => h.cap === caps[i]);
+    const layout = same ? this.layout : this.persistentLayout(caps);
+    const placed = this.mem.place(same ? this.region : null, layout.bytes, scratchBytes);
+    if (placed.persist !== this.region) this.install(layout, caps, placed.persist);
+    return placed.scratch;
+  }
+
+  /** Move into `region` (laid out as `layout`): rings linearized oldest-first, far state copied; the old region is freed. */
+  private install(layout: Layout, caps: readonly number[], region: Region): void {
     const { valueDim: dv, featureDim: m } = this.config;
-    const moved = new Map<ShiftedKernel, ShiftedKernel>();
-    this.heads = old.map((h) => {
-      let kernel = moved.get(h.kernel);
-      if (kernel === undefined) {
-        kernel = this.inWorkspace(h.kernel);
-        moved.set(h.kernel, kernel);
+    const ws = this.mem.workspace(region);
+    const views = ws.take(layout);
+    this.kernels.forEach((k, i) => {
+      const near = views.f64(`near${i}`);
+      near.set(k.near);
+      this.kernels[i] = { ...k, near };
+    });
+    this.heads.forEach((h, i) => {
+      const cap = caps[i]!;
+      const ringK = views.f64(`ringK${i}`);
+      const ringV = views.f64(`ringV${i}`);
+      for (let j = 0; j < h.len; j++) {
+        const slot = (h.start + j) % h.cap;
+        ringK.set(h.ringK.subarray(slot * m, slot * m + m), j * m);
+        ringV.set(h.ringV.subarray(slot * dv, slot * dv + dv), j * dv);
       }
-      const ringK = this.ws.f64(h.cap * m);
-      const ringV = this.ws.f64(h.cap * dv);
-      ringK.set(h.ringK);
-      ringV.set(h.ringV);
-      const far = { sum: this.ws.f64(m * (dv + 1)), comp: this.ws.f64(m * (dv + 1)) };
+      const far = { sum: views.f64(`farSum${i}`), comp: views.f64(`farComp${i}`) };
       far.sum.set(h.far.sum);
       far.comp.set(h.far.comp);
-      return { ...h, kernel, ringK, ringV, far };
+      Object.assign(h, { kernel: this.kernels[h.shared]!, ringK, ringV, cap, start: 0, far });
     });
+    const old = this.region;
+    this.region = region;
+    this.layout = layout;
+    this.ws = ws;
+    this.bind(views);
+    this.mem.free(old);
+  }
+
+  /** Point the token scratch and the kernel argument records at the region's views. */
+  private bind(views: LayoutViews): void {
+    const { keyDim: d, valueDim: dv, featureDim: m } = this.config;
+    const f = this.config.features;
+    const heads = this.config.heads;
+    // W in the region too: the PRF kernel reads it for every key and query
+    this.W = views.f64('W');
+    if (f.kind === 'prf') this.W.set(f.projection);
+    const rows = (all: Float64Array, dim: number) => Array.from({ length: heads }, (_, h) => all.subarray(h * dim, (h + 1) * dim));
+    this.qAll = views.f64('qAll');
+    this.kAll = views.f64('kAll');
+    this.vAll = views.f64('vAll');
+    this.qIn = rows(this.qAll, d);
+    this.kIn = rows(this.kAll, d);
+    this.vIn = rows(this.vAll, dv);
+    this.phiQ = views.f64('phiQ');
+    this.phiK = views.f64('phiK');
+    this.phiQRows = rows(this.phiQ, m);
+    this.phiKRows = rows(this.phiK, m);
+    this.acc = views.f64('acc');
+    this.logits = this.ws.prfLogits.bind(this.ws);
+    this.logitsArgs = { W: this.W, m, d, normalize: f.kind === 'prf' ? f.normalize : 'none', x: this.qAll, n: 0, out: this.phiK };
+    const h0 = this.heads[0]!;
+    this.ringArgs = { c: h0.kernel.near, ringK: h0.ringK, ringV: h0.ringV, start: 0, len: 0, cap: h0.cap, phiQ: this.phiQ, qOff: 0, m, dv, acc: this.acc, aOff: 0 };
+    this.absorbArgs = { far: h0.far, gamma: 1, phiK: this.phiK, kOff: 0, v: this.phiK, vOff: 0, m, dv };
+    this.contractArgs = { far: h0.far, cFar: 0, phiQ: this.phiQ, qOff: 0, m, dv, acc: this.acc, aOff: 0 };
   }
 
   /** Tokens consumed so far. */
@@ -233,6 +288,7 @@ export class DecoderCore {
 
   /** Forget every token (the config, W, method and backend stay). */
   reset(): void {
+    this.checkLive('reset()');
     for (const h of this.heads) {
       h.start = 0;
       h.len = 0;
@@ -246,6 +302,7 @@ export class DecoderCore {
 
   /** The state as plain data (copies, rings linearized oldest first): what a snapshot stores. */
   exportState(): DecoderState {
+    this.checkLive('exportState()');
     const { valueDim: dv, featureDim: m } = this.config;
     const heads: HeadState[] = this.heads.map((h) => {
       const ringK = new Float64Array(h.len * m);
@@ -272,19 +329,17 @@ export class DecoderCore {
     this.load(state);
   }
 
-  /** Install a checked state (fresh decoder of the same config). */
+  /** Install a checked state (rings grown to hold it first; nothing changes if memory is refused). */
   private load(state: DecoderState): void {
-    const { valueDim: dv, featureDim: m } = this.config;
-    const caps = this.heads.map((h, i) => Math.max(h.cap, ringCapacity(state.heads[i]!.ringK.length / m, h.K)));
-    this.reserve(0, caps);
+    this.checkLive('replaceState()');
+    const m = this.config.featureDim;
+    this.relayout(this.heads.map((h, i) => Math.max(h.cap, ringCapacity(state.heads[i]!.ringK.length / m, h.K))), 0);
     this.heads.forEach((h, i) => {
       const s = state.heads[i]!;
-      const len = s.ringK.length / m;
-      this.growRing(h, caps[i]!);
       h.ringK.set(s.ringK, 0);
       h.ringV.set(s.ringV, 0);
       h.start = 0;
-      h.len = len;
+      h.len = s.ringK.length / m;
       h.far.sum.set(s.farSum);
       h.far.comp.set(s.farComp);
       h.keyExp = s.keyExp;
@@ -293,38 +348,24 @@ export class DecoderCore {
     this.pos = state.position;
   }
 
-  /** Grow a head's ring to capacity `cap` (<= K), linearizing it oldest-first. The workspace has room (reserve). */
-  private growRing(h: Head, cap: number): void {
-    if (cap <= h.cap) return;
-    const { valueDim: dv, featureDim: m } = this.config;
-    const k = this.ws.f64(cap * m);
-    const v = this.ws.f64(cap * dv);
-    for (let i = 0; i < h.len; i++) {
-      const slot = (h.start + i) % h.cap;
-      k.set(h.ringK.subarray(slot * m, slot * m + m), i * m);
-      v.set(h.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
+  /** Grow the rings to hold `add` more tokens (a ring holding its whole window K has room: the oldest entry leaves). */
+  private prepare(add: number): void {
+    // the per-token path: every ring has room (no allocation, no sizing)
+    let room = true;
+    for (let i = 0; i < this.heads.length; i++) {
+      const h = this.heads[i]!;
+      if (Math.min(h.len + add, h.K) > h.cap) room = false;
     }
-    h.ringK = k;
-    h.ringV = v;
-    h.start = 0;
-    h.cap = cap;
+    if (!room) this.relayout(this.ringCaps(add), 0);
   }
 
-  /** Capacities every head needs to hold `add` more tokens; reserve room for them and for `extra` scratch. */
-  private prepare(add: number, extra: number): void {
-    // the per-token path: every ring has room and no scratch is asked for (no allocation, no sizing); a ring
-    // holding its whole window K has room too (the oldest entry leaves)
-    if (extra === 0) {
-      let room = true;
-      for (let i = 0; i < this.heads.length; i++) {
-        const h = this.heads[i]!;
-        if (Math.min(h.len + add, h.K) > h.cap) room = false;
-      }
-      if (room) return;
-    }
-    const caps = this.heads.map((h) => (h.len + add <= h.cap ? h.cap : ringCapacity(h.len + add, h.K)));
-    this.reserve(extra, caps);
-    this.heads.forEach((h, i) => this.growRing(h, caps[i]!));
+  /** Ring capacities that hold `add` more tokens. */
+  private ringCaps(add: number): number[] {
+    return this.heads.map((h) => (h.len + add <= h.cap ? h.cap : ringCapacity(h.len + add, h.K)));
+  }
+
+  private checkLive(what: string): void {
+    if (this.disposed) throw new StateError(`${what} on a disposed decoder: dispose() gave its memory back; make a new decoder (or restore a snapshot taken before)`);
   }
 
   /**
@@ -425,7 +466,8 @@ export class DecoderCore {
     }
   }
 
-  private checkPosition(add: number): void {
+  private checkPosition(add: number, what: string): void {
+    this.checkLive(what);
     if (this.pos + add > MAX_POSITION) throw new StateError(`the decoder is at position ${this.pos}; ${add} more tokens would pass the largest supported position ${MAX_POSITION}`);
   }
 
@@ -439,10 +481,10 @@ export class DecoderCore {
     const kv = checkTensor('k', k, e.key, e.keyText, false);
     const vv = checkTensor('v', v, e.value, e.valueText, false);
     if (out !== undefined) checkOut(out, heads, dv);
-    this.checkPosition(1);
+    this.checkPosition(1, 'step()');
     // room first (it may move the decoder to a new workspace), then each input gathered into the workspace and
     // checked finite in one pass: scratch only, so a bad value leaves the state as it was
-    this.prepare(1, 0);
+    this.prepare(1);
     gatherRows('q', qv, this.qAll);
     gatherRows('k', kv, this.kAll);
     gatherRows('v', vv, this.vAll, this.vMax);
@@ -466,8 +508,8 @@ export class DecoderCore {
     if (!(z instanceof Float64Array) || !Number.isInteger(zOff) || zOff < 0 || zOff + heads * dv > z.length) {
       throw new ShapeError(`z must be a Float64Array with [heads=${heads}, valueDim=${dv}] = ${heads * dv} entries from offset ${describe(zOff)}, got ${z instanceof Float64Array ? `length ${z.length}` : describe(z)}`);
     }
-    this.checkPosition(1);
-    this.prepare(1, 0);
+    this.checkPosition(1, 'stepRows()');
+    this.prepare(1);
     gatherRows('q', flat.q, this.qAll);
     gatherRows('k', flat.k, this.kAll);
     gatherRows('v', flat.v, this.vAll, this.vMax);
@@ -545,7 +587,7 @@ export class DecoderCore {
     const cfg = this.config;
     const { heads, valueDim: dv } = cfg;
     const { q: qv, k: kv, v: vv, n: L } = checkSequence(cfg, 'L', q, k, v);
-    this.checkPosition(L);
+    this.checkPosition(L, 'chunk()');
     const z = ndarray(new Float64Array(heads * L * dv), [heads, L, dv]);
     if (L === 0) return z;
     this.chunkChecked(qv, kv, vv, L, z.data);
@@ -554,59 +596,62 @@ export class DecoderCore {
 
   private chunkChecked(qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, L: number, out: Float64Array): void {
     const cfg = this.config;
-    const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
-    // plan every head's pass first (pure), so the workspace is sized once, before any view is taken
+    const { heads, valueDim: dv, featureDim: m } = cfg;
+    // plan every head's pass first (pure), then size one scratch region for the call: the FFT plans (kept to its
+    // end), and per head (one at a time) the chunk's buffers and the pass's scratch
     const plans = this.heads.map((h) => planPass(h.K, this.method, 0, h.len, h.len + L, m, dv, this.backend));
-    let scratch = 0;
+    const sizes = new Set<number>();
+    let stack = 0;
     this.heads.forEach((h, i) => {
-      const nb = h.len + L;
-      scratch = Math.max(scratch, plans[i]!.scratch + plans[i]!.planFloats + nb * (m + dv));
+      const p = plans[i]!;
+      if (p.method === 'fft') sizes.add(2 * p.block);
+      stack = Math.max(stack, this.chunkLayout(h.len + L, L).bytes + p.scratch * 8);
     });
-    scratch += L * Math.max(d, dv) + L * m + L * (dv + 1) + 5 * 7 + 64;
-    this.prepare(L, scratch);
-    const ws = this.ws;
-    // FFT plans live as long as the workspace: make them before any scratch mark
-    for (const p of plans) if (p.method === 'fft') ws.fftPlan(2 * p.block);
-    this.lastStats = [];
-    for (let hIdx = 0; hIdx < heads; hIdx++) {
-      const h = this.heads[hIdx]!;
-      const R = h.len;
-      const nb = R + L;
-      const mark = ws.mark();
-      const x = ws.f64(L * Math.max(d, dv));
-      const bufK = ws.f64(nb * m);
-      const bufV = ws.f64(nb * dv);
-      const phiQ = ws.f64(L * m);
-      const acc = ws.f64(L * (dv + 1));
-      copyHead(kv, hIdx, x);
-      this.keyFeaturesRunning(h, x, L, bufK.subarray(R * m));
-      copyHead(vv, hIdx, bufV, 0, L, R);
-      this.scaleValuesRunning(h, bufV.subarray(R * dv), L);
-      // buffer = [ring oldest-first | chunk]
-      for (let i = 0; i < R; i++) {
-        const slot = (h.start + i) % h.cap;
-        bufK.set(h.ringK.subarray(slot * m, slot * m + m), i * m);
-        bufV.set(h.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
+    let planBytes = 0;
+    for (const N of sizes) planBytes += this.mem.planBytes(N);
+    const scratch = this.relayout(this.ringCaps(L), stack + planBytes)!;
+    try {
+      const ws = this.mem.workspace(scratch);
+      for (const N of sizes) ws.fftPlan(N);
+      this.lastStats = [];
+      for (let hIdx = 0; hIdx < heads; hIdx++) {
+        const h = this.heads[hIdx]!;
+        const R = h.len;
+        const nb = R + L;
+        const mark = ws.mark();
+        const views = ws.take(this.chunkLayout(nb, L));
+        const x = views.f64('x');
+        const bufK = views.f64('bufK');
+        const bufV = views.f64('bufV');
+        const phiQ = views.f64('phiQ');
+        const acc = views.f64('acc');
+        copyHead(kv, hIdx, x);
+        this.keyFeaturesRunning(h, x, L, bufK.subarray(R * m));
+        copyHead(vv, hIdx, bufV, 0, L, R);
+        this.scaleValuesRunning(h, bufV.subarray(R * dv), L);
+        // buffer = [ring oldest-first | chunk]
+        for (let i = 0; i < R; i++) {
+          const slot = (h.start + i) % h.cap;
+          bufK.set(h.ringK.subarray(slot * m, slot * m + m), i * m);
+          bufV.set(h.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
+        }
+        copyHead(qv, hIdx, x);
+        this.queryFeaturesInto(x, L, phiQ);
+        const pass = { kernel: h.kernel, partitions: h.partitions, method: this.method, block: 0, phiK: bufK, v: bufV, phiQ, q0: R, nb, m, dv, far: h.far, acc };
+        this.lastStats.push(attendBuffer(pass, plans[hIdx]!, ws));
+        finalizeRows(acc, L, dv, out, hIdx * L * dv, exp2(h.valueExp));
+        // the ring keeps the last min(K, nb) rows, linearized from slot 0
+        const keep = Math.min(h.K, nb);
+        h.ringK.set(bufK.subarray((nb - keep) * m, nb * m), 0);
+        h.ringV.set(bufV.subarray((nb - keep) * dv, nb * dv), 0);
+        h.start = 0;
+        h.len = keep;
+        ws.release(mark);
       }
-      copyHead(qv, hIdx, x);
-      this.queryFeaturesInto(x, L, phiQ);
-      const pass = { kernel: h.kernel, partitions: h.partitions, method: this.method, block: 0, phiK: bufK, v: bufV, phiQ, q0: R, nb, m, dv, far: h.far, acc };
-      this.lastStats.push(attendBuffer(pass, plans[hIdx]!, ws));
-      const scale = exp2(h.valueExp);
-      const o = hIdx * L * dv;
-      for (let i = 0; i < L; i++) {
-        const den = acc[i * (dv + 1) + dv]!;
-        for (let col = 0; col < dv; col++) out[o + i * dv + col] = den > 0 ? finite((acc[i * (dv + 1) + col]! / den) * scale) : 0;
-      }
-      // the ring keeps the last min(K, nb) rows, linearized from slot 0
-      const keep = Math.min(h.K, nb);
-      h.ringK.set(bufK.subarray((nb - keep) * m, nb * m), 0);
-      h.ringV.set(bufV.subarray((nb - keep) * dv, nb * dv), 0);
-      h.start = 0;
-      h.len = keep;
-      ws.release(mark);
+      this.pos += L;
+    } finally {
+      this.mem.free(scratch);
     }
-    this.pos += L;
   }
 }
 
@@ -654,11 +699,6 @@ function ringCapacity(need: number, K: number): number {
   let cap = Math.min(K, FIRST_RING);
   while (cap < need) cap *= 2;
   return Math.min(cap, K);
-}
-
-/** A weighted average of finite values is finite; rounding at the very top of the range must not say otherwise. */
-function finite(z: number): number {
-  return z > Number.MAX_VALUE ? Number.MAX_VALUE : z < -Number.MAX_VALUE ? -Number.MAX_VALUE : z;
 }
 
 function checkOut(out: NdArray<Float64Array>, heads: number, dv: number): void {

@@ -7,6 +7,8 @@ import { blockRange, partitionKernel, sformChannelsScratch, sformRows, transpose
 import type { ShiftedKernel } from '../math/kernel.js';
 import { chooseNear, bestFft, COSTS, HEAD_LAGS } from './costModel.js';
 import type { BackendName } from '../backend/types.js';
+import { fftPlanEntries } from '../backend/index.js';
+import { declare, layoutFloats, type Layout } from '../backend/layout.js';
 import { ConfigError, describe } from '../core/errors.js';
 
 export type MethodOption = 'auto' | 'fft' | 'direct';
@@ -111,17 +113,29 @@ export function planPass(K: number, method: MethodOption, block: number, q0: num
   if (block > 0 && choice.method === 'fft') choice = { ...choice, block };
   if (choice.method === 'direct') return { method: 'direct', block: 0, scratch: 0, planFloats: 0 };
   const B = choice.block;
+  return { method: 'fft', block: B, scratch: layoutFloats(passLayout(q0, nb, Keff, m, dv, B)), planFloats: fftPlanEntries(backend, 2 * B) };
+}
+
+/**
+ * The arrays an FFT pass over rows [q0, nb) with lags [0, Keff) and block B takes from its workspace, between its
+ * mark and release: attendBuffer's transposed copies, then sformRows' (math/fftconv.ts sformScratch). Keep in step
+ * with those two functions: a workspace sized from this layout has no room for anything else.
+ */
+function passLayout(q0: number, nb: number, Keff: number, m: number, dv: number, B: number): Layout {
   const N = 2 * B;
   const rows = nb - q0;
   const P = Math.ceil(Keff / B);
   const { blocks, rStart, sStart } = blockRange(nb, q0, B, P);
   const nIn = blocks - sStart;
   const nOut = blocks - rStart;
-  const transposed = nb * m + nb * dv + rows * m + rows * (dv + 1) + 2 * rows;
-  const sform = P * 2 * N + P + sformChannelsScratch(nb, q0, B, P) + m * nIn + nIn + 2 * m * nOut;
-  // + alignment slack: every array (about 15 in the pass) may start on the next cache line (7 float64 at most)
-  // a plan's twiddles: about 4.25 N float64 on WASM (wasmFftPlanEntries), less on JS
-  return { method: 'fft', block: B, scratch: transposed + sform + 16 * 7, planFloats: Math.ceil(4.5 * N) + 64 };
+  const f64 = (name: string, length: number) => ({ name, type: 'f64' as const, length });
+  return declare([
+    // attendBuffer
+    f64('phiKT', nb * m), f64('vT', nb * dv), f64('phiQT', rows * m), f64('accT', rows * (dv + 1)), f64('errT', 2 * rows),
+    // sformScratch
+    f64('spectra', P * 2 * N), f64('live', P), f64('kNorm', m * nIn), f64('vMax', nIn), f64('gDen', m * nOut), f64('gNum', m * nOut),
+    f64('channels', sformChannelsScratch(nb, q0, B, P)),
+  ]);
 }
 
 export function attendBuffer(p: BufferPass, plan: PassPlan, ws: Workspace): PassStats {
@@ -191,17 +205,20 @@ export function attendBuffer(p: BufferPass, plan: PassPlan, ws: Workspace): Pass
 }
 
 /**
- * out[i, col] = scale * acc[i, col] / acc[i, dv]; rows with a zero denominator give zero vectors. out: [rows, dv].
- * `scale` undoes a value scaling; the result is a weighted average of finite values, so it is kept finite.
+ * out[i, col] = scale * acc[i, col] / acc[i, dv] (out: [rows, dv] from outOff); rows with a zero denominator give
+ * zero vectors. `scale` undoes a value scaling (a power of two); the result is a weighted average of finite
+ * values, so it is kept finite: rounding at the very top of the range is clamped to +-Number.MAX_VALUE.
+ * attention() and Decoder.chunk both finalize with this; Decoder.step writes its one row with the same formula.
  */
 export function finalizeRows(acc: Float64Array, rows: number, dv: number, out: Float64Array, outOff = 0, scale = 1): void {
   const w1 = dv + 1;
   for (let i = 0; i < rows; i++) {
     const den = acc[i * w1 + dv]!;
-    for (let col = 0; col < dv; col++) {
-      let z = den > 0 ? acc[i * w1 + col]! / den : 0;
-      if (scale !== 1) z = Math.min(Number.MAX_VALUE, Math.max(-Number.MAX_VALUE, z * scale));
-      out[outOff + i * dv + col] = z;
-    }
+    for (let col = 0; col < dv; col++) out[outOff + i * dv + col] = den > 0 ? finite((acc[i * w1 + col]! / den) * scale) : 0;
   }
+}
+
+/** A weighted average of finite values is finite; rounding at the very top of the range must not say otherwise. */
+export function finite(z: number): number {
+  return z > Number.MAX_VALUE ? Number.MAX_VALUE : z < -Number.MAX_VALUE ? -Number.MAX_VALUE : z;
 }

@@ -11,7 +11,7 @@ import { parseSafetensors, someNames } from './safetensors.js';
 import { checkWeights, modelFingerprint, readWeights, type ModelWeights } from './weights.js';
 import { createRunState, forward, headsToRows, linearWorkspaceEntries, packedLinears, type AttendFn, type GemmFn, type RunState } from './forward.js';
 import { DEFAULT_MAX_STATE_BYTES, blockRows, checkModelMemory, chunkRows } from './memory.js';
-import { checkBackendOption, createWorkspace, resolveBackend, type BackendName } from '../backend/index.js';
+import { checkArenaOption, checkBackendOption, createWorkspace, resolveBackend, type Arena, type BackendName } from '../backend/index.js';
 import { checkMethodOption } from '../engine/nearfield.js';
 import { Session, restoreSession, type RestoreOptions, type SessionOptions } from './session.js';
 
@@ -23,15 +23,18 @@ export interface ModelOptions {
   backend?: 'auto' | 'js' | 'wasm';
   /** largest decoder state one session may need, in bytes (default 1 GiB): larger configs are refused at load */
   maxStateBytes?: number;
+  /** an arena (createArena) the decoders of the model's sessions take their state from (the model runs on its backend) */
+  arena?: Arena;
 }
 
 /** Validate model options (the one place): a ConfigError names the bad field. */
 export function checkModelOptions(options: unknown): ModelOptions {
   if (options === undefined) return {};
-  if (options === null || typeof options !== 'object') throw new ConfigError(`model options must be an object { method?, backend?, maxStateBytes? }, got ${describe(options)}`);
+  if (options === null || typeof options !== 'object') throw new ConfigError(`model options must be an object { method?, backend?, maxStateBytes?, arena? }, got ${describe(options)}`);
   const o = options as ModelOptions;
   if (o.method !== undefined && o.method !== 'auto' && o.method !== 'fft' && o.method !== 'direct') throw new ConfigError(`options.method must be 'auto', 'fft' or 'direct', got ${describe(o.method)}`);
   checkBackendOption(o.backend);
+  checkArenaOption(o.arena, o.backend);
   if (o.maxStateBytes !== undefined && (typeof o.maxStateBytes !== 'number' || !(o.maxStateBytes > 0))) throw new ConfigError(`options.maxStateBytes must be a number > 0, got ${describe(o.maxStateBytes)}`);
   return o;
 }
@@ -60,7 +63,7 @@ export class Model {
     this.options = Object.freeze({ ...options });
     checkMethodOption(options.method); // refused now, not at the first logits or session
     this.blockRows = blockRows(config);
-    this.backend = resolveBackend(checkBackendOption(options.backend));
+    this.backend = options.arena?.backend ?? resolveBackend(checkBackendOption(options.backend));
     // every linear layer's W is packed once into the model's workspace (WASM: resident in its memory, sized for
     // exactly that plus the copies of one product's activations); the weights themselves stay as given
     const ws = createWorkspace(this.backend, this.backend === 'wasm' ? linearWorkspaceEntries(config, weights, this.blockRows) : 0);

@@ -90,7 +90,7 @@ describe('Decoder.stepRows', () => {
     const z = new Float64Array(H * DV);
     for (let t = 0; t < 5000; t++) dec.stepRows(q, 0, k, 0, v, 0, z, 0); // both rings full, code optimized
     // no sizing work: the workspace's size is not recomputed per step (it was, on every step with a full ring)
-    const sizing = vi.spyOn(dec as unknown as { persistentFloats: (caps: number[]) => number }, 'persistentFloats');
+    const sizing = vi.spyOn(dec as unknown as { persistentLayout: (caps: number[]) => unknown }, 'persistentLayout');
     for (let t = 0; t < 100; t++) dec.stepRows(q, 0, k, 0, v, 0, z, 0);
     expect(sizing).not.toHaveBeenCalled();
     sizing.mockRestore();
