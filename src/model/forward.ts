@@ -5,7 +5,7 @@
 // kernels over weights packed once into the model's workspace; JS, or WASM SIMD with the panels resident in its
 // memory).
 import type { GemmArgs } from '../math/kernelArgs.js';
-import { packedLength } from '../math/gemm.js';
+import { firstInexactFloat32, packedLength, type PackedGemmArgs, type Panels } from '../math/gemm.js';
 import type { Workspace } from '../backend/types.js';
 import type { ModelConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
@@ -53,34 +53,45 @@ export function linearMatrices(c: ModelConfig, w: ModelWeights): Array<{ W: Floa
 }
 
 /**
+ * The panel type of each distinct linear matrix: float32 when every weight is exactly float32 (a model file's F32
+ * tensors: the kernels widen them exactly, the same bits from half the bytes), else float64.
+ */
+function panelTypes(c: ModelConfig, w: ModelWeights): Map<Float64Array, { N: number; K: number; f32: boolean }> {
+  const out = new Map<Float64Array, { N: number; K: number; f32: boolean }>();
+  for (const { W, N, K } of linearMatrices(c, w)) if (!out.has(W)) out.set(W, { N, K, f32: firstInexactFloat32(W, 0, N * K) < 0 });
+  return out;
+}
+
+/** Float64 entries the panels of a matrix take in a workspace (f32 panels: two per entry). */
+function panelEntries(N: number, K: number, f32: boolean): number {
+  const n = packedLength(N, K);
+  return f32 ? Math.ceil(n / 2) : n;
+}
+
+/**
  * Float64 entries a model's workspace needs (WASM: sized once): every linear layer's packed panels (64-byte
  * aligned: + 7 each), and room to copy a and c of one blockRows-row product in and out.
  */
 export function linearWorkspaceEntries(c: ModelConfig, w: ModelWeights, blockRows: number): number {
   const widest = Math.max(c.hidden, c.vocab, c.heads * c.keyDim, c.heads * c.valueDim, c.dim);
   let n = 0;
-  const seen = new Set<Float64Array>();
-  for (const { W, N, K } of linearMatrices(c, w)) {
-    if (seen.has(W)) continue;
-    seen.add(W);
-    n += packedLength(N, K) + 7;
-  }
+  for (const { N, K, f32 } of panelTypes(c, w).values()) n += panelEntries(N, K, f32) + 7;
   // the shared one-row RunState: 8 arrays
   n += 2 * (c.dim + c.heads * c.keyDim + c.heads * c.valueDim + c.hidden) + 8 * 7;
   return n + blockRows * (Math.max(c.dim, c.hidden) + widest) + 16;
 }
 
 /**
- * The model's GEMM: every linear layer's W packed once (ws.packPanels, owned by the caller's workspace), and a
- * product whose b is one of those matrices (whole, bOff 0) runs ws.gemmPacked on its panels: one-row products
- * (generation) need no packing per call. Outputs are bit-identical to ws.gemm on the unpacked W. Any other b goes
- * to ws.gemm.
+ * The model's GEMM: every linear layer's W packed once (ws.packPanels, owned by the caller's workspace; float32
+ * panels when W is exactly float32), and a product whose b is one of those matrices (whole, bOff 0) runs
+ * ws.gemmPacked on its panels: one-row products (generation) need no packing per call. Outputs are bit-identical
+ * to ws.gemm on the unpacked W. Any other b goes to ws.gemm.
  */
 export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace): GemmFn {
-  const packed = new Map<Float64Array, Float64Array>();
-  for (const { W, N, K } of linearMatrices(c, w)) {
-    if (packed.has(W)) continue;
-    const p = ws.f64(packedLength(N, K));
+  const packed = new Map<Float64Array, Panels>();
+  for (const [W, { N, K, f32 }] of panelTypes(c, w)) {
+    const f = ws.f64(panelEntries(N, K, f32));
+    const p = f32 ? new Float32Array(f.buffer, f.byteOffset, packedLength(N, K)) : f;
     ws.packPanels(W, 0, N, K, p);
     packed.set(W, p);
   }
@@ -90,10 +101,11 @@ export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace): G
       ws.gemm(g);
       return;
     }
+    const pg = g as unknown as PackedGemmArgs; // the same record, b pointing at the panels for the call
     const b = g.b;
-    g.b = p;
+    pg.b = p;
     try {
-      ws.gemmPacked(g);
+      ws.gemmPacked(pg);
     } finally {
       g.b = b;
     }
