@@ -215,11 +215,20 @@ export function gemm(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, accum
       const mc = min(GEMM_MC, M - i0);
       packA(a, K, M, i0, mc, p0, kc);
       for (let j0 = 0; j0 < N; j0 += 4) {
-        const bpj = bp + <usize>(j0 >> 2) * panel + <usize>p0 * row;
+        let bpj = bp + <usize>(j0 >> 2) * panel + <usize>p0 * row;
+        if (sizeof<T>() == 4 && mc > 4) {
+          // f32 panels serving several row panels: widened once per block into the b scratch (as gemm packs b)
+          for (let k = 0; k < kc; k++) {
+            v128.store(GEMM_B + (<usize>k << 5), pairOf<T>(bpj + (<usize>k << 4), 0));
+            v128.store(GEMM_B + (<usize>k << 5), pairOf<T>(bpj + (<usize>k << 4), 1), 16);
+          }
+          bpj = GEMM_B;
+        }
         const nr = min(4, N - j0);
         let ap = GEMM_A;
         for (let i = 0; i < mc; i += 4) {
-          micro<T>(ap, bpj, kc, c + <usize>(i0 + i) * ldc + (<usize>j0 << 3), ldc, min(4, mc - i), nr, add);
+          if (sizeof<T>() == 4 && mc > 4) micro<f64>(ap, bpj, kc, c + <usize>(i0 + i) * ldc + (<usize>j0 << 3), ldc, min(4, mc - i), nr, add);
+          else micro<T>(ap, bpj, kc, c + <usize>(i0 + i) * ldc + (<usize>j0 << 3), ldc, min(4, mc - i), nr, add);
           ap += <usize>kc << 5;
         }
       }
