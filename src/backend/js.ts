@@ -5,6 +5,7 @@ import { aformRing, aformRows } from '../math/aform.js';
 import { farAbsorb, farContract, scaleFar } from '../math/farfield.js';
 import { expRows, expShift, prfLogits } from '../math/features.js';
 import { gemm, gemmPacked, packPanels, type Panels } from '../math/gemm.js';
+import { swiglu } from '../math/swiglu.js';
 import { sformChannels, spectralMac, type SformChannelsArgs } from '../math/fftconv.js';
 import type { FftPlan, Workspace } from './types.js';
 
@@ -51,6 +52,7 @@ export class JsWorkspace implements Workspace {
   readonly expShift = expShift;
   readonly gemm = gemm;
   readonly gemmPacked = gemmPacked;
+  readonly swiglu = swiglu;
   packPanels(W: Float64Array, wOff: number, N: number, K: number, out: Panels): void {
     packPanels(W, wOff, N, K, out);
   }

@@ -55,6 +55,8 @@ export interface Workspace {
    * Float32 panels (`out` a Float32Array view of this workspace, W exactly float32): the same bits, half the bytes.
    */
   gemmPacked(a: PackedGemmArgs): void;
+  /** In place, SwiGLU's gate over len entries: h1[i] <- silu(h1[i]) * h3[i] (math/swiglu.ts; the same bits in V8). */
+  swiglu(h1: Float64Array, h3: Float64Array, len: number): void;
   fftPlan(size: number): FftPlan;
   spectralMac(a: SpectralMacArgs): void;
   /** The S-form's channel convolutions (math/fftconv.ts SformChannelsArgs): the whole-sequence hot loop. */

@@ -59,6 +59,7 @@ interface Kernels {
   gemvPacked(x: number, bp: number, c: number, N: number, K: number, accumulate: number): void;
   gemmPacked32(a: number, bp: number, c: number, M: number, N: number, K: number, accumulate: number): void;
   gemvPacked32(x: number, bp: number, c: number, N: number, K: number, accumulate: number): void;
+  swiglu(h1: number, h3: number, len: number): void;
   packPanels(w: number, N: number, K: number, dst: number): void;
   packedBytes(N: number, K: number): number;
   prfLogits(W: number, m: number, d: number, mode: number, x: number, n: number, out: number): number;
@@ -793,6 +794,27 @@ class WasmWorkspaceImpl implements WasmWorkspace {
       }
     }
     this.gemmPackedStaged(g);
+  }
+
+  swiglu(h1: Float64Array, h3: Float64Array, len: number): void {
+    if (len <= 0) return;
+    checkRange(h1, 0, len, 'swiglu h1');
+    checkRange(h3, 0, len, 'swiglu h3');
+    if (h1.buffer === this.buf && h3.buffer === this.buf) {
+      this.x.swiglu(h1.byteOffset, h3.byteOffset, len);
+      return;
+    }
+    this.swigluStaged(h1, h3, len);
+  }
+
+  private swigluStaged(h1: Float64Array, h3: Float64Array, len: number): void {
+    this.staged(
+      [
+        { a: h1, off: 0, len, out: true },
+        { a: h3, off: 0, len, out: false },
+      ],
+      (x, p) => x.swiglu(p[0]!, p[1]!, len),
+    );
   }
 
   // apart from gemmPacked: a closure there would make every call allocate its context, even on the fast path.

@@ -7,6 +7,7 @@
 import type { GemmArgs } from '../math/kernelArgs.js';
 import { firstInexactFloat32, packedLength, type PackedGemmArgs, type Panels } from '../math/gemm.js';
 import type { Workspace } from '../backend/types.js';
+import { swiglu } from '../math/swiglu.js';
 import type { ModelConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
 
@@ -17,9 +18,10 @@ export const GEMM_ROWS = 256;
  * A GEMM kernel: c[M, N] (+)= a[M, K] b[N, K]^T (a backend workspace's gemm). `oneRow`, when present: the arrays
  * of a one-row RunState in the kernel's own workspace, shared by every one-row RunState made with this GemmFn
  * (a RunState holds nothing from one forward() to the next, and calls are synchronous), so the products of the
- * per-token path read and write in place instead of copying activations in and out.
+ * per-token path read and write in place instead of copying activations in and out. `swiglu`, when present: the
+ * FFN gate on the same backend (src/math/swiglu.ts; WASM: the same bits in V8, no Math.exp call per entry).
  */
-export type GemmFn = ((g: GemmArgs) => void) & { readonly oneRow?: RowArrays };
+export type GemmFn = ((g: GemmArgs) => void) & { readonly oneRow?: RowArrays; readonly swiglu?: (h1: Float64Array, h3: Float64Array, len: number) => void };
 
 /** The activation arrays of a RunState (llama2.c's RunState without the bookkeeping). */
 export interface RowArrays {
@@ -110,7 +112,9 @@ export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace): G
       g.b = b;
     }
   };
-  return Object.assign(fn, { oneRow: rowArrays(c, 1, 1, (n) => ws.f64(n)) });
+  // SwiGLU on the same backend (WASM: fdlibm's exp, Math.exp's bits in V8, without a call per entry)
+  const gate = (h1: Float64Array, h3: Float64Array, len: number): void => ws.swiglu(h1, h3, len);
+  return Object.assign(fn, { oneRow: rowArrays(c, 1, 1, (n) => ws.f64(n)), swiglu: gate });
 }
 
 /** Working memory of a forward pass over up to `rows` tokens (llama2.c's RunState). */
@@ -177,13 +181,7 @@ export function rmsnorm(out: Float64Array, x: Float64Array, g: Float64Array, n: 
   }
 }
 
-/** h1 <- silu(h1) * h3 over `len` entries; silu(u) = u / (1 + exp(-u)). */
-export function swiglu(h1: Float64Array, h3: Float64Array, len: number): void {
-  for (let i = 0; i < len; i++) {
-    const u = h1[i]!;
-    h1[i] = (u / (1 + Math.exp(-u))) * h3[i]!;
-  }
-}
+export { swiglu };
 
 /** x[i] = E[tokens[start + i]] for i < n: x: [n, dim]; E: [vocab, dim]. */
 export function embed(x: Float64Array, E: Float64Array, tokens: ArrayLike<number>, start: number, n: number, dim: number): void {
@@ -236,7 +234,7 @@ export function forward(c: ModelConfig, w: ModelWeights, tokens: ArrayLike<numbe
       const m = Math.min(s.blockRows, n - r);
       linear(s, s.h1, s.a, L.w1, m, hidden, dim, false, r * dim);
       linear(s, s.h3, s.a, L.w3, m, hidden, dim, false, r * dim);
-      swiglu(s.h1, s.h3, m * hidden);
+      (s.gemm.swiglu ?? swiglu)(s.h1, s.h3, m * hidden);
       linear(s, s.x, s.h1, L.w2, m, dim, hidden, true, 0, r * dim);
     }
   }
