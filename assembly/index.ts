@@ -19,4 +19,4 @@ export function staticEnd(): usize {
 }
 export { sformChannels } from './sform';
 export { expShift, expRows } from './exp';
-export { swiglu, expFdlibm } from './swiglu';
+export { swiglu, expFdlibm, expPairs } from './swiglu';

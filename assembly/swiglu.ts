@@ -65,11 +65,77 @@ export function expFdlibm(x: f64): f64 {
   return y * twopk * TWO_M1000;
 }
 
+// fdlibm's straight-line path in f64x2, for lanes with 2^-28 <= |x| < 700 and x != 1 (NaN fails the range test):
+// there its branches collapse into one formula (|x| <= 0.5 ln 2: k = 0, lo = 0, and 1 - ((x c) / (c - 2) - x) equals
+// 1 - ((0 - x c / (2 - c)) - x); 0.5 ln 2 < |x| < 1.5 ln 2: k = +-1, hi = x -+ ln2_hi, lo = +-ln2_lo, which is what
+// the general reduction gives for t = +-1), k >= -1010 needs no extra scaling, and every operation is the same
+// IEEE operation in the same order. Other lanes go through expFdlibm.
+const TINY: f64 = 3.725290298461914e-9; // 2^-28: fdlibm returns 1 + x below
+const HALF_LN2_HX: f64 = reinterpret<f64>(0x3fd62e4300000000); // |x| >= this <=> hx > 0x3fd62e42 (k != 0)
+const RANGE: f64 = 700;
+
+// @ts-ignore: decorator
+@inline function expPair(x: v128): v128 {
+  const ax = f64x2.abs(x);
+  const half = v128.or(f64x2.splat(0.5), v128.and(x, i64x2.splat(0x8000000000000000)));
+  const kf = v128.and(f64x2.trunc(f64x2.add(f64x2.mul(f64x2.splat(INV_LN2), x), half)), f64x2.ge(ax, f64x2.splat(HALF_LN2_HX)));
+  const hi = f64x2.sub(x, f64x2.mul(kf, f64x2.splat(LN2_HI)));
+  const lo = f64x2.mul(kf, f64x2.splat(LN2_LO));
+  const r = f64x2.sub(hi, lo);
+  const t = f64x2.mul(r, r);
+  let p = f64x2.add(f64x2.splat(P4), f64x2.mul(t, f64x2.splat(P5)));
+  p = f64x2.add(f64x2.splat(P3), f64x2.mul(t, p));
+  p = f64x2.add(f64x2.splat(P2), f64x2.mul(t, p));
+  p = f64x2.add(f64x2.splat(P1), f64x2.mul(t, p));
+  const c = f64x2.sub(r, f64x2.mul(t, p));
+  const q = f64x2.div(f64x2.mul(r, c), f64x2.sub(f64x2.splat(2.0), c));
+  const y = f64x2.sub(f64x2.splat(1.0), f64x2.sub(f64x2.sub(lo, q), hi));
+  // 2^k from the exponent bits (k in [-1010, 1010])
+  const k = i64x2.extend_low_i32x4_s(i32x4.trunc_sat_f64x2_s_zero(kf));
+  const twopk = i64x2.shl(i64x2.add(k, i64x2.splat(1023)), 52);
+  return f64x2.mul(y, twopk);
+}
+
 /** h1[i] <- (u / (1 + exp(-u))) * h3[i], u = h1[i], for i < len (h1, h3: byte offsets of f64 arrays). */
 export function swiglu(h1: usize, h3: usize, len: i32): void {
-  for (let i = 0; i < len; i++) {
+  let i = 0;
+  for (; i + 2 <= len; i += 2) {
     const p = h1 + (<usize>i << 3);
-    const u = load<f64>(p);
-    store<f64>(p, (u / (1 + expFdlibm(-u))) * load<f64>(h3 + (<usize>i << 3)));
+    const u = v128.load(p);
+    const x = f64x2.neg(u);
+    const ax = f64x2.abs(x);
+    const ok = v128.and(v128.and(f64x2.ge(ax, f64x2.splat(TINY)), f64x2.lt(ax, f64x2.splat(RANGE))), f64x2.ne(x, f64x2.splat(1.0)));
+    if (i64x2.all_true(ok)) {
+      const e = expPair(x);
+      v128.store(p, f64x2.mul(f64x2.div(u, f64x2.add(f64x2.splat(1), e)), v128.load(h3 + (<usize>i << 3))));
+      continue;
+    }
+    for (let j = i; j < i + 2; j++) {
+      const q = h1 + (<usize>j << 3);
+      const v = load<f64>(q);
+      store<f64>(q, (v / (1 + expFdlibm(-v))) * load<f64>(h3 + (<usize>j << 3)));
+    }
   }
+  for (; i < len; i++) {
+    const q = h1 + (<usize>i << 3);
+    const v = load<f64>(q);
+    store<f64>(q, (v / (1 + expFdlibm(-v))) * load<f64>(h3 + (<usize>i << 3)));
+  }
+}
+
+/** exp of n values in place through the f64x2 path where it applies (a test hook: it must equal Math.exp). */
+export function expPairs(x: usize, n: i32): void {
+  let i = 0;
+  for (; i + 2 <= n; i += 2) {
+    const p = x + (<usize>i << 3);
+    const v = v128.load(p);
+    const ax = f64x2.abs(v);
+    const ok = v128.and(v128.and(f64x2.ge(ax, f64x2.splat(TINY)), f64x2.lt(ax, f64x2.splat(RANGE))), f64x2.ne(v, f64x2.splat(1.0)));
+    if (i64x2.all_true(ok)) v128.store(p, expPair(v));
+    else {
+      store<f64>(p, expFdlibm(load<f64>(p)));
+      store<f64>(p, expFdlibm(load<f64>(p, 8)), 8);
+    }
+  }
+  for (; i < n; i++) store<f64>(x + (<usize>i << 3), expFdlibm(load<f64>(x + (<usize>i << 3))));
 }
