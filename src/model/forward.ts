@@ -96,9 +96,9 @@ export function linearMatrices(c: ModelConfig, w: ModelWeights): Array<{ W: Floa
  * The panel type of each distinct linear matrix: float32 when every weight is exactly float32 (a model file's F32
  * tensors: the kernels widen them exactly, the same bits from half the bytes), else float64.
  */
-function panelTypes(c: ModelConfig, w: ModelWeights): Map<Float64Array, { N: number; K: number; f32: boolean }> {
+function panelTypes(c: ModelConfig, w: ModelWeights, float32Panels: boolean): Map<Float64Array, { N: number; K: number; f32: boolean }> {
   const out = new Map<Float64Array, { N: number; K: number; f32: boolean }>();
-  for (const { W, N, K } of linearMatrices(c, w)) if (!out.has(W)) out.set(W, { N, K, f32: firstInexactFloat32(W, 0, N * K) < 0 });
+  for (const { W, N, K } of linearMatrices(c, w)) if (!out.has(W)) out.set(W, { N, K, f32: float32Panels && firstInexactFloat32(W, 0, N * K) < 0 });
   return out;
 }
 
@@ -112,10 +112,10 @@ function panelEntries(N: number, K: number, f32: boolean): number {
  * Float64 entries a model's workspace needs (WASM: sized once): every linear layer's packed panels (64-byte
  * aligned: + 7 each), and room to copy a and c of one blockRows-row product in and out.
  */
-export function linearWorkspaceEntries(c: ModelConfig, w: ModelWeights, blockRows: number): number {
+export function linearWorkspaceEntries(c: ModelConfig, w: ModelWeights, blockRows: number, float32Panels = true): number {
   const widest = Math.max(c.hidden, c.vocab, c.heads * c.keyDim, c.heads * c.valueDim, c.dim);
   let n = 0;
-  for (const { N, K, f32 } of panelTypes(c, w).values()) n += panelEntries(N, K, f32) + 7;
+  for (const { N, K, f32 } of panelTypes(c, w, float32Panels).values()) n += panelEntries(N, K, f32) + 7;
   // the shared one-row RunState: 8 arrays
   n += 2 * (c.dim + c.heads * c.keyDim + c.heads * c.valueDim + c.hidden) + 8 * 7;
   return n + blockRows * (Math.max(c.dim, c.hidden) + widest) + 16;
@@ -125,10 +125,11 @@ export function linearWorkspaceEntries(c: ModelConfig, w: ModelWeights, blockRow
  * The model's GEMM: every linear layer's W packed once (ws.packPanels, owned by the caller's workspace; float32
  * panels when W is exactly float32), and a product whose b is one of those matrices (whole, bOff 0) runs
  * ws.gemmPacked on its panels: one-row products (generation) need no packing per call. Outputs are bit-identical
- * to ws.gemm on the unpacked W. Any other b goes to ws.gemm.
+ * to ws.gemm on the unpacked W. Any other b goes to ws.gemm. `float32Panels` false: float64 panels throughout (the
+ * JS kernels read a Float32Array slower than a Float64Array: ~13% on the model's products, measured).
  */
-export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace): GemmFn {
-  const types = panelTypes(c, w);
+export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace, float32Panels = true): GemmFn {
+  const types = panelTypes(c, w, float32Panels);
   const packed = new Map<Float64Array, Panels>();
   const fused = new Map<Float64Array, FusedLinear>();
   // panels of `members` (stacked by rows) packed one after another into one allocation; each member's are a view
