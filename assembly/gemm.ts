@@ -247,7 +247,7 @@ export function gemmPacked32(a: usize, bp: usize, c: usize, M: i32, N: i32, K: i
 
 /**
  * One row: c[N] (+)= x[K] . W^T with W packed whole by packPanels (bp, panels of T). No packing and no padding of
- * the row: four panels (16 columns, eight independent f64x2 sums) per pass over x, then one at a time. Every entry
+ * the row: six or four panels (24 or 16 columns, independent f64x2 sums) per pass over x, then one at a time. Every entry
  * is summed as in gemm (depth blocks of GEMM_KC from zero, in k order, then added to c), so it is bit-identical to
  * gemm with M = 1. The f32 panels halve the bytes streamed per product (a model's weights do not fit in L2: the
  * one-row product is bound by the stream), the widening costs less than the bytes it saves.
@@ -265,6 +265,67 @@ export function gemmPacked32(a: usize, bp: usize, c: usize, M: i32, N: i32, K: i
   const full = N >> 2; // panels whose four columns are all real
   const zero = f64x2.splat(0);
   let j = 0;
+  // six panels per pass (24 columns, twelve sums: the most that stay in the 16 xmm registers; ~10% faster than four
+  // in L2 for f32 panels, whose widening makes the kernel ALU-bound), then four, then one at a time
+  for (; j + 6 <= full; j += 6) {
+    const pj = bp + <usize>j * panel;
+    const cj = c + (<usize>j << 5);
+    for (let p0 = 0; p0 < K; p0 += GEMM_KC) {
+      const kc = min(GEMM_KC, K - p0);
+      let b0 = pj + <usize>p0 * row;
+      let xp = x + (<usize>p0 << 3);
+      let s0 = zero, s1 = zero, s2 = zero, s3 = zero, s4 = zero, s5 = zero;
+      let s6 = zero, s7 = zero, s8 = zero, s9 = zero, s10 = zero, s11 = zero;
+      for (let k = 0; k < kc; k++) {
+        const a = v128.load64_splat(xp);
+        const b1 = b0 + panel;
+        const b2 = b1 + panel;
+        const b3 = b2 + panel;
+        const b4 = b3 + panel;
+        const b5 = b4 + panel;
+        s0 = f64x2.add(s0, f64x2.mul(a, pairOf<T>(b0, 0)));
+        s1 = f64x2.add(s1, f64x2.mul(a, pairOf<T>(b0, 1)));
+        s2 = f64x2.add(s2, f64x2.mul(a, pairOf<T>(b1, 0)));
+        s3 = f64x2.add(s3, f64x2.mul(a, pairOf<T>(b1, 1)));
+        s4 = f64x2.add(s4, f64x2.mul(a, pairOf<T>(b2, 0)));
+        s5 = f64x2.add(s5, f64x2.mul(a, pairOf<T>(b2, 1)));
+        s6 = f64x2.add(s6, f64x2.mul(a, pairOf<T>(b3, 0)));
+        s7 = f64x2.add(s7, f64x2.mul(a, pairOf<T>(b3, 1)));
+        s8 = f64x2.add(s8, f64x2.mul(a, pairOf<T>(b4, 0)));
+        s9 = f64x2.add(s9, f64x2.mul(a, pairOf<T>(b4, 1)));
+        s10 = f64x2.add(s10, f64x2.mul(a, pairOf<T>(b5, 0)));
+        s11 = f64x2.add(s11, f64x2.mul(a, pairOf<T>(b5, 1)));
+        xp += 8;
+        b0 += row;
+      }
+      if (accumulate != 0 || p0 > 0) {
+        s0 = f64x2.add(v128.load(cj), s0);
+        s1 = f64x2.add(v128.load(cj, 16), s1);
+        s2 = f64x2.add(v128.load(cj, 32), s2);
+        s3 = f64x2.add(v128.load(cj, 48), s3);
+        s4 = f64x2.add(v128.load(cj, 64), s4);
+        s5 = f64x2.add(v128.load(cj, 80), s5);
+        s6 = f64x2.add(v128.load(cj, 96), s6);
+        s7 = f64x2.add(v128.load(cj, 112), s7);
+        s8 = f64x2.add(v128.load(cj, 128), s8);
+        s9 = f64x2.add(v128.load(cj, 144), s9);
+        s10 = f64x2.add(v128.load(cj, 160), s10);
+        s11 = f64x2.add(v128.load(cj, 176), s11);
+      }
+      v128.store(cj, s0);
+      v128.store(cj, s1, 16);
+      v128.store(cj, s2, 32);
+      v128.store(cj, s3, 48);
+      v128.store(cj, s4, 64);
+      v128.store(cj, s5, 80);
+      v128.store(cj, s6, 96);
+      v128.store(cj, s7, 112);
+      v128.store(cj, s8, 128);
+      v128.store(cj, s9, 144);
+      v128.store(cj, s10, 160);
+      v128.store(cj, s11, 176);
+    }
+  }
   for (; j + 4 <= full; j += 4) {
     const pj = bp + <usize>j * panel;
     const cj = c + (<usize>j << 5);
