@@ -8,7 +8,9 @@
 // out as ceil(N / 4) panels of [K][4] (zero padded), whose depth block p0 is exactly the panel gemm packs per
 // call. gemmPacked runs gemm's loops on them without packing b, and gemvPacked is the one-row product (token
 // generation) with no packing at all. Every output entry is summed in the same order in all three kernels, so
-// they are bit-identical to each other for the same operands.
+// they are bit-identical to each other for the same operands. Weights that are exactly float32 (a model file's F32
+// tensors) may be packed as f32 panels ([K][4] f32, same layout): gemmPacked32 and gemvPacked32 widen them exactly
+// on load, so they give the same bits again while streaming half the bytes.
 import { GEMM_A, GEMM_B, GEMM_KC, GEMM_MC, GEMM_T } from './layout';
 
 /**
@@ -80,16 +82,27 @@ export function packPanels(w: usize, N: i32, K: i32, dst: usize): void {
 }
 
 /**
- * The 4 x 4 tile at c (stride ldc bytes) from a packed A panel (ap) and a packed B panel (bp, [kc][4]): tile = sum_k a_k b_k^T,
- * then c = tile (add = false) or c += tile. Only rows < mr and columns < nr are written.
+ * Columns 2 half .. 2 half + 1 of a packed panel row at p, as f64x2: f64 panels ([k][4] f64) are loaded as they
+ * are, f32 panels ([k][4] f32) widened exactly (every float32 is a float64), so the products are the same bits.
  */
-function micro(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, mr: i32, nr: i32, add: bool): void {
+// @ts-ignore: decorator
+@inline function pairOf<T>(p: usize, half: usize): v128 {
+  if (sizeof<T>() == 8) return v128.load(p + (half << 4));
+  return f64x2.promote_low_f32x4(v128.load64_zero(p + (half << 3)));
+}
+
+/**
+ * The 4 x 4 tile at c (stride ldc bytes) from a packed A panel (ap) and a packed B panel (bp, [kc][4] of T): tile =
+ * sum_k a_k b_k^T, then c = tile (add = false) or c += tile. Only rows < mr and columns < nr are written.
+ */
+// @ts-ignore: decorator
+@inline function micro<T>(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, mr: i32, nr: i32, add: bool): void {
   const zero = f64x2.splat(0);
   let c00 = zero, c01 = zero, c10 = zero, c11 = zero;
   let c20 = zero, c21 = zero, c30 = zero, c31 = zero;
   for (let k = 0; k < kc; k++) {
-    const b0 = v128.load(bp);
-    const b1 = v128.load(bp, 16);
+    const b0 = pairOf<T>(bp, 0);
+    const b1 = pairOf<T>(bp, 1);
     let a = v128.load64_splat(ap);
     c00 = f64x2.add(c00, f64x2.mul(a, b0));
     c01 = f64x2.add(c01, f64x2.mul(a, b1));
@@ -103,8 +116,13 @@ function micro(ap: usize, bp: usize, kc: i32, c: usize, ldc: usize, mr: i32, nr:
     c30 = f64x2.add(c30, f64x2.mul(a, b0));
     c31 = f64x2.add(c31, f64x2.mul(a, b1));
     ap += 32;
-    bp += 32;
+    bp += sizeof<T>() << 2;
   }
+  store4x4(c, ldc, mr, nr, add, c00, c01, c10, c11, c20, c21, c30, c31);
+}
+
+/** Write a 4 x 4 tile (rows of two f64x2) to c: c = tile, or c += tile when add; rows < mr, columns < nr only. */
+function store4x4(c: usize, ldc: usize, mr: i32, nr: i32, add: bool, c00: v128, c01: v128, c10: v128, c11: v128, c20: v128, c21: v128, c30: v128, c31: v128): void {
   if (mr == 4 && nr == 4) {
     const r0 = c;
     const r1 = r0 + ldc;
@@ -168,7 +186,7 @@ export function gemm(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, accum
         const nr = min(4, N - j0);
         let ap = GEMM_A;
         for (let i = 0; i < mc; i += 4) {
-          micro(ap, GEMM_B, kc, c + <usize>(i0 + i) * ldc + (<usize>j0 << 3), ldc, min(4, mc - i), nr, add);
+          micro<f64>(ap, GEMM_B, kc, c + <usize>(i0 + i) * ldc + (<usize>j0 << 3), ldc, min(4, mc - i), nr, add);
           ap += <usize>kc << 5;
         }
       }
@@ -177,17 +195,19 @@ export function gemm(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32, accum
 }
 
 /**
- * gemm with b packed whole by packPanels (bp): the same loops and microkernel, the panels read in place.
- * Bit-identical to gemm on the unpacked b.
+ * gemm with b packed whole by packPanels (bp, panels of T): the same loops and microkernel, the panels read in
+ * place. Bit-identical to gemm on the unpacked b (f32 panels: on b widened to float64).
  */
-export function gemmPacked(a: usize, bp: usize, c: usize, M: i32, N: i32, K: i32, accumulate: i32): void {
+// @ts-ignore: decorator
+@inline function gemmPackedT<T>(a: usize, bp: usize, c: usize, M: i32, N: i32, K: i32, accumulate: i32): void {
   if (M <= 0 || N <= 0) return;
   const ldc = <usize>N << 3;
   if (K <= 0) {
     if (accumulate == 0) memory.fill(c, 0, <usize>M * ldc);
     return;
   }
-  const panel = <usize>K << 5;
+  const row = <usize>sizeof<T>() << 2; // bytes of one k of a panel
+  const panel = <usize>K * row;
   for (let p0 = 0; p0 < K; p0 += GEMM_KC) {
     const kc = min(GEMM_KC, K - p0);
     const add = accumulate != 0 || p0 > 0;
@@ -195,11 +215,20 @@ export function gemmPacked(a: usize, bp: usize, c: usize, M: i32, N: i32, K: i32
       const mc = min(GEMM_MC, M - i0);
       packA(a, K, M, i0, mc, p0, kc);
       for (let j0 = 0; j0 < N; j0 += 4) {
-        const bpj = bp + <usize>(j0 >> 2) * panel + (<usize>p0 << 5);
+        let bpj = bp + <usize>(j0 >> 2) * panel + <usize>p0 * row;
+        if (sizeof<T>() == 4 && mc > 4) {
+          // f32 panels serving several row panels: widened once per block into the b scratch (as gemm packs b)
+          for (let k = 0; k < kc; k++) {
+            v128.store(GEMM_B + (<usize>k << 5), pairOf<T>(bpj + (<usize>k << 4), 0));
+            v128.store(GEMM_B + (<usize>k << 5), pairOf<T>(bpj + (<usize>k << 4), 1), 16);
+          }
+          bpj = GEMM_B;
+        }
         const nr = min(4, N - j0);
         let ap = GEMM_A;
         for (let i = 0; i < mc; i += 4) {
-          micro(ap, bpj, kc, c + <usize>(i0 + i) * ldc + (<usize>j0 << 3), ldc, min(4, mc - i), nr, add);
+          if (sizeof<T>() == 4 && mc > 4) micro<f64>(ap, bpj, kc, c + <usize>(i0 + i) * ldc + (<usize>j0 << 3), ldc, min(4, mc - i), nr, add);
+          else micro<T>(ap, bpj, kc, c + <usize>(i0 + i) * ldc + (<usize>j0 << 3), ldc, min(4, mc - i), nr, add);
           ap += <usize>kc << 5;
         }
       }
@@ -207,69 +236,156 @@ export function gemmPacked(a: usize, bp: usize, c: usize, M: i32, N: i32, K: i32
   }
 }
 
+export function gemmPacked(a: usize, bp: usize, c: usize, M: i32, N: i32, K: i32, accumulate: i32): void {
+  gemmPackedT<f64>(a, bp, c, M, N, K, accumulate);
+}
+
+/** gemmPacked on f32 panels (weights that are exactly float32, packed by src/math/gemm.ts into a Float32Array). */
+export function gemmPacked32(a: usize, bp: usize, c: usize, M: i32, N: i32, K: i32, accumulate: i32): void {
+  gemmPackedT<f32>(a, bp, c, M, N, K, accumulate);
+}
+
 /**
- * One row: c[N] (+)= x[K] . W^T with W packed whole by packPanels (bp). No packing and no padding of the row:
- * two panels (eight columns, four independent f64x2 sums) per pass over x. Every entry is summed as in gemm
- * (depth blocks of GEMM_KC from zero, in k order, then added to c), so it is bit-identical to gemm with M = 1.
+ * One row: c[N] (+)= x[K] . W^T with W packed whole by packPanels (bp, panels of T). No packing and no padding of
+ * the row: six or four panels (24 or 16 columns, independent f64x2 sums) per pass over x, then one at a time. Every entry
+ * is summed as in gemm (depth blocks of GEMM_KC from zero, in k order, then added to c), so it is bit-identical to
+ * gemm with M = 1. The f32 panels halve the bytes streamed per product (a model's weights do not fit in L2: the
+ * one-row product is bound by the stream), the widening costs less than the bytes it saves.
  */
-export function gemvPacked(x: usize, bp: usize, c: usize, N: i32, K: i32, accumulate: i32): void {
+// @ts-ignore: decorator
+@inline function gemvPackedT<T>(x: usize, bp: usize, c: usize, N: i32, K: i32, accumulate: i32): void {
   if (N <= 0) return;
   if (K <= 0) {
     if (accumulate == 0) memory.fill(c, 0, <usize>N << 3);
     return;
   }
-  const panel = <usize>K << 5;
+  const row = <usize>sizeof<T>() << 2; // bytes of one k of a panel
+  const panel = <usize>K * row;
   const panels = (N + 3) >> 2;
   const full = N >> 2; // panels whose four columns are all real
   const zero = f64x2.splat(0);
   let j = 0;
-  for (; j + 2 <= full; j += 2) {
+  // six panels per pass (24 columns, twelve sums: the most that stay in the 16 xmm registers; ~10% faster than four
+  // in L2 for f32 panels, whose widening makes the kernel ALU-bound), then four, then one at a time
+  for (; j + 6 <= full; j += 6) {
     const pj = bp + <usize>j * panel;
     const cj = c + (<usize>j << 5);
     for (let p0 = 0; p0 < K; p0 += GEMM_KC) {
       const kc = min(GEMM_KC, K - p0);
-      let b0 = pj + (<usize>p0 << 5);
-      let b1 = b0 + panel;
+      let b0 = pj + <usize>p0 * row;
       let xp = x + (<usize>p0 << 3);
-      let s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+      let s0 = zero, s1 = zero, s2 = zero, s3 = zero, s4 = zero, s5 = zero;
+      let s6 = zero, s7 = zero, s8 = zero, s9 = zero, s10 = zero, s11 = zero;
       for (let k = 0; k < kc; k++) {
         const a = v128.load64_splat(xp);
-        s0 = f64x2.add(s0, f64x2.mul(a, v128.load(b0)));
-        s1 = f64x2.add(s1, f64x2.mul(a, v128.load(b0, 16)));
-        s2 = f64x2.add(s2, f64x2.mul(a, v128.load(b1)));
-        s3 = f64x2.add(s3, f64x2.mul(a, v128.load(b1, 16)));
+        const b1 = b0 + panel;
+        const b2 = b1 + panel;
+        const b3 = b2 + panel;
+        const b4 = b3 + panel;
+        const b5 = b4 + panel;
+        s0 = f64x2.add(s0, f64x2.mul(a, pairOf<T>(b0, 0)));
+        s1 = f64x2.add(s1, f64x2.mul(a, pairOf<T>(b0, 1)));
+        s2 = f64x2.add(s2, f64x2.mul(a, pairOf<T>(b1, 0)));
+        s3 = f64x2.add(s3, f64x2.mul(a, pairOf<T>(b1, 1)));
+        s4 = f64x2.add(s4, f64x2.mul(a, pairOf<T>(b2, 0)));
+        s5 = f64x2.add(s5, f64x2.mul(a, pairOf<T>(b2, 1)));
+        s6 = f64x2.add(s6, f64x2.mul(a, pairOf<T>(b3, 0)));
+        s7 = f64x2.add(s7, f64x2.mul(a, pairOf<T>(b3, 1)));
+        s8 = f64x2.add(s8, f64x2.mul(a, pairOf<T>(b4, 0)));
+        s9 = f64x2.add(s9, f64x2.mul(a, pairOf<T>(b4, 1)));
+        s10 = f64x2.add(s10, f64x2.mul(a, pairOf<T>(b5, 0)));
+        s11 = f64x2.add(s11, f64x2.mul(a, pairOf<T>(b5, 1)));
         xp += 8;
-        b0 += 32;
-        b1 += 32;
+        b0 += row;
       }
       if (accumulate != 0 || p0 > 0) {
         s0 = f64x2.add(v128.load(cj), s0);
         s1 = f64x2.add(v128.load(cj, 16), s1);
         s2 = f64x2.add(v128.load(cj, 32), s2);
         s3 = f64x2.add(v128.load(cj, 48), s3);
+        s4 = f64x2.add(v128.load(cj, 64), s4);
+        s5 = f64x2.add(v128.load(cj, 80), s5);
+        s6 = f64x2.add(v128.load(cj, 96), s6);
+        s7 = f64x2.add(v128.load(cj, 112), s7);
+        s8 = f64x2.add(v128.load(cj, 128), s8);
+        s9 = f64x2.add(v128.load(cj, 144), s9);
+        s10 = f64x2.add(v128.load(cj, 160), s10);
+        s11 = f64x2.add(v128.load(cj, 176), s11);
       }
       v128.store(cj, s0);
       v128.store(cj, s1, 16);
       v128.store(cj, s2, 32);
       v128.store(cj, s3, 48);
+      v128.store(cj, s4, 64);
+      v128.store(cj, s5, 80);
+      v128.store(cj, s6, 96);
+      v128.store(cj, s7, 112);
+      v128.store(cj, s8, 128);
+      v128.store(cj, s9, 144);
+      v128.store(cj, s10, 160);
+      v128.store(cj, s11, 176);
     }
   }
-  // the last panel or two: one at a time, the edge panel (N not a multiple of 4) through the tile scratch
+  for (; j + 4 <= full; j += 4) {
+    const pj = bp + <usize>j * panel;
+    const cj = c + (<usize>j << 5);
+    for (let p0 = 0; p0 < K; p0 += GEMM_KC) {
+      const kc = min(GEMM_KC, K - p0);
+      let b0 = pj + <usize>p0 * row;
+      let xp = x + (<usize>p0 << 3);
+      let s0 = zero, s1 = zero, s2 = zero, s3 = zero, s4 = zero, s5 = zero, s6 = zero, s7 = zero;
+      for (let k = 0; k < kc; k++) {
+        const a = v128.load64_splat(xp);
+        const b1 = b0 + panel;
+        const b2 = b1 + panel;
+        const b3 = b2 + panel;
+        s0 = f64x2.add(s0, f64x2.mul(a, pairOf<T>(b0, 0)));
+        s1 = f64x2.add(s1, f64x2.mul(a, pairOf<T>(b0, 1)));
+        s2 = f64x2.add(s2, f64x2.mul(a, pairOf<T>(b1, 0)));
+        s3 = f64x2.add(s3, f64x2.mul(a, pairOf<T>(b1, 1)));
+        s4 = f64x2.add(s4, f64x2.mul(a, pairOf<T>(b2, 0)));
+        s5 = f64x2.add(s5, f64x2.mul(a, pairOf<T>(b2, 1)));
+        s6 = f64x2.add(s6, f64x2.mul(a, pairOf<T>(b3, 0)));
+        s7 = f64x2.add(s7, f64x2.mul(a, pairOf<T>(b3, 1)));
+        xp += 8;
+        b0 += row;
+      }
+      if (accumulate != 0 || p0 > 0) {
+        s0 = f64x2.add(v128.load(cj), s0);
+        s1 = f64x2.add(v128.load(cj, 16), s1);
+        s2 = f64x2.add(v128.load(cj, 32), s2);
+        s3 = f64x2.add(v128.load(cj, 48), s3);
+        s4 = f64x2.add(v128.load(cj, 64), s4);
+        s5 = f64x2.add(v128.load(cj, 80), s5);
+        s6 = f64x2.add(v128.load(cj, 96), s6);
+        s7 = f64x2.add(v128.load(cj, 112), s7);
+      }
+      v128.store(cj, s0);
+      v128.store(cj, s1, 16);
+      v128.store(cj, s2, 32);
+      v128.store(cj, s3, 48);
+      v128.store(cj, s4, 64);
+      v128.store(cj, s5, 80);
+      v128.store(cj, s6, 96);
+      v128.store(cj, s7, 112);
+    }
+  }
+  // the last panels: one at a time, the edge panel (N not a multiple of 4) through the tile scratch
   for (; j < panels; j++) {
     const pj = bp + <usize>j * panel;
     const cj = c + (<usize>j << 5);
     const nr = min(4, N - (j << 2));
     for (let p0 = 0; p0 < K; p0 += GEMM_KC) {
       const kc = min(GEMM_KC, K - p0);
-      let b0 = pj + (<usize>p0 << 5);
+      let b0 = pj + <usize>p0 * row;
       let xp = x + (<usize>p0 << 3);
       let s0 = zero, s1 = zero;
       for (let k = 0; k < kc; k++) {
         const a = v128.load64_splat(xp);
-        s0 = f64x2.add(s0, f64x2.mul(a, v128.load(b0)));
-        s1 = f64x2.add(s1, f64x2.mul(a, v128.load(b0, 16)));
+        s0 = f64x2.add(s0, f64x2.mul(a, pairOf<T>(b0, 0)));
+        s1 = f64x2.add(s1, f64x2.mul(a, pairOf<T>(b0, 1)));
         xp += 8;
-        b0 += 32;
+        b0 += row;
       }
       const add = accumulate != 0 || p0 > 0;
       if (nr == 4) {
@@ -290,4 +406,13 @@ export function gemvPacked(x: usize, bp: usize, c: usize, N: i32, K: i32, accumu
       }
     }
   }
+}
+
+export function gemvPacked(x: usize, bp: usize, c: usize, N: i32, K: i32, accumulate: i32): void {
+  gemvPackedT<f64>(x, bp, c, N, K, accumulate);
+}
+
+/** gemvPacked on f32 panels. */
+export function gemvPacked32(x: usize, bp: usize, c: usize, N: i32, K: i32, accumulate: i32): void {
+  gemvPackedT<f32>(x, bp, c, N, K, accumulate);
 }

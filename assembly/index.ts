@@ -4,7 +4,7 @@ import { HEADER } from './layout';
 
 export { aformRows, aformRing } from './aform';
 export { farAbsorb, farContract, scaleFar } from './far';
-export { gemm, gemmPacked, gemvPacked, packPanels, packedBytes } from './gemm';
+export { gemm, gemmPacked, gemmPacked32, gemvPacked, gemvPacked32, packPanels, packedBytes } from './gemm';
 export { prfLogits } from './prf';
 export { fftPlanBytes, fftInit, fftForward, fftInverse, spectralMac, spectralConv } from './fft';
 
@@ -19,3 +19,4 @@ export function staticEnd(): usize {
 }
 export { sformChannels } from './sform';
 export { expShift, expRows } from './exp';
+export { swiglu, expFdlibm, expPairs } from './swiglu';

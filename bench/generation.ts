@@ -106,9 +106,21 @@ export async function runGeneration(log: (s: string) => void, opts: { base?: str
     TICKS = 100;
   }
   const baseRev = opts.base ?? BASE;
-  const bytes = readFileSync(opts.model ?? join(root, 'models', 'toeplitz-lm.safetensors'));
   const { loadModel: loadNew } = (await import('../src/model/index.js')) as unknown as { loadModel: LoadModel };
   const base = await loadBase(baseRev);
+  // the shipped model, or (when the base cannot read it: toeplitz-lm/2 came after 197a43a) the model the base commit
+  // shipped, the same architecture (dim 128, 4 layers, hidden 344, K 128, F32 tensors) with the clip tail
+  let bytes: Uint8Array = readFileSync(opts.model ?? join(root, 'models', 'toeplitz-lm.safetensors'));
+  let modelName = opts.model ?? 'models/toeplitz-lm.safetensors';
+  if (opts.model === undefined) {
+    try {
+      base.loadModel(bytes, { backend: 'js' });
+    } catch (e) {
+      bytes = execFileSync('git', ['show', `${base.sha}:models/toeplitz-lm.safetensors`], { cwd: root, maxBuffer: 1 << 28 });
+      modelName = `models/toeplitz-lm.safetensors at ${base.sha.slice(0, 12)} (the base cannot read today's: ${(e as Error).message.slice(0, 80)})`;
+    }
+  }
+  log(`model: ${modelName}`);
   // a prompt of ordinary English, 1,000 bytes (the model is byte-level): generation then runs at positions ~1k
   const text = readFileSync(join(root, 'README.md'), 'utf8').replace(/[^\x20-\x7e\n]/g, ' ');
   const prompt = new TextEncoder().encode(text).subarray(0, 1000);

@@ -4,7 +4,8 @@ import FFT from 'fft.js';
 import { aformRing, aformRows } from '../math/aform.js';
 import { farAbsorb, farContract, scaleFar } from '../math/farfield.js';
 import { expRows, expShift, prfLogits } from '../math/features.js';
-import { gemm, gemmPacked, packPanels } from '../math/gemm.js';
+import { gemm, gemmPacked, packPanels, type Panels } from '../math/gemm.js';
+import { swiglu } from '../math/swiglu.js';
 import { sformChannels, spectralMac, type SformChannelsArgs } from '../math/fftconv.js';
 import type { FftPlan, Workspace } from './types.js';
 import { LayoutViews, lineBytes, type Layout } from './layout.js';
@@ -45,7 +46,8 @@ abstract class JsKernels {
   readonly expShift = expShift;
   readonly gemm = gemm;
   readonly gemmPacked = gemmPacked;
-  packPanels(W: Float64Array, wOff: number, N: number, K: number, out: Float64Array): void {
+  readonly swiglu = swiglu;
+  packPanels(W: Float64Array, wOff: number, N: number, K: number, out: Panels): void {
     packPanels(W, wOff, N, K, out);
   }
   readonly spectralMac = spectralMac;

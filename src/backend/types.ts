@@ -8,6 +8,7 @@
 // call passes offsets and copies nothing. A kernel given an array from elsewhere must still be correct (the WASM
 // backend copies it in and out, slowly); correctness never depends on where an array lives.
 import type { SformChannelsArgs } from '../math/fftconv.js';
+import type { Panels, PackedGemmArgs } from '../math/gemm.js';
 import type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs } from '../math/kernelArgs.js';
 import type { Layout, LayoutViews } from './layout.js';
 
@@ -52,9 +53,14 @@ export interface Workspace {
    * W [N, K] (row-major, from wOff) packed once into `out` (packedLength(N, K) float64, math/gemm.ts), for weights
    * that serve many products (a model's linear layers): the owner takes `out` from this workspace and keeps it.
    */
-  packPanels(W: Float64Array, wOff: number, N: number, K: number, out: Float64Array): void;
-  /** gemm with b packed by packPanels (b, bOff address the panels); bit-identical to gemm. M = 1: the one-row kernel. */
-  gemmPacked(a: GemmArgs): void;
+  packPanels(W: Float64Array, wOff: number, N: number, K: number, out: Panels): void;
+  /**
+   * gemm with b packed by packPanels (b, bOff address the panels); bit-identical to gemm. M = 1: the one-row kernel.
+   * Float32 panels (`out` a Float32Array view of this workspace, W exactly float32): the same bits, half the bytes.
+   */
+  gemmPacked(a: PackedGemmArgs): void;
+  /** In place, SwiGLU's gate over len entries: h1[i] <- silu(h1[i]) * h3[i] (math/swiglu.ts; the same bits in V8). */
+  swiglu(h1: Float64Array, h3: Float64Array, len: number): void;
   fftPlan(size: number): FftPlan;
   spectralMac(a: SpectralMacArgs): void;
   /** The S-form's channel convolutions (math/fftconv.ts SformChannelsArgs): the whole-sequence hot loop. */

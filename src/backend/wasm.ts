@@ -47,7 +47,7 @@ import type {
 import { WASM_BASE64, WASM_HEADER_BYTES } from './wasmBinary.js';
 import { blockRange, type SformChannelsArgs } from '../math/fftconv.js';
 import { ResourceError } from '../core/errors.js';
-import { packPanels as packPanelsJs, packedLength } from '../math/gemm.js';
+import { packPanels as packPanelsJs, packedLength, type PackedGemmArgs, type Panels } from '../math/gemm.js';
 import { LINE_BYTES, LayoutViews, type Layout } from './layout.js';
 import { RegionAllocator, type Pool, type Region } from './regions.js';
 
@@ -65,6 +65,9 @@ interface Kernels {
   gemm(a: number, b: number, c: number, M: number, N: number, K: number, accumulate: number): void;
   gemmPacked(a: number, bp: number, c: number, M: number, N: number, K: number, accumulate: number): void;
   gemvPacked(x: number, bp: number, c: number, N: number, K: number, accumulate: number): void;
+  gemmPacked32(a: number, bp: number, c: number, M: number, N: number, K: number, accumulate: number): void;
+  gemvPacked32(x: number, bp: number, c: number, N: number, K: number, accumulate: number): void;
+  swiglu(h1: number, h3: number, len: number): void;
   packPanels(w: number, N: number, K: number, dst: number): void;
   packedBytes(N: number, K: number): number;
   prfLogits(W: number, m: number, d: number, mode: number, x: number, n: number, out: number): number;
@@ -311,13 +314,14 @@ const NORMALIZE_MODE: Record<Normalize, number> = { none: 0, scale: 1, l2: 2 };
 
 /** One array argument of the slow path: elements [off, off + len) of `a`; `out`: copied back after the call. */
 interface Staged {
-  a: Float64Array;
+  /** a Float32Array only as an input (f32 panels: widened exactly into the float64 copy) */
+  a: Float64Array | Float32Array;
   off: number;
   len: number;
   out: boolean;
 }
 
-function checkRange(a: Float64Array, off: number, len: number, what: string): void {
+function checkRange(a: Float64Array | Float32Array, off: number, len: number, what: string): void {
   if (!(off >= 0 && len >= 0 && off + len <= a.length)) {
     throw new RangeError(`${what}: elements [${off}, ${off + len}) are outside an array of length ${a.length}`);
   }
@@ -476,7 +480,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
       const mark = this.mark();
       try {
         const p = args.map((s) => {
-          if (s.a.buffer === this.buf) return s.a.byteOffset + s.off * 8;
+          if (s.a.buffer === this.buf) return s.a.byteOffset + s.off * s.a.BYTES_PER_ELEMENT;
           const copy = this.f64(s.len);
           copy.set(s.a.subarray(s.off, s.off + s.len));
           return copy.byteOffset;
@@ -767,21 +771,21 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     );
   }
 
-  packPanels(W: Float64Array, wOff: number, N: number, K: number, out: Float64Array): void {
+  packPanels(W: Float64Array, wOff: number, N: number, K: number, out: Panels): void {
     if (N <= 0 || K <= 0) return;
     const len = packedLength(N, K);
     checkRange(W, wOff, N * K, 'packPanels W');
     checkRange(out, 0, len, 'packPanels out');
     if (out.buffer !== this.buf) throw new RangeError('packPanels: out must be a view of this workspace (take it with f64(packedLength(N, K)))');
-    if (W.buffer === this.buf) {
+    if (W.buffer === this.buf && out instanceof Float64Array) {
       this.x.packPanels(W.byteOffset + wOff * 8, N, K, out.byteOffset);
       return;
     }
-    // weights outside this memory: the plain packing writes the same layout straight into the view (copies only)
+    // weights outside this memory, or f32 panels: the plain packing writes the same layout straight into the view
     packPanelsJs(W, wOff, N, K, out);
   }
 
-  gemmPacked(g: GemmArgs): void {
+  gemmPacked(g: PackedGemmArgs): void {
     const { a, aOff, b: bp, bOff, c, cOff, M, N, K, accumulate } = g;
     if (M <= 0 || N <= 0) return;
     checkRange(a, aOff, M * K, 'gemmPacked a');
@@ -812,8 +816,11 @@ class WasmWorkspaceImpl implements WasmWorkspace {
           at += M * N * 8;
         }
         if (at > this.dirty) this.dirty = at; // f64() must zero what these copies left behind
-        const p = bp.byteOffset + bOff * 8;
-        if (M === 1) this.x.gemvPacked(pa, p, pc, N, K, acc);
+        const p = bp.byteOffset + bOff * bp.BYTES_PER_ELEMENT;
+        if (bp.BYTES_PER_ELEMENT === 4) {
+          if (M === 1) this.x.gemvPacked32(pa, p, pc, N, K, acc);
+          else this.x.gemmPacked32(pa, p, pc, M, N, K, acc);
+        } else if (M === 1) this.x.gemvPacked(pa, p, pc, N, K, acc);
         else this.x.gemmPacked(pa, p, pc, M, N, K, acc);
         if (!inC) copyInto(c, cOff, heap, pc / 8, M * N);
         return;
@@ -822,8 +829,30 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     this.gemmPackedStaged(g);
   }
 
-  // apart from gemmPacked: a closure there would make every call allocate its context, even on the fast path
-  private gemmPackedStaged(g: GemmArgs): void {
+  swiglu(h1: Float64Array, h3: Float64Array, len: number): void {
+    if (len <= 0) return;
+    checkRange(h1, 0, len, 'swiglu h1');
+    checkRange(h3, 0, len, 'swiglu h3');
+    if (h1.buffer === this.buf && h3.buffer === this.buf) {
+      this.x.swiglu(h1.byteOffset, h3.byteOffset, len);
+      return;
+    }
+    this.swigluStaged(h1, h3, len);
+  }
+
+  private swigluStaged(h1: Float64Array, h3: Float64Array, len: number): void {
+    this.staged(
+      [
+        { a: h1, off: 0, len, out: true },
+        { a: h3, off: 0, len, out: false },
+      ],
+      (x, p) => x.swiglu(p[0]!, p[1]!, len),
+    );
+  }
+
+  // apart from gemmPacked: a closure there would make every call allocate its context, even on the fast path.
+  // Panels outside this memory are copied as float64 (f32 panels widened exactly: the f64 kernels, the same bits).
+  private gemmPackedStaged(g: PackedGemmArgs): void {
     const { a, aOff, b: bp, bOff, c, cOff, M, N, K } = g;
     const acc = g.accumulate ? 1 : 0;
     this.staged(
@@ -832,7 +861,14 @@ class WasmWorkspaceImpl implements WasmWorkspace {
         { a: bp, off: bOff, len: packedLength(N, K), out: false },
         { a: c, off: cOff, len: M * N, out: true },
       ],
-      (x, p) => (M === 1 ? x.gemvPacked(p[0]!, p[1]!, p[2]!, N, K, acc) : x.gemmPacked(p[0]!, p[1]!, p[2]!, M, N, K, acc)),
+      (x, p) => {
+        // f32 panels stay f32 only when read in place (this memory); a throwaway instance gets float64 copies
+        if (bp.BYTES_PER_ELEMENT === 4 && bp.buffer === this.buf && x === this.x) {
+          if (M === 1) x.gemvPacked32(p[0]!, p[1]!, p[2]!, N, K, acc);
+          else x.gemmPacked32(p[0]!, p[1]!, p[2]!, M, N, K, acc);
+        } else if (M === 1) x.gemvPacked(p[0]!, p[1]!, p[2]!, N, K, acc);
+        else x.gemmPacked(p[0]!, p[1]!, p[2]!, M, N, K, acc);
+      },
     );
   }
 

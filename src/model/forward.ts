@@ -5,8 +5,9 @@
 // kernels over weights packed once into the model's workspace; JS, or WASM SIMD with the panels resident in its
 // memory).
 import type { GemmArgs } from '../math/kernelArgs.js';
-import { packedLength } from '../math/gemm.js';
+import { firstInexactFloat32, packedLength, type PackedGemmArgs, type Panels } from '../math/gemm.js';
 import type { Workspace } from '../backend/types.js';
+import { swiglu } from '../math/swiglu.js';
 import type { ModelConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
 
@@ -17,9 +18,26 @@ export const GEMM_ROWS = 256;
  * A GEMM kernel: c[M, N] (+)= a[M, K] b[N, K]^T (a backend workspace's gemm). `oneRow`, when present: the arrays
  * of a one-row RunState in the kernel's own workspace, shared by every one-row RunState made with this GemmFn
  * (a RunState holds nothing from one forward() to the next, and calls are synchronous), so the products of the
- * per-token path read and write in place instead of copying activations in and out.
+ * per-token path read and write in place instead of copying activations in and out. `swiglu`, when present: the
+ * FFN gate on the same backend (src/math/swiglu.ts; WASM: the same bits in V8, no Math.exp call per entry).
  */
-export type GemmFn = ((g: GemmArgs) => void) & { readonly oneRow?: RowArrays };
+export type GemmFn = ((g: GemmArgs) => void) & {
+  readonly oneRow?: RowArrays;
+  readonly swiglu?: (h1: Float64Array, h3: Float64Array, len: number) => void;
+  /** products fused by input (fusedLinear): first member -> the group */
+  readonly fused?: ReadonlyMap<Float64Array, FusedLinear>;
+};
+
+/**
+ * Matrices that read the same input (a layer's wq, wk, wv; its w1, w3) stacked by rows [sum N, K], their panels
+ * packed contiguously: one product computes all of them into one span of outputs (each output entry summed
+ * exactly as alone). `key` stands for the stacked matrix in GemmArgs.b.
+ */
+export interface FusedLinear {
+  readonly key: Float64Array;
+  readonly members: readonly Float64Array[];
+  readonly N: number;
+}
 
 /** The activation arrays of a RunState (llama2.c's RunState without the bookkeeping). */
 export interface RowArrays {
@@ -31,12 +49,34 @@ export interface RowArrays {
   z: Float64Array; // [rows, heads * valueDim] attention output, heads concatenated
   h1: Float64Array; // [min(rows, blockRows), hidden]  the FFN runs in row blocks
   h3: Float64Array; // [min(rows, blockRows), hidden]
+  /** one row only (the model's shared arrays): [q | k | v] and [h1 | h3] contiguous, for the fused products */
+  qkv?: Float64Array; // [2 heads * keyDim + heads * valueDim]
+  h13?: Float64Array; // [2 hidden]
 }
 
 function rowArrays(c: ModelConfig, rows: number, blockRows: number, f64: (n: number) => Float64Array): RowArrays {
   const f = (n: number): Float64Array => f64(rows * n);
   const block = Math.min(rows, blockRows);
   return { x: f(c.dim), a: f(c.dim), q: f(c.heads * c.keyDim), k: f(c.heads * c.keyDim), v: f(c.heads * c.valueDim), z: f(c.heads * c.valueDim), h1: f64(block * c.hidden), h3: f64(block * c.hidden) };
+}
+
+/** One row's arrays with the spans of the fused products: q, k, v and h1, h3 are views of qkv and h13. */
+function oneRowArrays(c: ModelConfig, f64: (n: number) => Float64Array): RowArrays {
+  const qk = c.heads * c.keyDim;
+  const qkv = f64(2 * qk + c.heads * c.valueDim);
+  const h13 = f64(2 * c.hidden);
+  return {
+    x: f64(c.dim),
+    a: f64(c.dim),
+    q: qkv.subarray(0, qk),
+    k: qkv.subarray(qk, 2 * qk),
+    v: qkv.subarray(2 * qk),
+    z: f64(c.heads * c.valueDim),
+    h1: h13.subarray(0, c.hidden),
+    h3: h13.subarray(c.hidden),
+    qkv,
+    h13,
+  };
 }
 
 /** The weight matrices of the linear layers, each with its [N, K] = [out, in] (tied: output is tokEmbeddings). */
@@ -53,52 +93,99 @@ export function linearMatrices(c: ModelConfig, w: ModelWeights): Array<{ W: Floa
 }
 
 /**
+ * The panel type of each distinct linear matrix: float32 when every weight is exactly float32 (a model file's F32
+ * tensors: the kernels widen them exactly, the same bits from half the bytes), else float64.
+ */
+function panelTypes(c: ModelConfig, w: ModelWeights, float32Panels: boolean): Map<Float64Array, { N: number; K: number; f32: boolean }> {
+  const out = new Map<Float64Array, { N: number; K: number; f32: boolean }>();
+  for (const { W, N, K } of linearMatrices(c, w)) if (!out.has(W)) out.set(W, { N, K, f32: float32Panels && firstInexactFloat32(W, 0, N * K) < 0 });
+  return out;
+}
+
+/** Float64 entries the panels of a matrix take in a workspace (f32 panels: two per entry). */
+function panelEntries(N: number, K: number, f32: boolean): number {
+  const n = packedLength(N, K);
+  return f32 ? Math.ceil(n / 2) : n;
+}
+
+/**
  * Float64 entries a model's workspace needs (WASM: sized once): every linear layer's packed panels (64-byte
  * aligned: + 7 each), and room to copy a and c of one blockRows-row product in and out.
  */
-export function linearWorkspaceEntries(c: ModelConfig, w: ModelWeights, blockRows: number): number {
+export function linearWorkspaceEntries(c: ModelConfig, w: ModelWeights, blockRows: number, float32Panels = true): number {
   const widest = Math.max(c.hidden, c.vocab, c.heads * c.keyDim, c.heads * c.valueDim, c.dim);
   let n = 0;
-  const seen = new Set<Float64Array>();
-  for (const { W, N, K } of linearMatrices(c, w)) {
-    if (seen.has(W)) continue;
-    seen.add(W);
-    n += packedLength(N, K) + 7;
-  }
+  for (const { N, K, f32 } of panelTypes(c, w, float32Panels).values()) n += panelEntries(N, K, f32) + 7;
   // the shared one-row RunState: 8 arrays
   n += 2 * (c.dim + c.heads * c.keyDim + c.heads * c.valueDim + c.hidden) + 8 * 7;
   return n + blockRows * (Math.max(c.dim, c.hidden) + widest) + 16;
 }
 
 /**
- * The model's GEMM: every linear layer's W packed once (ws.packPanels, owned by the caller's workspace), and a
- * product whose b is one of those matrices (whole, bOff 0) runs ws.gemmPacked on its panels: one-row products
- * (generation) need no packing per call. Outputs are bit-identical to ws.gemm on the unpacked W. Any other b goes
- * to ws.gemm.
+ * The model's GEMM: every linear layer's W packed once (ws.packPanels, owned by the caller's workspace; float32
+ * panels when W is exactly float32), and a product whose b is one of those matrices (whole, bOff 0) runs
+ * ws.gemmPacked on its panels: one-row products (generation) need no packing per call. Outputs are bit-identical
+ * to ws.gemm on the unpacked W. Any other b goes to ws.gemm. `float32Panels` false: float64 panels throughout (the
+ * JS kernels read a Float32Array slower than a Float64Array: ~13% on the model's products, measured).
  */
-export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace): GemmFn {
-  const packed = new Map<Float64Array, Float64Array>();
-  for (const { W, N, K } of linearMatrices(c, w)) {
-    if (packed.has(W)) continue;
-    const p = ws.f64(packedLength(N, K));
-    ws.packPanels(W, 0, N, K, p);
-    packed.set(W, p);
+export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace, float32Panels = true): GemmFn {
+  const types = panelTypes(c, w, float32Panels);
+  const packed = new Map<Float64Array, Panels>();
+  const fused = new Map<Float64Array, FusedLinear>();
+  // panels of `members` (stacked by rows) packed one after another into one allocation; each member's are a view
+  const packGroup = (members: readonly Float64Array[], f32: boolean): Panels => {
+    let total = 0;
+    for (const W of members) total += packedLength(types.get(W)!.N, types.get(W)!.K);
+    const f = ws.f64(f32 ? Math.ceil(total / 2) : total);
+    const all = f32 ? new Float32Array(f.buffer, f.byteOffset, total) : f;
+    let at = 0;
+    for (const W of members) {
+      const { N, K } = types.get(W)!;
+      const p = all.subarray(at, at + packedLength(N, K));
+      ws.packPanels(W, 0, N, K, p);
+      packed.set(W, p);
+      at += packedLength(N, K);
+    }
+    return all;
+  };
+  // fused groups first: matrices of one input whose panels concatenate into the stacked matrix's (every N but the
+  // last a multiple of 4), of one panel type, not shared with another group
+  for (const L of w.layers) {
+    for (const members of [[L.wq, L.wk, L.wv], [L.w1, L.w3]]) {
+      const t = members.map((W) => types.get(W)!);
+      const ok = new Set(members).size === members.length && members.every((W) => !packed.has(W)) && t.every((x, i) => x.f32 === t[0]!.f32 && x.K === t[0]!.K && (i === t.length - 1 || x.N % 4 === 0));
+      if (!ok) continue;
+      const key = new Float64Array(0);
+      packed.set(key, packGroup(members, t[0]!.f32));
+      fused.set(members[0]!, { key, members, N: t.reduce((n, x) => n + x.N, 0) });
+    }
   }
+  for (const [W, { f32 }] of types) if (!packed.has(W)) packGroup([W], f32);
   const fn = (g: GemmArgs): void => {
     const p = g.bOff === 0 ? packed.get(g.b) : undefined;
     if (p === undefined) {
       ws.gemm(g);
       return;
     }
+    const pg = g as unknown as PackedGemmArgs; // the same record, b pointing at the panels for the call
     const b = g.b;
-    g.b = p;
+    pg.b = p;
     try {
-      ws.gemmPacked(g);
+      ws.gemmPacked(pg);
     } finally {
       g.b = b;
     }
   };
-  return Object.assign(fn, { oneRow: rowArrays(c, 1, 1, (n) => ws.f64(n)) });
+  // SwiGLU on the same backend (WASM: fdlibm's exp, Math.exp's bits in V8, without a call per entry)
+  const gate = (h1: Float64Array, h3: Float64Array, len: number): void => ws.swiglu(h1, h3, len);
+  return Object.assign(fn, { oneRow: oneRowArrays(c, (n) => ws.f64(n)), swiglu: gate, fused });
+}
+
+/** The fused product of (a, b[, c]) when `span` (its outputs, contiguous) is given and the GemmFn has that group. */
+function fusedFor(s: RunState, span: Float64Array | undefined, a: Float64Array, b: Float64Array, c?: Float64Array): FusedLinear | undefined {
+  if (span === undefined) return undefined;
+  const f = s.gemm.fused?.get(a);
+  return f !== undefined && f.members[1] === b && f.members[2] === c ? f : undefined;
 }
 
 /** Working memory of a forward pass over up to `rows` tokens (llama2.c's RunState). */
@@ -114,7 +201,7 @@ export interface RunState extends RowArrays {
 /** A RunState for up to `rows` tokens; one row: the GemmFn's shared oneRow arrays when it has them. */
 export function createRunState(c: ModelConfig, rows: number, gemm: GemmFn, blockRows = GEMM_ROWS): RunState {
   const empty = new Float64Array(0);
-  const arrays = rows === 1 && gemm.oneRow !== undefined ? gemm.oneRow : rowArrays(c, rows, blockRows, (n) => new Float64Array(n));
+  const arrays = rows === 1 ? (gemm.oneRow ?? oneRowArrays(c, (n) => new Float64Array(n))) : rowArrays(c, rows, blockRows, (n) => new Float64Array(n));
   return {
     rows,
     ...arrays,
@@ -165,13 +252,7 @@ export function rmsnorm(out: Float64Array, x: Float64Array, g: Float64Array, n: 
   }
 }
 
-/** h1 <- silu(h1) * h3 over `len` entries; silu(u) = u / (1 + exp(-u)). */
-export function swiglu(h1: Float64Array, h3: Float64Array, len: number): void {
-  for (let i = 0; i < len; i++) {
-    const u = h1[i]!;
-    h1[i] = (u / (1 + Math.exp(-u))) * h3[i]!;
-  }
-}
+export { swiglu };
 
 /** x[i] = E[tokens[start + i]] for i < n: x: [n, dim]; E: [vocab, dim]. */
 export function embed(x: Float64Array, E: Float64Array, tokens: ArrayLike<number>, start: number, n: number, dim: number): void {
@@ -213,18 +294,26 @@ export function forward(c: ModelConfig, w: ModelWeights, tokens: ArrayLike<numbe
     const L = w.layers[l]!;
     // attention sublayer: x += concat_h attention(a Wq^T, a Wk^T, a Wv^T) Wo^T
     rmsnorm(s.a, s.x, L.attentionNorm, n, dim, normEps);
-    linear(s, s.q, s.a, L.wq, n, qkDim, dim);
-    linear(s, s.k, s.a, L.wk, n, qkDim, dim);
-    linear(s, s.v, s.a, L.wv, n, vDim, dim);
+    const qkv = n === 1 ? fusedFor(s, s.qkv, L.wq, L.wk, L.wv) : undefined;
+    if (qkv !== undefined) linear(s, s.qkv!, s.a, qkv.key, 1, qkv.N, dim);
+    else {
+      linear(s, s.q, s.a, L.wq, n, qkDim, dim);
+      linear(s, s.k, s.a, L.wk, n, qkDim, dim);
+      linear(s, s.v, s.a, L.wv, n, vDim, dim);
+    }
     attend(l, n, s);
     linear(s, s.x, s.z, L.wo, n, dim, vDim, true);
     // feed-forward sublayer: x += (silu(a W1^T) * (a W3^T)) W2^T, row-wise, so in blocks of GEMM_ROWS rows
     rmsnorm(s.a, s.x, L.ffnNorm, n, dim, normEps);
     for (let r = 0; r < n; r += s.blockRows) {
       const m = Math.min(s.blockRows, n - r);
-      linear(s, s.h1, s.a, L.w1, m, hidden, dim, false, r * dim);
-      linear(s, s.h3, s.a, L.w3, m, hidden, dim, false, r * dim);
-      swiglu(s.h1, s.h3, m * hidden);
+      const h13 = n === 1 ? fusedFor(s, s.h13, L.w1, L.w3) : undefined;
+      if (h13 !== undefined) linear(s, s.h13!, s.a, h13.key, 1, h13.N, dim);
+      else {
+        linear(s, s.h1, s.a, L.w1, m, hidden, dim, false, r * dim);
+        linear(s, s.h3, s.a, L.w3, m, hidden, dim, false, r * dim);
+      }
+      (s.gemm.swiglu ?? swiglu)(s.h1, s.h3, m * hidden);
       linear(s, s.x, s.h1, L.w2, m, dim, hidden, true, 0, r * dim);
     }
   }

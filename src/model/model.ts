@@ -66,8 +66,10 @@ export class Model {
     this.backend = options.arena?.backend ?? resolveBackend(checkBackendOption(options.backend));
     // every linear layer's W is packed once into the model's workspace (WASM: resident in its memory, sized for
     // exactly that plus the copies of one product's activations); the weights themselves stay as given
-    const ws = createWorkspace(this.backend, this.backend === 'wasm' ? linearWorkspaceEntries(config, weights, this.blockRows) : 0);
-    this.gemm = packedLinears(config, weights, ws);
+    // (float32 panels for weights that are exactly float32 on WASM: the same bits from half the bytes per token)
+    const wasm = this.backend === 'wasm';
+    const ws = createWorkspace(this.backend, wasm ? linearWorkspaceEntries(config, weights, this.blockRows, wasm) : 0);
+    this.gemm = packedLinears(config, weights, ws, wasm);
     this.weights = weights;
     const { heads, keyDim, valueDim } = config;
     const K = config.rpe.length;

@@ -8,7 +8,8 @@ import { createWasmWorkspace, wasmSupported } from '../../src/backend/wasm.js';
 import type { GemmArgs, Workspace } from '../../src/backend/types.js';
 import { packedLength, packPanels } from '../../src/math/gemm.js';
 import { Rng } from '../../src/math/rng.js';
-import { GEMM_ROWS, linearMatrices, linearWorkspaceEntries, packedLinears } from '../../src/model/forward.js';
+import { GEMM_ROWS, createRunState, forward, linearMatrices, linearWorkspaceEntries, packedLinears, type AttendFn, type GemmFn } from '../../src/model/forward.js';
+import type { ModelWeights } from '../../src/model/weights.js';
 import { createModel, randomWeights } from '../../src/model/index.js';
 import { checkModelConfig } from '../../src/model/config.js';
 
@@ -153,11 +154,87 @@ describe.skipIf(!wasmSupported())('WASM gemmPacked / gemvPacked', () => {
   });
 });
 
+/** f32 panels of W in ws: a Float32Array view of ws memory, `off` floats in (unaligned offsets included). */
+function put32(ws: Workspace, W: Float64Array, N: number, K: number, off: number): Float32Array {
+  const f = ws.f64(Math.ceil((off + packedLength(N, K)) / 2));
+  const p = new Float32Array(f.buffer, f.byteOffset, off + packedLength(N, K));
+  ws.packPanels(W, 0, N, K, p.subarray(off));
+  return p;
+}
+
+describe.skipIf(!wasmSupported())('WASM gemmPacked / gemvPacked on float32 panels', () => {
+  const f32 = (a: Float64Array): Float64Array => a.map(Math.fround);
+
+  it('are bit-identical to the WASM gemm on W (every shape: edge panels, four-panel passes, depth blocks, M > 4)', () => {
+    const rng = new Rng(41);
+    const ws = createWasmWorkspace(1 << 21);
+    for (const [M, N, K] of [...SHAPES, [1, 16, 3], [1, 20, 9], [1, 688, 128], [4, 21, 33], [3, 344, 300]] as const) {
+      for (const accumulate of [false, true]) {
+        const mark = ws.mark();
+        const [aOff, bOff, cOff] = [3, 5, 2];
+        const a = rand(rng, aOff + M * K);
+        const W = f32(rand(rng, N * K));
+        const c0 = rand(rng, cOff + M * N + 3);
+        const plain = { a: put(ws, a), aOff, b: put(ws, W), bOff: 0, c: put(ws, c0), cOff, M, N, K, accumulate };
+        ws.gemm(plain);
+        const g = { a: put(ws, a), aOff, b: put32(ws, W, N, K, bOff), bOff, c: put(ws, c0), cOff, M, N, K, accumulate };
+        ws.gemmPacked(g);
+        const what = `${M}x${N}x${K} accumulate ${accumulate}`;
+        expect(sameBits(g.c, plain.c), what).toBe(true);
+        // and the JS kernel on JS f32 panels: the same bits as the JS gemm (one depth block: as the WASM one)
+        const p32 = new Float32Array(packedLength(N, K));
+        packPanels(W, 0, N, K, p32);
+        const ref = c0.slice();
+        js.gemmPacked({ a, aOff, b: p32, bOff: 0, c: ref, cOff, M, N, K, accumulate });
+        if (K <= 256) expect(sameBits(g.c, ref), what).toBe(true);
+        else expect(rowError(g.c, ref, N, cOff, M * N), what).toBeLessThan(1e-12);
+        ws.release(mark);
+      }
+    }
+  });
+
+  it('give the same bits when operands are copied: a and c outside, panels outside (widened), no room (a throwaway instance)', () => {
+    const rng = new Rng(42);
+    for (const [M, N, K] of [[1, 13, 9], [1, 344, 128], [6, 10, 300], [40, 50, 260]] as const) {
+      const W = f32(rand(rng, N * K));
+      const a = rand(rng, M * K);
+      const c0 = rand(rng, M * N);
+      const big = createWasmWorkspace(1 << 18);
+      const want = { a: put(big, a), aOff: 0, b: put(big, W), bOff: 0, c: put(big, c0), cOff: 0, M, N, K, accumulate: true };
+      big.gemm(want);
+      const what = `${M}x${N}x${K}`;
+      const inside = put32(big, W, N, K, 0);
+      const outside = { a: a.slice(), aOff: 0, b: inside, bOff: 0, c: c0.slice(), cOff: 0, M, N, K, accumulate: true };
+      big.gemmPacked(outside);
+      expect(sameBits(outside.c, want.c), `${what}: a, c copied through the free space`).toBe(true);
+      const p32 = new Float32Array(packedLength(N, K));
+      packPanels(W, 0, N, K, p32);
+      const foreign = { a: a.slice(), aOff: 0, b: p32, bOff: 0, c: c0.slice(), cOff: 0, M, N, K, accumulate: true };
+      big.gemmPacked(foreign);
+      expect(sameBits(foreign.c, want.c), `${what}: panels outside the memory`).toBe(true);
+      // a workspace holding only the panels: a and c do not fit, the call runs on a throwaway instance
+      const tight = createWasmWorkspace(Math.ceil(packedLength(N, K) / 2) + 8);
+      const own = put32(tight, W, N, K, 0);
+      const cramped = { a: a.slice(), aOff: 0, b: own, bOff: 0, c: c0.slice(), cOff: 0, M, N, K, accumulate: true };
+      tight.gemmPacked(cramped);
+      expect(sameBits(cramped.c, want.c), `${what}: no room`).toBe(true);
+    }
+  });
+});
+
+/** The weights rounded to float32 (as a model file's F32 tensors are): the model packs them as f32 panels. */
+function roundedWeights(w: ModelWeights): ModelWeights {
+  const r = (a: Float64Array): Float64Array => a.map(Math.fround);
+  const tokEmbeddings = r(w.tokEmbeddings);
+  const layers = w.layers.map((L) => ({ ...L, wq: r(L.wq), wk: r(L.wk), wv: r(L.wv), wo: r(L.wo), w1: r(L.w1), w2: r(L.w2), w3: r(L.w3) }));
+  return { tokEmbeddings, layers, norm: w.norm, output: w.output === w.tokEmbeddings ? tokEmbeddings : r(w.output) };
+}
+
 describe("the model's packed GEMM (packedLinears)", () => {
   const config = checkModelConfig({ format: 'toeplitz-lm/1', vocab: 256, dim: 12, layers: 2, heads: 2, keyDim: 4, valueDim: 3, hidden: 19, features: { kind: 'prf', count: 5, normalize: 'l2' }, rpe: { length: 8, tail: 'clip' }, normEps: 1e-5, tiedEmbedding: true });
-  const weights = randomWeights(config, 5);
+  for (const [kind, weights] of [['float64', randomWeights(config, 5)], ['float32-exact', roundedWeights(randomWeights(config, 6))]] as const) {
   for (const backend of ['js', 'wasm'] as const) {
-    it.skipIf(backend === 'wasm' && !wasmSupported())(`${backend}: every linear layer runs packed, bit-identical to the unpacked gemm, with no workspace memory per call`, () => {
+    it.skipIf(backend === 'wasm' && !wasmSupported())(`${backend}, ${kind} weights: every linear layer runs packed, bit-identical to the unpacked gemm, with no workspace memory per call`, () => {
       const ws = backend === 'wasm' ? createWasmWorkspace(linearWorkspaceEntries(config, weights, GEMM_ROWS)) : new JsWorkspace();
       const gemmFn = packedLinears(config, weights, ws);
       const plain = backend === 'wasm' ? createWasmWorkspace(1 << 16) : new JsWorkspace();
@@ -180,7 +257,59 @@ describe("the model's packed GEMM (packedLinears)", () => {
         }
       }
     });
+
+    it.skipIf(backend === 'wasm' && !wasmSupported())(`${backend}, ${kind} weights: a one-row forward (fused q|k|v and w1|w3 products) gives the bits of one on the plain gemm`, () => {
+      // hidden 19: w1 | w3 do not concatenate by panels (only q | k | v fuse); hidden 20: both do
+      for (const hidden of [19, 20]) {
+        const cfg = checkModelConfig({ ...config, hidden });
+        const w = hidden === config.hidden ? weights : kind === 'float64' ? randomWeights(cfg, 5) : roundedWeights(randomWeights(cfg, 6));
+        const ws = backend === 'wasm' ? createWasmWorkspace(linearWorkspaceEntries(cfg, w, GEMM_ROWS)) : new JsWorkspace();
+        const gemmFn = packedLinears(cfg, w, ws);
+        expect(gemmFn.fused?.size).toBe(hidden % 4 === 0 ? 2 * cfg.layers : cfg.layers);
+        const plain = backend === 'wasm' ? createWasmWorkspace(1 << 16) : new JsWorkspace();
+        const plainFn: GemmFn = (g) => plain.gemm(g);
+        const fusedState = createRunState(cfg, 1, gemmFn);
+        const plainState = createRunState(cfg, 1, plainFn);
+        expect(fusedState.q.buffer).toBe(fusedState.v.buffer);
+        // attention stand-in: z from q, k, v, so every product feeds the logits
+        const attend: AttendFn = (_l, _n, s) => {
+          for (let i = 0; i < s.z.length; i++) s.z[i] = 0.5 * s.q[i]! - 0.25 * s.k[i]! + s.v[i]!;
+        };
+        for (const token of [0, 72, 255]) {
+          const a = new Float64Array(cfg.vocab);
+          const b = new Float64Array(cfg.vocab);
+          forward(cfg, w, [token], 0, 1, fusedState, attend, a, 0, true);
+          forward(cfg, w, [token], 0, 1, plainState, attend, b, 0, true);
+          expect(sameBits(a, b), `hidden ${hidden}, token ${token}`).toBe(true);
+          expect(a.every(Number.isFinite)).toBe(true);
+        }
+      }
+    });
   }
+  }
+
+  it.skipIf(!wasmSupported())('packs float32-exact weights in half the memory, float64 ones as they are', () => {
+    const w64 = randomWeights(config, 7);
+    const w32 = roundedWeights(w64);
+    const panels = linearMatrices(config, w64).reduce((n, { W, N, K }) => (W === w64.output && W === w64.tokEmbeddings && n > 0 ? n : n) + packedLength(N, K), 0);
+    const e64 = linearWorkspaceEntries(config, w64, GEMM_ROWS);
+    const e32 = linearWorkspaceEntries(config, w32, GEMM_ROWS);
+    expect(e64 - e32).toBeGreaterThan(0.45 * panels);
+    // a single weight that float32 would round keeps its matrix in float64 (and the results exact)
+    const mixed = roundedWeights(w64);
+    mixed.layers[1]!.w2[7] = 0.1;
+    expect(linearWorkspaceEntries(config, mixed, GEMM_ROWS)).toBeGreaterThan(e32);
+    const ws = createWasmWorkspace(linearWorkspaceEntries(config, mixed, GEMM_ROWS));
+    const gemmFn = packedLinears(config, mixed, ws);
+    const plain = createWasmWorkspace(1 << 16);
+    const { W, N, K } = { W: mixed.layers[1]!.w2, N: config.dim, K: config.hidden };
+    const a = rand(new Rng(8), K);
+    const got = new Float64Array(N);
+    const want = new Float64Array(N);
+    gemmFn({ a, aOff: 0, b: W, bOff: 0, c: got, cOff: 0, M: 1, N, K, accumulate: false });
+    plain.gemm({ a, aOff: 0, b: W, bOff: 0, c: want, cOff: 0, M: 1, N, K, accumulate: false });
+    expect(sameBits(got, want)).toBe(true);
+  });
 });
 
 describe('sessions sharing the model-owned one-row state', () => {

@@ -2,7 +2,7 @@
 // product of generation when M = 1) is bit-identical to gemm on the unpacked W, over odd sizes, offsets and
 // accumulation; both against a direct triple loop.
 import { describe, expect, it } from 'vitest';
-import { gemm, gemmPacked, packPanels, packedLength } from '../../src/math/gemm.js';
+import { firstInexactFloat32, gemm, gemmPacked, packPanels, packedLength } from '../../src/math/gemm.js';
 import type { GemmArgs } from '../../src/math/kernelArgs.js';
 import { Rng } from '../../src/math/rng.js';
 
@@ -94,5 +94,41 @@ describe('gemmPacked', () => {
     expect(Array.from(c)).toEqual([7, 7, 0, 0, 0, 0, 0, 7, 7, 7]);
     gemmPacked({ a: new Float64Array(0), aOff: 0, b: new Float64Array(0), bOff: 0, c, cOff: 0, M: 1, N: 2, K: 0, accumulate: true });
     expect(Array.from(c)).toEqual([7, 7, 0, 0, 0, 0, 0, 7, 7, 7]);
+  });
+});
+
+describe('float32 panels (weights that are exactly float32)', () => {
+  const f32 = (a: Float64Array): Float64Array => a.map(Math.fround);
+
+  it('hold the same values as float64 panels, and JS gemmPacked on them gives the bits of gemm on W', () => {
+    const rng = new Rng(3);
+    for (const [M, N, K] of SHAPES) {
+      for (const accumulate of [false, true]) {
+        const W = f32(rand(rng, N * K));
+        const p64 = new Float64Array(packedLength(N, K));
+        const p32 = new Float32Array(2 + packedLength(N, K));
+        packPanels(W, 0, N, K, p64);
+        packPanels(W, 0, N, K, p32, 2);
+        expect(sameBits(Float64Array.from(p32.subarray(2)), p64), `${N}x${K}`).toBe(true);
+        const a = rand(rng, M * K);
+        const c0 = rand(rng, M * N);
+        const want: GemmArgs = { a, aOff: 0, b: W, bOff: 0, c: c0.slice(), cOff: 0, M, N, K, accumulate };
+        gemm(want);
+        const got = { a, aOff: 0, b: p32, bOff: 2, c: c0.slice(), cOff: 0, M, N, K, accumulate };
+        gemmPacked(got);
+        expect(sameBits(got.c, want.c), `${M}x${N}x${K} accumulate ${accumulate}`).toBe(true);
+      }
+    }
+  });
+
+  it('refuse a weight that float32 would round, naming it, and leave the panels untouched', () => {
+    expect(firstInexactFloat32(Float64Array.of(0.5, -0, NaN, Infinity, 2 ** -149, 3.4028234663852886e38))).toBe(-1);
+    expect(firstInexactFloat32(Float64Array.of(0.5, 0.1, 0.25))).toBe(1);
+    expect(firstInexactFloat32(Float64Array.of(0.1, 0.5, 0.25, 1e-46), 1)).toBe(2); // below float32's subnormals
+    const W = Float64Array.of(1, 2, 3, 4, 5, 6 + 2 ** -30);
+    const out = new Float32Array(packedLength(2, 3)).fill(7);
+    expect(() => packPanels(W, 0, 2, 3, out)).toThrow(/exactly float32; W\[5\] \(row 1, column 2\) is 6\.0000000009/);
+    expect(out.every((x) => x === 7)).toBe(true);
+    expect(() => packPanels(W, 0, 2, 3, new Float64Array(packedLength(2, 3)))).not.toThrow();
   });
 });
