@@ -3,7 +3,7 @@
 import type { Workspace } from '../backend/types.js';
 import type { AformRowsArgs, FarAbsorbArgs, FarContractArgs } from '../math/kernelArgs.js';
 import type { FarState } from '../math/farfield.js';
-import { blockRange, partitionKernel, sformChannelsScratch, sformRows, transpose, type KernelPartitions } from '../math/fftconv.js';
+import { blockRange, partitionKernel, sformChannelsScratch, sformRows, transpose, type ChannelSplit, type KernelPartitions } from '../math/fftconv.js';
 import type { ShiftedKernel } from '../math/kernel.js';
 import { chooseNear, bestFft, COSTS, HEAD_LAGS } from './costModel.js';
 import type { BackendName } from '../backend/types.js';
@@ -70,6 +70,8 @@ export interface BufferPass {
   dv: number;
   far: FarState | null;
   acc: Float64Array;
+  /** the S-form's channel halves shared with another thread (threads/pool.ts); absent: both run here */
+  split?: ChannelSplit;
 }
 
 /** Far field over query rows b in [q0, nb): key row b - K is absorbed before row b is read (older keys are in F). */
@@ -118,10 +120,10 @@ export function planPass(K: number, method: MethodOption, block: number, q0: num
   const nIn = blocks - sStart;
   const nOut = blocks - rStart;
   const transposed = nb * m + nb * dv + rows * m + rows * (dv + 1) + 2 * rows;
-  const sform = P * 2 * N + P + sformChannelsScratch(nb, q0, B, P) + m * nIn + nIn + 2 * m * nOut;
-  // + alignment slack: every array (about 15 in the pass) may start on the next cache line (7 float64 at most)
+  const sform = P * 2 * N + P + sformChannelsScratch(nb, q0, B, P) + m * nIn + nIn + 2 * m * nOut + rows * (dv + 1);
+  // + alignment slack: every array (about 16 in the pass) may start on the next cache line (7 float64 at most)
   // a plan's twiddles: about 4.25 N float64 on WASM (wasmFftPlanEntries), less on JS
-  return { method: 'fft', block: B, scratch: transposed + sform + 16 * 7, planFloats: Math.ceil(4.5 * N) + 64 };
+  return { method: 'fft', block: B, scratch: transposed + sform + 17 * 7, planFloats: Math.ceil(4.5 * N) + 64 };
 }
 
 export function attendBuffer(p: BufferPass, plan: PassPlan, ws: Workspace): PassStats {
@@ -154,7 +156,7 @@ export function attendBuffer(p: BufferPass, plan: PassPlan, ws: Workspace): Pass
   transpose(phiQ, rows, m, phiQT);
   const accT = ws.f64(rows * w1);
   const errT = ws.f64(2 * rows);
-  sformRows({ kp, phiKT, vT, phiQT, q0, nb, m, dv, accT, errT }, ws);
+  sformRows({ kp, phiKT, vT, phiQT, q0, nb, m, dv, accT, errT, split: p.split }, ws);
   // repair scale: |z_i|, floored by a small fraction of the typical |v| (z_i can cancel to ~0)
   let vSq = 0;
   for (let i = 0; i < nb * dv; i++) vSq += v[i]! * v[i]!;

@@ -90,8 +90,8 @@ export const EST_FACTOR = 16;
  * Column-major ("transposed") buffers, so every channel reads and writes contiguous rows:
  *   phiKT: [m, nb]   vT: [dv, nb]   phiQT: [m, nq]   accT: [dv + 1, nq]   with nq = nb - q0.
  * For query rows b in [q0, nb):
- *   accT[col, b - q0] += sum_r phiQ[b, r] * sum_{t in [tLo, tHi), t <= b} c[t] phiK[b - t, r] [v; 1][b - t, col]
- * and errT: [2, nq] receives estimates of the rounding error: row 0 bounds every numerator column, row 1 the
+ *   accT[col, b - q0] = sum_r phiQ[b, r] * sum_{t in [tLo, tHi), t <= b} c[t] phiK[b - t, r] [v; 1][b - t, col]
+ * (accT zero on entry; the channels below and above channelCut are summed apart, then added), and errT: [2, nq] receives estimates of the rounding error: row 0 bounds every numerator column, row 1 the
  * denominator. The kernel partitions must come from partitionKernel(c, tLo, tHi, B).
  */
 export interface SformArgs {
@@ -103,8 +103,10 @@ export interface SformArgs {
   nb: number;
   m: number;
   dv: number;
-  accT: Float64Array; // [dv + 1, nq]
+  accT: Float64Array; // [dv + 1, nq], zero on entry
   errT: Float64Array; // [2, nq]
+  /** the channel halves shared with another thread (see ChannelSplit); absent: both run here */
+  split?: ChannelSplit;
 }
 
 /** Scratch comes from `ws` (released before returning), transforms and multiply-adds run on its kernels. */
@@ -189,8 +191,42 @@ function sformScratch(args: SformArgs, ws: Workspace): void {
   }
 
   // --- the convolutions, two channels per complex transform: the backend's kernel ---
+  // in two halves, each summed from zero and then added (the order a pool splitting them over two cores keeps)
   const scratch = ws.f64(sformChannelsScratch(nb, q0, B, P));
-  ws.sformChannels({ phiKT, vT, phiQT, accT, spectra, live, q0, nb, m, dv, B, P, ch0: 0, ch1: m * w1, scratch });
+  const upper = ws.f64(nq * w1); // [dv + 1, nq]
+  const cut = channelCut(m, dv);
+  const channels = { phiKT, vT, phiQT, spectra, live, q0, nb, m, dv, B, P, scratch };
+  const split = args.split;
+  if (split === undefined) {
+    ws.sformChannels({ ...channels, accT, ch0: 0, ch1: cut });
+    ws.sformChannels({ ...channels, accT: upper, ch0: cut, ch1: m * w1 });
+  } else if (split.half === 0) {
+    ws.sformChannels({ ...channels, accT, ch0: 0, ch1: cut });
+    split.exchange(accT, upper, nq * w1);
+  } else {
+    ws.sformChannels({ ...channels, accT: upper, ch0: cut, ch1: m * w1 });
+    split.exchange(upper, accT, nq * w1);
+  }
+  for (let i = 0; i < nq * w1; i++) accT[i] = accT[i]! + upper[i]!;
+}
+
+/**
+ * Where the S-form's channels are cut in two: [0, cut) and [cut, m (dv + 1)), pairs kept whole (cut is even).
+ * Fixed by the shape alone, so one thread and two threads sum in the same order.
+ */
+export function channelCut(m: number, dv: number): number {
+  return 2 * Math.floor((m * (dv + 1)) / 4);
+}
+
+/**
+ * Two threads sharing one pass's channel convolutions (threads/pool.ts): this one convolves half `half`
+ * (0: channels [0, cut), 1: [cut, m (dv + 1))), then exchange() publishes `mine` and fills `theirs` with the
+ * other thread's half (both [dv + 1, nq], each summed from zero; `length` entries). Both threads then hold the
+ * same sum as one thread convolving both halves.
+ */
+export interface ChannelSplit {
+  readonly half: 0 | 1;
+  exchange(mine: Float64Array, theirs: Float64Array, length: number): void;
 }
 
 /**
