@@ -16,8 +16,8 @@ import type { AttentionConfig, ResolvedConfig } from '../engine/config.js';
 import { DecoderCore } from '../engine/decoder.js';
 import type { DecoderState, HeadState } from '../engine/state.js';
 import { checkSequence, copyHead, zeros, type CheckedTensor } from '../engine/tensor.js';
-import type { MethodOption, PassStats } from '../engine/nearfield.js';
-import { resolveBackend, type BackendOption } from '../backend/index.js';
+import { planPass, type MethodOption, type PassStats } from '../engine/nearfield.js';
+import { resolveBackend, type BackendName, type BackendOption } from '../backend/index.js';
 import { ConfigError, ShapeError, SnapshotError, StateError, ToeplitzAttentionError, describe, type SnapshotErrorCode } from '../core/errors.js';
 import { MAX_POSITION } from '../core/limits.js';
 import { abortSplit, ABORTED_MESSAGE, controlOf, splitLayout } from './exchange.js';
@@ -30,15 +30,25 @@ export interface PoolOptions {
   /** Node flags for the workers (default: the process's own, as worker_threads does) */
   workerExecArgv?: string[];
   /**
-   * pool.attention of a single head runs on two workers (sharing its FFT channels) from this sequence length on
-   * (default SPLIT_MIN_LENGTH; below it one worker runs it: the second would mostly repeat the features and
-   * copies). Needs two threads or more.
+   * pool.attention of a single head runs on two workers sharing its FFT channels from this sequence length on
+   * (default SPLIT_MIN_LENGTH), when a pass of it runs the FFT (the A-form has no channels to share) and the
+   * pool has two threads or more. Otherwise one worker runs the head.
    */
   splitMinLength?: number;
 }
 
-/** Default PoolOptions.splitMinLength: at n = 4096 the channels are ~85% of a head's time (WASM, d = m = 64). */
+/**
+ * Default PoolOptions.splitMinLength. The cost model keeps a full table on the A-form up to n = 8192 at d = m = 64
+ * (WASM); from n = 12288 on the channels are ~86% of the time. Shorter heads forced onto the FFT spend more of it
+ * on features and copies, which both workers repeat.
+ */
 export const SPLIT_MIN_LENGTH = 4096;
+
+/** Some pass of the head runs the FFT (planned as attention() plans it), so there are channels to share. */
+function hasFftPass(cfg: ResolvedConfig, n: number, method: MethodOption, block: number, backend: BackendName): boolean {
+  const sides = [cfg.past[0]!, cfg.future[0] ?? null];
+  return sides.some((s) => s !== null && planPass(s.logBias.length, method, block, 0, n, cfg.featureDim, cfg.valueDim, backend).method === 'fft');
+}
 
 /** The result of pool.chunk: the chunk's outputs and the decoder to continue with. */
 export interface ChunkResult<D extends DecoderCore> {
@@ -255,10 +265,10 @@ export class AttentionPool {
       const { cfg, q: qv, k: kv, v: vv, n } = checkInputs(config, q, k, v);
       const { heads, keyDim: d, valueDim: dv } = cfg;
       if (n === 0) return Promise.resolve(zeros([heads, n, dv]));
-      resolveBackend(backend); // refuses 'wasm' where it cannot run, here rather than in every worker
+      const name = resolveBackend(backend); // refuses 'wasm' where it cannot run, here rather than in every worker
       const onStats = options?.onStats;
       const id = configId(cfg);
-      if (heads === 1 && n >= this.splitMinLength && this.slots.length >= 2) return this.attentionSplit(cfg, id, qv, kv, vv, n, { method, block, backend }, onStats);
+      if (heads === 1 && n >= this.splitMinLength && this.slots.length >= 2 && hasFftPass(cfg, n, method, block, name)) return this.attentionSplit(cfg, id, qv, kv, vv, n, { method, block, backend }, onStats);
       const out = zeros([heads, n, dv]);
       const parts = headGroups(heads, this.threads).map(([h0, h1]) => {
         const qg = this.copyGroup(qv, h0, h1, n, d);
