@@ -12,6 +12,7 @@ import { channelCut, type ChannelSplit } from '../../src/math/fftconv.js';
 import type { RpeSide } from '../../src/engine/config.js';
 import { Rng } from '../../src/math/rng.js';
 import { createPool, type AttentionPool } from '../../src/threads/index.js';
+import { abortSplit, ABORTED_MESSAGE, controlOf, SharedExchange, splitLayout } from '../../src/threads/exchange.js';
 import { randomTensor } from '../helpers.js';
 
 function sameBits(a: Float64Array, b: Float64Array): boolean {
@@ -109,6 +110,33 @@ describe('attentionSplit in one thread (the engine hook, exchanges recorded)', (
       { numRuns: 60, seed: 2101 },
     );
     expect(engineFft, 'FFT passes were split').toBeGreaterThan(30);
+  });
+});
+
+describe('SharedExchange (one thread, no waiting)', () => {
+  const layout = splitLayout(4, 2, 1, 2); // regions of (1 + 1) * 4 = 8 float64, two passes
+  it('returns the half the partner published, pass by pass', () => {
+    const shared = new SharedArrayBuffer(layout.bytes);
+    const a = new SharedExchange({ half: 0, shared, layout });
+    const b = new SharedExchange({ half: 1, shared, layout });
+    // half 1 publishes first (its wait would block this thread, so it is given half 0's data by hand below)
+    const control = controlOf(shared);
+    new Float64Array(shared, layout.regions, 8).set([1, 2, 3, 4, 5, 6, 7, 8]); // pass 0, half 0
+    Atomics.store(control, 0, 1);
+    const got1 = new Float64Array(8);
+    b.exchange(Float64Array.from([9, 9, 9, 9, 9, 9, 9, 9]), got1, 8);
+    expect([...got1]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    const got0 = new Float64Array(8);
+    a.exchange(Float64Array.from([1, 2, 3, 4, 5, 6, 7, 8]), got0, 8);
+    expect([...got0]).toEqual([9, 9, 9, 9, 9, 9, 9, 9]);
+    expect(() => a.exchange(new Float64Array(9), new Float64Array(9), 9)).toThrow(/does not fit/);
+  });
+
+  it('an abort makes a half give up instead of waiting', () => {
+    const shared = new SharedArrayBuffer(layout.bytes);
+    abortSplit(controlOf(shared));
+    const a = new SharedExchange({ half: 0, shared, layout });
+    expect(() => a.exchange(new Float64Array(8), new Float64Array(8), 8)).toThrow(ABORTED_MESSAGE);
   });
 });
 
