@@ -139,6 +139,22 @@ function sformScratch(args: SformArgs, ws: Workspace): void {
   const live = ws.f64(P); // 1 where the kernel partition is nonzero
   for (let p = 0; p < P; p++) live[p] = l1[p]! > 0 ? 1 : 0;
 
+  // --- the convolutions, two channels per complex transform: the backend's kernel ---
+  // in two halves, each summed from zero and then added (the order a pool splitting them over two cores keeps)
+  const scratch = ws.f64(sformChannelsScratch(nb, q0, B, P));
+  const upper = ws.f64(nq * w1); // [dv + 1, nq]
+  const cut = channelCut(m, dv);
+  const channels = { phiKT, vT, phiQT, spectra, live, q0, nb, m, dv, B, P, scratch };
+  const split = args.split;
+  if (split?.half !== 0) ws.sformChannels({ ...channels, accT: upper, ch0: cut, ch1: m * w1 });
+  if (split?.half === 1) {
+    split.exchange(upper, nq * w1);
+    return; // a thread whose result is not kept: no lower half, no estimates
+  }
+  ws.sformChannels({ ...channels, accT, ch0: 0, ch1: cut });
+  if (split?.half === 0) split.exchange(upper, nq * w1);
+  for (let i = 0; i < nq * w1; i++) accT[i] = accT[i]! + upper[i]!;
+
   // --- error estimates, per feature r and output block (cheap: O(m (blocks P + nq))) ---
   const est = (EST_FACTOR * UNIT_ROUNDOFF * Math.log2(N)) / Math.sqrt(N);
   const kNorm = ws.f64(m * nIn); // [m, nIn] ||phiK_r||_2 over each input block
@@ -189,44 +205,29 @@ function sformScratch(args: SformArgs, ws: Workspace): void {
     errT[b - q0] = errT[b - q0]! + eNum;
     errT[nq + b - q0] = errT[nq + b - q0]! + eDen;
   }
-
-  // --- the convolutions, two channels per complex transform: the backend's kernel ---
-  // in two halves, each summed from zero and then added (the order a pool splitting them over two cores keeps)
-  const scratch = ws.f64(sformChannelsScratch(nb, q0, B, P));
-  const upper = ws.f64(nq * w1); // [dv + 1, nq]
-  const cut = channelCut(m, dv);
-  const channels = { phiKT, vT, phiQT, spectra, live, q0, nb, m, dv, B, P, scratch };
-  const split = args.split;
-  if (split === undefined) {
-    ws.sformChannels({ ...channels, accT, ch0: 0, ch1: cut });
-    ws.sformChannels({ ...channels, accT: upper, ch0: cut, ch1: m * w1 });
-  } else if (split.half === 0) {
-    ws.sformChannels({ ...channels, accT, ch0: 0, ch1: cut });
-    split.exchange(accT, upper, nq * w1);
-  } else {
-    ws.sformChannels({ ...channels, accT: upper, ch0: cut, ch1: m * w1 });
-    split.exchange(upper, accT, nq * w1);
-  }
-  for (let i = 0; i < nq * w1; i++) accT[i] = accT[i]! + upper[i]!;
 }
 
 /**
  * Where the S-form's channels are cut in two: [0, cut) and [cut, m (dv + 1)), pairs kept whole (cut is even).
- * Fixed by the shape alone, so one thread and two threads sum in the same order.
+ * Fixed by the shape alone, so one thread and two threads sum in the same order. A little below the middle
+ * (15/32): of two threads sharing a pass, the one convolving [0, cut) also does the error estimates, repairs
+ * and output rows.
  */
 export function channelCut(m: number, dv: number): number {
-  return 2 * Math.floor((m * (dv + 1)) / 4);
+  return 2 * Math.floor((m * (dv + 1) * 15) / 64);
 }
 
 /**
- * Two threads sharing one pass's channel convolutions (threads/pool.ts): this one convolves half `half`
- * (0: channels [0, cut), 1: [cut, m (dv + 1))), then exchange() publishes `mine` and fills `theirs` with the
- * other thread's half (both [dv + 1, nq], each summed from zero; `length` entries). Both threads then hold the
- * same sum as one thread convolving both halves.
+ * Two threads running the same call share each pass's channel convolutions (threads/pool.ts):
+ * - half 1 convolves channels [cut, m (dv + 1)) and hands them over with exchange(upper, length); its own
+ *   result is not kept (the pass skips its lower half and error estimates);
+ * - half 0 convolves [0, cut) and receives half 1's channels of the same pass with exchange(upper, length),
+ *   then adds them as one thread does: its result is the single-threaded one bit for bit.
+ * `upper`: [dv + 1, nq] (length entries), summed from zero.
  */
 export interface ChannelSplit {
   readonly half: 0 | 1;
-  exchange(mine: Float64Array, theirs: Float64Array, length: number): void;
+  exchange(upper: Float64Array, length: number): void;
 }
 
 /**

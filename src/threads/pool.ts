@@ -366,8 +366,8 @@ export class AttentionPool {
   }
 
   /**
-   * One head on two workers: the same call (config, inputs, options) as two tasks, each convolving one half of
-   * every FFT pass's channels and swapping halves with the other through one shared buffer (exchange.ts).
+   * One head on two workers: the same call (config, inputs, options) as two tasks sharing every FFT pass's
+   * channels through one shared buffer (exchange.ts); half 0's result is attention()'s.
    */
   private attentionSplit(
     cfg: ResolvedConfig, id: number, qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, n: number,
@@ -385,10 +385,10 @@ export class AttentionPool {
     const v = copyGroup(vv, 0, 1, n, dv, new Float64Array(shared, layout.v, n * dv));
     const config = { key: `${id}:0-1`, spec: groupSpec(cfg.spec, 0, 1) };
     const task = (half: 0 | 1) => ({ kind: 'attention' as const, n, q, k, v, ...options, stats: half === 0 && onStats !== undefined, split: { half, shared, layout } });
-    // queued back to back (first in, first out): when either starts, the other is next or already running, so
-    // neither waits for a partner stuck behind it
-    const halves = [this.submit(task(0), config, [], control), this.submit(task(1), config, [], control)];
-    return Promise.allSettled(halves).then(([a, b]) => {
+    // half 1 (which never waits) queued first, half 0 right after it (first in, first out): when half 0 starts
+    // and waits for half 1's channels, half 1 is running or done, never stuck in the queue behind it
+    const halves = [this.submit(task(1), config, [], control), this.submit(task(0), config, [], control)];
+    return Promise.allSettled(halves).then(([b, a]) => {
       if (this.shared.length < SHARED_CACHE_COUNT && this.closing === null) this.shared.push(shared);
       if (a!.status === 'rejected' || b!.status === 'rejected') {
         // the cause, not the partner that gave up because of it

@@ -1,5 +1,6 @@
 // A pool worker: runs the library's own attention() or DecoderCore.chunk on one head group, so its output is
-// the very computation the calling thread would have done on those rows (heads are independent).
+// the very computation the calling thread would have done on those rows (heads are independent). A split
+// head (exchange.ts) runs the same attention() with one half of the FFT channels and the partner's other half.
 // One task at a time, in arrival order; the pool never sends a second before the reply to the first.
 import { parentPort } from 'node:worker_threads';
 import ndarray from 'ndarray';
