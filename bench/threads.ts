@@ -1,7 +1,8 @@
 // Threads: attention() and Decoder.chunk on the calling thread vs a pool of worker threads (src/threads),
 // side by side in one process, alternating rounds (single first in even rounds, pool first in odd ones),
 // medians of wall-clock time (the quantity threads improve). Other processes may be using the cores: the
-// load average seen during the rounds is recorded with the results.
+// load average seen during the rounds is recorded with the results. Many heads are split into head groups;
+// one head (n >= the pool's splitMinLength) runs on two workers that share its FFT channels.
 //
 // Wall clock alone cannot show what a second core gives when the machine is busy: Linux's autogroup
 // scheduler (sched_autogroup_enabled = 1 here) shares the CPU between sessions, not threads, so while other
@@ -19,8 +20,8 @@ import ndarray, { type NdArray } from 'ndarray';
 import { attention, DecoderCore, type AttentionConfig, type DecoderState } from '../src/index.js';
 import type { BackendOption } from '../src/backend/index.js';
 import { Rng } from '../src/math/rng.js';
-import { checkDecoderState } from '../src/engine/state.js';
 import { createPool, type AttentionPool } from '../src/threads/index.js';
+import { SPLIT_MIN_LENGTH } from '../src/threads/pool.js';
 
 const small = process.env.SMALL === '1';
 const threads = Number(process.env.THREADS ?? 2);
@@ -199,7 +200,7 @@ function attentionCase(pool: AttentionPool, heads: number, n: number, rounds: nu
   const cfg = config(heads, n);
   const [q, k, v] = [tensor(rng, [heads, n, d]), tensor(rng, [heads, n, d]), tensor(rng, [heads, n, d])];
   return {
-    name: `attention, ${heads} head${heads > 1 ? 's' : ''}, n = ${n}, full table`,
+    name: `attention, ${heads} head${heads > 1 ? 's' : ''}, n = ${n}, full table${heads === 1 && n >= SPLIT_MIN_LENGTH && threads >= 2 ? ' (split over 2 workers)' : ''}`,
     rounds,
     check: async () => sameBits(attention(cfg, q, k, v, { backend }).data, (await pool.attention(cfg, q, k, v, { backend })).data),
     single: () => void attention(cfg, q, k, v, { backend }),
@@ -232,33 +233,18 @@ function chunkCase(pool: AttentionPool, heads: number, K: number, history: numbe
   };
 }
 
-/**
- * REPLACE=1: what pool.chunk costs once DecoderCore has the proposed replaceState (in place, no rebuild), simulated
- * here by reaching the engine's private load(); bench-only, to size the change asked of the engine.
- */
-const simulateReplace = process.env.REPLACE === '1' && typeof (DecoderCore.prototype as { replaceState?: unknown }).replaceState !== 'function';
-if (simulateReplace) {
-  Object.defineProperty(DecoderCore.prototype, 'replaceState', {
-    value(this: DecoderCore, state: DecoderState) {
-      checkDecoderState(this.config, state);
-      (this as unknown as { load(s: DecoderState): void }).load(state);
-    },
-  });
-}
-const replaceState = simulateReplace ? 'simulated' : typeof (DecoderCore.prototype as { replaceState?: unknown }).replaceState === 'function' ? 'engine' : 'absent (a new decoder per call)';
-
 const log = console.log;
 const load0 = loadavg();
-log(`# threads: single-threaded vs a pool of ${threads} workers (backend ${backend}, d = dv = m = ${d}); ${availableParallelism()} cores; load average ${load0.map((x) => x.toFixed(2)).join(' ')}; DecoderCore.replaceState: ${replaceState}`);
+log(`# threads: single-threaded vs a pool of ${threads} workers (backend ${backend}, d = dv = m = ${d}); ${availableParallelism()} cores; load average ${load0.map((x) => x.toFixed(2)).join(' ')}`);
 const t0 = performance.now();
 const pool = createPool({ threads });
 await pool.ready();
 log(`pool of ${threads} ready in ${((performance.now() - t0) / 1000).toFixed(2)} s`);
 const cases = small
-  ? [attentionCase(pool, 1, 1024, 3), attentionCase(pool, 8, 1024, 3), chunkCase(pool, 8, 128, 256, 256, 3), chunkCase(pool, 8, 128, 256, 16, 5)]
+  ? [attentionCase(pool, 1, SPLIT_MIN_LENGTH, 3), attentionCase(pool, 8, 1024, 3), chunkCase(pool, 8, 128, 256, 256, 3), chunkCase(pool, 8, 128, 256, 16, 5)]
   : [
       attentionCase(pool, 8, 16384, 5),
-      attentionCase(pool, 1, 16384, 5),
+      attentionCase(pool, 1, 16384, 11),
       chunkCase(pool, 8, 512, 1024, 4096, 5),
       attentionCase(pool, 8, 1024, 9),
       chunkCase(pool, 8, 512, 1024, 256, 9),
@@ -275,7 +261,7 @@ await pool.close();
 const load1 = loadavg();
 log(`\nload average after: ${load1.map((x) => x.toFixed(2)).join(' ')}`);
 
-if (!small && only === undefined && !simulateReplace) {
+if (!small && only === undefined) {
   const dir = new URL('./results/', import.meta.url);
   mkdirSync(dir, { recursive: true });
   const results = {
@@ -283,7 +269,6 @@ if (!small && only === undefined && !simulateReplace) {
     date: new Date().toISOString(),
     threads,
     backend,
-    replaceState,
     loadAverage: { before: load0, after: load1 },
     rows,
   };

@@ -4,6 +4,7 @@ import { toResolvedConfig, type AttentionConfig, type ResolvedConfig } from './c
 import { ConfigError, describe } from '../core/errors.js';
 import { checkSequence, copyHead, zeros, type CheckedTensor } from './tensor.js';
 import { attendBuffer, checkMethodOption, finalizeRows, planPass, PartitionCache, type BufferPass, type MethodOption, type PassPlan, type PassStats } from './nearfield.js';
+import type { ChannelSplit } from '../math/fftconv.js';
 import { exp2, keyFeatures, powerOfTwoAbove, queryFeatures } from '../math/features.js';
 import { VALUE_EXP_LIMIT } from './state.js';
 import { kernelMaxLog, shiftKernel } from '../math/kernel.js';
@@ -35,7 +36,8 @@ export function checkInputs(config: AttentionConfig | ResolvedConfig, q: unknown
   return { cfg, ...checkSequence(cfg, 'n', q, k, v) };
 }
 
-function checkOptions(options: AttentionOptions | undefined): Required<Pick<AttentionOptions, 'method' | 'block' | 'backend'>> {
+/** attention()'s option checks (method, block, backend), in its order: the pool runs them on the calling thread. */
+export function checkOptions(options: AttentionOptions | undefined): Required<Pick<AttentionOptions, 'method' | 'block' | 'backend'>> {
   const method = checkMethodOption(options?.method);
   const block = options?.block ?? 0;
   if (block !== 0 && (!Number.isInteger(block) || block < 16 || (block & (block - 1)) !== 0)) {
@@ -60,6 +62,15 @@ function reverseRows(x: Float64Array, n: number, dim: number): void {
  * options.method: 'auto' | 'fft' | 'direct'.
  */
 export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, k: NdArray, v: NdArray, options?: AttentionOptions): NdArray<Float64Array> {
+  return attentionSplit(config, q, k, v, options, undefined);
+}
+
+/**
+ * attention() with every FFT pass's channel halves shared with another thread running the same call (the pool
+ * splits one head over two workers this way, threads/pool.ts): the same result bit for bit. split undefined:
+ * attention() itself.
+ */
+export function attentionSplit(config: AttentionConfig | ResolvedConfig, q: NdArray, k: NdArray, v: NdArray, options: AttentionOptions | undefined, split: ChannelSplit | undefined): NdArray<Float64Array> {
   const { method, block, backend } = checkOptions(options);
   const { cfg, q: qv, k: kv, v: vv, n } = checkInputs(config, q, k, v);
   const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
@@ -83,7 +94,7 @@ export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, 
   if (backendName === 'wasm' && backend === 'auto' && !workspaceFits('wasm', floats)) ({ plans, floats } = plan((backendName = 'js')));
   const ws = acquireWorkspace(backendName, floats);
   try {
-    attendHeads(cfg, qv, kv, vv, n, method, block, plans, ws, out, options?.onStats);
+    attendHeads(cfg, qv, kv, vv, n, method, block, plans, ws, out, options?.onStats, split);
   } finally {
     releaseWorkspace(ws);
   }
@@ -93,7 +104,7 @@ export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, 
 /** Every head of a checked call, on one workspace (taken by attention() and given back after). out: [heads, n, dv]. */
 function attendHeads(
   cfg: ResolvedConfig, qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, n: number, method: MethodOption, block: number,
-  plans: PassPlan[][], ws: Workspace, out: NdArray<Float64Array>, onStats: AttentionOptions['onStats'],
+  plans: PassPlan[][], ws: Workspace, out: NdArray<Float64Array>, onStats: AttentionOptions['onStats'], split: ChannelSplit | undefined,
 ): void {
   const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
   const x = ws.f64(n * Math.max(d, dv));
@@ -106,7 +117,7 @@ function attendHeads(
   const f = cfg.features;
   const W = f.kind === 'prf' ? ws.f64(f.projection.length) : undefined;
   if (W !== undefined && f.kind === 'prf') W.set(f.projection);
-  const pass: Omit<BufferPass, 'kernel' | 'partitions'> = { method, block, phiK, v: vals, phiQ, q0: 0, nb: n, m, dv, far, acc };
+  const pass: Omit<BufferPass, 'kernel' | 'partitions'> = { method, block, phiK, v: vals, phiQ, q0: 0, nb: n, m, dv, far, acc, split };
   for (let h = 0; h < heads; h++) {
     copyHead(qv, h, x);
     queryFeatures(cfg.features, d, x, n, phiQ, ws, W);

@@ -3,7 +3,7 @@
 import type { Workspace } from '../backend/types.js';
 import type { AformRowsArgs, FarAbsorbArgs, FarContractArgs } from '../math/kernelArgs.js';
 import type { FarState } from '../math/farfield.js';
-import { blockRange, partitionKernel, sformChannelsScratch, sformRows, transpose, type KernelPartitions } from '../math/fftconv.js';
+import { blockRange, partitionKernel, sformChannelsScratch, sformRows, transpose, type ChannelSplit, type KernelPartitions } from '../math/fftconv.js';
 import type { ShiftedKernel } from '../math/kernel.js';
 import { chooseNear, bestFft, COSTS, HEAD_LAGS } from './costModel.js';
 import type { BackendName } from '../backend/types.js';
@@ -72,6 +72,8 @@ export interface BufferPass {
   dv: number;
   far: FarState | null;
   acc: Float64Array;
+  /** the S-form's channel halves shared with another thread (threads/pool.ts); absent: both run here */
+  split?: ChannelSplit;
 }
 
 /** Far field over query rows b in [q0, nb): key row b - K is absorbed before row b is read (older keys are in F). */
@@ -132,9 +134,9 @@ function passLayout(q0: number, nb: number, Keff: number, m: number, dv: number,
   return declare([
     // attendBuffer
     f64('phiKT', nb * m), f64('vT', nb * dv), f64('phiQT', rows * m), f64('accT', rows * (dv + 1)), f64('errT', 2 * rows),
-    // sformScratch
-    f64('spectra', P * 2 * N), f64('live', P), f64('kNorm', m * nIn), f64('vMax', nIn), f64('gDen', m * nOut), f64('gNum', m * nOut),
-    f64('channels', sformChannelsScratch(nb, q0, B, P)),
+    // sformScratch (upper: the second channel half's sums, [dv + 1, rows])
+    f64('spectra', P * 2 * N), f64('live', P), f64('channels', sformChannelsScratch(nb, q0, B, P)), f64('upper', rows * (dv + 1)),
+    f64('kNorm', m * nIn), f64('vMax', nIn), f64('gDen', m * nOut), f64('gNum', m * nOut),
   ]);
 }
 
@@ -168,7 +170,7 @@ export function attendBuffer(p: BufferPass, plan: PassPlan, ws: Workspace): Pass
   transpose(phiQ, rows, m, phiQT);
   const accT = ws.f64(rows * w1);
   const errT = ws.f64(2 * rows);
-  sformRows({ kp, phiKT, vT, phiQT, q0, nb, m, dv, accT, errT }, ws);
+  sformRows({ kp, phiKT, vT, phiQT, q0, nb, m, dv, accT, errT, split: p.split }, ws);
   // repair scale: |z_i|, floored by a small fraction of the typical |v| (z_i can cancel to ~0)
   let vSq = 0;
   for (let i = 0; i < nb * dv; i++) vSq += v[i]! * v[i]!;

@@ -90,8 +90,8 @@ export const EST_FACTOR = 16;
  * Column-major ("transposed") buffers, so every channel reads and writes contiguous rows:
  *   phiKT: [m, nb]   vT: [dv, nb]   phiQT: [m, nq]   accT: [dv + 1, nq]   with nq = nb - q0.
  * For query rows b in [q0, nb):
- *   accT[col, b - q0] += sum_r phiQ[b, r] * sum_{t in [tLo, tHi), t <= b} c[t] phiK[b - t, r] [v; 1][b - t, col]
- * and errT: [2, nq] receives estimates of the rounding error: row 0 bounds every numerator column, row 1 the
+ *   accT[col, b - q0] = sum_r phiQ[b, r] * sum_{t in [tLo, tHi), t <= b} c[t] phiK[b - t, r] [v; 1][b - t, col]
+ * (accT zero on entry; the channels below and above channelCut are summed apart, then added), and errT: [2, nq] receives estimates of the rounding error: row 0 bounds every numerator column, row 1 the
  * denominator. The kernel partitions must come from partitionKernel(c, tLo, tHi, B).
  */
 export interface SformArgs {
@@ -103,8 +103,10 @@ export interface SformArgs {
   nb: number;
   m: number;
   dv: number;
-  accT: Float64Array; // [dv + 1, nq]
+  accT: Float64Array; // [dv + 1, nq], zero on entry
   errT: Float64Array; // [2, nq]
+  /** the channel halves shared with another thread (see ChannelSplit); absent: both run here */
+  split?: ChannelSplit;
 }
 
 /** Scratch comes from `ws` (released before returning), transforms and multiply-adds run on its kernels. */
@@ -136,6 +138,22 @@ function sformScratch(args: SformArgs, ws: Workspace): void {
   const l1 = kp.l1;
   const live = ws.f64(P); // 1 where the kernel partition is nonzero
   for (let p = 0; p < P; p++) live[p] = l1[p]! > 0 ? 1 : 0;
+
+  // --- the convolutions, two channels per complex transform: the backend's kernel ---
+  // in two halves, each summed from zero and then added (the order a pool splitting them over two cores keeps)
+  const scratch = ws.f64(sformChannelsScratch(nb, q0, B, P));
+  const upper = ws.f64(nq * w1); // [dv + 1, nq]
+  const cut = channelCut(m, dv);
+  const channels = { phiKT, vT, phiQT, spectra, live, q0, nb, m, dv, B, P, scratch };
+  const split = args.split;
+  if (split?.half !== 0) ws.sformChannels({ ...channels, accT: upper, ch0: cut, ch1: m * w1 });
+  if (split?.half === 1) {
+    split.exchange(upper, nq * w1);
+    return; // a thread whose result is not kept: no lower half, no estimates
+  }
+  ws.sformChannels({ ...channels, accT, ch0: 0, ch1: cut });
+  if (split?.half === 0) split.exchange(upper, nq * w1);
+  for (let i = 0; i < nq * w1; i++) accT[i] = accT[i]! + upper[i]!;
 
   // --- error estimates, per feature r and output block (cheap: O(m (blocks P + nq))) ---
   const est = (EST_FACTOR * UNIT_ROUNDOFF * Math.log2(N)) / Math.sqrt(N);
@@ -187,10 +205,29 @@ function sformScratch(args: SformArgs, ws: Workspace): void {
     errT[b - q0] = errT[b - q0]! + eNum;
     errT[nq + b - q0] = errT[nq + b - q0]! + eDen;
   }
+}
 
-  // --- the convolutions, two channels per complex transform: the backend's kernel ---
-  const scratch = ws.f64(sformChannelsScratch(nb, q0, B, P));
-  ws.sformChannels({ phiKT, vT, phiQT, accT, spectra, live, q0, nb, m, dv, B, P, ch0: 0, ch1: m * w1, scratch });
+/**
+ * Where the S-form's channels are cut in two: [0, cut) and [cut, m (dv + 1)), pairs kept whole (cut is even).
+ * Fixed by the shape alone, so one thread and two threads sum in the same order. A little below the middle
+ * (15/32): of two threads sharing a pass, the one convolving [0, cut) also does the error estimates, repairs
+ * and output rows.
+ */
+export function channelCut(m: number, dv: number): number {
+  return 2 * Math.floor((m * (dv + 1) * 15) / 64);
+}
+
+/**
+ * Two threads running the same call share each pass's channel convolutions (threads/pool.ts):
+ * - half 1 convolves channels [cut, m (dv + 1)) and hands them over with exchange(upper, length); its own
+ *   result is not kept (the pass skips its lower half and error estimates);
+ * - half 0 convolves [0, cut) and receives half 1's channels of the same pass with exchange(upper, length),
+ *   then adds them as one thread does: its result is the single-threaded one bit for bit.
+ * `upper`: [dv + 1, nq] (length entries), summed from zero.
+ */
+export interface ChannelSplit {
+  readonly half: 0 | 1;
+  exchange(upper: Float64Array, length: number): void;
 }
 
 /**

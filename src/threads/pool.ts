@@ -1,7 +1,9 @@
 // A pool of worker threads for the second core (and the ones after it): attention() and DecoderCore.chunk
 // split their heads into contiguous groups, one task per group, and each worker runs the library's own code
 // on its rows. Heads are independent (a head's output depends only on its own q, k, v rows and RPE), so the
-// assembled result equals the single-threaded call bit for bit.
+// assembled result equals the single-threaded call bit for bit. A single head (attention() of one head, long
+// enough) goes to two workers at once that share each FFT pass's channel convolutions (exchange.ts); they add
+// the halves in the order one thread does, so that too equals attention() bit for bit.
 //
 // Node only (worker_threads): reached from the `toeplitz-attention/threads` entry, never from the root.
 // Everything is checked here, on the calling thread, before any work is queued, with the same typed errors
@@ -9,15 +11,16 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import ndarray, { type NdArray } from 'ndarray';
-import { attention, checkInputs, type AttentionOptions } from '../engine/attention.js';
-import { toResolvedConfig, type AttentionConfig, type ResolvedConfig } from '../engine/config.js';
+import { checkInputs, checkOptions, type AttentionOptions } from '../engine/attention.js';
+import type { AttentionConfig, ResolvedConfig } from '../engine/config.js';
 import { DecoderCore } from '../engine/decoder.js';
 import type { DecoderState, HeadState } from '../engine/state.js';
 import { checkSequence, copyHead, zeros, type CheckedTensor } from '../engine/tensor.js';
-import type { PassStats } from '../engine/nearfield.js';
-import { resolveBackend } from '../backend/index.js';
+import { planPass, type MethodOption, type PassStats } from '../engine/nearfield.js';
+import { resolveBackend, type BackendName, type BackendOption } from '../backend/index.js';
 import { ConfigError, ShapeError, SnapshotError, StateError, ToeplitzAttentionError, describe, type SnapshotErrorCode } from '../core/errors.js';
 import { MAX_POSITION } from '../core/limits.js';
+import { abortSplit, ABORTED_MESSAGE, controlOf, splitLayout } from './exchange.js';
 import { CONFIG_CACHE_SIZE, type AttentionStats, type AttentionTask, type ChunkTask, type GroupConfig, type Reply } from './protocol.js';
 import { tsxImport, workerModuleUrl } from './workerModule.js';
 
@@ -26,20 +29,38 @@ export interface PoolOptions {
   threads?: number;
   /** Node flags for the workers (default: the process's own, as worker_threads does) */
   workerExecArgv?: string[];
+  /**
+   * pool.attention of a single head runs on two workers sharing its FFT channels from this sequence length on
+   * (default SPLIT_MIN_LENGTH), when a pass of it runs the FFT (the A-form has no channels to share) and the
+   * pool has two threads or more. Otherwise one worker runs the head.
+   */
+  splitMinLength?: number;
+}
+
+/**
+ * Default PoolOptions.splitMinLength. The cost model keeps a full table on the A-form up to n = 8192 at d = m = 64
+ * (WASM); from n = 12288 on the channels are ~86% of the time. Shorter heads forced onto the FFT spend more of it
+ * on features and copies, which both workers repeat.
+ */
+export const SPLIT_MIN_LENGTH = 4096;
+
+/** Some pass of the head runs the FFT (planned as attention() plans it), so there are channels to share. */
+function hasFftPass(cfg: ResolvedConfig, n: number, method: MethodOption, block: number, backend: BackendName): boolean {
+  const sides = [cfg.past[0]!, cfg.future[0] ?? null];
+  return sides.some((s) => s !== null && planPass(s.logBias.length, method, block, 0, n, cfg.featureDim, cfg.valueDim, backend).method === 'fft');
 }
 
 /** The result of pool.chunk: the chunk's outputs and the decoder to continue with. */
 export interface ChunkResult<D extends DecoderCore> {
   /** z: [heads, L, valueDim] */
   z: NdArray<Float64Array>;
-  /**
-   * The decoder after the chunk. It is the decoder passed in (its state replaced in place) when the engine
-   * has DecoderCore.replaceState; otherwise a new decoder of the same class and the one passed in is unchanged.
-   */
+  /** The decoder after the chunk: the decoder passed in, its state replaced in place. */
   decoder: D;
 }
 
 const MAX_THREADS = 256;
+/** Shared buffers of split calls kept for reuse (one per concurrent split call of the same size is plenty). */
+const SHARED_CACHE_COUNT = 2;
 
 const WORKER_URL = workerModuleUrl('worker', import.meta.url);
 
@@ -72,9 +93,9 @@ interface Pending {
   transfer: ArrayBuffer[];
   resolve: (r: Extract<Reply, { ok: true }>) => void;
   reject: (e: unknown) => void;
+  /** a half of a split head: the control words to abort its exchanges (so its partner never waits in vain) */
+  control?: Int32Array;
 }
-
-type Replaceable = DecoderCore & { replaceState(state: DecoderState): void };
 
 let nextConfigId = 1;
 /** Ids of resolved configs (so a worker resolves each group config once, not per call). */
@@ -138,7 +159,7 @@ class BufferCache {
 }
 
 /** Rows of heads [h0, h1) of a checked [heads, n, dim] view into out: [h1 - h0, n, dim] contiguous (every entry written). */
-function copyGroup(t: CheckedTensor, h0: number, h1: number, n: number, dim: number, out: Float64Array<ArrayBuffer>): Float64Array<ArrayBuffer> {
+function copyGroup<T extends Float64Array<ArrayBufferLike>>(t: CheckedTensor, h0: number, h1: number, n: number, dim: number, out: T): T {
   const [s0, s1, s2] = t.stride as [number, number, number];
   const size = n * dim;
   if (size === 0 || ((dim === 1 || s2 === 1) && (n === 1 || s1 === dim))) {
@@ -172,12 +193,6 @@ function rebuildError(e: { name: string; message: string; code?: string; stack?:
   return err;
 }
 
-/** Options checked exactly as attention() checks them: attention() itself on an empty sequence of a 1-head config. */
-const OPTION_PROBE = {
-  config: toResolvedConfig({ heads: 1, keyDim: 1, valueDim: 1, features: { kind: 'relu' }, rpe: { past: { bias: [0] } } }),
-  empty: ndarray(new Float64Array(0), [1, 0, 1]),
-};
-
 /**
  * An owner of N worker threads. Reusable across calls and safe to call concurrently: group tasks queue first
  * in, first out, one per idle worker. Idle workers do not keep the process alive; close() ends them.
@@ -192,6 +207,10 @@ export class AttentionPool {
   /** per decoder, the end of its queued chunk calls: calls on one decoder run one after another */
   private readonly decoderTails = new WeakMap<DecoderCore, Promise<unknown>>();
   private readonly buffers = new BufferCache();
+  /** shared buffers of split calls, kept for the next (fresh ones cost page faults); at most SHARED_CACHE_COUNT */
+  private readonly shared: SharedArrayBuffer[] = [];
+  private readonly splitMinLength: number;
+  private splits = 0;
 
   constructor(options: PoolOptions = {}) {
     if (options === null || typeof options !== 'object') throw new ConfigError(`pool options must be an object { threads?, workerExecArgv? }, got ${describe(options)}`);
@@ -203,7 +222,12 @@ export class AttentionPool {
     if (argv !== undefined && (!Array.isArray(argv) || argv.some((a) => typeof a !== 'string'))) {
       throw new ConfigError(`options.workerExecArgv must be an array of strings, got ${describe(argv)}`);
     }
+    const splitMin = options.splitMinLength ?? SPLIT_MIN_LENGTH;
+    if (typeof splitMin !== 'number' || !Number.isInteger(splitMin) || splitMin < 0) {
+      throw new ConfigError(`options.splitMinLength must be a non-negative integer, got ${describe(splitMin)}`);
+    }
     this.threads = threads;
+    this.splitMinLength = splitMin;
     this.execArgv = argv?.slice();
     for (let i = 0; i < threads; i++) this.slots.push(this.spawn());
   }
@@ -218,6 +242,11 @@ export class AttentionPool {
     return this.slots.map((s) => s.worker.threadId).filter((id) => id >= 0);
   }
 
+  /** Calls of one head run on two workers so far. */
+  get splitCount(): number {
+    return this.splits;
+  }
+
   /** True once close() was called. */
   get closed(): boolean {
     return this.closing !== null;
@@ -225,29 +254,28 @@ export class AttentionPool {
 
   /**
    * attention() with its heads split over the workers: same arguments, same result bit for bit, as a promise.
+   * One head of n >= splitMinLength runs on two workers sharing its channel convolutions (same bits too).
    * The inputs are read (copied) before this returns; options.onStats is called on this thread, in head order.
    */
   attention(config: AttentionConfig | ResolvedConfig, q: NdArray, k: NdArray, v: NdArray, options?: AttentionOptions): Promise<NdArray<Float64Array>> {
     try {
       this.checkOpen();
-      // the same checks as attention(), in the same order: options, then config and tensors, then the backend
-      const { config: pc, empty } = OPTION_PROBE;
-      const probeOptions: AttentionOptions | undefined = options === undefined || options === null || typeof options !== 'object' ? options : { method: options.method, backend: options.backend, block: options.block };
-      attention(pc, empty, empty, empty, probeOptions);
+      // the same checks as attention(), in the same order, by its own functions: options, config and tensors, backend
+      const { method, block, backend } = checkOptions(options);
       const { cfg, q: qv, k: kv, v: vv, n } = checkInputs(config, q, k, v);
       const { heads, keyDim: d, valueDim: dv } = cfg;
-      const out = zeros([heads, n, dv]);
-      if (n === 0) return Promise.resolve(out);
-      const backend = options?.backend ?? 'auto';
-      resolveBackend(backend); // refuses 'wasm' where it cannot run, here rather than in every worker
+      if (n === 0) return Promise.resolve(zeros([heads, n, dv]));
+      const name = resolveBackend(backend); // refuses 'wasm' where it cannot run, here rather than in every worker
       const onStats = options?.onStats;
       const id = configId(cfg);
+      if (heads === 1 && n >= this.splitMinLength && this.slots.length >= 2 && hasFftPass(cfg, n, method, block, name)) return this.attentionSplit(cfg, id, qv, kv, vv, n, { method, block, backend }, onStats);
+      const out = zeros([heads, n, dv]);
       const parts = headGroups(heads, this.threads).map(([h0, h1]) => {
         const qg = this.copyGroup(qv, h0, h1, n, d);
         const kg = this.copyGroup(kv, h0, h1, n, d);
         const vg = this.copyGroup(vv, h0, h1, n, dv);
         return this.submit(
-          { kind: 'attention', n, q: qg, k: kg, v: vg, method: options?.method ?? 'auto', backend, block: options?.block ?? 0, stats: onStats !== undefined },
+          { kind: 'attention', n, q: qg, k: kg, v: vg, method, backend, block, stats: onStats !== undefined },
           { key: `${id}:${h0}-${h1}`, spec: groupSpec(cfg.spec, h0, h1) },
           [qg.buffer, kg.buffer, vg.buffer],
         ).then((r) => {
@@ -269,10 +297,9 @@ export class AttentionPool {
    * Resolves to the outputs (equal to decoder.chunk's bit for bit) and the decoder holding the state after the
    * chunk (equal to decoder.chunk's): continue with `result.decoder`.
    *
-   * Where DecoderCore has replaceState, that is the decoder passed in, updated in place: calls on one decoder
-   * then run in call order, each from the state the one before left, and a decoder that moves while its call
-   * runs (step or chunk on this thread) is refused with a StateError rather than overwritten. Otherwise it is
-   * a new decoder of the same class, and the one passed in is left as it was.
+   * That is the decoder passed in, updated in place (DecoderCore.replaceState): calls on one decoder run in call
+   * order, each from the state the one before left, and a decoder that moves while its call runs (step or chunk
+   * on this thread) is refused with a StateError rather than overwritten.
    *
    * Inputs are read before this returns, and so is the decoder's state unless calls on it are still queued.
    */
@@ -330,19 +357,53 @@ export class AttentionPool {
       stats.push(...(r.stats as PassStats[]));
     }
     const next: DecoderState = { position: start + L, method: state.method, backend: state.backend, heads: merged };
-    let target: D;
-    if (typeof (decoder as unknown as Partial<Replaceable>).replaceState === 'function') {
-      if (decoder.position !== start) {
-        throw new StateError(`the decoder moved from position ${start} to ${decoder.position} while pool.chunk ran; its state was left as it is`);
-      }
-      (decoder as unknown as Replaceable).replaceState(next);
-      target = decoder;
-    } else {
-      const Cls = decoder.constructor as typeof DecoderCore;
-      target = Cls.fromState(cfg, next, { method: decoder.method, backend: decoder.backend }) as D;
+    if (decoder.position !== start) {
+      throw new StateError(`the decoder moved from position ${start} to ${decoder.position} while pool.chunk ran; its state was left as it is`);
     }
-    target.lastStats = stats;
-    return { z, decoder: target };
+    decoder.replaceState(next);
+    decoder.lastStats = stats;
+    return { z, decoder };
+  }
+
+  /**
+   * One head on two workers: the same call (config, inputs, options) as two tasks sharing every FFT pass's
+   * channels through one shared buffer (exchange.ts); half 0's result is attention()'s.
+   */
+  private attentionSplit(
+    cfg: ResolvedConfig, id: number, qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, n: number,
+    options: { method: MethodOption; block: number; backend: BackendOption }, onStats: AttentionOptions['onStats'],
+  ): Promise<NdArray<Float64Array>> {
+    const { keyDim: d, valueDim: dv } = cfg;
+    this.splits++;
+    const layout = splitLayout(n, d, dv, cfg.future[0] ? 2 : 1);
+    const shared = this.takeShared(layout.bytes);
+    const control = controlOf(shared);
+    control.fill(0);
+    // the head's inputs once, read by both workers: q, k: [n, keyDim]; v: [n, valueDim]
+    const q = copyGroup(qv, 0, 1, n, d, new Float64Array(shared, layout.q, n * d));
+    const k = copyGroup(kv, 0, 1, n, d, new Float64Array(shared, layout.k, n * d));
+    const v = copyGroup(vv, 0, 1, n, dv, new Float64Array(shared, layout.v, n * dv));
+    const config = { key: `${id}:0-1`, spec: groupSpec(cfg.spec, 0, 1) };
+    const task = (half: 0 | 1) => ({ kind: 'attention' as const, n, q, k, v, ...options, stats: half === 0 && onStats !== undefined, split: { half, shared, layout } });
+    // half 1 (which never waits) queued first, half 0 right after it (first in, first out): when half 0 starts
+    // and waits for half 1's channels, half 1 is running or done, never stuck in the queue behind it
+    const halves = [this.submit(task(1), config, [], control), this.submit(task(0), config, [], control)];
+    return Promise.allSettled(halves).then(([b, a]) => {
+      if (this.shared.length < SHARED_CACHE_COUNT && this.closing === null) this.shared.push(shared);
+      if (a!.status === 'rejected' || b!.status === 'rejected') {
+        // the cause, not the partner that gave up because of it
+        const errors = [a!, b!].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+        throw errors.find((e) => !(e instanceof Error && e.message === ABORTED_MESSAGE)) ?? errors[0];
+      }
+      const r = a!.value;
+      if (onStats !== undefined) for (const s of r.stats as AttentionStats[]) onStats(s);
+      return ndarray(r.z as Float64Array<ArrayBuffer>, [1, n, dv]);
+    });
+  }
+
+  private takeShared(bytes: number): SharedArrayBuffer {
+    const i = this.shared.findIndex((b) => b.byteLength === bytes);
+    return i >= 0 ? this.shared.splice(i, 1)[0]! : new SharedArrayBuffer(bytes);
   }
 
   /**
@@ -354,10 +415,12 @@ export class AttentionPool {
       const err = () => new StateError('the attention pool was closed before this call finished');
       for (const p of this.queue.splice(0)) p.reject(err());
       this.buffers.clear();
+      this.shared.length = 0;
       this.closing = Promise.all(
         this.slots.map((s) => {
           const t = s.task;
           s.task = null;
+          if (t?.control !== undefined) abortSplit(t.control); // a half waiting in Atomics.wait returns, so terminate() ends it
           t?.reject(err());
           return s.worker.terminate();
         }),
@@ -406,12 +469,14 @@ export class AttentionPool {
       if (!slot.started) readyReject(e);
       const p = slot.task;
       slot.task = null;
+      if (p?.control !== undefined) abortSplit(p.control);
       p?.reject(e);
     });
     worker.on('exit', (code) => {
       if (this.closing !== null) return;
       const p = slot.task;
       slot.task = null;
+      if (p?.control !== undefined) abortSplit(p.control);
       p?.reject(new Error(`toeplitz-attention/threads: a pool worker exited (code ${code}) while running a task`));
       if (!slot.started) {
         // the worker cannot start (a bad execArgv, a missing loader): fail what waits instead of respawning forever
@@ -419,6 +484,8 @@ export class AttentionPool {
         const i = this.slots.indexOf(slot);
         if (i >= 0) this.slots.splice(i, 1);
         if (this.slots.length === 0) for (const q of this.queue.splice(0)) q.reject(new Error('toeplitz-attention/threads: no pool worker could start'));
+        // one worker cannot run both halves of a split head at once: they give up rather than wait forever
+        if (this.slots.length < 2) for (const t of [...this.queue, ...this.slots.map((s) => s.task)]) if (t?.control !== undefined) abortSplit(t.control);
         return;
       }
       const i = this.slots.indexOf(slot);
@@ -428,13 +495,13 @@ export class AttentionPool {
     return slot;
   }
 
-  private submit(task: Pending['task'], config: Pending['config'], transfer: ArrayBuffer[]): Promise<Extract<Reply, { ok: true }>> {
+  private submit(task: Pending['task'], config: Pending['config'], transfer: ArrayBuffer[], control?: Int32Array): Promise<Extract<Reply, { ok: true }>> {
     return new Promise((resolve, reject) => {
       if (this.slots.length === 0) {
         reject(new Error('toeplitz-attention/threads: no pool worker could start'));
         return;
       }
-      this.queue.push({ task, config, transfer, resolve, reject });
+      this.queue.push({ task, config, transfer, resolve, reject, ...(control === undefined ? {} : { control }) });
       this.pump();
     });
   }

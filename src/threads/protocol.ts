@@ -4,6 +4,7 @@ import type { AttentionConfig } from '../engine/config.js';
 import type { MethodOption, PassStats } from '../engine/nearfield.js';
 import type { BackendOption } from '../backend/types.js';
 import type { DecoderState } from '../engine/state.js';
+import type { SplitSpec } from './exchange.js';
 
 /**
  * The sub-config of one head group. `key` names it for the worker's cache; `spec` (heads = the group's
@@ -14,7 +15,10 @@ export interface GroupConfig {
   spec?: AttentionConfig;
 }
 
-/** Whole-sequence attention of one head group: q, k: [g, n, keyDim]; v: [g, n, valueDim]. */
+/**
+ * Whole-sequence attention of one head group: q, k: [g, n, keyDim]; v: [g, n, valueDim]. With `split`, one head
+ * run by two workers at once (exchange.ts): q, k, v are views of split.shared, and only half 0 sends back z.
+ */
 export interface AttentionTask {
   kind: 'attention';
   id: number;
@@ -29,6 +33,7 @@ export interface AttentionTask {
   block: number;
   /** collect onStats records (the callback itself stays on the calling thread) */
   stats: boolean;
+  split?: SplitSpec;
 }
 
 /** One chunk of a head group's decoder: the group's state, q, k: [g, L, keyDim]; v: [g, L, valueDim]. */

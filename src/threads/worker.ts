@@ -1,12 +1,14 @@
 // A pool worker: runs the library's own attention() or DecoderCore.chunk on one head group, so its output is
-// the very computation the calling thread would have done on those rows (heads are independent).
+// the very computation the calling thread would have done on those rows (heads are independent). A split
+// head (exchange.ts) runs the same attention() with one half of the FFT channels and the partner's other half.
 // One task at a time, in arrival order; the pool never sends a second before the reply to the first.
 import { parentPort } from 'node:worker_threads';
 import ndarray from 'ndarray';
-import { attention } from '../engine/attention.js';
+import { attentionSplit } from '../engine/attention.js';
 import { resolveConfig, type ResolvedConfig } from '../engine/config.js';
 import { DecoderCore } from '../engine/decoder.js';
 import type { DecoderState } from '../engine/state.js';
+import { SharedExchange } from './exchange.js';
 import { CONFIG_CACHE_SIZE, type AttentionStats, type AttentionTask, type ChunkTask, type GroupConfig, type Reply, type Task, type WireError } from './protocol.js';
 
 const port = parentPort;
@@ -32,11 +34,8 @@ function groupConfig(ref: GroupConfig): ResolvedConfig {
  * Sub-decoders kept between chunk tasks, per (group config, method, backend), with a copy of the state they
  * exported last. The usual loop sends that very state back with the next chunk: the decoder then simply
  * continues (a decoder whose exported state is S continues exactly as fromState(S) would: the restore
- * contract), with no rebuild. Any other state goes through replaceState where the engine has it (reusing
- * the workspace), else fromState.
+ * contract), with no rebuild. Any other state goes through replaceState (reusing the workspace).
  */
-type Replaceable = DecoderCore & { replaceState(state: DecoderState): void };
-const canReplace = typeof (DecoderCore.prototype as Partial<Replaceable>).replaceState === 'function';
 interface Session {
   dec: DecoderCore;
   /** what dec.exportState() gave after its last chunk (copies: the reply's arrays were transferred) */
@@ -82,8 +81,8 @@ function sessionFor(cfg: ResolvedConfig, key: string, state: DecoderState): Sess
   sessions.delete(skey);
   if (s !== undefined && s.dec.config === cfg && s.valid && s.last !== null && sameState(s.last, state)) {
     // continues as it stands
-  } else if (s !== undefined && s.dec.config === cfg && canReplace) {
-    (s.dec as Replaceable).replaceState(state);
+  } else if (s !== undefined && s.dec.config === cfg) {
+    s.dec.replaceState(state);
   } else {
     s = { dec: DecoderCore.fromState(cfg, state, { method: state.method, backend: state.backend }), last: s?.last ?? null, valid: false };
   }
@@ -97,13 +96,17 @@ function runAttention(t: AttentionTask): Reply {
   const cfg = groupConfig(t.config);
   const g = cfg.heads;
   const stats: AttentionStats[] = [];
-  const z = attention(cfg, ndarray(t.q, [g, t.n, cfg.keyDim]), ndarray(t.k, [g, t.n, cfg.keyDim]), ndarray(t.v, [g, t.n, cfg.valueDim]), {
-    method: t.method,
-    backend: t.backend,
-    block: t.block,
-    ...(t.stats ? { onStats: (s: AttentionStats) => stats.push({ ...s }) } : {}),
-  });
-  return { id: t.id, ok: true, z: z.data, stats, recycle: [] };
+  const split = t.split === undefined ? undefined : new SharedExchange(t.split);
+  const options = { method: t.method, backend: t.backend, block: t.block, ...(t.stats ? { onStats: (s: AttentionStats) => stats.push({ ...s }) } : {}) };
+  let z;
+  try {
+    z = attentionSplit(cfg, ndarray(t.q, [g, t.n, cfg.keyDim]), ndarray(t.k, [g, t.n, cfg.keyDim]), ndarray(t.v, [g, t.n, cfg.valueDim]), options, split);
+  } catch (e) {
+    split?.abort(); // the partner must not wait for an exchange that will not come
+    throw e;
+  }
+  // of a split head, half 0's result is kept (half 1 holds the same bits)
+  return { id: t.id, ok: true, z: split?.half === 1 ? new Float64Array(0) : z.data, stats, recycle: [] };
 }
 
 function runChunk(t: ChunkTask): Reply {
@@ -141,8 +144,8 @@ port.on('message', (t: Task) => {
   } catch (e) {
     reply = { id: t.id, ok: false, error: wire(e), recycle: [] };
   }
-  // the inputs were copied into the engine's workspace: their buffers go back to the pool
-  reply.recycle = [t.q.buffer as ArrayBuffer, t.k.buffer as ArrayBuffer, t.v.buffer as ArrayBuffer];
+  // the inputs were copied into the engine's workspace: their buffers go back to the pool (shared ones stay shared)
+  reply.recycle = t.kind === 'attention' && t.split !== undefined ? [] : [t.q.buffer as ArrayBuffer, t.k.buffer as ArrayBuffer, t.v.buffer as ArrayBuffer];
   port.postMessage(reply, transferList(reply));
 });
 

@@ -164,19 +164,13 @@ for (const backend of BACKENDS) describe(`pool.chunk (${backend})`, () => {
     const ref = new DecoderCore(config, { backend });
     const chunks = [5, 17, 1, 40].map((L) => [randomTensor(rng, [4, L, 3]), randomTensor(rng, [4, L, 3]), randomTensor(rng, [4, L, 2])] as const);
     const want = chunks.map(([q, k, v]) => ref.chunk(q, k, v));
-    let dec = new DecoderCore(config, { backend });
-    if (typeof (dec as Partial<{ replaceState: unknown }>).replaceState === 'function') {
-      // in place: every call on the same decoder, queued at once
-      const got = await Promise.all(chunks.map(([q, k, v]) => pool.chunk(dec, q, k, v)));
-      got.forEach((r, i) => expect(sameBits(r.z.data, want[i]!.data)).toBe(true));
-    } else {
-      for (const [i, [q, k, v]] of chunks.entries()) {
-        const r = await pool.chunk(dec, q, k, v);
-        expect(dec.position, 'the decoder passed in is left as it was').toBe(r.decoder.position - q.shape[1]!);
-        expect(sameBits(r.z.data, want[i]!.data)).toBe(true);
-        dec = r.decoder;
-      }
-    }
+    const dec = new DecoderCore(config, { backend });
+    // in place: every call on the same decoder, queued at once
+    const got = await Promise.all(chunks.map(([q, k, v]) => pool.chunk(dec, q, k, v)));
+    got.forEach((r, i) => {
+      expect(r.decoder).toBe(dec);
+      expect(sameBits(r.z.data, want[i]!.data)).toBe(true);
+    });
     sameState(dec.exportState(), ref.exportState());
   });
 });
@@ -202,15 +196,12 @@ describe('pool.chunk across calls (workers keep sub-decoders between calls)', ()
   });
 });
 
-/** The engine's DecoderCore has replaceState: the pool updates it in place. */
-const Replacing = DecoderCore;
-
 describe('pool.chunk with an in-place replaceState', () => {
   it('installs the state into the decoder passed in; concurrent calls on it run in order', async () => {
     const rng = new Rng(41);
     const config: AttentionConfig = { heads: 3, keyDim: 4, valueDim: 3, features: { kind: 'prf', count: 8 }, rpe: [{ past: { bias: [0, -1, -2] } }, { past: { bias: Array(50).fill(-0.5), tail: { decay: 0.1 } } }, { past: { bias: Array(9).fill(0), tail: 'zero' } }] };
     const ref = new DecoderCore(config, { backend: 'wasm' });
-    const dec = new Replacing(config, { backend: 'wasm' });
+    const dec = new DecoderCore(config, { backend: 'wasm' });
     const chunks = [12, 3, 70].map((L) => [randomTensor(rng, [3, L, 4]), randomTensor(rng, [3, L, 4]), randomTensor(rng, [3, L, 3])] as const);
     const want = chunks.map(([q, k, v]) => ref.chunk(q, k, v));
     const got = await Promise.all(chunks.map(([q, k, v]) => pool.chunk(dec, q, k, v)));
@@ -224,7 +215,7 @@ describe('pool.chunk with an in-place replaceState', () => {
   it('refuses to overwrite a decoder that moved while the call ran', async () => {
     const rng = new Rng(42);
     const config: AttentionConfig = { heads: 2, keyDim: 2, valueDim: 2, features: { kind: 'relu' }, rpe: { past: { bias: [0, -1] } } };
-    const dec = new Replacing(config, { backend: 'js' });
+    const dec = new DecoderCore(config, { backend: 'js' });
     const pending = pool.chunk(dec, randomTensor(rng, [2, 4, 2]), randomTensor(rng, [2, 4, 2]), randomTensor(rng, [2, 4, 2]));
     dec.step(randomTensor(rng, [2, 2]), randomTensor(rng, [2, 2]), randomTensor(rng, [2, 2]));
     await expect(pending).rejects.toThrow(new StateError('the decoder moved from position 0 to 1 while pool.chunk ran; its state was left as it is'));
