@@ -122,3 +122,17 @@ export function chooseNear(q0: number, nb: number, K: number, m: number, dv: num
   const fftTotal = fft.predictedSeconds + directCost(q0, nb, 0, head, m, dv, cost);
   return fftTotal < direct ? { ...fft, predictedSeconds: fftTotal } : { method: 'direct', block: 0, predictedSeconds: direct };
 }
+
+/**
+ * The float32 S-form (attention()'s dtype 'float32'): fftSeconds, mac and channelRow of the float32 kernels; `direct`
+ * is float64's (the A-form stays float64). Measured on the reference machine by `npx tsx bench/calibrate32.ts`.
+ */
+export const COSTS32: Record<BackendName, CostConstants> = {
+  js: { ...COSTS.js },
+  wasm: {
+    direct: COSTS.wasm.direct,
+    fftSeconds: COSTS.wasm.fftSeconds.map((s) => s / 2),
+    mac: COSTS.wasm.mac / 2,
+    channelRow: COSTS.wasm.channelRow / 2,
+  },
+};
