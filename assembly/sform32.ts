@@ -26,7 +26,59 @@ export function spectralConv32(y: usize, x: usize, h: usize, n: i32, nx: i32, P:
     if (packX) pack8(SPEC_S, x + k, blk, nx);
     for (let half: usize = 0; half < 64; half += 32) {
       const hs = hs0 + half;
-      for (let r = 0; r < ny; r++) {
+      let r = 0;
+      if (packX) {
+        const xs = SPEC_S + half;
+        // two outputs at a time: B = r + 1 at partition p reads the block A = r read at p - 1, and both read H_p
+        for (; r + 2 <= ny; r += 2) {
+          const loA = max(0, r0 + r - nx + 1);
+          const hiA = min(P - 1, r0 + r);
+          const loB = max(0, r0 + r + 2 - nx);
+          const hiB = min(P - 1, r0 + r + 1);
+          let aR = zero, aI = zero, bR = zero, bI = zero;
+          let p = loA;
+          if (p < loB && p <= hiA) {
+            const xo = xs + (<usize>(r0 + r - p) << 6);
+            const ho = hs + (<usize>p << 6);
+            const xr = v128.load(xo), xi = v128.load(xo, 16), hr = v128.load(ho), hi = v128.load(ho, 16);
+            aR = f32x4.add(aR, f32x4.sub(f32x4.mul(xr, hr), f32x4.mul(xi, hi)));
+            aI = f32x4.add(aI, f32x4.add(f32x4.mul(xr, hi), f32x4.mul(xi, hr)));
+            p++;
+          }
+          p = max(p, loB);
+          const both = min(hiA, hiB);
+          if (p <= both) {
+            const ob = xs + (<usize>(r0 + r + 1 - p) << 6);
+            let bxr = v128.load(ob), bxi = v128.load(ob, 16);
+            for (; p <= both; p++) {
+              const xo = xs + (<usize>(r0 + r - p) << 6);
+              const ho = hs + (<usize>p << 6);
+              const xr = v128.load(xo), xi = v128.load(xo, 16), hr = v128.load(ho), hi = v128.load(ho, 16);
+              aR = f32x4.add(aR, f32x4.sub(f32x4.mul(xr, hr), f32x4.mul(xi, hi)));
+              aI = f32x4.add(aI, f32x4.add(f32x4.mul(xr, hi), f32x4.mul(xi, hr)));
+              bR = f32x4.add(bR, f32x4.sub(f32x4.mul(bxr, hr), f32x4.mul(bxi, hi)));
+              bI = f32x4.add(bI, f32x4.add(f32x4.mul(bxr, hi), f32x4.mul(bxi, hr)));
+              bxr = xr;
+              bxi = xi;
+            }
+          }
+          for (; p <= hiB; p++) {
+            if (p < loB) continue;
+            const xo = xs + (<usize>(r0 + r + 1 - p) << 6);
+            const ho = hs + (<usize>p << 6);
+            const xr = v128.load(xo), xi = v128.load(xo, 16), hr = v128.load(ho), hi = v128.load(ho, 16);
+            bR = f32x4.add(bR, f32x4.sub(f32x4.mul(xr, hr), f32x4.mul(xi, hi)));
+            bI = f32x4.add(bI, f32x4.add(f32x4.mul(xr, hi), f32x4.mul(xi, hr)));
+          }
+          const ya = y + <usize>r * blk + k + half;
+          v128.store(ya, v128.shuffle<f32>(aR, aI, 0, 4, 1, 5));
+          v128.store(ya, v128.shuffle<f32>(aR, aI, 2, 6, 3, 7), 16);
+          const yb = ya + blk;
+          v128.store(yb, v128.shuffle<f32>(bR, bI, 0, 4, 1, 5));
+          v128.store(yb, v128.shuffle<f32>(bR, bI, 2, 6, 3, 7), 16);
+        }
+      }
+      for (; r < ny; r++) {
         const lo = max(0, r0 + r - nx + 1);
         const hi = min(P - 1, r0 + r);
         let aR = zero, aI = zero;

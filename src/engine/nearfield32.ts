@@ -68,36 +68,52 @@ export function attendBuffer32(p: BufferPass, plan: PassPlan, ws: Workspace): Pa
   const errT = ws.f64(2 * rows);
   sformErrors32(kp.l1, partitionL2(c, head, Keff, B, P), B, phiK, v, phiQ, q0, nb, m, dv, errT);
   const scratch = ws.f32(sformChannels32Scratch(nb, q0, B, P));
+  const tk = process.cpuUsage();
   ws.sformChannels32({ phiKT, vT, phiQT, accT, spectra, q0, nb, m, dv, B, P, ch0: 0, ch1: m * w1, scratch });
+  if (DEBUG32) { const u = process.cpuUsage(tk); console.log('kernel ms', ((u.user + u.system) / 1e3).toFixed(1)); }
   // the value scale of the per-row contract: mean |v| over the buffer
   let vAbs = 0;
   for (let i = 0; i < nb * dv; i++) vAbs += Math.abs(v[i]!);
   const vScale = vAbs / Math.max(1, nb * dv);
+  // rows the estimate doubts are recomputed directly (float64); the others take the float32 sums
+  const skip = new Uint8Array(rows);
   let repaired = 0;
   rowsArgs.tLo = head;
   rowsArgs.tHi = Keff;
   for (let i = 0; i < rows; i++) {
-    const o = i * w1;
     const fDen = accT[dv * rows + i]!;
     const eDen = errT[rows + i]!;
-    const den = acc[o + dv]! + fDen;
-    if (DEBUG32) DEBUG32.push(den > 0 ? Math.max(eDen / den, errT[i]! / (vScale * den)) : Infinity);
+    const den = acc[i * w1 + dv]! + fDen;
     const ok = den > 0 ? eDen <= REPAIR_TOLERANCE_32 * den && errT[i]! <= REPAIR_TOLERANCE_32 * vScale * den : eDen === 0 && fDen === 0;
-    if (ok) {
-      for (let col = 0; col <= dv; col++) acc[o + col] = acc[o + col]! + accT[col * rows + i]!;
-    } else {
-      rowsArgs.b0 = q0 + i;
-      rowsArgs.b1 = q0 + i + 1;
-      ws.aformRows(rowsArgs);
-      repaired++;
-    }
+    if (ok) continue;
+    skip[i] = 1;
+    rowsArgs.b0 = q0 + i;
+    rowsArgs.b1 = q0 + i + 1;
+    ws.aformRows(rowsArgs);
+    repaired++;
   }
+  addTransposed(accT, rows, w1, acc, skip);
   ws.release(mark);
   return { method: 'fft', block: B, repairedRows: repaired };
 }
 
 
 export const DEBUG32: number[] | null = process.env.DEBUG32 ? [] : null;
+
+/** acc[i, col] += accT[col, i] for rows i not skipped; acc: [rows, w1], accT: [w1, rows]; 16 x 16 tiles (accT's rows are 64 KB apart at 16k rows). */
+function addTransposed(accT: Float32Array, rows: number, w1: number, acc: Float64Array, skip: Uint8Array): void {
+  const T = 16;
+  for (let i0 = 0; i0 < rows; i0 += T) {
+    const i1 = Math.min(rows, i0 + T);
+    for (let c0 = 0; c0 < w1; c0 += T) {
+      const c1 = Math.min(w1, c0 + T);
+      for (let c = c0; c < c1; c++) {
+        const o = c * rows;
+        for (let i = i0; i < i1; i++) if (skip[i] === 0) acc[i * w1 + c] = acc[i * w1 + c]! + accT[o + i]!;
+      }
+    }
+  }
+}
 
 /** l2 norms of the kernel partitions [pB, (p + 1) B) of c restricted to lags [tLo, tHi): [P]. */
 function partitionL2(c: Float64Array, tLo: number, tHi: number, B: number, P: number): Float64Array {
