@@ -7,28 +7,30 @@
 // Layouts (column-major float32): phiKT [m, nb], vT [dv, nb], phiQT [m, nq], accT [dv + 1, nq], nq = nb - q0.
 // Kernel spectra h are packed by chunks of 8 bins: [N / 8][P][re 0..3, im 0..3, re 4..7, im 4..7] (64 bytes per
 // partition per chunk), bit-reversed bin order, scaled by 1/N (src/backend/wasm.ts kernelSpectra32 writes them).
-import { fft32Forward, fft32Inverse } from './fft32';
+import { fft32ForwardTo, fft32Inverse } from './fft32';
 import { SPEC_BYTES, SPEC_S } from './layout';
 
 /**
- * Y[r] = sum_p X[r0 + r - p] H[p] over p in [0, P) with 0 <= r0 + r - p < nx, for r < ny. X: [nx][n] and Y: [ny][n]
- * complex float32 interleaved; H packed by chunks (see above). n a multiple of 8.
+ * Y[r] = sum_p X[r0 + r - p] H[p] over p in [0, P) with 0 <= r0 + r - p < nx, for r < ny. Y: [ny][n] complex float32
+ * interleaved; H packed by chunks (see above); X: [nx][n] interleaved (xPacked 0) or packed by chunks as H
+ * ([n / 8][nx][64 bytes], fft32ForwardTo's output). n a multiple of 8.
  */
-export function spectralConv32(y: usize, x: usize, h: usize, n: i32, nx: i32, P: i32, ny: i32, r0: i32): void {
+export function spectralConv32(y: usize, x: usize, h: usize, n: i32, nx: i32, P: i32, ny: i32, r0: i32, xPacked: i32): void {
   if (ny <= 0 || n <= 0) return;
   const blk = <usize>n << 3;
-  const packX = <usize>nx * 64 <= SPEC_BYTES;
+  const packX = xPacked != 0 || <usize>nx * 64 <= SPEC_BYTES;
   const zero = f32x4.splat(0);
   const hChunk = <usize>P << 6;
   for (let k: usize = 0; k < blk; k += 64) {
     // X: eight bins of every block packed as H is (blocks are a power of two apart: read in place they collide in cache)
     const hs0 = h + (k >> 6) * hChunk;
-    if (packX) pack8(SPEC_S, x + k, blk, nx);
+    const xs0 = xPacked != 0 ? x + (k >> 6) * (<usize>nx << 6) : SPEC_S;
+    if (packX && xPacked == 0) pack8(SPEC_S, x + k, blk, nx);
     for (let half: usize = 0; half < 64; half += 32) {
       const hs = hs0 + half;
       let r = 0;
       if (packX) {
-        const xs = SPEC_S + half;
+        const xs = xs0 + half;
         // two outputs at a time: B = r + 1 at partition p reads the block A = r read at p - 1, and both read H_p
         for (; r + 2 <= ny; r += 2) {
           const loA = max(0, r0 + r - nx + 1);
@@ -83,7 +85,7 @@ export function spectralConv32(y: usize, x: usize, h: usize, n: i32, nx: i32, P:
         const hi = min(P - 1, r0 + r);
         let aR = zero, aI = zero;
         if (packX) {
-          const xs = SPEC_S + half;
+          const xs = xs0 + half;
           for (let p = lo; p <= hi; p++) {
             const xo = xs + (<usize>(r0 + r - p) << 6);
             const ho = hs + (<usize>p << 6);
@@ -128,8 +130,8 @@ export function spectralConv32(y: usize, x: usize, h: usize, n: i32, nx: i32, P:
 
 /**
  * Channels [ch0, ch1) in pairs (channel ch = r (dv + 1) + col; the last pair may be a single channel).
- * h: packed kernel spectra (P partitions, N = 2B bins); X: nIn blocks of N complex; Y: yBlocks blocks of N complex;
- * tmp: B complex (the input half, then the overlap carry). All float32.
+ * h: packed kernel spectra (P partitions, N = 2B bins); X: nIn blocks of N complex (packed by chunks); Y: yBlocks blocks
+ * of N complex; tmp: 2N complex (the input half, then the overlap carry; then a transform's work block). All float32.
  */
 export function sformChannels32(
   h: usize, P: i32, B: i32,
@@ -200,7 +202,7 @@ function pair(
       store<f32>(input + (<usize>u << 3), xb, 4);
     }
     if (len < B) memory.fill(input + (<usize>len << 3), 0, halfBytes - (<usize>len << 3));
-    fft32Forward(plan, N, X + <usize>(s - sStart) * blk, input, 1);
+    fft32ForwardTo(plan, N, input + blk, input, 1, X + (<usize>(s - sStart) << 6), <usize>nIn << 6);
   }
 
   // output blocks, yBlocks spectra at a time: inverse in place, overlap-add (rows of block r take the first half
@@ -214,7 +216,7 @@ function pair(
   const ab = hasB ? accT + <usize>cb * nq4 : 0;
   for (let r1 = rStart; r1 < blocks; r1 += yBlocks) {
     const ny = min(yBlocks, blocks - r1);
-    spectralConv32(Y, X, h, N, nIn, P, ny, r1 - sStart);
+    spectralConv32(Y, X, h, N, nIn, P, ny, r1 - sStart, 1);
     for (let r = r1; r < r1 + ny; r++) {
       const yb = Y + <usize>(r - r1) * blk;
       fft32Inverse(plan, N, yb);
