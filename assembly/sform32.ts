@@ -129,20 +129,21 @@ export function spectralConv32(y: usize, x: usize, h: usize, n: i32, nx: i32, P:
 }
 
 /**
- * Channels [ch0, ch1) in pairs (channel ch = r (dv + 1) + col; the last pair may be a single channel).
- * h: packed kernel spectra (P partitions, N = 2B bins); X: nIn blocks of N complex (packed by chunks); Y: yBlocks blocks
- * of N complex; tmp: 2N complex (the input half, then the overlap carry; then a transform's work block). All float32.
+ * Channels [ch0, ch1) in pairs, in column-major order: channel ch = col m + r (feature r, value column col, col = dv
+ * the denominator), so a pair shares its value column and adds into one row of accT (m even: always). The last pair
+ * may be a single channel. h: packed kernel spectra (P partitions, N = 2B bins); X: nIn blocks of N complex (packed by
+ * chunks); Y: yBlocks blocks of N complex; tmp: 2N complex (the input half, then the overlap carry; then a
+ * transform's work block). All float32.
  */
 export function sformChannels32(
   h: usize, P: i32, B: i32,
-  phiKT: usize, vT: usize, nb: i32, q0: i32, phiQT: usize, accT: usize, dv: i32,
+  phiKT: usize, vT: usize, nb: i32, q0: i32, phiQT: usize, accT: usize, dv: i32, m: i32,
   ch0: i32, ch1: i32,
   X: usize, Y: usize, yBlocks: i32, tmp: usize, plan: usize,
 ): void {
-  const w1 = dv + 1;
   for (let ch = ch0; ch < ch1; ch += 2) {
     const hasB = ch + 1 < ch1;
-    pair(h, P, B, phiKT, vT, nb, q0, phiQT, accT, dv, ch / w1, ch % w1, hasB ? (ch + 1) / w1 : -1, hasB ? (ch + 1) % w1 : 0, X, Y, yBlocks, tmp, plan);
+    pair(h, P, B, phiKT, vT, nb, q0, phiQT, accT, dv, ch % m, ch / m, hasB ? (ch + 1) % m : -1, hasB ? (ch + 1) / m : 0, X, Y, yBlocks, tmp, plan);
   }
 }
 
@@ -183,7 +184,7 @@ function pair(
       let xb = zero;
       if (hasB) {
         xb = v128.load(kb + uo);
-        if (vb != 0) xb = f32x4.mul(xb, v128.load(vb + uo));
+        if (vb != 0) xb = f32x4.mul(xb, vb == va ? v128.load(va + uo) : v128.load(vb + uo));
       }
       const io = input + (<usize>u << 3);
       v128.store(io, v128.shuffle<f32>(xa, xb, 0, 4, 1, 5));
@@ -224,6 +225,18 @@ function pair(
       const bLo = max(q0, base);
       const bHi = min(nb, base + B);
       let b = bLo;
+      if (ab == aa) {
+        // both channels add into one row of accT (one value column): one load and store of it
+        for (; b + 4 <= bHi; b += 4) {
+          const yo = <usize>(b - base) << 3;
+          const t0 = f32x4.add(v128.load(yb + yo), v128.load(carry + yo));
+          const t1 = f32x4.add(v128.load(yb + yo, 16), v128.load(carry + yo, 16));
+          const qo = <usize>(b - q0) << 2;
+          const sa = f32x4.mul(v128.load(qa + qo), v128.shuffle<f32>(t0, t1, 0, 2, 4, 6));
+          const sb = f32x4.mul(v128.load(qb + qo), v128.shuffle<f32>(t0, t1, 1, 3, 5, 7));
+          v128.store(aa + qo, f32x4.add(v128.load(aa + qo), f32x4.add(sa, sb)));
+        }
+      }
       // four rows at a time: (a, b) lanes of rows b..b+3 regrouped into a_b..a_b+3 and b_b..b_b+3
       for (; b + 4 <= bHi; b += 4) {
         const yo = <usize>(b - base) << 3;

@@ -75,7 +75,7 @@ interface Kernels {
   fft32Init(plan: number, n: number): void;
   fft32Forward(plan: number, n: number, out: number, inp: number, half: number): void;
   fft32Inverse(plan: number, n: number, buf: number): void;
-  sformChannels32(h: number, P: number, B: number, phiKT: number, vT: number, nb: number, q0: number, phiQT: number, accT: number, dv: number, ch0: number, ch1: number, X: number, Y: number, yBlocks: number, tmp: number, plan: number): void;
+  sformChannels32(h: number, P: number, B: number, phiKT: number, vT: number, nb: number, q0: number, phiQT: number, accT: number, dv: number, m: number, ch0: number, ch1: number, X: number, Y: number, yBlocks: number, tmp: number, plan: number): void;
 }
 
 /**
@@ -976,7 +976,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     const X = scratch.byteOffset;
     const Y = X + nIn * N * 8;
     const tmp = Y + nOut * N * 8;
-    this.x.sformChannels32(spectra.byteOffset, P, B, phiKT.byteOffset, vT.byteOffset, nb, q0, phiQT.byteOffset, accT.byteOffset, dv, ch0, ch1, X, Y, nOut, tmp, plan);
+    this.x.sformChannels32(spectra.byteOffset, P, B, phiKT.byteOffset, vT.byteOffset, nb, q0, phiQT.byteOffset, accT.byteOffset, dv, m, ch0, ch1, X, Y, nOut, tmp, plan);
   }
 
   /** Test seam: the float32 transforms on views of this workspace (forward: natural -> bit-reversed; inverse in place, no 1/N). */

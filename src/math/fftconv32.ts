@@ -13,7 +13,8 @@ export const UNIT_ROUNDOFF_32 = 2 ** -24;
  * Column-major float32 buffers (as SformChannelsArgs in fftconv.ts):
  *   phiKT: [m, nb]   vT: [dv, nb]   phiQT: [m, nq]   accT: [dv + 1, nq]   with nq = nb - q0;
  * for query rows b in [q0, nb): accT[col, b - q0] += sum_r phiQ[b, r] sum_{t in kernel} c[t] U[b - t, r, col]
- * for channels [ch0, ch1) (ch0 even). `spectra`: the kernel partitions in the backend's layout
+ * for channels [ch0, ch1) (ch0 even), numbered column-major: channel ch = col m + r (the float64 kernel numbers
+ * them r (dv + 1) + col), so that the two channels of a transform share a value column and a row of accT. `spectra`: the kernel partitions in the backend's layout
  * (Workspace.kernelSpectra32), P partitions of N = 2B bins.
  */
 export interface SformChannels32Args {
@@ -140,10 +141,9 @@ export function sformErrors32(l1: Float64Array, l2: Float64Array, B: number, phi
 
 /** The plain reference of the float32 channel convolutions (the JS backend's kernel). plan: fft.js of size 2B. */
 export function sformChannels32(a: SformChannels32Args, plan: FFT): void {
-  const { phiKT, vT, phiQT, accT, spectra, q0, nb, dv, B, P, ch0, ch1 } = a;
+  const { phiKT, vT, phiQT, accT, spectra, q0, nb, m, dv, B, P, ch0, ch1 } = a;
   const N = 2 * B;
   const nq = nb - q0;
-  const w1 = dv + 1;
   const { blocks, rStart, sStart } = blockRange(nb, q0, B, P);
   const nIn = blocks - sStart;
   let o = 0;
@@ -154,11 +154,11 @@ export function sformChannels32(a: SformChannels32Args, plan: FFT): void {
   const y = take(2 * N);
   const carry = take(2 * B);
   for (let ch = ch0; ch < ch1; ch += 2) {
-    const ra = Math.floor(ch / w1);
-    const ca = ch % w1;
+    const ra = ch % m;
+    const ca = Math.floor(ch / m);
     const hasB = ch + 1 < ch1;
-    const rb = hasB ? Math.floor((ch + 1) / w1) : 0;
-    const cb = hasB ? (ch + 1) % w1 : 0;
+    const rb = hasB ? (ch + 1) % m : 0;
+    const cb = hasB ? Math.floor((ch + 1) / m) : 0;
     for (let s = sStart; s < blocks; s++) {
       const j0 = s * B;
       const len = Math.min(nb, j0 + B) - j0;
