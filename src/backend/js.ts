@@ -10,6 +10,7 @@ import { sformChannels, spectralMac, type SformChannelsArgs } from '../math/fftc
 import type { FftPlan, Workspace } from './types.js';
 import { LayoutViews, lineBytes, type Layout } from './layout.js';
 import type { Pool, Region } from './regions.js';
+import { kernelSpectra32Js, sformChannels32, type SformChannels32Args } from '../math/fftconv32.js';
 
 class JsFftPlan implements FftPlan {
   private readonly fft: FFT;
@@ -53,6 +54,18 @@ abstract class JsKernels {
   readonly spectralMac = spectralMac;
   sformChannels(a: SformChannelsArgs): void {
     sformChannels(a, this.fftPlan(2 * a.B));
+  }
+  // float32: fft.js over Float32Array (its own plans: twiddles in float64)
+  private readonly plans32 = new Map<number, FFT>();
+  f32(length: number): Float32Array {
+    return new Float32Array(length);
+  }
+  readonly kernelSpectra32 = kernelSpectra32Js;
+  sformChannels32(a: SformChannels32Args): void {
+    const N = 2 * a.B;
+    let plan = this.plans32.get(N);
+    if (plan === undefined) this.plans32.set(N, (plan = new FFT(N)));
+    sformChannels32(a, plan);
   }
 }
 
