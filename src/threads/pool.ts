@@ -11,7 +11,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import ndarray, { type NdArray } from 'ndarray';
-import { checkInputs, checkOptions, type AttentionOptions } from '../engine/attention.js';
+import { checkInputs, checkOptions, type AttentionOptions, type AttentionResult, type DType } from '../engine/attention.js';
 import type { AttentionConfig, ResolvedConfig } from '../engine/config.js';
 import { DecoderCore } from '../engine/decoder.js';
 import type { DecoderState, HeadState } from '../engine/state.js';
@@ -257,25 +257,29 @@ export class AttentionPool {
    * One head of n >= splitMinLength runs on two workers sharing its channel convolutions (same bits too).
    * The inputs are read (copied) before this returns; options.onStats is called on this thread, in head order.
    */
-  attention(config: AttentionConfig | ResolvedConfig, q: NdArray, k: NdArray, v: NdArray, options?: AttentionOptions): Promise<NdArray<Float64Array>> {
+  attention<D extends DType = 'float64'>(config: AttentionConfig | ResolvedConfig, q: NdArray, k: NdArray, v: NdArray, options?: AttentionOptions<D>): Promise<AttentionResult<D>> {
     try {
       this.checkOpen();
       // the same checks as attention(), in the same order, by its own functions: options, config and tensors, backend
-      const { method, block, backend } = checkOptions(options);
+      const { method, block, backend, dtype } = checkOptions(options);
       const { cfg, q: qv, k: kv, v: vv, n } = checkInputs(config, q, k, v);
       const { heads, keyDim: d, valueDim: dv } = cfg;
-      if (n === 0) return Promise.resolve(zeros([heads, n, dv]));
+      const result = (): NdArray<Float64Array | Float32Array> => (dtype === 'float32' ? ndarray(new Float32Array(heads * n * dv), [heads, n, dv]) : zeros([heads, n, dv]));
+      if (n === 0) return Promise.resolve(result() as AttentionResult<D>);
       const name = resolveBackend(backend); // refuses 'wasm' where it cannot run, here rather than in every worker
       const onStats = options?.onStats;
       const id = configId(cfg);
-      if (heads === 1 && n >= this.splitMinLength && this.slots.length >= 2 && hasFftPass(cfg, n, method, block, name)) return this.attentionSplit(cfg, id, qv, kv, vv, n, { method, block, backend }, onStats);
-      const out = zeros([heads, n, dv]);
+      // one head over two workers: float64 only (the float32 pass has no channel split)
+      if (heads === 1 && dtype === 'float64' && n >= this.splitMinLength && this.slots.length >= 2 && hasFftPass(cfg, n, method, block, name)) {
+        return this.attentionSplit(cfg, id, qv, kv, vv, n, { method, block, backend, dtype }, onStats) as Promise<AttentionResult<D>>;
+      }
+      const out = result();
       const parts = headGroups(heads, this.threads).map(([h0, h1]) => {
         const qg = this.copyGroup(qv, h0, h1, n, d);
         const kg = this.copyGroup(kv, h0, h1, n, d);
         const vg = this.copyGroup(vv, h0, h1, n, dv);
         return this.submit(
-          { kind: 'attention', n, q: qg, k: kg, v: vg, method, backend, block, stats: onStats !== undefined },
+          { kind: 'attention', n, q: qg, k: kg, v: vg, method, backend, block, dtype, stats: onStats !== undefined },
           { key: `${id}:${h0}-${h1}`, spec: groupSpec(cfg.spec, h0, h1) },
           [qg.buffer, kg.buffer, vg.buffer],
         ).then((r) => {
@@ -285,7 +289,7 @@ export class AttentionPool {
       });
       return Promise.all(parts).then((done) => {
         if (onStats !== undefined) for (const { h0, r } of done) for (const s of r.stats as AttentionStats[]) onStats({ ...s, head: s.head + h0 });
-        return out;
+        return out as AttentionResult<D>;
       });
     } catch (e) {
       return Promise.reject(e);
@@ -371,7 +375,7 @@ export class AttentionPool {
    */
   private attentionSplit(
     cfg: ResolvedConfig, id: number, qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, n: number,
-    options: { method: MethodOption; block: number; backend: BackendOption }, onStats: AttentionOptions['onStats'],
+    options: { method: MethodOption; block: number; backend: BackendOption; dtype: 'float64' }, onStats: AttentionOptions['onStats'],
   ): Promise<NdArray<Float64Array>> {
     const { keyDim: d, valueDim: dv } = cfg;
     this.splits++;

@@ -2,6 +2,7 @@
 // arrays travel by transfer (their buffers move, no copy), configs as the normalized public spec.
 import type { AttentionConfig } from '../engine/config.js';
 import type { MethodOption, PassStats } from '../engine/nearfield.js';
+import type { DType } from '../engine/dtype.js';
 import type { BackendOption } from '../backend/types.js';
 import type { DecoderState } from '../engine/state.js';
 import type { SplitSpec } from './exchange.js';
@@ -31,6 +32,8 @@ export interface AttentionTask {
   /** the caller's option, unresolved: the worker's attention() resolves it as the caller's would ('auto' runs on JS past the WASM limit) */
   backend: BackendOption;
   block: number;
+  /** attention()'s dtype: 'float32' replies with a Float32Array z (never split: the float32 pass has no split) */
+  dtype: DType;
   /** collect onStats records (the callback itself stays on the calling thread) */
   stats: boolean;
   split?: SplitSpec;
@@ -62,7 +65,7 @@ export interface WireError {
 
 /** `recycle`: the task's input buffers, moved back for the pool to reuse (fresh memory costs page faults). */
 export type Reply =
-  | { id: number; ok: true; z: Float64Array; stats: AttentionStats[] | PassStats[]; state?: DecoderState; recycle: ArrayBuffer[] }
+  | { id: number; ok: true; z: Float64Array | Float32Array; stats: AttentionStats[] | PassStats[]; state?: DecoderState; recycle: ArrayBuffer[] }
   | { id: number; ok: false; error: WireError; recycle: ArrayBuffer[] };
 
 /** First message of a worker: its module graph loaded (so the pool knows the worker can run tasks). */

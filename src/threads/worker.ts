@@ -97,7 +97,7 @@ function runAttention(t: AttentionTask): Reply {
   const g = cfg.heads;
   const stats: AttentionStats[] = [];
   const split = t.split === undefined ? undefined : new SharedExchange(t.split);
-  const options = { method: t.method, backend: t.backend, block: t.block, ...(t.stats ? { onStats: (s: AttentionStats) => stats.push({ ...s }) } : {}) };
+  const options = { method: t.method, backend: t.backend, block: t.block, dtype: t.dtype, ...(t.stats ? { onStats: (s: AttentionStats) => stats.push({ ...s }) } : {}) };
   let z;
   try {
     z = attentionSplit(cfg, ndarray(t.q, [g, t.n, cfg.keyDim]), ndarray(t.k, [g, t.n, cfg.keyDim]), ndarray(t.v, [g, t.n, cfg.valueDim]), options, split);
@@ -106,7 +106,7 @@ function runAttention(t: AttentionTask): Reply {
     throw e;
   }
   // of a split head, half 0's result is kept (half 1 holds the same bits)
-  return { id: t.id, ok: true, z: split?.half === 1 ? new Float64Array(0) : z.data, stats, recycle: [] };
+  return { id: t.id, ok: true, z: split?.half === 1 ? new Float64Array(0) : (z.data as Float64Array | Float32Array), stats, recycle: [] };
 }
 
 function runChunk(t: ChunkTask): Reply {

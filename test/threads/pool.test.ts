@@ -19,8 +19,8 @@ const BACKENDS = ['js', 'wasm'] as const;
 const METHODS = ['auto', 'fft', 'direct'] as const;
 
 /** Same bits (so -0 vs 0 and NaN payloads count), same length. */
-function sameBits(a: Float64Array, b: Float64Array): boolean {
-  return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+function sameBits(a: Float64Array | Float32Array, b: Float64Array | Float32Array): boolean {
+  return a.constructor === b.constructor && a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
 function sameState(a: DecoderState, b: DecoderState): void {
@@ -85,9 +85,9 @@ describe('headGroups', () => {
 });
 
 for (const backend of BACKENDS) describe(`pool.attention (${backend})`, () => {
-  it('equals attention() bit for bit over random configs, methods, dtypes and layouts', async () => {
+  it('equals attention() bit for bit over random configs, methods, input and output dtypes, and layouts', async () => {
     const rng = new Rng(backend === 'js' ? 11 : 12);
-    for (let trial = 0; trial < 14; trial++) {
+    for (let trial = 0; trial < 16; trial++) {
       const config = randomConfig(rng);
       const n = 1 + Math.floor(rng.nextFloat64() * 200);
       const { heads, keyDim: d, valueDim: dv } = config;
@@ -96,11 +96,13 @@ for (const backend of BACKENDS) describe(`pool.attention (${backend})`, () => {
       const k = randomTensor(rng, [heads, n, d], 1.5, dtype);
       const v = randomTensor(rng, [heads, n, dv], 1, dtype);
       const method = METHODS[trial % 3]!;
-      const options = { method, backend, ...(method === 'fft' && trial % 2 === 0 ? { block: 16 } : {}) };
+      // the result's dtype: attention()'s float32 path every fourth trial (its result is Float32Array-backed)
+      const out = trial % 4 === 1 ? 'float32' : 'float64';
+      const options = { method, backend, dtype: out, ...(method === 'fft' && trial % 2 === 0 ? { block: 16 } : {}) } as const;
       const want = attention(config, q, k, v, options);
       const got = await pool.attention(config, q, k, v, options);
       expect(got.shape).toEqual([heads, n, dv]);
-      expect(sameBits(got.data, want.data), `trial ${trial}: ${JSON.stringify({ heads, n, d, dv, method })}`).toBe(true);
+      expect(sameBits(got.data, want.data), `trial ${trial}: ${JSON.stringify({ heads, n, d, dv, method, out })}`).toBe(true);
     }
   });
 

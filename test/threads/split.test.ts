@@ -190,6 +190,12 @@ describe('pool.attention of one head on two workers', () => {
     const before = pool.splitCount;
     expect(sameBits((await pool.attention(config, q, k, v, { method: 'direct' })).data, attention(config, q, k, v, { method: 'direct' }).data)).toBe(true);
     expect(pool.splitCount).toBe(before);
+    // float32 has no channel split: the head runs whole, as attention()'s float32 pass does
+    const z32 = await pool.attention(config, q, k, v, { method: 'fft', dtype: 'float32' });
+    const want32 = attention(config, q, k, v, { method: 'fft', dtype: 'float32' });
+    expect(z32.data).toBeInstanceOf(Float32Array);
+    expect(Buffer.from(z32.data.buffer, z32.data.byteOffset, z32.data.byteLength).equals(Buffer.from(want32.data.buffer, want32.data.byteOffset, want32.data.byteLength))).toBe(true);
+    expect(pool.splitCount).toBe(before);
     await pool.attention(config, q, k, v, { method: 'fft' });
     expect(pool.splitCount).toBe(before + 1);
   });
