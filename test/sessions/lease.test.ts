@@ -2,7 +2,7 @@
 // interleaving, the loser gets SessionError 'busy'; after the holder is SIGKILLed, the other takes over once
 // the lease runs out and continues exactly. On Redis (SET NX PX lease, fencing token in Lua) and on the
 // file: store's lock (lease files published with link(2)).
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,8 +27,15 @@ const toks = (lines: string[]): [number, number][] => lines.filter((l) => l.star
 
 function leaseSuite(name: string, url: () => string): void {
   it(`${name}: two processes race for a new session: one writes, the other gets 'busy'; no interleaving`, async () => {
-    const env = { URL: url(), ID: `race-${Date.now()}`, MAX: '60', SLOW_MS: '3', PROMPT: 'race' };
-    const [a, b] = await Promise.all([runChild(bundle, env), runChild(bundle, env)]);
+    // both processes load first, then race (a barrier): a slow start on a loaded machine cannot let one finish first
+    const barrier = mkdtempSync(join(root, 'barrier-'));
+    // and the winner holds after its first token until the loser has been refused (so it cannot finish first either)
+    const hold = join(barrier, '..', `${barrier.split('/').pop()}-hold`);
+    const env = { URL: url(), ID: `race-${Date.now()}`, MAX: '60', SLOW_MS: '3', PROMPT: 'race', BARRIER: `${barrier}:2`, HOLD_AT: '5', HOLD_FILE: hold };
+    const refused = (line: string): void => {
+      if (line.startsWith('busy ')) writeFileSync(hold, '');
+    };
+    const [a, b] = await Promise.all([runChild(bundle, env, refused), runChild(bundle, env, refused)]);
     const results = [a, b];
     const busy = results.filter((r) => r.code === 3);
     const won = results.filter((r) => r.code === 0);
@@ -47,7 +54,9 @@ function leaseSuite(name: string, url: () => string): void {
     let killedAt = 0;
     let writing: () => void = () => undefined;
     const started = new Promise<void>((r) => (writing = r));
-    const holder = runChild(bundle, { ...base, MAX: '400', SLOW_MS: '4', PROMPT: 'take' }, (line, kill) => {
+    // the holder waits at position 10 until the early process has been refused (however slowly it starts)
+    const hold = join(root, `hold-${id}`);
+    const holder = runChild(bundle, { ...base, MAX: '400', SLOW_MS: '4', PROMPT: 'take', HOLD_AT: '10', HOLD_FILE: hold }, (line, kill) => {
       if (line.startsWith('tok 10 ')) writing();
       if (line.startsWith('tok 40 ')) {
         killedAt = performance.now();
@@ -57,6 +66,7 @@ function leaseSuite(name: string, url: () => string): void {
     // a second process while the holder lives: busy at once
     await started;
     const early = await runChild(bundle, { ...base, WAIT: '0', FROM: '5' });
+    writeFileSync(hold, '');
     expect(early.code, early.stderr).toBe(3);
     const a = await holder;
     expect(a.signal).toBe('SIGKILL');
@@ -64,13 +74,19 @@ function leaseSuite(name: string, url: () => string): void {
     const last = got[got.length - 1]![0];
     // the successor waits for the dead holder's lease, then resumes from what the consumer received
     let openedAt = 0;
+    let waitedMs = -1;
     const b = await runChild(bundle, { ...base, WAIT: '5000', FROM: String(last + 1) }, (line) => {
-      if (line.startsWith('open ')) openedAt = performance.now();
+      if (line.startsWith('open ')) {
+        openedAt = performance.now();
+        waitedMs = Number(line.slice(5));
+      }
     });
     expect(b.code, b.stderr).toBe(0);
     // the holder renewed every leaseMs / 3, so its lease ran at least 2/3 leaseMs past its death
     expect(openedAt - killedAt, 'it waited for the lease to run out').toBeGreaterThanOrEqual((leaseMs * 2) / 3 - 20);
-    expect(openedAt - killedAt).toBeLessThan(leaseMs + 2000);
+    // and no longer than the lease (its own wait, from its store being open: process start-up not counted)
+    expect(waitedMs).toBeGreaterThanOrEqual(0);
+    expect(waitedMs).toBeLessThan(leaseMs + 2000);
     const rest = toks(b.lines);
     const want = await referenceTokens('take', 400);
     expect([...got, ...rest].map(([, t]) => t)).toEqual(want);
