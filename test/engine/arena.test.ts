@@ -131,8 +131,9 @@ for (const backend of BACKENDS) describe(`decoders on an arena (${backend})`, ()
 describe.skipIf(!WASM)('20,000 small decoders on one WASM arena', () => {
   it('all live at once, each stepped once: no WebAssembly memory of their own, the arena holds exactly their layouts', () => {
     // Without an arena each decoder makes a WebAssembly.Memory, and V8 refuses new ones at ~12,800 live (~450 MiB RSS).
-    // Measured here (this config, Node 20): 4,288 bytes of arena per decoder (85.8 MB for 20,000) and ~240-285 MiB of
-    // RSS growth in all, most of it the decoders' JS objects (~6-7 KB each: views, records, the resolved config).
+    // Measured (bench/arena.ts, this config, Node 20): 4,288 bytes of arena per decoder (85.8 MB for 20,000) and
+    // 10.5 KiB of RSS per decoder in all (~210 MiB), the rest the decoders' JS objects (~4.7 KB each: views,
+    // argument records); with memories of their own, 31.8 KiB each. The bound asserted: 600 MiB.
     const config = resolveConfig({ heads: 1, keyDim: 8, valueDim: 8, features: { kind: 'prf', count: 8, seed: 1 }, rpe: { past: { bias: Array.from({ length: 16 }, (_, i) => -i / 8), tail: 'clip' } } });
     const N = 20_000;
     const arena = createArena({ backend: 'wasm', bytes: 96 << 20 });
