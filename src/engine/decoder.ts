@@ -142,7 +142,12 @@ export class DecoderCore {
     checkDecoderState(cfg, state);
     if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend?, arena? }, got ${describe(options)}`);
     const dec = new this(cfg, { ...options, method: options.method ?? state.method, backend: options.backend ?? state.backend });
-    dec.load(state);
+    try {
+      dec.load(state);
+    } catch (e) {
+      dec.dispose(); // its region goes back to the arena now, not when collected
+      throw e;
+    }
     return dec;
   }
 

@@ -269,6 +269,13 @@ describe('bad and exhausted arenas: typed errors naming what was expected and wh
       expect(arena.usedBytes).toBe(3 * each);
       expect(() => Decoder.restore(a.snapshot(), { arena })).toThrow(ResourceError);
       expect(arena.usedBytes).toBe(3 * each);
+      // a fresh decoder fits, but not the rings this state needs: refused, and the fresh one's region is back
+      fillers[1]!.dispose();
+      const long = Decoder.restore(twin.snapshot(), { backend });
+      for (let i = 0; i < 64; i++) call(long, q, k, v, i, 1);
+      expect(() => Decoder.restore(long.snapshot(), { arena })).toThrow(ResourceError);
+      expect(arena.usedBytes).toBe(2 * each);
+      fillers[1] = new Decoder(config, { arena });
       // one region free is not enough: the larger ring needs its room while the old one is copied
       fillers[0]!.dispose();
       expect(() => call(a, q, k, v, 64, 1)).toThrow(/largest piece [\d,]+ bytes/);
