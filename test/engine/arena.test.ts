@@ -217,7 +217,8 @@ describe('bad and exhausted arenas: typed errors naming what was expected and wh
     expect(js.usedBytes).toBe(0);
   });
 
-  it('createArena refuses bad options', () => {
+  it('createArena refuses bad options, and an Arena is only made by it', () => {
+    expect(() => new (Arena as unknown as new (...a: unknown[]) => Arena)({}, Symbol('x'))).toThrow(/made by createArena/);
     expect(() => createArena(null as unknown as { bytes: number })).toThrow(/arena options must be an object \{ backend\?, bytes \}, got null/);
     expect(() => createArena({ bytes: 0 })).toThrow(/options.bytes must be an integer in \[1, 2\^32\] \(the arena's size in bytes\), got 0/);
     expect(() => createArena({ bytes: 1.5 })).toThrow(ConfigError);
