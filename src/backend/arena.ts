@@ -129,7 +129,7 @@ export class OwnedMemory {
     const need = roundRegion(persistBytes) + roundRegion(scratchBytes);
     const doubled = this.own === null ? need : Math.max(need, 2 * this.own.capacity);
     const bytes = WASM_HEADER_BYTES + doubled <= wasmMemory.maxPages * 65536 ? doubled : need;
-    const next = this.backend === 'wasm' ? createWasmPool(bytes, this.what) : createJsPool(Infinity);
+    const next = this.backend === 'wasm' ? createWasmPool(bytes, this.what, true) : createJsPool(Infinity);
     const got = tryPlace(next, null, persistBytes, scratchBytes);
     if (got === null) throw new Error(`OwnedMemory: a pool made for ${persistBytes} + ${scratchBytes} bytes has no room for them`);
     this.own = next;
