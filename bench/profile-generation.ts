@@ -62,6 +62,7 @@ function wasmExportNames(bytes: Uint8Array): Map<number, string> {
 
 const GEMV = new Set(['gemvPacked', 'gemvPacked32', 'gemmPacked', 'gemmPacked32', 'gemm']);
 const ATTENTION = new Set(['aformRing', 'aformRows', 'farAbsorb', 'farContract', 'scaleFar', 'prfLogits', 'expRows', 'expShift']);
+const MODEL_WASM = new Set(['swiglu']);
 
 export function splitProfile(profile: Profile, names: Map<number, string>): { total: number; parts: Record<string, number>; top: Array<[string, number]> } {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
@@ -84,7 +85,7 @@ export function splitProfile(profile: Profile, names: Map<number, string>): { to
     const file = n.callFrame.url.split('/').slice(-2).join('/');
     return `${n.callFrame.functionName || '(anonymous)'}${file ? ` ${file}` : ''}`;
   };
-  const parts: Record<string, number> = { 'one-row products (GEMV)': 0, 'attention kernels (WASM)': 0, 'engine JS (decoder step, wrappers)': 0, 'model JS (forward, session, sampler)': 0, 'GC, runtime, other': 0 };
+  const parts: Record<string, number> = { 'one-row products (GEMV)': 0, 'attention kernels (WASM)': 0, 'engine JS (decoder step, wrappers)': 0, 'model (JS forward, session, sampler; WASM SwiGLU)': 0, 'GC, runtime, other': 0 };
   const labels = new Map<string, number>();
   let total = 0;
   for (const n of profile.nodes) {
@@ -98,7 +99,7 @@ export function splitProfile(profile: Profile, names: Map<number, string>): { to
     if (GEMV.has(fn)) parts['one-row products (GEMV)']! += t;
     else if (ATTENTION.has(fn)) parts['attention kernels (WASM)']! += t;
     else if (/\/src\/(engine|backend|math)\//.test(url)) parts['engine JS (decoder step, wrappers)']! += t;
-    else if (/\/src\/model\//.test(url)) parts['model JS (forward, session, sampler)']! += t;
+    else if (MODEL_WASM.has(fn) || /\/src\/model\//.test(url)) parts['model (JS forward, session, sampler; WASM SwiGLU)']! += t;
     else parts['GC, runtime, other']! += t;
   }
   const top = [...labels.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25);
