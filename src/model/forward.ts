@@ -229,8 +229,12 @@ export function linear(s: RunState, out: Float64Array, x: Float64Array, W: Float
   }
 }
 
-/** out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * g for rows i < n: x, out: [n, dim]; g: [dim]. */
-export function rmsnorm(out: Float64Array, x: Float64Array, g: Float64Array, n: number, dim: number, eps: number, xOff = 0, outOff = 0): void {
+/**
+ * out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * g for rows i < n: x, out: [n, dim]; g: [dim]; eps = c.normEps (read here:
+ * a float64 argument would be boxed, 16 bytes, on every token).
+ */
+export function rmsnorm(out: Float64Array, x: Float64Array, g: Float64Array, n: number, dim: number, c: { readonly normEps: number }, xOff = 0, outOff = 0): void {
+  const eps = c.normEps;
   for (let i = 0; i < n; i++) {
     const xo = xOff + i * dim;
     const oo = outOff + i * dim;
@@ -286,14 +290,14 @@ export type AttendFn = (layer: number, n: number, s: RunState) => void;
  * Writes logits [n, vocab] into `logits` from `logitsOff` on, or with `lastOnly` only the last row's [vocab].
  */
 export function forward(c: ModelConfig, w: ModelWeights, tokens: ArrayLike<number>, start: number, n: number, s: RunState, attend: AttendFn, logits: Float64Array, logitsOff: number, lastOnly: boolean): void {
-  const { dim, heads, keyDim, valueDim, hidden, normEps } = c;
+  const { dim, heads, keyDim, valueDim, hidden } = c;
   const qkDim = heads * keyDim;
   const vDim = heads * valueDim;
   embed(s.x, w.tokEmbeddings, tokens, start, n, dim);
   for (let l = 0; l < c.layers; l++) {
     const L = w.layers[l]!;
     // attention sublayer: x += concat_h attention(a Wq^T, a Wk^T, a Wv^T) Wo^T
-    rmsnorm(s.a, s.x, L.attentionNorm, n, dim, normEps);
+    rmsnorm(s.a, s.x, L.attentionNorm, n, dim, c);
     const qkv = n === 1 ? fusedFor(s, s.qkv, L.wq, L.wk, L.wv) : undefined;
     if (qkv !== undefined) linear(s, s.qkv!, s.a, qkv.key, 1, qkv.N, dim);
     else {
@@ -304,7 +308,7 @@ export function forward(c: ModelConfig, w: ModelWeights, tokens: ArrayLike<numbe
     attend(l, n, s);
     linear(s, s.x, s.z, L.wo, n, dim, vDim, true);
     // feed-forward sublayer: x += (silu(a W1^T) * (a W3^T)) W2^T, row-wise, so in blocks of GEMM_ROWS rows
-    rmsnorm(s.a, s.x, L.ffnNorm, n, dim, normEps);
+    rmsnorm(s.a, s.x, L.ffnNorm, n, dim, c);
     for (let r = 0; r < n; r += s.blockRows) {
       const m = Math.min(s.blockRows, n - r);
       const h13 = n === 1 ? fusedFor(s, s.h13, L.w1, L.w3) : undefined;
@@ -319,6 +323,6 @@ export function forward(c: ModelConfig, w: ModelWeights, tokens: ArrayLike<numbe
   }
   // logits = rmsnorm(x, norm) Wout^T
   const first = lastOnly ? n - 1 : 0;
-  rmsnorm(s.a, s.x, w.norm, n - first, dim, normEps, first * dim, 0);
+  rmsnorm(s.a, s.x, w.norm, n - first, dim, c, first * dim, 0);
   linear(s, logits, s.a, w.output, n - first, c.vocab, dim, false, 0, logitsOff);
 }
