@@ -7,6 +7,7 @@
 import type { GemmArgs } from '../math/kernelArgs.js';
 import { firstInexactFloat32, packedLength, type PackedGemmArgs, type Panels } from '../math/gemm.js';
 import type { Workspace } from '../backend/types.js';
+import { declare, layoutFloats, type ArrayDecl } from '../backend/layout.js';
 import { swiglu } from '../math/swiglu.js';
 import type { ModelConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
@@ -102,23 +103,52 @@ function panelTypes(c: ModelConfig, w: ModelWeights, float32Panels: boolean): Ma
   return out;
 }
 
-/** Float64 entries the panels of a matrix take in a workspace (f32 panels: two per entry). */
-function panelEntries(N: number, K: number, f32: boolean): number {
-  const n = packedLength(N, K);
-  return f32 ? Math.ceil(n / 2) : n;
+/**
+ * The panel allocations packedLinears makes, in its order: first the fused groups (matrices of one input whose panels
+ * concatenate into the stacked matrix's: every N but the last a multiple of 4, one panel type, not in another
+ * group), then every other distinct matrix alone.
+ */
+function panelGroups(w: ModelWeights, types: Map<Float64Array, { N: number; K: number; f32: boolean }>): Array<{ members: readonly Float64Array[]; f32: boolean; fused: boolean }> {
+  const groups: Array<{ members: readonly Float64Array[]; f32: boolean; fused: boolean }> = [];
+  const taken = new Set<Float64Array>();
+  for (const L of w.layers) {
+    for (const members of [[L.wq, L.wk, L.wv], [L.w1, L.w3]]) {
+      const t = members.map((W) => types.get(W)!);
+      const ok = new Set(members).size === members.length && members.every((W) => !taken.has(W)) && t.every((x, i) => x.f32 === t[0]!.f32 && x.K === t[0]!.K && (i === t.length - 1 || x.N % 4 === 0));
+      if (!ok) continue;
+      for (const W of members) taken.add(W);
+      groups.push({ members, f32: t[0]!.f32, fused: true });
+    }
+  }
+  for (const [W, { f32 }] of types) if (!taken.has(W)) groups.push({ members: [W], f32, fused: false });
+  return groups;
 }
 
+/** Panel entries of a group (its members' packed lengths), and the float64 entries they take (float32: two per entry). */
+function groupLength(members: readonly Float64Array[], types: Map<Float64Array, { N: number; K: number; f32: boolean }>): number {
+  let total = 0;
+  for (const W of members) total += packedLength(types.get(W)!.N, types.get(W)!.K);
+  return total;
+}
+const groupEntries = (total: number, f32: boolean): number => (f32 ? Math.ceil(total / 2) : total);
+
 /**
- * Float64 entries a model's workspace needs (WASM: sized once): every linear layer's packed panels (64-byte
- * aligned: + 7 each), and room to copy a and c of one blockRows-row product in and out.
+ * Float64 entries a model's workspace needs (WASM: sized once, exactly, from the arrays packedLinears takes): every
+ * panel group, the one-row RunState's arrays, and room to copy a and c of one blockRows-row product in and out.
  */
 export function linearWorkspaceEntries(c: ModelConfig, w: ModelWeights, blockRows: number, float32Panels = true): number {
+  const types = panelTypes(c, w, float32Panels);
+  const decls: ArrayDecl[] = [];
+  const f64 = (length: number): Float64Array => {
+    decls.push({ name: `a${decls.length}`, type: 'f64', length });
+    return new Float64Array(0);
+  };
+  for (const g of panelGroups(w, types)) f64(groupEntries(groupLength(g.members, types), g.f32));
+  oneRowArrays(c, f64);
   const widest = Math.max(c.hidden, c.vocab, c.heads * c.keyDim, c.heads * c.valueDim, c.dim);
-  let n = 0;
-  for (const { N, K, f32 } of panelTypes(c, w, float32Panels).values()) n += panelEntries(N, K, f32) + 7;
-  // the shared one-row RunState: 8 arrays
-  n += 2 * (c.dim + c.heads * c.keyDim + c.heads * c.valueDim + c.hidden) + 8 * 7;
-  return n + blockRows * (Math.max(c.dim, c.hidden) + widest) + 16;
+  f64(blockRows * Math.max(c.dim, c.hidden)); // gemmPacked's copy of a
+  f64(blockRows * widest); // and of c
+  return layoutFloats(declare(decls));
 }
 
 /**
@@ -134,9 +164,8 @@ export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace, fl
   const fused = new Map<Float64Array, FusedLinear>();
   // panels of `members` (stacked by rows) packed one after another into one allocation; each member's are a view
   const packGroup = (members: readonly Float64Array[], f32: boolean): Panels => {
-    let total = 0;
-    for (const W of members) total += packedLength(types.get(W)!.N, types.get(W)!.K);
-    const f = ws.f64(f32 ? Math.ceil(total / 2) : total);
+    const total = groupLength(members, types);
+    const f = ws.f64(groupEntries(total, f32));
     const all = f32 ? new Float32Array(f.buffer, f.byteOffset, total) : f;
     let at = 0;
     for (const W of members) {
@@ -148,19 +177,13 @@ export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace, fl
     }
     return all;
   };
-  // fused groups first: matrices of one input whose panels concatenate into the stacked matrix's (every N but the
-  // last a multiple of 4), of one panel type, not shared with another group
-  for (const L of w.layers) {
-    for (const members of [[L.wq, L.wk, L.wv], [L.w1, L.w3]]) {
-      const t = members.map((W) => types.get(W)!);
-      const ok = new Set(members).size === members.length && members.every((W) => !packed.has(W)) && t.every((x, i) => x.f32 === t[0]!.f32 && x.K === t[0]!.K && (i === t.length - 1 || x.N % 4 === 0));
-      if (!ok) continue;
-      const key = new Float64Array(0);
-      packed.set(key, packGroup(members, t[0]!.f32));
-      fused.set(members[0]!, { key, members, N: t.reduce((n, x) => n + x.N, 0) });
-    }
+  for (const { members, f32, fused: isFused } of panelGroups(w, types)) {
+    const panels = packGroup(members, f32);
+    if (!isFused) continue;
+    const key = new Float64Array(0);
+    packed.set(key, panels);
+    fused.set(members[0]!, { key, members, N: members.reduce((n, W) => n + types.get(W)!.N, 0) });
   }
-  for (const [W, { f32 }] of types) if (!packed.has(W)) packGroup([W], f32);
   const fn = (g: GemmArgs): void => {
     const p = g.bOff === 0 ? packed.get(g.b) : undefined;
     if (p === undefined) {
