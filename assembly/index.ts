@@ -21,4 +21,4 @@ export { sformChannels } from './sform';
 export { expShift, expRows } from './exp';
 // float32 (attention()'s dtype 'float32'): FFT without permutation passes, and the S-form's channel convolutions
 export { fft32PlanBytes, fft32Init, fft32Forward, fft32Inverse } from './fft32';
-export { spectralConv32, sformChannels32 } from './sform32';
+export { spectralConv32, sformChannels32, transpose32 } from './sform32';
