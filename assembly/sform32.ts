@@ -7,7 +7,7 @@
 // Layouts (column-major float32): phiKT [m, nb], vT [dv, nb], phiQT [m, nq], accT [dv + 1, nq], nq = nb - q0.
 // Kernel spectra h are packed by chunks of 8 bins: [N / 8][P][re 0..3, im 0..3, re 4..7, im 4..7] (64 bytes per
 // partition per chunk), bit-reversed bin order, scaled by 1/N (src/backend/wasm.ts kernelSpectra32 writes them).
-import { fft32ForwardTo, fft32Inverse } from './fft32';
+import { fft32ForwardChannels, fft32ForwardTo, fft32Inverse } from './fft32';
 import { SPEC_BYTES, SPEC_S } from './layout';
 
 /**
@@ -176,6 +176,11 @@ function pair(
     const j0 = s * B;
     const len = min(nb, j0 + B) - j0;
     const o = <usize>j0 << 2;
+    if (len == B && B >= 8) {
+      // a whole block: the transform forms the channels itself
+      fft32ForwardChannels(plan, N, input + blk, ka + o, va != 0 ? va + o : 0, kb != 0 ? kb + o : 0, vb != 0 ? vb + o : 0, X + (<usize>(s - sStart) << 6), <usize>nIn << 6);
+      continue;
+    }
     let u = 0;
     for (; u + 4 <= len; u += 4) {
       const uo = o + (<usize>u << 2);
@@ -221,6 +226,8 @@ function pair(
     for (let r = r1; r < r1 + ny; r++) {
       const yb = Y + <usize>(r - r1) * blk;
       fft32Inverse(plan, N, yb);
+      // the previous block's second half: still in Y within this batch of spectra, else its copy in `carry`
+      const prev = r > r1 ? yb - blk + halfBytes : carry;
       const base = r * B;
       const bLo = max(q0, base);
       const bHi = min(nb, base + B);
@@ -229,8 +236,8 @@ function pair(
         // both channels add into one row of accT (one value column): one load and store of it
         for (; b + 4 <= bHi; b += 4) {
           const yo = <usize>(b - base) << 3;
-          const t0 = f32x4.add(v128.load(yb + yo), v128.load(carry + yo));
-          const t1 = f32x4.add(v128.load(yb + yo, 16), v128.load(carry + yo, 16));
+          const t0 = f32x4.add(v128.load(yb + yo), v128.load(prev + yo));
+          const t1 = f32x4.add(v128.load(yb + yo, 16), v128.load(prev + yo, 16));
           const qo = <usize>(b - q0) << 2;
           const sa = f32x4.mul(v128.load(qa + qo), v128.shuffle<f32>(t0, t1, 0, 2, 4, 6));
           const sb = f32x4.mul(v128.load(qb + qo), v128.shuffle<f32>(t0, t1, 1, 3, 5, 7));
@@ -240,8 +247,8 @@ function pair(
       // four rows at a time: (a, b) lanes of rows b..b+3 regrouped into a_b..a_b+3 and b_b..b_b+3
       for (; b + 4 <= bHi; b += 4) {
         const yo = <usize>(b - base) << 3;
-        const t0 = f32x4.add(v128.load(yb + yo), v128.load(carry + yo));
-        const t1 = f32x4.add(v128.load(yb + yo, 16), v128.load(carry + yo, 16));
+        const t0 = f32x4.add(v128.load(yb + yo), v128.load(prev + yo));
+        const t1 = f32x4.add(v128.load(yb + yo, 16), v128.load(prev + yo, 16));
         const qo = <usize>(b - q0) << 2;
         v128.store(aa + qo, f32x4.add(v128.load(aa + qo), f32x4.mul(v128.load(qa + qo), v128.shuffle<f32>(t0, t1, 0, 2, 4, 6))));
         if (hasB) v128.store(ab + qo, f32x4.add(v128.load(ab + qo), f32x4.mul(v128.load(qb + qo), v128.shuffle<f32>(t0, t1, 1, 3, 5, 7))));
@@ -249,11 +256,11 @@ function pair(
       for (; b < bHi; b++) {
         const yo = <usize>(b - base) << 3;
         const qo = <usize>(b - q0) << 2;
-        store<f32>(aa + qo, load<f32>(aa + qo) + load<f32>(qa + qo) * (load<f32>(yb + yo) + load<f32>(carry + yo)));
-        if (hasB) store<f32>(ab + qo, load<f32>(ab + qo) + load<f32>(qb + qo) * (load<f32>(yb + yo, 4) + load<f32>(carry + yo, 4)));
+        store<f32>(aa + qo, load<f32>(aa + qo) + load<f32>(qa + qo) * (load<f32>(yb + yo) + load<f32>(prev + yo)));
+        if (hasB) store<f32>(ab + qo, load<f32>(ab + qo) + load<f32>(qb + qo) * (load<f32>(yb + yo, 4) + load<f32>(prev + yo, 4)));
       }
-      memory.copy(carry, yb + halfBytes, halfBytes);
     }
+    if (r1 + ny < blocks) memory.copy(carry, Y + <usize>(ny - 1) * blk + halfBytes, halfBytes);
   }
 }
 
