@@ -50,11 +50,12 @@ export function spectralConv32(y: usize, x: usize, h: usize, n: i32, nx: i32, P:
           p = max(p, loB);
           const both = min(hiA, hiB);
           if (p <= both) {
-            const ob = xs + (<usize>(r0 + r + 1 - p) << 6);
-            let bxr = v128.load(ob), bxi = v128.load(ob, 16);
-            for (; p <= both; p++) {
-              const xo = xs + (<usize>(r0 + r - p) << 6);
-              const ho = hs + (<usize>p << 6);
+            // pointers stepped, not recomputed: A's block moves down and H's up by one per partition
+            let xo = xs + (<usize>(r0 + r - p) << 6);
+            let ho = hs + (<usize>p << 6);
+            const hEnd = hs + (<usize>both << 6);
+            let bxr = v128.load(xo, 64), bxi = v128.load(xo, 80);
+            for (; ho <= hEnd; ho += 64, xo -= 64) {
               const xr = v128.load(xo), xi = v128.load(xo, 16), hr = v128.load(ho), hi = v128.load(ho, 16);
               aR = f32x4.add(aR, f32x4.sub(f32x4.mul(xr, hr), f32x4.mul(xi, hi)));
               aI = f32x4.add(aI, f32x4.add(f32x4.mul(xr, hi), f32x4.mul(xi, hr)));
@@ -63,6 +64,7 @@ export function spectralConv32(y: usize, x: usize, h: usize, n: i32, nx: i32, P:
               bxr = xr;
               bxi = xi;
             }
+            p = both + 1;
           }
           for (; p <= hiB; p++) {
             if (p < loB) continue;
