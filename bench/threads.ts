@@ -15,7 +15,7 @@
 // each call: rounds where they took under QUIET_OTHERS cores in both calls are "quiet", and the median round
 // ratio over those is reported beside the others (the wall-clock gain when the second core is really free).
 //   npx tsx bench/threads.ts   (SMALL=1: tiny sizes; THREADS=n: pool size, default 2; BACKEND=js|wasm|auto;
-//                               ONLY=text: the cases whose name contains it, e.g. ONLY=chunk)
+//                               ONLY=text: the cases whose name contains it, e.g. ONLY=chunk; ROUNDS=n: rounds)
 // Writes bench/results/threads.json.
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
@@ -296,6 +296,8 @@ const cases = small
     ];
 const only = process.env.ONLY;
 const selected = only === undefined ? cases : cases.filter((c) => c.name.includes(only));
+// ROUNDS=n: more rounds for the selected cases (on a busy machine, more chances of quiet ones)
+if (process.env.ROUNDS !== undefined) for (const c of selected) c.rounds = Number(process.env.ROUNDS);
 log('');
 log(`| case | single | pool of ${threads} | wall speed-up (medians) | median of round ratios | process CPU single / pool | critical-path CPU single / pool | critical-path speed-up | bit-identical | load (1 min) | median round ratio in quiet rounds (others < ${QUIET_OTHERS} cores) |`);
 log('|---|---|---|---|---|---|---|---|---|---|---|');

@@ -209,12 +209,11 @@ function sformScratch(args: SformArgs, ws: Workspace): void {
 
 /**
  * Where the S-form's channels are cut in two: [0, cut) and [cut, m (dv + 1)), pairs kept whole (cut is even).
- * Fixed by the shape alone, so one thread and two threads sum in the same order. A little below the middle
- * (31/64): of two threads sharing a pass, the one convolving [0, cut) also does the error estimates before
- * the halves meet (~2% of the channels' time at n = 16384).
+ * Fixed by the shape alone, so one thread and two threads sum in the same order. The middle: with a cut at
+ * 31/64 the thread convolving [0, cut) reached the exchange ~40 ms before the other at n = 16384 (WASM).
  */
 export function channelCut(m: number, dv: number): number {
-  return 2 * Math.floor((m * (dv + 1) * 31) / 128);
+  return 2 * Math.floor((m * (dv + 1)) / 4);
 }
 
 /**
