@@ -66,9 +66,10 @@ export function attention(config: AttentionConfig | ResolvedConfig, q: NdArray, 
 }
 
 /**
- * attention() with every FFT pass's channel halves shared with another thread running the same call (the pool
- * splits one head over two workers this way, threads/pool.ts): the same result bit for bit. split undefined:
- * attention() itself.
+ * attention() with every FFT pass's channels shared with another thread running the same call (the pool splits
+ * one head over two workers this way, threads/pool.ts; math/fftconv.ts ChannelSplit): with split.half 0 the
+ * result is attention()'s bit for bit; with half 1 it is not meaningful (that thread only hands channels over).
+ * split undefined: attention() itself.
  */
 export function attentionSplit(config: AttentionConfig | ResolvedConfig, q: NdArray, k: NdArray, v: NdArray, options: AttentionOptions | undefined, split: ChannelSplit | undefined): NdArray<Float64Array> {
   const { method, block, backend } = checkOptions(options);

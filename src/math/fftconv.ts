@@ -91,8 +91,9 @@ export const EST_FACTOR = 16;
  *   phiKT: [m, nb]   vT: [dv, nb]   phiQT: [m, nq]   accT: [dv + 1, nq]   with nq = nb - q0.
  * For query rows b in [q0, nb):
  *   accT[col, b - q0] = sum_r phiQ[b, r] * sum_{t in [tLo, tHi), t <= b} c[t] phiK[b - t, r] [v; 1][b - t, col]
- * (accT zero on entry; the channels below and above channelCut are summed apart, then added), and errT: [2, nq] receives estimates of the rounding error: row 0 bounds every numerator column, row 1 the
- * denominator. The kernel partitions must come from partitionKernel(c, tLo, tHi, B).
+ * (accT zero on entry; the channels below and above channelCut are summed apart, then added), and errT: [2, nq]
+ * receives estimates of the rounding error: row 0 bounds every numerator column, row 1 the denominator. The
+ * kernel partitions must come from partitionKernel(c, tLo, tHi, B).
  */
 export interface SformArgs {
   kp: KernelPartitions;
