@@ -91,8 +91,9 @@ export const EST_FACTOR = 16;
  *   phiKT: [m, nb]   vT: [dv, nb]   phiQT: [m, nq]   accT: [dv + 1, nq]   with nq = nb - q0.
  * For query rows b in [q0, nb):
  *   accT[col, b - q0] = sum_r phiQ[b, r] * sum_{t in [tLo, tHi), t <= b} c[t] phiK[b - t, r] [v; 1][b - t, col]
- * (accT zero on entry; the channels below and above channelCut are summed apart, then added), and errT: [2, nq] receives estimates of the rounding error: row 0 bounds every numerator column, row 1 the
- * denominator. The kernel partitions must come from partitionKernel(c, tLo, tHi, B).
+ * (accT zero on entry; the channels below and above channelCut are summed apart, then added), and errT: [2, nq]
+ * receives estimates of the rounding error: row 0 bounds every numerator column, row 1 the denominator. The
+ * kernel partitions must come from partitionKernel(c, tLo, tHi, B).
  */
 export interface SformArgs {
   kp: KernelPartitions;
@@ -209,12 +210,11 @@ function sformScratch(args: SformArgs, ws: Workspace): void {
 
 /**
  * Where the S-form's channels are cut in two: [0, cut) and [cut, m (dv + 1)), pairs kept whole (cut is even).
- * Fixed by the shape alone, so one thread and two threads sum in the same order. A little below the middle
- * (15/32): of two threads sharing a pass, the one convolving [0, cut) also does the error estimates, repairs
- * and output rows.
+ * Fixed by the shape alone, so one thread and two threads sum in the same order. The middle: with a cut at
+ * 31/64 the thread convolving [0, cut) reached the exchange ~40 ms before the other at n = 16384 (WASM).
  */
 export function channelCut(m: number, dv: number): number {
-  return 2 * Math.floor((m * (dv + 1) * 15) / 64);
+  return 2 * Math.floor((m * (dv + 1)) / 4);
 }
 
 /**

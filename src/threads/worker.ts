@@ -1,6 +1,6 @@
 // A pool worker: runs the library's own attention() or DecoderCore.chunk on one head group, so its output is
 // the very computation the calling thread would have done on those rows (heads are independent). A split
-// head (exchange.ts) runs the same attention() with one half of the FFT channels and the partner's other half.
+// head (exchange.ts) runs the same attention() sharing its FFT channels with the partner worker.
 // One task at a time, in arrival order; the pool never sends a second before the reply to the first.
 import { parentPort } from 'node:worker_threads';
 import ndarray from 'ndarray';
@@ -105,7 +105,7 @@ function runAttention(t: AttentionTask): Reply {
     split?.abort(); // the partner must not wait for an exchange that will not come
     throw e;
   }
-  // of a split head, half 0's result is kept (half 1 holds the same bits)
+  // of a split head, half 0's result is attention()'s (half 1 skipped the parts that only half 0 needs)
   return { id: t.id, ok: true, z: split?.half === 1 ? new Float64Array(0) : (z.data as Float64Array | Float32Array), stats, recycle: [] };
 }
 

@@ -67,15 +67,15 @@ const caseArb: fc.Arbitrary<Case> = fc
 
 describe('channelCut', () => {
   it('cuts between channel pairs, near the middle', () => {
-    expect(channelCut(64, 64)).toBe(1950); // of 4160 (15/32)
+    expect(channelCut(64, 64)).toBe(2080); // of 4160: features 0-31 | 32-63
     expect(channelCut(3, 2)).toBe(4); // of 9
     expect(channelCut(1, 1)).toBe(0); // of 2: one pair, all in the upper half
     for (let m = 1; m < 20; m++) for (let dv = 1; dv < 20; dv++) {
       const total = m * (dv + 1);
       const c = channelCut(m, dv);
       expect(c % 2).toBe(0);
-      expect(c).toBeLessThanOrEqual((total * 15) / 32);
-      expect(c).toBeGreaterThan((total * 15) / 32 - 2);
+      expect(c).toBeLessThanOrEqual(total / 2);
+      expect(c).toBeGreaterThan(total / 2 - 2);
     }
   });
 });
