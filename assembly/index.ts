@@ -19,3 +19,6 @@ export function staticEnd(): usize {
 }
 export { sformChannels } from './sform';
 export { expShift, expRows } from './exp';
+// float32 (the Decoder's dtype 'float32'): A-form window sums and the far field's absorb from float32 rows
+export { aformRing32, aformRows32 } from './aform32';
+export { farAbsorb32 } from './far32';

@@ -7,6 +7,7 @@ import { expRows, expShift, prfLogits } from '../math/features.js';
 import { gemm, gemmPacked, packPanels } from '../math/gemm.js';
 import { sformChannels, spectralMac, type SformChannelsArgs } from '../math/fftconv.js';
 import type { FftPlan, Workspace } from './types.js';
+import { aformRing32, aformRows32, farAbsorb32 } from '../math/aform32.js';
 
 class JsFftPlan implements FftPlan {
   private readonly fft: FFT;
@@ -58,4 +59,11 @@ export class JsWorkspace implements Workspace {
   sformChannels(a: SformChannelsArgs): void {
     sformChannels(a, this.fftPlan(2 * a.B));
   }
+  // -- float32 (the Decoder's dtype 'float32'): float32 arrays, float64 arithmetic (math/aform32.ts)
+  f32(length: number): Float32Array {
+    return new Float32Array(length);
+  }
+  readonly aformRing32 = aformRing32;
+  readonly aformRows32 = aformRows32;
+  readonly farAbsorb32 = farAbsorb32;
 }

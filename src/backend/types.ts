@@ -8,9 +8,11 @@
 // backend copies it in and out, slowly); correctness never depends on where an array lives.
 import type { SformChannelsArgs } from '../math/fftconv.js';
 import type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs } from '../math/kernelArgs.js';
+import type { AformRing32Args, AformRows32Args, FarAbsorb32Args } from '../math/kernelArgs32.js';
 
 export type { SformChannelsArgs };
 export type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs };
+export type { AformRing32Args, AformRows32Args, FarAbsorb32Args };
 export type BackendName = 'js' | 'wasm';
 export type BackendOption = 'auto' | BackendName;
 
@@ -55,4 +57,10 @@ export interface Workspace {
   spectralMac(a: SpectralMacArgs): void;
   /** The S-form's channel convolutions (math/fftconv.ts SformChannelsArgs): the whole-sequence hot loop. */
   sformChannels(a: SformChannelsArgs): void;
+  // -- float32 (the Decoder's dtype 'float32'; src/math/kernelArgs32.ts)
+  /** A zeroed array of `length` float32 owned by this workspace, aligned as f64() (it takes ceil(length / 2) float64 entries). */
+  f32(length: number): Float32Array;
+  aformRing32(a: AformRing32Args): void;
+  aformRows32(a: AformRows32Args): void;
+  farAbsorb32(a: FarAbsorb32Args): void;
 }

@@ -14,16 +14,25 @@ import { attendBuffer, checkMethodOption, planPass, PartitionCache, type MethodO
 import { deterministicFeatures, exp2, powerOfTwoAbove, queryFeatures, type PrfLogitsKernel } from '../math/features.js';
 import { kernelMaxLog, shiftKernel, type CausalKernel, type ShiftedKernel } from '../math/kernel.js';
 import type { AformRingArgs, FarAbsorbArgs, FarArrays, FarContractArgs, PrfLogitsArgs } from '../math/kernelArgs.js';
+import type { AformRing32Args, FarAbsorb32Args } from '../math/kernelArgs32.js';
+import { checkDtypeOption, type Dtype } from './dtype.js';
 import { checkBackendOption, createWorkspace, resolveBackend, type BackendName, type BackendOption, type Workspace } from '../backend/index.js';
-import { checkDecoderState, NO_KEY, VALUE_EXP_LIMIT, type DecoderState, type HeadState } from './state.js';
+import { checkDecoderState, NO_KEY, valueExpLimit, type DecoderState, type HeadState } from './state.js';
 
 export type { DecoderState, HeadState } from './state.js';
+export type { Dtype } from './dtype.js';
 
 export interface DecoderOptions {
   /** near-field method for chunks: 'auto' (cost model), 'fft' or 'direct'. Steps always use the A-form. */
   method?: MethodOption;
   /** 'auto' (WASM SIMD where supported), 'js' or 'wasm' */
   backend?: BackendOption;
+  /**
+   * 'float64' (default, the reference) or 'float32': rings of float32 key features and values (half the state
+   * bytes) and float32 window kernels; features, far field F and accumulators stay float64. Per-row normwise
+   * error vs the float64 oracle <= 1e-4 (test/engine/decoder-float32.test.ts).
+   */
+  dtype?: Dtype;
 }
 
 const LN2 = Math.LN2;
@@ -34,9 +43,11 @@ interface Head {
   readonly K: number;
   readonly kernel: ShiftedKernel;
   readonly partitions: PartitionCache;
-  /** ringK: [cap, m], ringV: [cap, dv]; `len` slots oldest-first from `start`, wrapping at cap */
-  ringK: Float64Array;
-  ringV: Float64Array;
+  /** ringK: [cap, m], ringV: [cap, dv]; `len` slots oldest-first from `start`, wrapping at cap (Float32Array for dtype 'float32') */
+  ringK: Float64Array | Float32Array;
+  ringV: Float64Array | Float32Array;
+  /** dtype 'float32': the kernel's near table c(t) as float32, in the workspace (shared like `kernel`); else empty */
+  c32: Float32Array;
   cap: number;
   start: number;
   len: number;
@@ -53,6 +64,7 @@ export class DecoderCore {
   readonly config: ResolvedConfig;
   readonly method: MethodOption;
   readonly backend: BackendName;
+  readonly dtype: Dtype;
   private ws: Workspace;
   private heads: Head[];
   private pos = 0;
@@ -84,36 +96,47 @@ export class DecoderCore {
   private readonly ringArgs: AformRingArgs;
   private readonly absorbArgs: FarAbsorbArgs;
   private readonly contractArgs: FarContractArgs;
+  /** dtype 'float32': the query features as float32 ([heads, m], the window kernel's input) and its records */
+  private phiQ32: Float32Array = new Float32Array(0);
+  private readonly ring32Args: AformRing32Args;
+  private readonly absorb32Args: FarAbsorb32Args;
+  /** values are kept below 2^valueLimit (state.ts valueExpLimit) */
+  private readonly valueLimit: number;
   lastStats: PassStats[] = [];
 
   constructor(config: AttentionConfig | ResolvedConfig, options: DecoderOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend? }, got ${describe(options)}`);
+    if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend?, dtype? }, got ${describe(options)}`);
     const method = checkMethodOption(options.method);
     const backend = resolveBackend(checkBackendOption(options.backend));
+    const dtype = checkDtypeOption(options.dtype);
     const cfg = toResolvedConfig(config);
     if (!cfg.causal) throw new StateError(`Decoder needs a causal config (causal: true), got causal: false; use attention() for bidirectional sequences`);
     this.config = cfg;
     this.method = method;
     this.backend = backend;
+    this.dtype = dtype;
+    this.valueLimit = valueExpLimit(dtype);
     const { valueDim: dv, featureDim: m } = cfg;
     this.ws = createWorkspace(backend, this.persistentFloats(cfg.past.map((p) => Math.min(p.logBias.length, FIRST_RING))) * 2 + 4096);
     this.vMax = new Float64Array(cfg.heads);
     this.allocScratch();
     // heads sharing one RPE share its kernel table and spectra (a long shared table is held once)
-    const shared = new Map<CausalKernel, { kernel: ShiftedKernel; partitions: PartitionCache }>();
+    const shared = new Map<CausalKernel, { kernel: ShiftedKernel; partitions: PartitionCache; c32: Float32Array }>();
     this.heads = cfg.past.map((p) => {
       const cap = Math.min(p.logBias.length, FIRST_RING);
       let k = shared.get(p);
       if (k === undefined) {
-        k = { kernel: this.inWorkspace(shiftKernel(p, Math.max(kernelMaxLog(p), -1e300))), partitions: new PartitionCache() };
+        const kernel = this.inWorkspace(shiftKernel(p, Math.max(kernelMaxLog(p), -1e300)));
+        k = { kernel, partitions: new PartitionCache(), c32: this.near32(kernel) };
         shared.set(p, k);
       }
       return {
         K: p.logBias.length,
         kernel: k.kernel,
         partitions: k.partitions,
-        ringK: this.ws.f64(cap * m),
-        ringV: this.ws.f64(cap * dv),
+        c32: k.c32,
+        ringK: this.ringArray(cap * m),
+        ringV: this.ringArray(cap * dv),
         cap,
         start: 0,
         len: 0,
@@ -126,6 +149,22 @@ export class DecoderCore {
     this.ringArgs = { c: this.heads[0]!.kernel.near, ringK: this.phiK, ringV: this.phiK, start: 0, len: 0, cap: 1, phiQ: this.phiQ, qOff: 0, m, dv, acc: this.acc, aOff: 0 };
     this.absorbArgs = { far, gamma: 1, phiK: this.phiK, kOff: 0, v: this.phiK, vOff: 0, m, dv };
     this.contractArgs = { far, cFar: 0, phiQ: this.phiQ, qOff: 0, m, dv, acc: this.acc, aOff: 0 };
+    const no32 = new Float32Array(0);
+    this.ring32Args = { c: no32, ringK: no32, ringV: no32, start: 0, len: 0, cap: 1, phiQ: this.phiQ32, qOff: 0, m, dv, acc: this.acc, aOff: 0 };
+    this.absorb32Args = { far, gamma: 1, phiK: no32, kOff: 0, v: no32, vOff: 0, m, dv };
+  }
+
+  /** A ring array of `n` entries of this decoder's dtype, in the workspace. */
+  private ringArray(n: number): Float64Array | Float32Array {
+    return this.dtype === 'float32' ? this.ws.f32(n) : this.ws.f64(n);
+  }
+
+  /** dtype 'float32': the kernel's near table as float32 in the workspace (else an empty array). */
+  private near32(kernel: ShiftedKernel): Float32Array {
+    if (this.dtype !== 'float32') return new Float32Array(0);
+    const c = this.ws.f32(kernel.near.length);
+    c.set(kernel.near);
+    return c;
   }
 
   /** A decoder continuing from a state (validated against the config and the engine's invariants). */
@@ -133,7 +172,8 @@ export class DecoderCore {
     const cfg = toResolvedConfig(config);
     checkDecoderState(cfg, state);
     if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend? }, got ${describe(options)}`);
-    const dec = new this(cfg, { method: options.method ?? state.method, backend: options.backend ?? state.backend });
+    // the state's dtype unless options ask for another (its rings are then converted: no longer bit-identical)
+    const dec = new this(cfg, { method: options.method ?? state.method, backend: options.backend ?? state.backend, dtype: options.dtype ?? state.dtype ?? 'float64' });
     dec.load(state);
     return dec;
   }
@@ -145,6 +185,11 @@ export class DecoderCore {
     let n = this.config.heads * (2 * d + dv + 2 * m) + d + dv + 1 + m * d + 7 * 7 + 64;
     caps.forEach((cap) => (n += cap * (m + dv) + 2 * m * (dv + 1) + 4 * 7));
     for (const kern of new Set(this.config.past)) n += kern.logBias.length + 7;
+    // dtype 'float32' (its rings, counted above as float64, take half): the float32 tables and query features
+    if (this.dtype === 'float32') {
+      n += (this.config.heads * m) / 2 + 8;
+      for (const kern of new Set(this.config.past)) n += kern.logBias.length / 2 + 8;
+    }
     return n;
   }
 
@@ -176,6 +221,7 @@ export class DecoderCore {
     this.phiQRows = rows(this.phiQ, m);
     this.phiKRows = rows(this.phiK, m);
     this.acc = this.ws.f64(dv + 1);
+    if (this.dtype === 'float32') this.phiQ32 = this.ws.f32(heads * m);
     this.logits = this.ws.prfLogits.bind(this.ws);
     this.logitsArgs = { W: this.W, m, d, normalize: f.kind === 'prf' ? f.normalize : 'none', x: this.qAll, n: 0, out: this.phiK };
   }
@@ -194,22 +240,26 @@ export class DecoderCore {
     this.ringArgs.acc = this.acc;
     this.contractArgs.phiQ = this.phiQ;
     this.contractArgs.acc = this.acc;
+    this.ring32Args.phiQ = this.phiQ32;
+    this.ring32Args.acc = this.acc;
     const { valueDim: dv, featureDim: m } = this.config;
-    const moved = new Map<ShiftedKernel, ShiftedKernel>();
+    const moved = new Map<ShiftedKernel, { kernel: ShiftedKernel; c32: Float32Array }>();
     this.heads = old.map((h) => {
-      let kernel = moved.get(h.kernel);
-      if (kernel === undefined) {
-        kernel = this.inWorkspace(h.kernel);
-        moved.set(h.kernel, kernel);
+      let k = moved.get(h.kernel);
+      if (k === undefined) {
+        const kernel = this.inWorkspace(h.kernel);
+        k = { kernel, c32: this.near32(kernel) };
+        moved.set(h.kernel, k);
       }
-      const ringK = this.ws.f64(h.cap * m);
-      const ringV = this.ws.f64(h.cap * dv);
+      const { kernel, c32 } = k;
+      const ringK = this.ringArray(h.cap * m);
+      const ringV = this.ringArray(h.cap * dv);
       ringK.set(h.ringK);
       ringV.set(h.ringV);
       const far = { sum: this.ws.f64(m * (dv + 1)), comp: this.ws.f64(m * (dv + 1)) };
       far.sum.set(h.far.sum);
       far.comp.set(h.far.comp);
-      return { ...h, kernel, ringK, ringV, far };
+      return { ...h, kernel, c32, ringK, ringV, far };
     });
   }
 
@@ -226,8 +276,9 @@ export class DecoderCore {
   /** Bytes held by the state arrays (rings at their capacity, far-field sums and compensations). */
   get stateBytes(): number {
     const { valueDim: dv, featureDim: m } = this.config;
+    const ringBytes = this.dtype === 'float32' ? 4 : 8;
     let bytes = 8;
-    for (const h of this.heads) bytes += h.cap * (m + dv) * 8 + 2 * m * (dv + 1) * 8 + 16;
+    for (const h of this.heads) bytes += h.cap * (m + dv) * ringBytes + 2 * m * (dv + 1) * 8 + 16;
     return bytes;
   }
 
@@ -247,9 +298,10 @@ export class DecoderCore {
   /** The state as plain data (copies, rings linearized oldest first): what a snapshot stores. */
   exportState(): DecoderState {
     const { valueDim: dv, featureDim: m } = this.config;
+    const f32 = this.dtype === 'float32';
     const heads: HeadState[] = this.heads.map((h) => {
-      const ringK = new Float64Array(h.len * m);
-      const ringV = new Float64Array(h.len * dv);
+      const ringK = f32 ? new Float32Array(h.len * m) : new Float64Array(h.len * m);
+      const ringV = f32 ? new Float32Array(h.len * dv) : new Float64Array(h.len * dv);
       for (let i = 0; i < h.len; i++) {
         const slot = (h.start + i) % h.cap;
         ringK.set(h.ringK.subarray(slot * m, slot * m + m), i * m);
@@ -257,7 +309,8 @@ export class DecoderCore {
       }
       return { ringK, ringV, farSum: Float64Array.from(h.far.sum), farComp: Float64Array.from(h.far.comp), keyExp: h.keyExp, valueExp: h.valueExp };
     });
-    return { position: this.pos, method: this.method, backend: this.backend, heads };
+    // dtype only when it is float32: float64 states stay exactly what they were before the option
+    return f32 ? { position: this.pos, method: this.method, backend: this.backend, dtype: this.dtype, heads } : { position: this.pos, method: this.method, backend: this.backend, heads };
   }
 
   /**
@@ -266,8 +319,11 @@ export class DecoderCore {
    */
   replaceState(state: DecoderState): void {
     checkDecoderState(this.config, state);
-    if (state.method !== this.method || state.backend !== this.backend) {
-      throw new StateError(`replaceState needs a state of method '${this.method}' and backend '${this.backend}', got method ${describe(state.method)} and backend ${describe(state.backend)}`);
+    const dtype = state.dtype ?? 'float64';
+    if (state.method !== this.method || state.backend !== this.backend || dtype !== this.dtype) {
+      throw new StateError(
+        `replaceState needs a state of method '${this.method}', backend '${this.backend}' and dtype '${this.dtype}', got method ${describe(state.method)}, backend ${describe(state.backend)} and dtype ${describe(dtype)}`,
+      );
     }
     this.load(state);
   }
@@ -297,8 +353,8 @@ export class DecoderCore {
   private growRing(h: Head, cap: number): void {
     if (cap <= h.cap) return;
     const { valueDim: dv, featureDim: m } = this.config;
-    const k = this.ws.f64(cap * m);
-    const v = this.ws.f64(cap * dv);
+    const k = this.ringArray(cap * m);
+    const v = this.ringArray(cap * dv);
     for (let i = 0; i < h.len; i++) {
       const slot = (h.start + i) % h.cap;
       k.set(h.ringK.subarray(slot * m, slot * m + m), i * m);
@@ -401,8 +457,9 @@ export class DecoderCore {
       vMax = 0;
       for (let i = 0; i < n * dv; i++) vMax = Math.max(vMax, Math.abs(v[i]!));
     }
-    if (vMax >= 2 ** VALUE_EXP_LIMIT * exp2(h.valueExp)) {
-      const exp = powerOfTwoAbove(vMax) - VALUE_EXP_LIMIT + 1;
+    const limit = this.valueLimit;
+    if (vMax >= 2 ** limit * exp2(h.valueExp)) {
+      const exp = powerOfTwoAbove(vMax) - limit + 1;
       const factor = exp2(h.valueExp - exp);
       const m = this.config.featureDim;
       for (let i = 0; i < h.len; i++) {
@@ -479,6 +536,8 @@ export class DecoderCore {
     const { heads, valueDim: dv, featureDim: m } = this.config;
     const { phiQ, phiK, acc, ringArgs, absorbArgs, contractArgs, ws } = this;
     const prf = this.config.features.kind === 'prf';
+    // dtype 'float32': the same steps, with the ring (float32) read and written by the float32 kernels
+    const f32 = this.dtype === 'float32';
     if (prf) {
       // every head's key and query logits in one kernel call each (rows of kAll, qAll: [heads, d] -> [heads, m]),
       // each row computed as a one-row call computes it; the query features exponentiated in one call too
@@ -504,28 +563,38 @@ export class DecoderCore {
       this.scaleValuesRunning(h, vRow, 1, this.vMax[hIdx]!);
       // the oldest key leaves the near field: fold it into F (F_i = gamma (F_{i-1} + U_{i-K}))
       if (full && kernel.hasFar) {
-        absorbArgs.far = h.far;
-        absorbArgs.gamma = kernel.gamma;
-        absorbArgs.phiK = h.ringK;
-        absorbArgs.kOff = slot * m;
-        absorbArgs.v = h.ringV;
-        absorbArgs.vOff = slot * dv;
-        ws.farAbsorb(absorbArgs);
+        if (f32) {
+          this.absorb32(h, h.ringK as Float32Array, slot * m, h.ringV as Float32Array, slot * dv);
+        } else {
+          absorbArgs.far = h.far;
+          absorbArgs.gamma = kernel.gamma;
+          absorbArgs.phiK = h.ringK as Float64Array;
+          absorbArgs.kOff = slot * m;
+          absorbArgs.v = h.ringV as Float64Array;
+          absorbArgs.vOff = slot * dv;
+          ws.farAbsorb(absorbArgs);
+        }
       }
+      // (float32 rings: the features and values computed in float64 are rounded here, once)
       h.ringK.set(kRow, slot * m);
       h.ringV.set(vRow, slot * dv);
       if (full) h.start = (h.start + 1) % h.cap;
       else h.len++;
       if (!prf) this.queryFeaturesInto(this.qIn[hIdx]!, 1, this.phiQRows[hIdx]!);
       acc.fill(0);
-      ringArgs.qOff = hIdx * m;
-      ringArgs.c = kernel.near;
-      ringArgs.ringK = h.ringK;
-      ringArgs.ringV = h.ringV;
-      ringArgs.start = h.start;
-      ringArgs.len = h.len;
-      ringArgs.cap = h.cap;
-      ws.aformRing(ringArgs);
+      if (f32) {
+        this.nearRing32(h, hIdx);
+      } else {
+        ringArgs.qOff = hIdx * m;
+        ringArgs.c = kernel.near;
+        ringArgs.ringK = h.ringK as Float64Array;
+        ringArgs.ringV = h.ringV as Float64Array;
+        ringArgs.start = h.start;
+        ringArgs.len = h.len;
+        ringArgs.cap = h.cap;
+        ws.aformRing(ringArgs);
+      }
+      // the far field contracts the float64 query features (F is float64 in either dtype)
       if (kernel.hasFar) {
         contractArgs.far = h.far;
         contractArgs.cFar = kernel.cFar;
@@ -538,6 +607,36 @@ export class DecoderCore {
       for (let col = 0; col < dv; col++) zData[base + col * s1] = den > 0 ? finite((acc[col]! / den) * scale) : 0;
     }
     this.pos++;
+  }
+
+  /** dtype 'float32': F <- gamma (F + U) of one float32 row (F float64, compensated). */
+  private absorb32(h: Head, k: Float32Array, kOff: number, v: Float32Array, vOff: number): void {
+    const a = this.absorb32Args;
+    a.far = h.far;
+    a.gamma = h.kernel.gamma;
+    a.phiK = k;
+    a.kOff = kOff;
+    a.v = v;
+    a.vOff = vOff;
+    this.ws.farAbsorb32(a);
+  }
+
+  /** dtype 'float32': acc += the near field of head hIdx's query (phiQ row, rounded to float32) against its ring. */
+  private nearRing32(h: Head, hIdx: number): void {
+    const m = this.config.featureDim;
+    const q32 = this.phiQ32;
+    const q = this.phiQ;
+    const o = hIdx * m;
+    for (let r = 0; r < m; r++) q32[o + r] = q[o + r]!;
+    const a = this.ring32Args;
+    a.qOff = o;
+    a.c = h.c32;
+    a.ringK = h.ringK as Float32Array;
+    a.ringV = h.ringV as Float32Array;
+    a.start = h.start;
+    a.len = h.len;
+    a.cap = h.cap;
+    this.ws.aformRing32(a);
   }
 
   /** L tokens: q, k: [heads, L, keyDim]; v: [heads, L, valueDim] -> z: [heads, L, valueDim]. */
@@ -553,6 +652,7 @@ export class DecoderCore {
   }
 
   private chunkChecked(qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, L: number, out: Float64Array): void {
+    if (this.dtype === 'float32') return this.chunkChecked32(qv, kv, vv, L, out);
     const cfg = this.config;
     const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
     // plan every head's pass first (pure), so the workspace is sized once, before any view is taken
@@ -600,6 +700,85 @@ export class DecoderCore {
       }
       // the ring keeps the last min(K, nb) rows, linearized from slot 0
       const keep = Math.min(h.K, nb);
+      h.ringK.set(bufK.subarray((nb - keep) * m, nb * m), 0);
+      h.ringV.set(bufV.subarray((nb - keep) * dv, nb * dv), 0);
+      h.start = 0;
+      h.len = keep;
+      ws.release(mark);
+    }
+    this.pos += L;
+  }
+
+  /**
+   * chunk() in dtype 'float32'. Features and values are computed in float64 and rounded to float32 once, into a
+   * float32 buffer [ring oldest-first | chunk]; the far field absorbs the buffer's float32 rows into F (float64),
+   * and the near field runs directly (aformRows32: no float32 FFT near field yet, whatever `method` says; the
+   * cost model is not consulted, lastStats says 'direct').
+   */
+  private chunkChecked32(qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, L: number, out: Float64Array): void {
+    const { heads, keyDim: d, valueDim: dv, featureDim: m } = this.config;
+    let scratch = 0;
+    for (const h of this.heads) scratch = Math.max(scratch, Math.ceil(((h.len + L) * (m + dv)) / 2));
+    // x, features (f64); queries (f32); acc (f64); alignment
+    scratch += L * Math.max(d, dv, m) + Math.ceil((L * m) / 2) + L * m + L * (dv + 1) + 6 * 8;
+    this.prepare(L, scratch);
+    const ws = this.ws;
+    this.lastStats = [];
+    const contract = this.contractArgs;
+    for (let hIdx = 0; hIdx < heads; hIdx++) {
+      const h = this.heads[hIdx]!;
+      const kernel = h.kernel;
+      const R = h.len;
+      const nb = R + L;
+      const mark = ws.mark();
+      const x = ws.f64(L * Math.max(d, dv, m));
+      const bufK = ws.f32(nb * m);
+      const bufV = ws.f32(nb * dv);
+      const phiQ = ws.f64(L * m);
+      const phiQ32 = ws.f32(L * m);
+      const acc = ws.f64(L * (dv + 1));
+      // key features into phiQ (free until the queries), rounded to float32 into the buffer
+      copyHead(kv, hIdx, x);
+      this.keyFeaturesRunning(h, x, L, phiQ);
+      bufK.set(phiQ.subarray(0, L * m), R * m);
+      copyHead(vv, hIdx, x);
+      this.scaleValuesRunning(h, x, L);
+      bufV.set(x.subarray(0, L * dv), R * dv);
+      // buffer = [ring oldest-first | chunk]
+      for (let i = 0; i < R; i++) {
+        const slot = (h.start + i) % h.cap;
+        bufK.set(h.ringK.subarray(slot * m, slot * m + m), i * m);
+        bufV.set(h.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
+      }
+      copyHead(qv, hIdx, x);
+      this.queryFeaturesInto(x, L, phiQ);
+      phiQ32.set(phiQ);
+      const K = h.K;
+      // far field first (as attendBuffer does): key row b - K leaves the near field before row b is read
+      if (kernel.hasFar) {
+        contract.far = h.far;
+        contract.cFar = kernel.cFar;
+        contract.phiQ = phiQ;
+        contract.acc = acc;
+        for (let b = Math.max(R, K); b < nb; b++) {
+          this.absorb32(h, bufK, (b - K) * m, bufV, (b - K) * dv);
+          contract.qOff = (b - R) * m;
+          contract.aOff = (b - R) * (dv + 1);
+          ws.farContract(contract);
+        }
+        contract.phiQ = this.phiQ;
+        contract.acc = this.acc;
+        contract.aOff = 0;
+      }
+      ws.aformRows32({ c: h.c32, tLo: 0, tHi: Math.min(K, nb), phiK: bufK, v: bufV, phiQ: phiQ32, q0: R, b0: R, b1: nb, m, dv, acc });
+      this.lastStats.push({ method: 'direct', block: 0, repairedRows: 0 });
+      const scale = exp2(h.valueExp);
+      const o = hIdx * L * dv;
+      for (let i = 0; i < L; i++) {
+        const den = acc[i * (dv + 1) + dv]!;
+        for (let col = 0; col < dv; col++) out[o + i * dv + col] = den > 0 ? finite((acc[i * (dv + 1) + col]! / den) * scale) : 0;
+      }
+      const keep = Math.min(K, nb);
       h.ringK.set(bufK.subarray((nb - keep) * m, nb * m), 0);
       h.ringV.set(bufV.subarray((nb - keep) * dv, nb * dv), 0);
       h.start = 0;

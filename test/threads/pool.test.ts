@@ -19,7 +19,7 @@ const BACKENDS = ['js', 'wasm'] as const;
 const METHODS = ['auto', 'fft', 'direct'] as const;
 
 /** Same bits (so -0 vs 0 and NaN payloads count), same length. */
-function sameBits(a: Float64Array, b: Float64Array): boolean {
+function sameBits(a: Float64Array | Float32Array, b: Float64Array | Float32Array): boolean {
   return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
