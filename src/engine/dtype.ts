@@ -8,11 +8,11 @@ export type Dtype = 'float32' | 'float64';
 export const DTYPE_NAMES: readonly Dtype[] = ['float64', 'float32'];
 
 /**
- * Validate a dtype (undefined is 'float64'). Throws ConfigError naming `where` and what arrived, or calls `fail`
+ * Validate a dtype (undefined is 'float64'; null is refused). Throws ConfigError naming `where` and what arrived, or calls `fail`
  * with the message (a decoder state's check throws StateError).
  */
 export function checkDtypeOption(value: unknown, where = 'options.dtype', fail?: (message: string) => never): Dtype {
-  const dtype = value ?? 'float64';
+  const dtype = value === undefined ? 'float64' : value;
   if (dtype === 'float64' || dtype === 'float32') return dtype;
   const message = `${where} must be 'float64' or 'float32', got ${describe(value)}`;
   if (fail !== undefined) return fail(message);

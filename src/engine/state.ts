@@ -107,7 +107,6 @@ export function checkDecoderState(cfg: ResolvedConfig, state: DecoderState): voi
   if (state.backend !== 'js' && state.backend !== 'wasm') fail(`state.backend must be 'js' or 'wasm', got ${describe(state.backend)}`);
   // absent: a float64 state (states and snapshots from before the dtype option)
   const dtype = checkDtypeOption(state.dtype, 'state.dtype', fail);
-  if (state.dtype === null) fail(`state.dtype must be 'float64', 'float32' or absent, got null`);
   const f32 = dtype === 'float32';
   const valueLimit = valueExpLimit(dtype);
   // |v| < 2^1024 needs at most 1024 - valueLimit + 1
