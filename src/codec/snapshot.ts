@@ -1,7 +1,8 @@
 // Decoder snapshots: a fixed 18-byte header (magic, format version, payload length, CRC-32 of the payload)
 // followed by a msgpackr payload holding the library version, the complete config (W and RPE tables as
-// binary float64), the options the continuation depends on (method, backend) and the decoder state (every
-// typed array as raw little-endian float64 bytes). See FORMAT.md (versions 1 and 2; this writes 2).
+// binary float64), the options the continuation depends on (method, backend, and dtype for float32 decoders) and
+// the decoder state (every typed array as raw little-endian float64 bytes; a float32 decoder's rings as float32).
+// See FORMAT.md (versions 1 and 2; this writes 2).
 // Restore checks the bytes here (header, checksum, structure, types, sizes) and then goes through the
 // engine's own checks: resolveConfig for the config, checkDecoderState for the state's invariants.
 import { Packr, Unpackr } from 'msgpackr';

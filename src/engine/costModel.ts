@@ -1,6 +1,8 @@
 // Cost model: predicts the time of the A-form (direct) and of the partitioned-FFT S-form for one pass over a
 // buffer, and picks the cheaper method and the FFT block size. Constants are seconds per unit of work, per
 // backend, measured on the reference machine by `npm run bench -- calibrate` (bench/calibrate.ts) and written here.
+// A Decoder of dtype 'float32' does not consult it: its chunks run the near field directly (float32 A-form,
+// engine/decoder.ts chunkChecked32) until a float32 FFT near field exists for decoders.
 import type { BackendName } from '../backend/types.js';
 import { blockRange } from '../math/fftconv.js';
 
