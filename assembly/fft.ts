@@ -34,11 +34,15 @@ export function fftPlanBytes(n: i32): i32 {
   return (twiddleBytes(n) + (n / firstRadix(n)) * 4 + 15) & ~15;
 }
 
+/** (cos, sin) of the last unitRoot() call (globals: AssemblyScript returns one value). */
+export let rootCos: f64 = 1;
+export let rootSin: f64 = 0;
+
 /**
- * (cos, sin) of 2 pi j / n for 0 <= j < n, from angles in the first octant only, so that symmetric values are
- * exactly symmetric (w^{n/4} = -i exactly). Stores w = e^{-2 pi i j/n} as (wr, wr, -wi, wi) at `dst`.
+ * (cos, sin) of 2 pi j / n for 0 <= j < n into (rootCos, rootSin), from angles in the first octant only, so that
+ * symmetric values are exactly symmetric (w^{n/4} = -i exactly). Shared by the float32 plans (fft32.ts).
  */
-function storeTwiddle(dst: usize, j: i32, n: i32): void {
+export function unitRoot(j: i32, n: i32): void {
   let c: f64 = 1;
   let s: f64 = 0;
   if (n >= 4) {
@@ -63,8 +67,15 @@ function storeTwiddle(dst: usize, j: i32, n: i32): void {
   } else if (n == 2 && j == 1) {
     c = -1;
   }
-  const wr = c;
-  const wi = -s;
+  rootCos = c;
+  rootSin = s;
+}
+
+/** Stores w = e^{-2 pi i j/n} as (wr, wr, -wi, wi) at `dst`. */
+function storeTwiddle(dst: usize, j: i32, n: i32): void {
+  unitRoot(j, n);
+  const wr = rootCos;
+  const wi = -rootSin;
   store<f64>(dst, wr);
   store<f64>(dst, wr, 8);
   store<f64>(dst, -wi, 16);

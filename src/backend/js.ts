@@ -7,6 +7,7 @@ import { expRows, expShift, prfLogits } from '../math/features.js';
 import { gemm, gemmPacked, packPanels } from '../math/gemm.js';
 import { sformChannels, spectralMac, type SformChannelsArgs } from '../math/fftconv.js';
 import type { FftPlan, Workspace } from './types.js';
+import { kernelSpectra32Js, sformChannels32, type SformChannels32Args } from '../math/fftconv32.js';
 import { aformRing32, aformRows32, farAbsorb32 } from '../math/aform32.js';
 
 class JsFftPlan implements FftPlan {
@@ -59,10 +60,19 @@ export class JsWorkspace implements Workspace {
   sformChannels(a: SformChannelsArgs): void {
     sformChannels(a, this.fftPlan(2 * a.B));
   }
-  // -- float32 (the Decoder's dtype 'float32'): float32 arrays, float64 arithmetic (math/aform32.ts)
+  // float32: fft.js over Float32Array (its own plans: twiddles in float64)
+  private readonly plans32 = new Map<number, FFT>();
   f32(length: number): Float32Array {
     return new Float32Array(length);
   }
+  readonly kernelSpectra32 = kernelSpectra32Js;
+  sformChannels32(a: SformChannels32Args): void {
+    const N = 2 * a.B;
+    let plan = this.plans32.get(N);
+    if (plan === undefined) this.plans32.set(N, (plan = new FFT(N)));
+    sformChannels32(a, plan);
+  }
+  // float32 window kernels of the Decoder's dtype 'float32': float32 arrays, float64 arithmetic (math/aform32.ts)
   readonly aformRing32 = aformRing32;
   readonly aformRows32 = aformRows32;
   readonly farAbsorb32 = farAbsorb32;

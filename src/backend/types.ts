@@ -7,10 +7,11 @@
 // offsets and copies nothing. A kernel given an array from elsewhere must still be correct (the WASM
 // backend copies it in and out, slowly); correctness never depends on where an array lives.
 import type { SformChannelsArgs } from '../math/fftconv.js';
+import type { SformChannels32Args } from '../math/fftconv32.js';
 import type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs } from '../math/kernelArgs.js';
 import type { AformRing32Args, AformRows32Args, FarAbsorb32Args } from '../math/kernelArgs32.js';
 
-export type { SformChannelsArgs };
+export type { SformChannelsArgs, SformChannels32Args };
 export type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs };
 export type { AformRing32Args, AformRows32Args, FarAbsorb32Args };
 export type BackendName = 'js' | 'wasm';
@@ -57,9 +58,14 @@ export interface Workspace {
   spectralMac(a: SpectralMacArgs): void;
   /** The S-form's channel convolutions (math/fftconv.ts SformChannelsArgs): the whole-sequence hot loop. */
   sformChannels(a: SformChannelsArgs): void;
-  // -- float32 (the Decoder's dtype 'float32'; src/math/kernelArgs32.ts)
+  // -- float32 (attention()'s dtype 'float32'; src/math/fftconv32.ts)
   /** A zeroed array of `length` float32 owned by this workspace, aligned as f64() (it takes ceil(length / 2) float64 entries). */
   f32(length: number): Float32Array;
+  /** Kernel spectra for sformChannels32: partitionKernel's natural-order float64 spectra [P, 2N] -> this backend's float32 layout (P * 2N). */
+  kernelSpectra32(natural: Float64Array, N: number, P: number, out: Float32Array): void;
+  /** The S-form's channel convolutions in float32 (SformChannels32Args). */
+  sformChannels32(a: SformChannels32Args): void;
+  // -- float32 window kernels of the Decoder's dtype 'float32' (src/math/kernelArgs32.ts)
   aformRing32(a: AformRing32Args): void;
   aformRows32(a: AformRows32Args): void;
   farAbsorb32(a: FarAbsorb32Args): void;

@@ -43,6 +43,7 @@ import type {
 } from './types.js';
 import { WASM_BASE64, WASM_HEADER_BYTES } from './wasmBinary.js';
 import { blockRange, type SformChannelsArgs } from '../math/fftconv.js';
+import { sformChannels32Scratch, type SformChannels32Args } from '../math/fftconv32.js';
 import { ResourceError } from '../core/errors.js';
 import { packPanels as packPanelsJs, packedLength } from '../math/gemm.js';
 
@@ -72,6 +73,12 @@ interface Kernels {
   spectralMac(y: number, x: number, h: number, n: number): void;
   spectralConv(y: number, x: number, h: number, n: number, nx: number, P: number, ny: number, r0: number): void;
   sformChannels(h: number, P: number, B: number, phiKT: number, vT: number, nb: number, q0: number, phiQT: number, accT: number, dv: number, ch0: number, ch1: number, X: number, Y: number, yBlocks: number, tmp: number, plan: number): void;
+  // float32 (assembly/fft32.ts, assembly/sform32.ts)
+  fft32PlanBytes(n: number): number;
+  fft32Init(plan: number, n: number): void;
+  fft32Forward(plan: number, n: number, out: number, inp: number, half: number): void;
+  fft32Inverse(plan: number, n: number, buf: number): void;
+  sformChannels32(h: number, P: number, B: number, phiKT: number, vT: number, nb: number, q0: number, phiQT: number, accT: number, dv: number, ch0: number, ch1: number, X: number, Y: number, yBlocks: number, tmp: number, plan: number): void;
   // float32 (assembly/aform32.ts, far32.ts)
   aformRing32(c: number, rk: number, rv: number, start: number, len: number, cap: number, q: number, acc: number, m: number, dv: number): void;
   aformRows32(c: number, tLo: number, tHi: number, k: number, v: number, jBase: number, q: number, acc: number, b0: number, b1: number, m: number, dv: number): void;
@@ -120,6 +127,8 @@ export interface WasmWorkspace extends Workspace {
   spectralConv(a: SpectralConvArgs): void;
   /** See SformChannelsArgs (the S-form's channel convolutions; the seam's kernel). */
   sformChannels(a: SformChannelsArgs): void;
+  /** Test seam: float32 transforms (forward: natural -> bit-reversed order; inverse: in place on `out`, without 1/N). */
+  fft32(size: number, out: Float32Array, input: Float32Array | null, inverse: boolean, half?: boolean): void;
 }
 
 const PAGE = 65536;
@@ -304,6 +313,23 @@ export function wasmFftPlanEntries(size: number): number {
   return Math.ceil(bytes / 64) * 8;
 }
 
+/** Float64 entries a float32 FFT plan of `size` takes from a WASM workspace (assembly/fft32.ts fft32PlanBytes). */
+export function wasmFft32PlanEntries(size: number): number {
+  let sumL = 0;
+  for (let L = size >> 2; L >= 2; L >>= 2) sumL += L;
+  return Math.ceil(Math.max(16, sumL * 48) / 64) * 8;
+}
+
+/** Bit reversal of j in `bits` bits (the order of fft32Forward's output). */
+function bitReverse(j: number, bits: number): number {
+  let r = 0;
+  for (let b = 0; b < bits; b++) {
+    r = (r << 1) | (j & 1);
+    j >>= 1;
+  }
+  return r;
+}
+
 // ------------------------------------------------------------------ the workspace
 
 const NORMALIZE_MODE: Record<Normalize, number> = { none: 0, scale: 1, l2: 2 };
@@ -370,6 +396,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
   private hi: number; // first byte of the plans (top)
   private dirty: number; // bytes in [base, dirty) may hold old data
   private readonly plans = new Map<number, WasmFftPlan>();
+  private readonly plans32 = new Map<number, number>(); // float32 plans: size -> byte offset (from the top, as plans)
 
   constructor(capacity: number) {
     if (!Number.isInteger(capacity) || capacity < 0) throw new RangeError(`WASM workspace capacity must be a non-negative integer (float64 entries), got ${capacity}`);
@@ -408,13 +435,6 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     return view;
   }
 
-  f32(length: number): Float32Array {
-    if (!Number.isInteger(length) || length < 0) throw new RangeError(`f32(length): length must be a non-negative integer, got ${length}`);
-    // the bytes of f64(ceil(length / 2)): same alignment, same accounting
-    const at = this.f64(Math.ceil(length / 2)).byteOffset;
-    return new Float32Array(this.buf, at, length);
-  }
-
   mark(): number {
     return this.lo;
   }
@@ -423,6 +443,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     this.lo = this.base;
     if (!keepPlans) {
       this.plans.clear();
+      this.plans32.clear();
       this.hi = this.base + wasmF64Entries(this.capacity) * 8;
     }
   }
@@ -904,6 +925,79 @@ class WasmWorkspaceImpl implements WasmWorkspace {
       },
       N,
     );
+  }
+
+  // -------------------------------------------------------------- float32 (attention()'s dtype 'float32')
+
+  f32(length: number): Float32Array {
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`f32(length): length must be a non-negative integer, got ${length}`);
+    const v = this.f64(Math.ceil(length / 2));
+    return new Float32Array(this.buf, v.byteOffset, length);
+  }
+
+  /** A float32 FFT plan of `size` (byte offset), taken from the top like the float64 plans and kept as long. */
+  private fft32Plan(size: number): number {
+    let ptr = this.plans32.get(size);
+    if (ptr !== undefined) return ptr;
+    if (!isPowerOfTwo(size)) throw new RangeError(`FFT size must be a power of two >= 2, got ${size}`);
+    const bytes = wasmFft32PlanEntries(size) * 8;
+    if (this.hi - bytes < this.lo) {
+      throw new Error(`WASM workspace is full: a float32 FFT plan of size ${size} needs ${bytes / 8} float64 entries but only ${this.available} are left (capacity ${this.capacity})`);
+    }
+    this.hi -= bytes;
+    this.x.fft32Init(this.hi, size);
+    this.plans32.set(size, (ptr = this.hi));
+    return ptr;
+  }
+
+  /** Packed by chunks of 8 bins ([N / 8][P][re 0..3, im 0..3, re 4..7, im 4..7]), bit-reversed bins, times 1/N (exact). */
+  kernelSpectra32(natural: Float64Array, N: number, P: number, out: Float32Array): void {
+    if (!(isPowerOfTwo(N) && N >= 8)) throw new RangeError(`kernelSpectra32: N must be a power of two >= 8, got ${N}`);
+    if (natural.length < P * 2 * N || out.length < P * 2 * N) throw new RangeError(`kernelSpectra32: need ${P * 2 * N} entries (spectra ${natural.length}, out ${out.length})`);
+    const bits = Math.round(Math.log2(N));
+    const inv = 1 / N;
+    for (let j = 0; j < N; j++) {
+      const src = 2 * bitReverse(j, bits);
+      const at = (j >> 3) * P * 16 + ((j >> 2) & 1) * 8 + (j & 3);
+      for (let p = 0; p < P; p++) {
+        out[at + p * 16] = natural[p * 2 * N + src]! * inv;
+        out[at + p * 16 + 4] = natural[p * 2 * N + src + 1]! * inv;
+      }
+    }
+  }
+
+  sformChannels32(a: SformChannels32Args): void {
+    const { phiKT, vT, phiQT, accT, spectra, q0, nb, m, dv, B, P, ch0, ch1, scratch } = a;
+    if (P <= 0 || nb <= q0 || ch1 <= ch0) return;
+    if (!(isPowerOfTwo(B) && B >= 4)) throw new RangeError(`sformChannels32: block B must be a power of two >= 4, got ${B}`);
+    if (!(Number.isInteger(ch0) && Number.isInteger(ch1) && ch0 >= 0 && ch1 <= m * (dv + 1))) throw new RangeError(`sformChannels32: channels [${ch0}, ${ch1}) outside [0, ${m * (dv + 1)})`);
+    const N = 2 * B;
+    const nq = nb - q0;
+    const { blocks, rStart, sStart } = blockRange(nb, q0, B, P);
+    const nIn = blocks - sStart;
+    const nOut = blocks - rStart;
+    const need = sformChannels32Scratch(nb, q0, B, P);
+    const sizes: Array<[Float32Array, number, string]> = [
+      [spectra, P * 2 * N, 'spectra'], [phiKT, m * nb, 'phiKT'], [vT, dv * nb, 'vT'], [phiQT, m * nq, 'phiQT'], [accT, (dv + 1) * nq, 'accT'], [scratch, need, 'scratch'],
+    ];
+    for (const [arr, len, what] of sizes) {
+      if (arr.length < len) throw new RangeError(`sformChannels32 ${what}: needs ${len} float32, got ${arr.length}`);
+      // float32 arrays are always views of this workspace (f32()): the kernel reads them in place
+      if (arr.buffer !== this.buf) throw new RangeError(`sformChannels32 ${what}: must be a view of this workspace (take it with f32())`);
+    }
+    const plan = this.fft32Plan(N);
+    const X = scratch.byteOffset;
+    const Y = X + nIn * N * 8;
+    const tmp = Y + nOut * N * 8;
+    this.x.sformChannels32(spectra.byteOffset, P, B, phiKT.byteOffset, vT.byteOffset, nb, q0, phiQT.byteOffset, accT.byteOffset, dv, ch0, ch1, X, Y, nOut, tmp, plan);
+  }
+
+  /** Test seam: the float32 transforms on views of this workspace (forward: natural -> bit-reversed; inverse in place, no 1/N). */
+  fft32(size: number, out: Float32Array, input: Float32Array | null, inverse: boolean, half = false): void {
+    const plan = this.fft32Plan(size);
+    if (out.buffer !== this.buf || (input !== null && input.buffer !== this.buf)) throw new RangeError('fft32: arrays must be views of this workspace');
+    if (inverse) this.x.fft32Inverse(plan, size, out.byteOffset);
+    else this.x.fft32Forward(plan, size, out.byteOffset, input!.byteOffset, half ? 1 : 0);
   }
 
   // -------------------------------------------------------------- float32 kernels (the Decoder's dtype 'float32')

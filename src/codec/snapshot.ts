@@ -10,7 +10,7 @@ import { DecoderCore, type DecoderOptions, type DecoderState, type HeadState } f
 import { resolveConfig, type AttentionConfig, type FeatureSpec, type ResolvedConfig, type RpeSide, type RpeSpec, type Tail } from '../engine/config.js';
 import { checkDecoderState, NO_KEY } from '../engine/state.js';
 import { checkMethodOption } from '../engine/nearfield.js';
-import { checkDtypeOption, type Dtype } from '../engine/dtype.js';
+import { checkDtypeOption, type DType } from '../engine/dtype.js';
 import { exp2, powerOfTwoAbove } from '../math/features.js';
 import { checkBackendOption } from '../backend/index.js';
 import { ConfigError, SnapshotError, StateError, describe } from '../core/errors.js';
@@ -247,7 +247,7 @@ function int(v: unknown, path: Path, min: number, max: number): number {
   return v;
 }
 
-function bin(v: unknown, path: Path, floats: number, dtype: Dtype = 'float64'): Uint8Array {
+function bin(v: unknown, path: Path, floats: number, dtype: DType = 'float64'): Uint8Array {
   const size = dtype === 'float32' ? 4 : 8;
   if (!(v instanceof Uint8Array)) fail('inconsistent', `${path} must be binary ${dtype} data, got ${describe(v)}`);
   if (v.length !== floats * size) fail('inconsistent', `${path} must hold ${floats} ${dtype} values (${floats * size} bytes), got ${v.length} bytes`);
@@ -349,7 +349,7 @@ interface RawHead {
 }
 
 /** Version 2 state: per-head rings, linearized oldest first, of min(position, K_h) rows (float32 for dtype 'float32'). */
-function decodeStateV2(v: unknown, cfg: ResolvedConfig, method: unknown, backend: unknown, dtype: Dtype): DecoderState {
+function decodeStateV2(v: unknown, cfg: ResolvedConfig, method: unknown, backend: unknown, dtype: DType): DecoderState {
   const s = asMap(v, 'state', ['position', 'heads']);
   const { heads, valueDim: dv, featureDim: m } = cfg;
   const position = int(get(s, 'position'), 'state.position', 0, Number.MAX_SAFE_INTEGER);
@@ -502,7 +502,7 @@ function parsePayload(bytes: Uint8Array, header: SnapshotHeader, maxDerivedBytes
     const o = asMap(ov, 'payload.options', ov instanceof Map && ov.has('dtype') ? ['method', 'backend', 'dtype'] : ['method', 'backend']);
     const stored = o.has('dtype') ? o.get('dtype') : 'float64';
     if (stored !== 'float64' && stored !== 'float32') fail('inconsistent', `payload.options.dtype must be 'float64' or 'float32' (or absent: float64), got ${describe(stored)}`);
-    const dtype: Dtype = stored;
+    const dtype: DType = stored;
     state = decodeStateV2(get(r, 'state'), resolved, get(o, 'method'), get(o, 'backend'), dtype);
   }
   try {

@@ -1,8 +1,8 @@
 // Cost model: predicts the time of the A-form (direct) and of the partitioned-FFT S-form for one pass over a
 // buffer, and picks the cheaper method and the FFT block size. Constants are seconds per unit of work, per
 // backend, measured on the reference machine by `npm run bench -- calibrate` (bench/calibrate.ts) and written here.
-// A Decoder of dtype 'float32' does not consult it: its chunks run the near field directly (float32 A-form,
-// engine/decoder.ts chunkChecked32) until a float32 FFT near field exists for decoders.
+// A Decoder of dtype 'float32' plans its chunks with COSTS32 (below) too: 'direct' there runs its float32 A-form
+// (assembly/aform32.ts, one query row at a time), whose cost the float64 `direct` constants stand in for.
 import type { BackendName } from '../backend/types.js';
 import { blockRange } from '../math/fftconv.js';
 
@@ -124,3 +124,17 @@ export function chooseNear(q0: number, nb: number, K: number, m: number, dv: num
   const fftTotal = fft.predictedSeconds + directCost(q0, nb, 0, head, m, dv, cost);
   return fftTotal < direct ? { ...fft, predictedSeconds: fftTotal } : { method: 'direct', block: 0, predictedSeconds: direct };
 }
+
+/**
+ * The float32 S-form (attention()'s dtype 'float32'): fftSeconds, mac and channelRow of the float32 kernels; `direct`
+ * is float64's (the A-form stays float64). Measured on the reference machine by `npx tsx bench/calibrate32.ts`.
+ */
+export const COSTS32: Record<BackendName, CostConstants> = {
+  js: { ...COSTS.js },
+  wasm: {
+    direct: COSTS.wasm.direct,
+    fftSeconds: COSTS.wasm.fftSeconds.map((s) => s / 2),
+    mac: COSTS.wasm.mac / 2,
+    channelRow: COSTS.wasm.channelRow / 2,
+  },
+};

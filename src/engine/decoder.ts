@@ -11,16 +11,17 @@ import { ConfigError, ShapeError, StateError, describe } from '../core/errors.js
 import { MAX_POSITION } from '../core/limits.js';
 import { checkSequence, checkTensor, copyHead, gatherRows, type CheckedTensor } from './tensor.js';
 import { attendBuffer, checkMethodOption, planPass, PartitionCache, type MethodOption, type PassStats } from './nearfield.js';
+import { attendBuffer32, planPass32 } from './nearfield32.js';
 import { deterministicFeatures, exp2, powerOfTwoAbove, queryFeatures, type PrfLogitsKernel } from '../math/features.js';
 import { kernelMaxLog, shiftKernel, type CausalKernel, type ShiftedKernel } from '../math/kernel.js';
 import type { AformRingArgs, FarAbsorbArgs, FarArrays, FarContractArgs, PrfLogitsArgs } from '../math/kernelArgs.js';
 import type { AformRing32Args, FarAbsorb32Args } from '../math/kernelArgs32.js';
-import { checkDtypeOption, type Dtype } from './dtype.js';
+import { checkDtypeOption, type DType } from './dtype.js';
 import { checkBackendOption, createWorkspace, resolveBackend, type BackendName, type BackendOption, type Workspace } from '../backend/index.js';
 import { checkDecoderState, NO_KEY, valueExpLimit, type DecoderState, type HeadState } from './state.js';
 
 export type { DecoderState, HeadState } from './state.js';
-export type { Dtype } from './dtype.js';
+export type { DType } from './dtype.js';
 
 export interface DecoderOptions {
   /** near-field method for chunks: 'auto' (cost model), 'fft' or 'direct'. Steps always use the A-form. */
@@ -32,7 +33,7 @@ export interface DecoderOptions {
    * bytes) and float32 window kernels; features, far field F and accumulators stay float64. Per-row normwise
    * error vs the float64 oracle <= 1e-4 (test/engine/decoder-float32.test.ts).
    */
-  dtype?: Dtype;
+  dtype?: DType;
 }
 
 const LN2 = Math.LN2;
@@ -64,7 +65,7 @@ export class DecoderCore {
   readonly config: ResolvedConfig;
   readonly method: MethodOption;
   readonly backend: BackendName;
-  readonly dtype: Dtype;
+  readonly dtype: DType;
   private ws: Workspace;
   private heads: Head[];
   private pos = 0;
@@ -711,20 +712,26 @@ export class DecoderCore {
 
   /**
    * chunk() in dtype 'float32'. Features and values are computed in float64 and rounded to float32 once, into a
-   * float32 buffer [ring oldest-first | chunk]; the far field absorbs the buffer's float32 rows into F (float64),
-   * and the near field runs directly (aformRows32: no float32 FFT near field yet, whatever `method` says; the
-   * cost model is not consulted, lastStats says 'direct').
+   * float32 buffer [ring oldest-first | chunk] (what the ring keeps). The cost model (float32 constants, planPass32)
+   * picks the near field: 'direct' runs the float32 A-form (aformRows32) with the far field absorbing the buffer's
+   * float32 rows into F (float64); 'fft' runs attention()'s float32 pass (nearfield32.ts: far field, head lags and
+   * repairs in float64, FFT channels in float32) over float64 copies of the same rounded rows.
    */
   private chunkChecked32(qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, L: number, out: Float64Array): void {
     const { heads, keyDim: d, valueDim: dv, featureDim: m } = this.config;
+    const plans = this.heads.map((h) => planPass32(h.K, this.method, 0, h.len, h.len + L, m, dv, this.backend));
     let scratch = 0;
-    for (const h of this.heads) scratch = Math.max(scratch, Math.ceil(((h.len + L) * (m + dv)) / 2));
+    this.heads.forEach((h, i) => {
+      const nb = h.len + L;
+      const p = plans[i]!;
+      // the float32 buffer, and for an FFT pass its float64 copy, the pass's scratch and a plan
+      scratch = Math.max(scratch, Math.ceil((nb * (m + dv)) / 2) + (p.method === 'fft' ? nb * (m + dv) + p.scratch + p.planFloats + 3 * 8 : 0));
+    });
     // x, features (f64); queries (f32); acc (f64); alignment
     scratch += L * Math.max(d, dv, m) + Math.ceil((L * m) / 2) + L * m + L * (dv + 1) + 6 * 8;
     this.prepare(L, scratch);
     const ws = this.ws;
     this.lastStats = [];
-    const contract = this.contractArgs;
     for (let hIdx = 0; hIdx < heads; hIdx++) {
       const h = this.heads[hIdx]!;
       const kernel = h.kernel;
@@ -752,26 +759,20 @@ export class DecoderCore {
       }
       copyHead(qv, hIdx, x);
       this.queryFeaturesInto(x, L, phiQ);
-      phiQ32.set(phiQ);
       const K = h.K;
-      // far field first (as attendBuffer does): key row b - K leaves the near field before row b is read
-      if (kernel.hasFar) {
-        contract.far = h.far;
-        contract.cFar = kernel.cFar;
-        contract.phiQ = phiQ;
-        contract.acc = acc;
-        for (let b = Math.max(R, K); b < nb; b++) {
-          this.absorb32(h, bufK, (b - K) * m, bufV, (b - K) * dv);
-          contract.qOff = (b - R) * m;
-          contract.aOff = (b - R) * (dv + 1);
-          ws.farContract(contract);
-        }
-        contract.phiQ = this.phiQ;
-        contract.acc = this.acc;
-        contract.aOff = 0;
+      const plan = plans[hIdx]!;
+      if (plan.method === 'fft') {
+        const bufK64 = ws.f64(nb * m);
+        const bufV64 = ws.f64(nb * dv);
+        bufK64.set(bufK);
+        bufV64.set(bufV);
+        const pass = { kernel, partitions: h.partitions, method: this.method, block: 0, phiK: bufK64, v: bufV64, phiQ, q0: R, nb, m, dv, far: h.far, acc };
+        this.lastStats.push(attendBuffer32(pass, plan, ws));
+      } else {
+        phiQ32.set(phiQ);
+        this.direct32(h, bufK, bufV, phiQ, phiQ32, R, nb, acc);
+        this.lastStats.push({ method: 'direct', block: 0, repairedRows: 0 });
       }
-      ws.aformRows32({ c: h.c32, tLo: 0, tHi: Math.min(K, nb), phiK: bufK, v: bufV, phiQ: phiQ32, q0: R, b0: R, b1: nb, m, dv, acc });
-      this.lastStats.push({ method: 'direct', block: 0, repairedRows: 0 });
       const scale = exp2(h.valueExp);
       const o = hIdx * L * dv;
       for (let i = 0; i < L; i++) {
@@ -786,6 +787,35 @@ export class DecoderCore {
       ws.release(mark);
     }
     this.pos += L;
+  }
+
+  /**
+   * The float32 direct pass over a buffer of nb rows (queries from row R): far field first (as attendBuffer does:
+   * key row b - K leaves the near field before row b is read; F float64, the query features float64), then the
+   * float32 A-form over lags < K. acc: [nb - R, dv + 1], added into.
+   */
+  private direct32(h: Head, bufK: Float32Array, bufV: Float32Array, phiQ: Float64Array, phiQ32: Float32Array, R: number, nb: number, acc: Float64Array): void {
+    const { valueDim: dv, featureDim: m } = this.config;
+    const kernel = h.kernel;
+    const K = h.K;
+    const contract = this.contractArgs;
+    if (kernel.hasFar) {
+      contract.far = h.far;
+      contract.cFar = kernel.cFar;
+      contract.phiQ = phiQ;
+      contract.acc = acc;
+      for (let b = Math.max(R, K); b < nb; b++) {
+        this.absorb32(h, bufK, (b - K) * m, bufV, (b - K) * dv);
+        contract.qOff = (b - R) * m;
+        contract.aOff = (b - R) * (dv + 1);
+        this.ws.farContract(contract);
+      }
+      // the step's record again
+      contract.phiQ = this.phiQ;
+      contract.acc = this.acc;
+      contract.aOff = 0;
+    }
+    this.ws.aformRows32({ c: h.c32, tLo: 0, tHi: Math.min(K, nb), phiK: bufK, v: bufV, phiQ: phiQ32, q0: R, b0: R, b1: nb, m, dv, acc });
   }
 }
 

@@ -1,20 +1,21 @@
-// The arithmetic a Decoder keeps its state in (DESIGN section 8): 'float64' (the default, the reference) or
-// 'float32' (opt-in: rings of float32 key features and values, half the state bytes, float32 window kernels,
-// float64 far field and accumulators; its own accuracy contract, per-row normwise error <= 1e-4).
+// The element type of the hot loops: 'float64' (the default and the reference) or 'float32' (opt-in, with its own
+// accuracy contract). attention(): the FFT near field on float32 channels. Decoder: rings of float32 key features
+// and values (half the state bytes) and float32 window kernels; features, far field and accumulators stay float64.
 import { ConfigError, describe } from '../core/errors.js';
 
-export type Dtype = 'float32' | 'float64';
+export type DType = 'float32' | 'float64';
 
-export const DTYPE_NAMES: readonly Dtype[] = ['float64', 'float32'];
+/** The dtype names (the one place that knows them). */
+export const DTYPE_NAMES: readonly DType[] = ['float64', 'float32'];
 
 /**
- * Validate a dtype (undefined is 'float64'; null is refused). Throws ConfigError naming `where` and what arrived, or calls `fail`
- * with the message (a decoder state's check throws StateError).
+ * Validate a dtype option: undefined is 'float64'. Throws ConfigError naming `where`, what it must be and what
+ * arrived, or calls `fail` with the message (a decoder state's check throws StateError).
  */
-export function checkDtypeOption(value: unknown, where = 'options.dtype', fail?: (message: string) => never): Dtype {
-  const dtype = value === undefined ? 'float64' : value;
-  if (dtype === 'float64' || dtype === 'float32') return dtype;
-  const message = `${where} must be 'float64' or 'float32', got ${describe(value)}`;
+export function checkDtypeOption(value: unknown, where = 'options.dtype', fail?: (message: string) => never): DType {
+  const dtype = value ?? 'float64';
+  if ((DTYPE_NAMES as readonly unknown[]).includes(dtype)) return dtype as DType;
+  const message = `${where} must be 'float64' or 'float32', got ${describe(dtype)}`;
   if (fail !== undefined) return fail(message);
   throw new ConfigError(message);
 }

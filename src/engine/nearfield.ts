@@ -73,7 +73,7 @@ export interface BufferPass {
 }
 
 /** Far field over query rows b in [q0, nb): key row b - K is absorbed before row b is read (older keys are in F). */
-function farRows(p: BufferPass, far: FarState, ws: Workspace): void {
+export function farRows(p: BufferPass, far: FarState, ws: Workspace): void {
   const { kernel, phiK, v, phiQ, q0, nb, m, dv, acc } = p;
   const K = kernel.near.length;
   const absorb: FarAbsorbArgs = { far, gamma: kernel.gamma, phiK, kOff: 0, v, vOff: 0, m, dv };

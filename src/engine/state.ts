@@ -7,7 +7,7 @@ import type { BackendName } from '../backend/types.js';
 import type { ResolvedConfig } from './config.js';
 import { kernelLogAt } from '../math/kernel.js';
 import { checkMethodOption, type MethodOption } from './nearfield.js';
-import { checkDtypeOption, type Dtype } from './dtype.js';
+import { checkDtypeOption, type DType } from './dtype.js';
 
 /** Per-head state. Ring arrays are linearized, oldest first, length len = min(position, K_h). */
 export interface HeadState {
@@ -32,7 +32,7 @@ export interface DecoderState {
   /** the backend the session ran on; recorded because backends round differently */
   backend: BackendName;
   /** the arithmetic of the rings (absent: 'float64', what states before dtype were); recorded because they round differently */
-  dtype?: Dtype;
+  dtype?: DType;
   heads: HeadState[];
 }
 
@@ -47,7 +47,7 @@ export const VALUE_EXP_LIMIT = 900;
 export const VALUE_EXP_LIMIT32 = 100;
 
 /** Values of a dtype are kept below 2^valueExpLimit(dtype) in magnitude. */
-export function valueExpLimit(dtype: Dtype): number {
+export function valueExpLimit(dtype: DType): number {
   return dtype === 'float32' ? VALUE_EXP_LIMIT32 : VALUE_EXP_LIMIT;
 }
 

@@ -16,6 +16,9 @@ const BACKENDS = ['js', 'wasm'] as const;
 /** The float32 contract: per-row normwise error vs the float64 oracle (test/helpers.ts maxRowError). */
 const BAR32 = 1e-4;
 
+/** Near-field passes of chunk calls by method (the properties must reach both float32 chunk paths). */
+const passes = { direct: 0, fft: 0 };
+
 /** Run a decoder over the stream with the given call sizes (1 = step); returns [heads, n, dv]. */
 function stream(dec: Decoder, q: NdArray, k: NdArray, v: NdArray, sizes: number[]): NdArray<Float64Array> {
   const [heads, n] = q.shape as [number, number];
@@ -30,6 +33,7 @@ function stream(dec: Decoder, q: NdArray, k: NdArray, v: NdArray, sizes: number[
       for (let h = 0; h < heads; h++) for (let c = 0; c < dv; c++) z.set(h, pos, c, out.get(h, c));
     } else {
       const out = dec.chunk(rows(q, pos, pos + L), rows(k, pos, pos + L), rows(v, pos, pos + L));
+      for (const s of dec.lastStats) passes[s.method]++;
       for (let h = 0; h < heads; h++) for (let i = 0; i < L; i++) for (let c = 0; c < dv; c++) z.set(h, pos + i, c, out.get(h, i, c));
     }
     pos += L;
@@ -99,6 +103,9 @@ for (const backend of BACKENDS) describe(`Decoder dtype 'float32' (${backend})`,
       }),
       { numRuns: 60, seed: 21 },
     );
+    // both chunk paths ran: the float32 A-form and attention()'s float32 FFT pass
+    expect(passes.direct).toBeGreaterThan(0);
+    expect(passes.fft).toBeGreaterThan(0);
   });
 
   it('a snapshot at any split point records float32 and continues bit-identically; the rings are float32', () => {
@@ -196,7 +203,7 @@ describe("Decoder dtype: options and snapshots", () => {
   const config: AttentionConfig = { heads: 2, keyDim: 3, valueDim: 2, features: { kind: 'prf', count: 4, seed: 1 }, rpe: { past: { bias: [0, -1, -2], tail: 'clip' } } };
 
   it('a bad dtype is a ConfigError saying what was expected and what arrived (constructor and restore)', () => {
-    for (const bad of ['float16', 'f32', 32, null, {}]) {
+    for (const bad of ['float16', 'f32', 32, {}]) {
       expect(() => new Decoder(config, { dtype: bad as never })).toThrow(ConfigError);
     }
     expect(() => new Decoder(config, { dtype: 'float16' as never })).toThrow(`options.dtype must be 'float64' or 'float32', got "float16"`);
