@@ -77,7 +77,7 @@ function copyState(s: DecoderState, into: DecoderState | null): DecoderState {
 }
 
 function sessionFor(cfg: ResolvedConfig, key: string, state: DecoderState): Session {
-  const skey = `${key}/${state.method}/${state.backend}`;
+  const skey = `${key}/${state.method}/${state.backend}/${state.dtype ?? 'float64'}`;
   let s = sessions.get(skey);
   sessions.delete(skey);
   if (s !== undefined && s.dec.config === cfg && s.valid && s.last !== null && sameState(s.last, state)) {
