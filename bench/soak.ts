@@ -88,7 +88,7 @@ for (let c = 0; c * L < total; c++) {
     worst = Math.max(worst, e / s);
     const vsTwin = twin !== null ? `, max row error vs float64 decoder since the last sample ${windowTwin.toExponential(2)}` : '';
     windowTwin = 0;
-    console.log(`position ${i + 1}: normwise rel error ${(e / s).toExponential(2)}${vsTwin}, state ${dec.stateBytes} B, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+    console.log(`position ${i + 1}: normwise rel error ${(e / s).toExponential(2)}${vsTwin}, near field ${dec.lastStats[0]?.method}, state ${dec.stateBytes} B, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
   }
 }
 const wall = (performance.now() - t0) / 1000;
