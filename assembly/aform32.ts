@@ -157,17 +157,133 @@ export function aformRing32(c: usize, rk: usize, rv: usize, start: i32, len: i32
   }
 }
 
+// ---------------------------------------------------------------- four queries (aformRows32)
+
+/**
+ * W[jj][i] = c(lag0 + i - jj) (q_i . k_jj) for queries i < 4 (rows of q, stride m) and keys jj < n: one f32x4 of
+ * the four queries' weights per key.
+ */
+function weights4x32(c: usize, lag0: i32, tLo: i32, tHi: i32, k: usize, q: usize, n: i32, m: i32): void {
+  const W = AFORM_W;
+  const m4 = <usize>m << 2;
+  const mv = m & ~3;
+  const rEnd = <usize>mv << 2;
+  const q0 = q;
+  const q1 = q0 + m4;
+  const q2 = q1 + m4;
+  const q3 = q2 + m4;
+  const zero = f32x4.splat(0);
+  for (let jj = 0; jj < n; jj++) {
+    const kj = k + <usize>jj * m4;
+    let s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+    for (let r: usize = 0; r < rEnd; r += 16) {
+      const x = v128.load(kj + r);
+      s0 = f32x4.add(s0, f32x4.mul(v128.load(q0 + r), x));
+      s1 = f32x4.add(s1, f32x4.mul(v128.load(q1 + r), x));
+      s2 = f32x4.add(s2, f32x4.mul(v128.load(q2 + r), x));
+      s3 = f32x4.add(s3, f32x4.mul(v128.load(q3 + r), x));
+    }
+    const a = f32x4.add(v128.shuffle<f32>(s0, s1, 0, 4, 1, 5), v128.shuffle<f32>(s0, s1, 2, 6, 3, 7));
+    const b = f32x4.add(v128.shuffle<f32>(s2, s3, 0, 4, 1, 5), v128.shuffle<f32>(s2, s3, 2, 6, 3, 7));
+    let d = f32x4.add(v128.shuffle<f32>(a, b, 0, 1, 4, 5), v128.shuffle<f32>(a, b, 2, 3, 6, 7));
+    for (let r = mv; r < m; r++) {
+      const o = <usize>r << 2;
+      d = f32x4.add(d, f32x4.mul(f32x4(load<f32>(q0 + o), load<f32>(q1 + o), load<f32>(q2 + o), load<f32>(q3 + o)), f32x4.splat(load<f32>(kj + o))));
+    }
+    // lags of the four queries at key jj: t .. t + 3 (contiguous in c)
+    const t = lag0 - jj;
+    const cv = t >= tLo && t + 3 < tHi ? v128.load(c + (<usize>t << 2)) : f32x4(cAt(c, t, tLo, tHi), cAt(c, t + 1, tLo, tHi), cAt(c, t + 2, tLo, tHi), cAt(c, t + 3, tLo, tHi));
+    v128.store(W + (<usize>jj << 4), v128.and(f32x4.mul(cv, d), f32x4.ne(cv, zero)));
+  }
+}
+
+/** The four acc rows (f64, stride dv + 1) += float32 sums of W[jj][i] [v_jj; 1] over keys jj < n (rows of v). */
+function values4x32(v: usize, n: i32, dv: i32, acc: usize): void {
+  const W = AFORM_W;
+  const dv4 = <usize>dv << 2;
+  const w18 = <usize>(dv + 1) << 3;
+  let col = 0;
+  for (; col + 8 <= dv; col += 8) {
+    const co = <usize>col << 2;
+    let a0 = f32x4.splat(0), b0 = a0, a1 = a0, b1 = a0, a2 = a0, b2 = a0, a3 = a0, b3 = a0;
+    let vp = v + co;
+    let wp = W;
+    for (let jj = 0; jj < n; jj++) {
+      const x = v128.load(vp);
+      const y = v128.load(vp, 16);
+      let w = v128.load32_splat(wp);
+      a0 = f32x4.add(a0, f32x4.mul(w, x));
+      b0 = f32x4.add(b0, f32x4.mul(w, y));
+      w = v128.load32_splat(wp, 4);
+      a1 = f32x4.add(a1, f32x4.mul(w, x));
+      b1 = f32x4.add(b1, f32x4.mul(w, y));
+      w = v128.load32_splat(wp, 8);
+      a2 = f32x4.add(a2, f32x4.mul(w, x));
+      b2 = f32x4.add(b2, f32x4.mul(w, y));
+      w = v128.load32_splat(wp, 12);
+      a3 = f32x4.add(a3, f32x4.mul(w, x));
+      b3 = f32x4.add(b3, f32x4.mul(w, y));
+      vp += dv4;
+      wp += 16;
+    }
+    const ac = acc + (<usize>col << 3);
+    addInto(ac, a0);
+    addInto(ac + 32, b0);
+    addInto(ac + w18, a1);
+    addInto(ac + w18 + 32, b1);
+    addInto(ac + 2 * w18, a2);
+    addInto(ac + 2 * w18 + 32, b2);
+    addInto(ac + 3 * w18, a3);
+    addInto(ac + 3 * w18 + 32, b3);
+  }
+  // remaining value columns one at a time for the four rows at once, then the denominators
+  for (; col <= dv; col++) {
+    let s = f32x4.splat(0);
+    let wp = W;
+    if (col < dv) {
+      let vp = v + (<usize>col << 2);
+      for (let jj = 0; jj < n; jj++) {
+        s = f32x4.add(s, f32x4.mul(v128.load(wp), v128.load32_splat(vp)));
+        vp += dv4;
+        wp += 16;
+      }
+    } else {
+      for (let jj = 0; jj < n; jj++) {
+        s = f32x4.add(s, v128.load(wp));
+        wp += 16;
+      }
+    }
+    const ac = acc + (<usize>col << 3);
+    store<f64>(ac, load<f64>(ac) + <f64>f32x4.extract_lane(s, 0));
+    store<f64>(ac + w18, load<f64>(ac + w18) + <f64>f32x4.extract_lane(s, 1));
+    store<f64>(ac + 2 * w18, load<f64>(ac + 2 * w18) + <f64>f32x4.extract_lane(s, 2));
+    store<f64>(ac + 3 * w18, load<f64>(ac + 3 * w18) + <f64>f32x4.extract_lane(s, 3));
+  }
+}
+
 /**
  * For query rows b in [b0, b1): acc_b += sum_{t in [tLo, tHi), t <= b} c[t] (q_b . k_{b-t}) [v_{b-t}; 1].
  * k, v (f32) point at key row jBase (rows j < jBase are never read); q (f32), acc (f64) point at query row b0
- * (strides m and dv + 1). Keys of a row are summed in groups of AFORM_JC from its oldest key.
+ * (strides m and dv + 1). Rows go four at a time (one key row load serves four queries); each group's keys are
+ * summed in float32 in chunks of AFORM_JC from its oldest key, each chunk's sums added into acc in float64. The
+ * last rows (fewer than four) go one at a time.
  */
 export function aformRows32(c: usize, tLo: i32, tHi: i32, k: usize, v: usize, jBase: i32, q: usize, acc: usize, b0: i32, b1: i32, m: i32, dv: i32): void {
   if (tHi <= tLo) return;
   const m4 = <usize>m << 2;
   const dv4 = <usize>dv << 2;
   const w18 = <usize>(dv + 1) << 3;
-  for (let b = b0; b < b1; b++) {
+  const full = b0 + ((b1 - b0) & ~3);
+  for (let g = b0; g < full; g += 4) {
+    const lo = max(0, g - tHi + 1);
+    const hi = g + 3 - tLo; // inclusive
+    for (let j0 = lo; j0 <= hi; j0 += AFORM_JC) {
+      const n = min(AFORM_JC, hi - j0 + 1);
+      weights4x32(c, g - j0, tLo, tHi, k + <usize>(j0 - jBase) * m4, q + <usize>(g - b0) * m4, n, m);
+      values4x32(v + <usize>(j0 - jBase) * dv4, n, dv, acc + <usize>(g - b0) * w18);
+    }
+  }
+  for (let b = full; b < b1; b++) {
     const jLo = max(0, b - tHi + 1);
     const jHi = b - tLo; // inclusive
     const qb = q + <usize>(b - b0) * m4;

@@ -26,11 +26,62 @@ export function aformRing32(args: AformRing32Args): void {
   }
 }
 
-/** The A-form over a float32 buffer (math/aform.ts aformRows, one query row at a time). */
+/** The A-form over a float32 buffer (math/aform.ts aformRows over float32 arrays: four queries share each key row load). */
 export function aformRows32(args: AformRows32Args): void {
   const { c, tLo, tHi, phiK, v, phiQ, q0, m, dv, b0, b1, acc } = args;
+  if (tHi <= tLo) return;
   const w1 = dv + 1;
-  for (let b = b0; b < b1; b++) {
+  let b = b0;
+  for (; b + 4 <= b1; b += 4) {
+    const jLo = Math.max(0, b - tHi + 1);
+    const jHi = b + 3 - tLo; // inclusive
+    const qa = (b - q0) * m;
+    const qb = qa + m;
+    const qc = qb + m;
+    const qd = qc + m;
+    const aa = (b - q0) * w1;
+    const ab = aa + w1;
+    const ac = ab + w1;
+    const ad = ac + w1;
+    for (let j = jLo; j <= jHi; j++) {
+      const ta = b - j;
+      const ca = ta >= tLo && ta < tHi ? c[ta]! : 0;
+      const cb = ta + 1 >= tLo && ta + 1 < tHi ? c[ta + 1]! : 0;
+      const cc = ta + 2 >= tLo && ta + 2 < tHi ? c[ta + 2]! : 0;
+      const cd = ta + 3 >= tLo && ta + 3 < tHi ? c[ta + 3]! : 0;
+      if (ca === 0 && cb === 0 && cc === 0 && cd === 0) continue;
+      const ko = j * m;
+      let sa = 0;
+      let sb = 0;
+      let sc = 0;
+      let sd = 0;
+      for (let r = 0; r < m; r++) {
+        const kr = phiK[ko + r]!;
+        sa += phiQ[qa + r]! * kr;
+        sb += phiQ[qb + r]! * kr;
+        sc += phiQ[qc + r]! * kr;
+        sd += phiQ[qd + r]! * kr;
+      }
+      const wa = ca * sa;
+      const wb = cb * sb;
+      const wc = cc * sc;
+      const wd = cd * sd;
+      const vo = j * dv;
+      for (let col = 0; col < dv; col++) {
+        const x = v[vo + col]!;
+        acc[aa + col] = acc[aa + col]! + wa * x;
+        acc[ab + col] = acc[ab + col]! + wb * x;
+        acc[ac + col] = acc[ac + col]! + wc * x;
+        acc[ad + col] = acc[ad + col]! + wd * x;
+      }
+      acc[aa + dv] = acc[aa + dv]! + wa;
+      acc[ab + dv] = acc[ab + dv]! + wb;
+      acc[ac + dv] = acc[ac + dv]! + wc;
+      acc[ad + dv] = acc[ad + dv]! + wd;
+    }
+  }
+  // the last rows (fewer than four) one at a time
+  for (; b < b1; b++) {
     const qOff = (b - q0) * m;
     const aOff = (b - q0) * w1;
     const tEnd = Math.min(tHi, b + 1);
