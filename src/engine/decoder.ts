@@ -339,13 +339,32 @@ export class DecoderCore {
       const len = s.ringK.length / m;
       this.growRing(h, caps[i]!);
       h.ringK.set(s.ringK, 0);
-      h.ringV.set(s.ringV, 0);
       h.start = 0;
       h.len = len;
       h.far.sum.set(s.farSum);
       h.far.comp.set(s.farComp);
       h.keyExp = s.keyExp;
       h.valueExp = s.valueExp;
+      // a state of another dtype (a float64 state into float32 rings) may hold values above this dtype's limit:
+      // they are scaled by a power of two first, F's numerator columns with them, as scaleValuesRunning does
+      // (stored values are already scaled by 2^-valueExp: their bound is 2^valueLimit itself)
+      let vMax = 0;
+      for (let j = 0; j < s.ringV.length; j++) vMax = Math.max(vMax, Math.abs(s.ringV[j]!));
+      if (vMax < 2 ** this.valueLimit) {
+        h.ringV.set(s.ringV, 0);
+        return;
+      }
+      const exp = powerOfTwoAbove(vMax) + h.valueExp - this.valueLimit + 1;
+      const factor = exp2(h.valueExp - exp);
+      for (let j = 0; j < s.ringV.length; j++) h.ringV[j] = s.ringV[j]! * factor;
+      for (let r = 0; r < m; r++) {
+        for (let col = 0; col < dv; col++) {
+          const o = r * (dv + 1) + col;
+          h.far.sum[o] = h.far.sum[o]! * factor;
+          h.far.comp[o] = h.far.comp[o]! * factor;
+        }
+      }
+      h.valueExp = exp;
     });
     this.pos = state.position;
   }

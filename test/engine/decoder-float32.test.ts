@@ -159,6 +159,25 @@ for (const backend of BACKENDS) describe(`Decoder dtype 'float32' (${backend})`,
     }
   });
 
+  it('a float64 state with values past the float32 limit restores as float32 (values rescaled exactly, F with them)', () => {
+    const rng = new Rng(6);
+    const config: AttentionConfig = { heads: 1, keyDim: 3, valueDim: 2, features: { kind: 'prf', count: 5, seed: 3 }, rpe: { past: { bias: [0, -1, -2, -3], tail: 'clip' } } };
+    for (const scale of [1e35, 1e200]) {
+      const n = 30;
+      const q = randomTensor(rng, [1, n, 3]), k = randomTensor(rng, [1, n, 3]), v = randomTensor(rng, [1, n, 2], scale);
+      const a64 = new Decoder(config, { backend });
+      stream(a64, rows(q, 0, 20), rows(k, 0, 20), rows(v, 0, 20), [1, 19]);
+      const b32 = Decoder.restore(a64.snapshot(), { dtype: 'float32' });
+      expect(b32.exportState().heads[0]!.valueExp).toBeGreaterThan(a64.exportState().heads[0]!.valueExp);
+      const rest = stream(b32, rows(q, 20, n), rows(k, 20, n), rows(v, 20, n), [1, 9]);
+      for (const x of rest.data) expect(Number.isFinite(x)).toBe(true);
+      const whole = stream(new Decoder(config, { backend }), q, k, v, [n]);
+      for (let i = 0; i < 10; i++) for (let c = 0; c < 2; c++) expect(Math.abs(rest.get(0, i, c) - whole.get(0, 20 + i, c))).toBeLessThanOrEqual(1e-5 * scale);
+      // and it snapshots and restores as float32
+      expect(Decoder.restore(b32.snapshot()).dtype).toBe('float32');
+    }
+  });
+
   it('stateBytes reports float32 rings: half the ring bytes of float64, the far field unchanged', () => {
     const config: AttentionConfig = { heads: 3, keyDim: 5, valueDim: 4, features: { kind: 'prf', count: 6 }, rpe: { past: { bias: new Array(100).fill(0), tail: 'clip' } } };
     const rng = new Rng(3);
