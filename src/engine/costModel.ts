@@ -1,6 +1,8 @@
 // Cost model: predicts the time of the A-form (direct) and of the partitioned-FFT S-form for one pass over a
 // buffer, and picks the cheaper method and the FFT block size. Constants are seconds per unit of work, per
 // backend, measured on the reference machine by `npm run bench -- calibrate` (bench/calibrate.ts) and written here.
+// A Decoder of dtype 'float32' plans its chunks with COSTS32 (below) too: 'direct' there runs its float32 A-form
+// (assembly/aform32.ts, one query row at a time), whose cost the float64 `direct` constants stand in for.
 import type { BackendName } from '../backend/types.js';
 import { blockRange } from '../math/fftconv.js';
 
