@@ -23,6 +23,8 @@ export interface ArenaOptions {
   bytes: number;
 }
 
+const MADE_HERE = Symbol('createArena');
+
 /** Memory shared by many owners (see the top of arena.ts). Make one with createArena. */
 export class Arena {
   readonly backend: BackendName;
@@ -30,7 +32,8 @@ export class Arena {
   readonly pool: Pool;
 
   /** @internal use createArena */
-  constructor(pool: Pool) {
+  constructor(pool: Pool, token: symbol) {
+    if (token !== MADE_HERE) throw new ConfigError('an Arena is made by createArena({ backend?, bytes }), not with new');
     this.backend = pool.backend;
     this.pool = pool;
   }
@@ -62,7 +65,7 @@ export function createArenaWith(options: ArenaOptions, resolve: (b: BackendOptio
     throw new ConfigError(`options.bytes must be an integer in [1, 2^32] (the arena's size in bytes), got ${describe(bytes)}`);
   }
   const backend = resolve(options.backend ?? 'auto');
-  return new Arena(backend === 'wasm' ? createWasmPool(bytes, `an arena of ${bytesText(bytes)}`) : createJsPool(bytes));
+  return new Arena(backend === 'wasm' ? createWasmPool(bytes, `an arena of ${bytesText(bytes)}`) : createJsPool(bytes), MADE_HERE);
 }
 
 /**
@@ -126,7 +129,7 @@ export class OwnedMemory {
     const need = roundRegion(persistBytes) + roundRegion(scratchBytes);
     const doubled = this.own === null ? need : Math.max(need, 2 * this.own.capacity);
     const bytes = WASM_HEADER_BYTES + doubled <= wasmMemory.maxPages * 65536 ? doubled : need;
-    const next = this.backend === 'wasm' ? createWasmPool(bytes, this.what) : createJsPool(Infinity);
+    const next = this.backend === 'wasm' ? createWasmPool(bytes, this.what, true) : createJsPool(Infinity);
     const got = tryPlace(next, null, persistBytes, scratchBytes);
     if (got === null) throw new Error(`OwnedMemory: a pool made for ${persistBytes} + ${scratchBytes} bytes has no room for them`);
     this.own = next;

@@ -1,5 +1,6 @@
 // The plain-TypeScript backend: the readable reference kernels of src/math over ordinary Float64Arrays.
-// Every workspace owns its FFT plans (fft.js: twiddles and bit reversal built once per size).
+// FFT plans (fft.js: twiddles and bit reversal built once per size) belong to a workspace, or to a pool whose
+// workspaces share them.
 import FFT from 'fft.js';
 import { aformRing, aformRows } from '../math/aform.js';
 import { farAbsorb, farContract, scaleFar } from '../math/farfield.js';
@@ -94,7 +95,8 @@ export class JsWorkspace extends JsKernels implements Workspace {
 /**
  * A JS workspace over a region: its arrays are counted against the region as a WASM workspace carves its memory
  * (same sizes, same limits), but each is an ordinary buffer the garbage collector places. Views of one shared
- * buffer made the JS FFT pass 4.5% slower (measured side by side: arrays at power-of-two distances).
+ * buffer made the JS FFT chunk 4.5% slower (measured side by side; likely cache conflicts between arrays at
+ * power-of-two distances).
  */
 class JsRegionWorkspace extends JsKernels implements Workspace {
   private lo: number;

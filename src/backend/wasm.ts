@@ -1200,14 +1200,16 @@ export function createWasmWorkspace(capacity: number): WasmWorkspace {
 }
 
 /**
- * A pool of regions in one WebAssembly memory of `bytes` (whole pages; regions take [header, header + bytes)), made
- * once and never grown; every workspace over its regions calls the same instance. `what` names the owner for the
+ * A pool of regions in one WebAssembly memory of `bytes` (whole pages; regions take [header, header + bytes), or
+ * all of the pages when `wholePages`), made once and never grown; every workspace over its regions calls the same instance. `what` names the owner for the
  * ResourceError when the runtime refuses the memory.
  */
-export function createWasmPool(bytes: number, what: string): Pool {
+export function createWasmPool(bytes: number, what: string, wholePages = false): Pool {
   if (!Number.isInteger(bytes) || bytes < 0) throw new RangeError(`a WASM pool needs an integer number of bytes >= 0, got ${bytes}`);
-  const usable = Math.floor(bytes / LINE_BYTES) * LINE_BYTES;
-  const host = createHost(Math.ceil((WASM_HEADER_BYTES + usable) / PAGE) * PAGE, what);
+  const memoryBytes = Math.ceil((WASM_HEADER_BYTES + bytes) / PAGE) * PAGE;
+  // an arena holds what was asked; an owner's own memory may as well use the rest of its last page
+  const usable = wholePages ? memoryBytes - WASM_HEADER_BYTES : Math.floor(bytes / LINE_BYTES) * LINE_BYTES;
+  const host = createHost(memoryBytes, what);
   const regions = new RegionAllocator(WASM_HEADER_BYTES, WASM_HEADER_BYTES + usable);
   const pool: Pool = {
     backend: 'wasm',

@@ -50,8 +50,9 @@ export type ResourceKind = 'wasm-memory' | 'arena';
 
 /**
  * The runtime refused memory a call needs (a WebAssembly memory it could not reserve, or one past the 4 GiB
- * wasm32 limit), or an arena has no room left for an owner. Nothing was changed. `requestedBytes` is what was asked; `limitBytes` the limit it exceeds
- * (null when the runtime itself refused, e.g. its address-space reservations are exhausted).
+ * wasm32 limit), or an arena has no room left for an owner. Nothing was changed. `requestedBytes` is what was
+ * asked; `limitBytes` the limit it exceeds (null when the runtime itself refused, e.g. its address-space
+ * reservations are exhausted; an arena's size for 'arena').
  */
 export class ResourceError extends ToeplitzAttentionError {
   readonly resource: ResourceKind;

@@ -198,8 +198,9 @@ for (const backend of BACKENDS) describe(`decoders on an arena (${backend})`, ()
 describe.skipIf(!WASM)('20,000 small decoders on one WASM arena', () => {
   it('all live at once, each stepped once: no WebAssembly memory of their own, the arena holds exactly their layouts', () => {
     // Without an arena each decoder makes a WebAssembly.Memory, and V8 refuses new ones at ~12,800 live (~450 MiB RSS).
-    // Measured here (this config, Node 20): 4,288 bytes of arena per decoder (85.8 MB for 20,000) and ~240-285 MiB of
-    // RSS growth in all, most of it the decoders' JS objects (~6-7 KB each: views, records, the resolved config).
+    // Measured (bench/arena.ts, this config, Node 20): 4,288 bytes of arena per decoder (85.8 MB for 20,000) and
+    // 10.5 KiB of RSS per decoder in all (~210 MiB), the rest the decoders' JS objects (~4.7 KB each: views,
+    // argument records); with memories of their own, 31.8 KiB each. The bound asserted: 600 MiB.
     const config = resolveConfig({ heads: 1, keyDim: 8, valueDim: 8, features: { kind: 'prf', count: 8, seed: 1 }, rpe: { past: { bias: Array.from({ length: 16 }, (_, i) => -i / 8), tail: 'clip' } } });
     const N = 20_000;
     const arena = createArena({ backend: 'wasm', bytes: 96 << 20 });
@@ -283,7 +284,8 @@ describe('bad and exhausted arenas: typed errors naming what was expected and wh
     expect(js.usedBytes).toBe(0);
   });
 
-  it('createArena refuses bad options', () => {
+  it('createArena refuses bad options, and an Arena is only made by it', () => {
+    expect(() => new (Arena as unknown as new (...a: unknown[]) => Arena)({}, Symbol('x'))).toThrow(/made by createArena/);
     expect(() => createArena(null as unknown as { bytes: number })).toThrow(/arena options must be an object \{ backend\?, bytes \}, got null/);
     expect(() => createArena({ bytes: 0 })).toThrow(/options.bytes must be an integer in \[1, 2\^32\] \(the arena's size in bytes\), got 0/);
     expect(() => createArena({ bytes: 1.5 })).toThrow(ConfigError);
@@ -335,6 +337,13 @@ describe('bad and exhausted arenas: typed errors naming what was expected and wh
       expect(arena.usedBytes).toBe(3 * each);
       expect(() => Decoder.restore(a.snapshot(), { arena })).toThrow(ResourceError);
       expect(arena.usedBytes).toBe(3 * each);
+      // a fresh decoder fits, but not the rings this state needs: refused, and the fresh one's region is back
+      fillers[1]!.dispose();
+      const long = Decoder.restore(twin.snapshot(), { backend });
+      for (let i = 0; i < 64; i++) call(long, q, k, v, i, 1);
+      expect(() => Decoder.restore(long.snapshot(), { arena })).toThrow(ResourceError);
+      expect(arena.usedBytes).toBe(2 * each);
+      fillers[1] = new Decoder(config, { arena });
       // one region free is not enough: the larger ring needs its room while the old one is copied
       fillers[0]!.dispose();
       expect(() => call(a, q, k, v, 64, 1)).toThrow(/largest piece [\d,]+ bytes/);
