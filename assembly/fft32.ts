@@ -58,14 +58,21 @@ export function fft32Init(plan: usize, n: i32): void {
   return f32x4.sub(f32x4.mul(a, wr), f32x4.mul(swap(a), wi));
 }
 
+// sign flips by xor (off the multiplier's port): lanes whose mask has the sign bit are negated
+const NEG_ODD = i32x4(0, 0x80000000, 0, 0x80000000);
+const NEG_EVEN = i32x4(0x80000000, 0, 0x80000000, 0);
+const NEG_HI = i32x4(0, 0, 0x80000000, 0x80000000);
+const NEG_MID = i32x4(0, 0x80000000, 0x80000000, 0);
+const NEG_2 = i32x4(0, 0, 0x80000000, 0);
+
 // -i z
 @inline function rotF(z: v128): v128 {
-  return f32x4.mul(swap(z), f32x4(1, -1, 1, -1));
+  return v128.xor(swap(z), NEG_ODD);
 }
 
 // +i z
 @inline function rotI(z: v128): v128 {
-  return f32x4.mul(swap(z), f32x4(-1, 1, -1, 1));
+  return v128.xor(swap(z), NEG_EVEN);
 }
 
 /** One forward radix-4 stage (quarter L >= 2) over bytes [lo, hi) of `out`, in place. */
@@ -126,21 +133,58 @@ export function fft32Init(plan: usize, n: i32): void {
     const v1 = v128.load(p, 16);
     const s = f32x4.add(v0, v1); // (t0, t2)
     const d = f32x4.sub(v0, v1); // (t1, b - d)
-    v128.store(p, f32x4.add(v128.shuffle<f32>(s, s, 0, 1, 0, 1), f32x4.mul(v128.shuffle<f32>(s, s, 2, 3, 2, 3), f32x4(1, 1, -1, -1))));
-    v128.store(p, f32x4.add(v128.shuffle<f32>(d, d, 0, 1, 0, 1), f32x4.mul(v128.shuffle<f32>(d, d, 3, 2, 3, 2), f32x4(1, -1, -1, 1))), 16);
+    v128.store(p, f32x4.add(v128.shuffle<f32>(s, s, 0, 1, 0, 1), v128.xor(v128.shuffle<f32>(s, s, 2, 3, 2, 3), NEG_HI)));
+    v128.store(p, f32x4.add(v128.shuffle<f32>(d, d, 0, 1, 0, 1), v128.xor(v128.shuffle<f32>(d, d, 3, 2, 3, 2), NEG_MID)), 16);
+  }
+}
+
+/**
+ * lastRadix4F writing the spectrum packed for spectralConv32 instead of in place: bins j..j+3 (bit-reversed order)
+ * of this transform go to dst + (j / 8) stride + ((j / 4) & 1) 32 as [re j..j+3][im j..j+3]. p: the block's bytes
+ * from bin j0 (a multiple of 8) on.
+ */
+@inline function lastRadix4FP(p: usize, bytes: usize, dst: usize, stride: usize): void {
+  const end = p + bytes;
+  for (; p < end; p += 64) {
+    for (let g: usize = 0; g < 64; g += 32) {
+      const v0 = v128.load(p + g);
+      const v1 = v128.load(p + g, 16);
+      const s = f32x4.add(v0, v1);
+      const d = f32x4.sub(v0, v1);
+      const o0 = f32x4.add(v128.shuffle<f32>(s, s, 0, 1, 0, 1), v128.xor(v128.shuffle<f32>(s, s, 2, 3, 2, 3), NEG_HI));
+      const o1 = f32x4.add(v128.shuffle<f32>(d, d, 0, 1, 0, 1), v128.xor(v128.shuffle<f32>(d, d, 3, 2, 3, 2), NEG_MID));
+      v128.store(dst + g, v128.shuffle<f32>(o0, o1, 0, 2, 4, 6));
+      v128.store(dst + g, v128.shuffle<f32>(o0, o1, 1, 3, 5, 7), 16);
+    }
+    dst += stride;
+  }
+}
+
+/** lastRadix2 writing packed, as lastRadix4FP. */
+@inline function lastRadix2P(p: usize, bytes: usize, dst: usize, stride: usize): void {
+  const end = p + bytes;
+  for (; p < end; p += 64) {
+    for (let g: usize = 0; g < 64; g += 32) {
+      const a = v128.load(p + g);
+      const b = v128.load(p + g, 16);
+      const ra = f32x4.add(v128.shuffle<f32>(a, a, 0, 1, 0, 1), v128.xor(v128.shuffle<f32>(a, a, 2, 3, 2, 3), NEG_HI));
+      const rb = f32x4.add(v128.shuffle<f32>(b, b, 0, 1, 0, 1), v128.xor(v128.shuffle<f32>(b, b, 2, 3, 2, 3), NEG_HI));
+      v128.store(dst + g, v128.shuffle<f32>(ra, rb, 0, 2, 4, 6));
+      v128.store(dst + g, v128.shuffle<f32>(ra, rb, 1, 3, 5, 7), 16);
+    }
+    dst += stride;
   }
 }
 
 /** First inverse stage, radix 4 with L = 1: the reverse of lastRadix4F (times 4). */
 @inline function lastRadix4I(p: usize, bytes: usize): void {
   const end = p + bytes;
-  const pm = f32x4(1, 1, -1, -1);
   for (; p < end; p += 32) {
     const v0 = v128.load(p); // (u0, u2)
     const v1 = v128.load(p, 16); // (u1, u3)
-    const P = f32x4.add(v128.shuffle<f32>(v0, v0, 0, 1, 0, 1), f32x4.mul(v128.shuffle<f32>(v0, v0, 2, 3, 2, 3), pm)); // (s0, s1)
-    const Q1 = f32x4.add(v128.shuffle<f32>(v1, v1, 0, 1, 0, 1), f32x4.mul(v128.shuffle<f32>(v1, v1, 2, 3, 2, 3), pm)); // (s2, u1 - u3)
-    const Q = f32x4.mul(v128.shuffle<f32>(Q1, Q1, 0, 1, 3, 2), f32x4(1, 1, -1, 1)); // (s2, s3)
+    const P = f32x4.add(v128.shuffle<f32>(v0, v0, 0, 1, 0, 1), v128.xor(v128.shuffle<f32>(v0, v0, 2, 3, 2, 3), NEG_HI)); // (s0, s1)
+    const Q1 = f32x4.add(v128.shuffle<f32>(v1, v1, 0, 1, 0, 1), v128.xor(v128.shuffle<f32>(v1, v1, 2, 3, 2, 3), NEG_HI)); // (s2, u1 - u3)
+    const Q = v128.xor(v128.shuffle<f32>(Q1, Q1, 0, 1, 3, 2), NEG_2); // (s2, s3)
     v128.store(p, f32x4.add(P, Q));
     v128.store(p, f32x4.sub(P, Q), 16);
   }
@@ -151,7 +195,7 @@ export function fft32Init(plan: usize, n: i32): void {
   const end = p + bytes;
   for (; p < end; p += 16) {
     const v = v128.load(p);
-    v128.store(p, f32x4.add(v128.shuffle<f32>(v, v, 0, 1, 0, 1), f32x4.mul(v128.shuffle<f32>(v, v, 2, 3, 2, 3), f32x4(1, 1, -1, -1))));
+    v128.store(p, f32x4.add(v128.shuffle<f32>(v, v, 0, 1, 0, 1), v128.xor(v128.shuffle<f32>(v, v, 2, 3, 2, 3), NEG_HI)));
   }
 }
 
@@ -171,8 +215,11 @@ function firstHalfStage(out: usize, inp: usize, L: i32, tw: usize): void {
   }
 }
 
-/** Forward stages from quarter L on (twiddles at tw), in place on out: the large ones over the whole array, then block by block. */
-function dif(out: usize, n: i32, L: i32, tw: usize): void {
+/**
+ * Forward stages from quarter L on (twiddles at tw), in place on out: the large ones over the whole array, then block
+ * by block. packed != 0 (n a multiple of 8): the last stage writes the spectrum packed at `packed` (see lastRadix4FP).
+ */
+function dif(out: usize, n: i32, L: i32, tw: usize, packed: usize, stride: usize): void {
   const bytes = <usize>n << 3;
   while (L >= 2 && L << 2 > BLK) {
     difStage(out, 0, bytes, L, tw);
@@ -188,7 +235,11 @@ function dif(out: usize, n: i32, L: i32, tw: usize): void {
       t += <usize>l * 48;
       l >>= 2;
     }
-    if (l == 1) lastRadix4F(out + s, blkBytes);
+    if (packed != 0) {
+      const dst = packed + (s >> 6) * stride;
+      if (l == 1) lastRadix4FP(out + s, blkBytes, dst, stride);
+      else lastRadix2P(out + s, blkBytes, dst, stride);
+    } else if (l == 1) lastRadix4F(out + s, blkBytes);
     else lastRadix2(out + s, blkBytes);
   }
 }
@@ -198,6 +249,14 @@ function dif(out: usize, n: i32, L: i32, tw: usize): void {
  * holds only the first n/2 numbers, the rest are zero (a zero-padded convolution block; fewer operations).
  */
 export function fft32Forward(plan: usize, n: i32, out: usize, inp: usize, half: i32): void {
+  fft32ForwardTo(plan, n, out, inp, half, 0, 0);
+}
+
+/**
+ * fft32Forward with `out` as work space and the spectrum written packed by chunks of 8 bins at `packed` (chunk c at
+ * packed + c stride: [re 0..3][im 0..3][re 4..7][im 4..7]), the layout spectralConv32 reads; n >= 8.
+ */
+export function fft32ForwardTo(plan: usize, n: i32, out: usize, inp: usize, half: i32, packed: usize, stride: usize): void {
   if (n < 2) {
     if (n == 1) store<u64>(out, half != 0 ? 0 : load<u64>(inp));
     return;
@@ -215,7 +274,7 @@ export function fft32Forward(plan: usize, n: i32, out: usize, inp: usize, half: 
       memory.fill(out + (bytes >> 1), 0, bytes >> 1);
     } else memory.copy(out, inp, bytes);
   }
-  dif(out, n, L, tw);
+  dif(out, n, L, tw, packed, stride);
 }
 
 /** Inverse transform in place (bit-reversed input order, natural output order), without the 1/n factor. */

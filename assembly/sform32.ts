@@ -7,28 +7,30 @@
 // Layouts (column-major float32): phiKT [m, nb], vT [dv, nb], phiQT [m, nq], accT [dv + 1, nq], nq = nb - q0.
 // Kernel spectra h are packed by chunks of 8 bins: [N / 8][P][re 0..3, im 0..3, re 4..7, im 4..7] (64 bytes per
 // partition per chunk), bit-reversed bin order, scaled by 1/N (src/backend/wasm.ts kernelSpectra32 writes them).
-import { fft32Forward, fft32Inverse } from './fft32';
+import { fft32ForwardTo, fft32Inverse } from './fft32';
 import { SPEC_BYTES, SPEC_S } from './layout';
 
 /**
- * Y[r] = sum_p X[r0 + r - p] H[p] over p in [0, P) with 0 <= r0 + r - p < nx, for r < ny. X: [nx][n] and Y: [ny][n]
- * complex float32 interleaved; H packed by chunks (see above). n a multiple of 8.
+ * Y[r] = sum_p X[r0 + r - p] H[p] over p in [0, P) with 0 <= r0 + r - p < nx, for r < ny. Y: [ny][n] complex float32
+ * interleaved; H packed by chunks (see above); X: [nx][n] interleaved (xPacked 0) or packed by chunks as H
+ * ([n / 8][nx][64 bytes], fft32ForwardTo's output). n a multiple of 8.
  */
-export function spectralConv32(y: usize, x: usize, h: usize, n: i32, nx: i32, P: i32, ny: i32, r0: i32): void {
+export function spectralConv32(y: usize, x: usize, h: usize, n: i32, nx: i32, P: i32, ny: i32, r0: i32, xPacked: i32): void {
   if (ny <= 0 || n <= 0) return;
   const blk = <usize>n << 3;
-  const packX = <usize>nx * 64 <= SPEC_BYTES;
+  const packX = xPacked != 0 || <usize>nx * 64 <= SPEC_BYTES;
   const zero = f32x4.splat(0);
   const hChunk = <usize>P << 6;
   for (let k: usize = 0; k < blk; k += 64) {
     // X: eight bins of every block packed as H is (blocks are a power of two apart: read in place they collide in cache)
     const hs0 = h + (k >> 6) * hChunk;
-    if (packX) pack8(SPEC_S, x + k, blk, nx);
+    const xs0 = xPacked != 0 ? x + (k >> 6) * (<usize>nx << 6) : SPEC_S;
+    if (packX && xPacked == 0) pack8(SPEC_S, x + k, blk, nx);
     for (let half: usize = 0; half < 64; half += 32) {
       const hs = hs0 + half;
       let r = 0;
       if (packX) {
-        const xs = SPEC_S + half;
+        const xs = xs0 + half;
         // two outputs at a time: B = r + 1 at partition p reads the block A = r read at p - 1, and both read H_p
         for (; r + 2 <= ny; r += 2) {
           const loA = max(0, r0 + r - nx + 1);
@@ -83,7 +85,7 @@ export function spectralConv32(y: usize, x: usize, h: usize, n: i32, nx: i32, P:
         const hi = min(P - 1, r0 + r);
         let aR = zero, aI = zero;
         if (packX) {
-          const xs = SPEC_S + half;
+          const xs = xs0 + half;
           for (let p = lo; p <= hi; p++) {
             const xo = xs + (<usize>(r0 + r - p) << 6);
             const ho = hs + (<usize>p << 6);
@@ -127,20 +129,21 @@ export function spectralConv32(y: usize, x: usize, h: usize, n: i32, nx: i32, P:
 }
 
 /**
- * Channels [ch0, ch1) in pairs (channel ch = r (dv + 1) + col; the last pair may be a single channel).
- * h: packed kernel spectra (P partitions, N = 2B bins); X: nIn blocks of N complex; Y: yBlocks blocks of N complex;
- * tmp: B complex (the input half, then the overlap carry). All float32.
+ * Channels [ch0, ch1) in pairs, in column-major order: channel ch = col m + r (feature r, value column col, col = dv
+ * the denominator), so a pair shares its value column and adds into one row of accT (m even: always). The last pair
+ * may be a single channel. h: packed kernel spectra (P partitions, N = 2B bins); X: nIn blocks of N complex (packed by
+ * chunks); Y: yBlocks blocks of N complex; tmp: 2N complex (the input half, then the overlap carry; then a
+ * transform's work block). All float32.
  */
 export function sformChannels32(
   h: usize, P: i32, B: i32,
-  phiKT: usize, vT: usize, nb: i32, q0: i32, phiQT: usize, accT: usize, dv: i32,
+  phiKT: usize, vT: usize, nb: i32, q0: i32, phiQT: usize, accT: usize, dv: i32, m: i32,
   ch0: i32, ch1: i32,
   X: usize, Y: usize, yBlocks: i32, tmp: usize, plan: usize,
 ): void {
-  const w1 = dv + 1;
   for (let ch = ch0; ch < ch1; ch += 2) {
     const hasB = ch + 1 < ch1;
-    pair(h, P, B, phiKT, vT, nb, q0, phiQT, accT, dv, ch / w1, ch % w1, hasB ? (ch + 1) / w1 : -1, hasB ? (ch + 1) % w1 : 0, X, Y, yBlocks, tmp, plan);
+    pair(h, P, B, phiKT, vT, nb, q0, phiQT, accT, dv, ch % m, ch / m, hasB ? (ch + 1) % m : -1, hasB ? (ch + 1) / m : 0, X, Y, yBlocks, tmp, plan);
   }
 }
 
@@ -181,7 +184,7 @@ function pair(
       let xb = zero;
       if (hasB) {
         xb = v128.load(kb + uo);
-        if (vb != 0) xb = f32x4.mul(xb, v128.load(vb + uo));
+        if (vb != 0) xb = f32x4.mul(xb, vb == va ? v128.load(va + uo) : v128.load(vb + uo));
       }
       const io = input + (<usize>u << 3);
       v128.store(io, v128.shuffle<f32>(xa, xb, 0, 4, 1, 5));
@@ -200,7 +203,7 @@ function pair(
       store<f32>(input + (<usize>u << 3), xb, 4);
     }
     if (len < B) memory.fill(input + (<usize>len << 3), 0, halfBytes - (<usize>len << 3));
-    fft32Forward(plan, N, X + <usize>(s - sStart) * blk, input, 1);
+    fft32ForwardTo(plan, N, input + blk, input, 1, X + (<usize>(s - sStart) << 6), <usize>nIn << 6);
   }
 
   // output blocks, yBlocks spectra at a time: inverse in place, overlap-add (rows of block r take the first half
@@ -214,7 +217,7 @@ function pair(
   const ab = hasB ? accT + <usize>cb * nq4 : 0;
   for (let r1 = rStart; r1 < blocks; r1 += yBlocks) {
     const ny = min(yBlocks, blocks - r1);
-    spectralConv32(Y, X, h, N, nIn, P, ny, r1 - sStart);
+    spectralConv32(Y, X, h, N, nIn, P, ny, r1 - sStart, 1);
     for (let r = r1; r < r1 + ny; r++) {
       const yb = Y + <usize>(r - r1) * blk;
       fft32Inverse(plan, N, yb);
@@ -222,6 +225,18 @@ function pair(
       const bLo = max(q0, base);
       const bHi = min(nb, base + B);
       let b = bLo;
+      if (ab == aa) {
+        // both channels add into one row of accT (one value column): one load and store of it
+        for (; b + 4 <= bHi; b += 4) {
+          const yo = <usize>(b - base) << 3;
+          const t0 = f32x4.add(v128.load(yb + yo), v128.load(carry + yo));
+          const t1 = f32x4.add(v128.load(yb + yo, 16), v128.load(carry + yo, 16));
+          const qo = <usize>(b - q0) << 2;
+          const sa = f32x4.mul(v128.load(qa + qo), v128.shuffle<f32>(t0, t1, 0, 2, 4, 6));
+          const sb = f32x4.mul(v128.load(qb + qo), v128.shuffle<f32>(t0, t1, 1, 3, 5, 7));
+          v128.store(aa + qo, f32x4.add(v128.load(aa + qo), f32x4.add(sa, sb)));
+        }
+      }
       // four rows at a time: (a, b) lanes of rows b..b+3 regrouped into a_b..a_b+3 and b_b..b_b+3
       for (; b + 4 <= bHi; b += 4) {
         const yo = <usize>(b - base) << 3;
@@ -239,5 +254,39 @@ function pair(
       }
       memory.copy(carry, yb + halfBytes, halfBytes);
     }
+  }
+}
+
+/** out: [cols, rows] float32 = transpose of x: [rows, cols] float64 (rounded to nearest), in 4 x 4 tiles of 64-row bands. */
+export function transpose32(x: usize, rows: i32, cols: i32, out: usize): void {
+  const rows4 = rows & ~3;
+  const cols4 = cols & ~3;
+  const xr = <usize>cols << 3; // bytes per row of x
+  const orow = <usize>rows << 2; // bytes per row of out
+  for (let i0 = 0; i0 < rows4; i0 += 64) {
+    const i1 = min(rows4, i0 + 64);
+    for (let c = 0; c < cols4; c += 4) {
+      for (let i = i0; i < i1; i += 4) {
+        const p = x + <usize>i * xr + (<usize>c << 3);
+        const R0 = v128.shuffle<f32>(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5);
+        const R1 = v128.shuffle<f32>(f32x4.demote_f64x2_zero(v128.load(p + xr)), f32x4.demote_f64x2_zero(v128.load(p + xr, 16)), 0, 1, 4, 5);
+        const R2 = v128.shuffle<f32>(f32x4.demote_f64x2_zero(v128.load(p + 2 * xr)), f32x4.demote_f64x2_zero(v128.load(p + 2 * xr, 16)), 0, 1, 4, 5);
+        const R3 = v128.shuffle<f32>(f32x4.demote_f64x2_zero(v128.load(p + 3 * xr)), f32x4.demote_f64x2_zero(v128.load(p + 3 * xr, 16)), 0, 1, 4, 5);
+        const t0 = v128.shuffle<f32>(R0, R1, 0, 4, 1, 5);
+        const t1 = v128.shuffle<f32>(R2, R3, 0, 4, 1, 5);
+        const t2 = v128.shuffle<f32>(R0, R1, 2, 6, 3, 7);
+        const t3 = v128.shuffle<f32>(R2, R3, 2, 6, 3, 7);
+        const o = out + <usize>c * orow + (<usize>i << 2);
+        v128.store(o, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+        v128.store(o + orow, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+        v128.store(o + 2 * orow, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+        v128.store(o + 3 * orow, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+      }
+    }
+  }
+  // edges: the last rows % 4 rows, and the last cols % 4 columns of every row
+  for (let i = 0; i < rows; i++) {
+    const c0 = i < rows4 ? cols4 : 0;
+    for (let c = c0; c < cols; c++) store<f32>(out + <usize>c * orow + (<usize>i << 2), <f32>load<f64>(x + <usize>i * xr + (<usize>c << 3)));
   }
 }

@@ -119,7 +119,7 @@ function fftTable(ws: Workspace, rng: Rng): number[] {
 }
 
 /** Non-negative least squares for a few unknowns: projected coordinate descent on the normal equations. */
-function nnls(A: number[][], b: number[]): number[] {
+export function nnls(A: number[][], b: number[]): number[] {
   const k = A[0]!.length;
   // scale columns to unit norm so one step size fits all
   const norms = Array.from({ length: k }, (_, j) => Math.sqrt(A.reduce((s, row) => s + row[j]! ** 2, 0)) || 1);

@@ -7,7 +7,7 @@ import { expRows, expShift, prfLogits } from '../math/features.js';
 import { gemm, gemmPacked, packPanels } from '../math/gemm.js';
 import { sformChannels, spectralMac, type SformChannelsArgs } from '../math/fftconv.js';
 import type { FftPlan, Workspace } from './types.js';
-import { kernelSpectra32Js, sformChannels32, type SformChannels32Args } from '../math/fftconv32.js';
+import { kernelSpectra32Js, sformChannels32, transpose32, type SformChannels32Args } from '../math/fftconv32.js';
 import { aformRing32, aformRows32, farAbsorb32 } from '../math/aform32.js';
 
 class JsFftPlan implements FftPlan {
@@ -66,6 +66,7 @@ export class JsWorkspace implements Workspace {
     return new Float32Array(length);
   }
   readonly kernelSpectra32 = kernelSpectra32Js;
+  readonly transpose32 = transpose32;
   sformChannels32(a: SformChannels32Args): void {
     const N = 2 * a.B;
     let plan = this.plans32.get(N);

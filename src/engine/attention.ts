@@ -176,14 +176,23 @@ function normalizeValues(v: Float64Array, len: number): number {
 
 const FLOAT32_MAX = 3.4028234663852886e38;
 
-/** finalizeRows (nearfield.ts) into float32: out[i, col] = scale acc[i, col] / acc[i, dv], clamped to the float32 range. */
+/**
+ * finalizeRows (nearfield.ts) into float32: out[i, col] = scale acc[i, col] / acc[i, dv], clamped to the float32 range
+ * (|z| <= max |v| 2, so only values scaled down from beyond 2^100 can need the clamp).
+ */
 function finalizeRows32(acc: Float64Array, rows: number, dv: number, out: Float32Array, outOff: number, scale: number): void {
   const w1 = dv + 1;
+  const clamp = !(scale <= 2 ** 100);
   for (let i = 0; i < rows; i++) {
     const den = acc[i * w1 + dv]!;
+    const o = outOff + i * dv;
+    if (!(den > 0)) {
+      out.fill(0, o, o + dv);
+      continue;
+    }
     for (let col = 0; col < dv; col++) {
-      const z = den > 0 ? (acc[i * w1 + col]! / den) * scale : 0;
-      out[outOff + i * dv + col] = Math.min(FLOAT32_MAX, Math.max(-FLOAT32_MAX, z));
+      const z = (acc[i * w1 + col]! / den) * scale;
+      out[o + col] = clamp ? Math.min(FLOAT32_MAX, Math.max(-FLOAT32_MAX, z)) : z;
     }
   }
 }

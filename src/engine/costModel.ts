@@ -127,14 +127,21 @@ export function chooseNear(q0: number, nb: number, K: number, m: number, dv: num
 
 /**
  * The float32 S-form (attention()'s dtype 'float32'): fftSeconds, mac and channelRow of the float32 kernels; `direct`
- * is float64's (the A-form stays float64). Measured on the reference machine by `npx tsx bench/calibrate32.ts`.
+ * is float64's (the A-form stays float64). Measured on the reference machine (2-core AMD EPYC VM, Node 20, shared with
+ * other work) by `npx tsx bench/calibrate32.ts`. On JS, float32 buys nothing (fft.js over Float32Array is slower than
+ * over Float64Array); it is the readable reference of the float32 kernel. On WASM it halves the S-form.
  */
 export const COSTS32: Record<BackendName, CostConstants> = {
-  js: { ...COSTS.js },
+  js: {
+    direct: COSTS.js.direct,
+    fftSeconds: [0, 0, 1.96e-8, 6.57e-8, 1.13e-7, 3.15e-7, 5.91e-7, 1.54e-6, 3.02e-6, 7.35e-6, 1.45e-5, 3.51e-5, 7.00e-5, 1.63e-4, 3.25e-4, 7.36e-4, 1.51e-3, 3.57e-3],
+    mac: 5.07e-9,
+    channelRow: 1.41e-8,
+  },
   wasm: {
     direct: COSTS.wasm.direct,
-    fftSeconds: COSTS.wasm.fftSeconds.map((s) => s / 2),
-    mac: COSTS.wasm.mac / 2,
-    channelRow: COSTS.wasm.channelRow / 2,
+    fftSeconds: [0, 0, 4.20e-8, 4.52e-8, 4.78e-8, 6.42e-8, 8.44e-8, 1.69e-7, 3.04e-7, 6.91e-7, 1.36e-6, 3.09e-6, 6.45e-6, 1.46e-5, 2.97e-5, 6.80e-5, 1.46e-4, 3.54e-4],
+    mac: 1.17e-10,
+    channelRow: 9.59e-10,
   },
 };

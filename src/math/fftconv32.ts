@@ -13,7 +13,8 @@ export const UNIT_ROUNDOFF_32 = 2 ** -24;
  * Column-major float32 buffers (as SformChannelsArgs in fftconv.ts):
  *   phiKT: [m, nb]   vT: [dv, nb]   phiQT: [m, nq]   accT: [dv + 1, nq]   with nq = nb - q0;
  * for query rows b in [q0, nb): accT[col, b - q0] += sum_r phiQ[b, r] sum_{t in kernel} c[t] U[b - t, r, col]
- * for channels [ch0, ch1) (ch0 even). `spectra`: the kernel partitions in the backend's layout
+ * for channels [ch0, ch1) (ch0 even), numbered column-major: channel ch = col m + r (the float64 kernel numbers
+ * them r (dv + 1) + col), so that the two channels of a transform share a value column and a row of accT. `spectra`: the kernel partitions in the backend's layout
  * (Workspace.kernelSpectra32), P partitions of N = 2B bins.
  */
 export interface SformChannels32Args {
@@ -35,13 +36,13 @@ export interface SformChannels32Args {
 
 /**
  * Float32 scratch of one sformChannels32 call (either backend): WASM keeps the input and output spectra of every
- * block and one block for input and carry; the JS reference the input spectra and four blocks.
+ * block, one block for input and carry and one for the transforms' work; the JS reference the input spectra and four blocks.
  */
 export function sformChannels32Scratch(nb: number, q0: number, B: number, P: number): number {
   const { blocks, rStart, sStart } = blockRange(nb, q0, B, P);
   const nIn = blocks - sStart;
   const nOut = blocks - rStart;
-  return Math.max(nIn + nOut + 1, nIn + 4) * 4 * B;
+  return Math.max(nIn + nOut + 2, nIn + 4) * 4 * B;
 }
 
 /** out: [cols, rows] float32 = transpose of x: [rows, cols] float64 (rounded to nearest); 16 x 16 tiles. */
@@ -70,7 +71,7 @@ export function kernelSpectra32Js(natural: Float64Array, N: number, P: number, o
  * roundoff, but with the partitions' l2 norms where the float64 estimate takes l1: rounding errors spread over the
  * bins are weighted by |H_k|, whose mean square is ||h||_2^2 (Parseval), not by max |H_k| <= ||h||_1 (the
  * worst case; for a smooth kernel of B lags that is sqrt(B) times too pessimistic, and in float32 it would send
- * every row to the repair). test/engine/float32.test.ts checks actual <= estimate row by row. Plus a floor for
+ * every row to the repair; measured 10x or more above the actual error of kept rows, see nearfield32.ts). Plus a floor for
  * float32 underflow (products below 2^-126 flush towards zero).
  * phiK: [nb, m], v: [nb, dv], phiQ: [nq, m]; l1, l2: [P] the kernel partitions' l1 and l2 norms.
  */
@@ -82,7 +83,8 @@ export function sformErrors32(l1: Float64Array, l2: Float64Array, B: number, phi
   const nIn = blocks - sStart;
   const nOut = blocks - rStart;
   const est = (EST_FACTOR * UNIT_ROUNDOFF_32 * Math.log2(N)) / Math.sqrt(N);
-  const kNorm = new Float64Array(m * nIn); // [m, nIn] ||phiK_r||_2 over each input block
+  // row-major by block (feature innermost) so every loop below runs over contiguous memory
+  const kNorm = new Float64Array(nIn * m); // [nIn, m] ||phiK_r||_2 over each input block
   const vMax = new Float64Array(nIn); // [nIn] max |v| over each input block
   let l1All = 0;
   for (let p = 0; p < P; p++) l1All += l1[p]!;
@@ -92,45 +94,58 @@ export function sformErrors32(l1: Float64Array, l2: Float64Array, B: number, phi
     let vm = 0;
     for (let i = j0 * dv; i < j1 * dv; i++) vm = Math.max(vm, Math.abs(v[i]!));
     vMax[s - sStart] = vm;
+    const ko = (s - sStart) * m;
     for (let j = j0; j < j1; j++) {
-      for (let r = 0; r < m; r++) {
-        const x = phiK[j * m + r]!;
-        kNorm[r * nIn + (s - sStart)] = kNorm[r * nIn + (s - sStart)]! + x * x;
-      }
+      const o = j * m;
+      for (let r = 0; r < m; r++) kNorm[ko + r] = kNorm[ko + r]! + phiK[o + r]! * phiK[o + r]!;
     }
   }
-  for (let i = 0; i < m * nIn; i++) kNorm[i] = Math.sqrt(kNorm[i]!);
-  const gDen = new Float64Array(m * nOut);
-  const gNum = new Float64Array(m * nOut);
+  for (let i = 0; i < nIn * m; i++) kNorm[i] = Math.sqrt(kNorm[i]!);
+  // per output block and feature: the estimate of its group, plus the previous block's (it spills into this one)
+  const gDen = new Float64Array((nOut + 1) * m); // [nOut + 1, m], row 0 all zero
+  const gNum = new Float64Array((nOut + 1) * m);
   for (let r = rStart; r < blocks; r++) {
     const pHi = Math.min(P - 1, r - sStart);
-    for (let f = 0; f < m; f++) {
-      let den = 0;
-      let num = 0;
-      for (let p = 0; p <= pHi; p++) {
-        const s = r - p - sStart;
-        const x = l2[p]! * kNorm[f * nIn + s]!;
-        den += x;
-        num += x * vMax[s]!;
+    const go = (r - rStart + 1) * m;
+    for (let p = 0; p <= pHi; p++) {
+      const ko = (r - p - sStart) * m;
+      const h = l2[p]!;
+      const hv = h * vMax[r - p - sStart]!;
+      for (let f = 0; f < m; f++) {
+        gDen[go + f] = gDen[go + f]! + h * kNorm[ko + f]!;
+        gNum[go + f] = gNum[go + f]! + hv * kNorm[ko + f]!;
       }
-      gDen[f * nOut + (r - rStart)] = est * den;
-      gNum[f * nOut + (r - rStart)] = est * Math.max(num, den);
+    }
+    for (let f = 0; f < m; f++) {
+      gNum[go + f] = est * Math.max(gNum[go + f]!, gDen[go + f]!);
+      gDen[go + f] = est * gDen[go + f]!;
     }
   }
+  const sumDen = new Float64Array(m);
+  const sumNum = new Float64Array(m);
   // underflow: every product below the smallest normal float32 may be lost, at most 2^-126 per term and bin
   const tiny = 2 ** -126 * N * l1All;
   let vAll = 0;
   for (let s = 0; s < nIn; s++) vAll = Math.max(vAll, vMax[s]!);
+  let rCur = -1;
   for (let b = q0; b < nb; b++) {
     const r = Math.floor(b / B) - rStart;
+    if (r !== rCur) {
+      rCur = r;
+      const go = (r + 1) * m;
+      for (let f = 0; f < m; f++) {
+        sumDen[f] = gDen[go + f]! + gDen[go - m + f]!;
+        sumNum[f] = gNum[go + f]! + gNum[go - m + f]!;
+      }
+    }
     let eDen = 0;
     let eNum = 0;
     let qSum = 0;
+    const qo = (b - q0) * m;
     for (let f = 0; f < m; f++) {
-      const w = phiQ[(b - q0) * m + f]!;
-      const o = f * nOut + r;
-      eDen += w * (gDen[o]! + (r > 0 ? gDen[o - 1]! : 0));
-      eNum += w * (gNum[o]! + (r > 0 ? gNum[o - 1]! : 0));
+      const w = phiQ[qo + f]!;
+      eDen += w * sumDen[f]!;
+      eNum += w * sumNum[f]!;
       qSum += w;
     }
     errT[b - q0] = errT[b - q0]! + eNum + qSum * tiny * Math.max(1, vAll);
@@ -140,10 +155,9 @@ export function sformErrors32(l1: Float64Array, l2: Float64Array, B: number, phi
 
 /** The plain reference of the float32 channel convolutions (the JS backend's kernel). plan: fft.js of size 2B. */
 export function sformChannels32(a: SformChannels32Args, plan: FFT): void {
-  const { phiKT, vT, phiQT, accT, spectra, q0, nb, dv, B, P, ch0, ch1 } = a;
+  const { phiKT, vT, phiQT, accT, spectra, q0, nb, m, dv, B, P, ch0, ch1 } = a;
   const N = 2 * B;
   const nq = nb - q0;
-  const w1 = dv + 1;
   const { blocks, rStart, sStart } = blockRange(nb, q0, B, P);
   const nIn = blocks - sStart;
   let o = 0;
@@ -154,11 +168,11 @@ export function sformChannels32(a: SformChannels32Args, plan: FFT): void {
   const y = take(2 * N);
   const carry = take(2 * B);
   for (let ch = ch0; ch < ch1; ch += 2) {
-    const ra = Math.floor(ch / w1);
-    const ca = ch % w1;
+    const ra = ch % m;
+    const ca = Math.floor(ch / m);
     const hasB = ch + 1 < ch1;
-    const rb = hasB ? Math.floor((ch + 1) / w1) : 0;
-    const cb = hasB ? (ch + 1) % w1 : 0;
+    const rb = hasB ? (ch + 1) % m : 0;
+    const cb = hasB ? Math.floor((ch + 1) / m) : 0;
     for (let s = sStart; s < blocks; s++) {
       const j0 = s * B;
       const len = Math.min(nb, j0 + B) - j0;
