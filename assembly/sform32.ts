@@ -256,3 +256,37 @@ function pair(
     }
   }
 }
+
+/** out: [cols, rows] float32 = transpose of x: [rows, cols] float64 (rounded to nearest), in 4 x 4 tiles of 64-row bands. */
+export function transpose32(x: usize, rows: i32, cols: i32, out: usize): void {
+  const rows4 = rows & ~3;
+  const cols4 = cols & ~3;
+  const xr = <usize>cols << 3; // bytes per row of x
+  const orow = <usize>rows << 2; // bytes per row of out
+  for (let i0 = 0; i0 < rows4; i0 += 64) {
+    const i1 = min(rows4, i0 + 64);
+    for (let c = 0; c < cols4; c += 4) {
+      for (let i = i0; i < i1; i += 4) {
+        const p = x + <usize>i * xr + (<usize>c << 3);
+        const R0 = v128.shuffle<f32>(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5);
+        const R1 = v128.shuffle<f32>(f32x4.demote_f64x2_zero(v128.load(p + xr)), f32x4.demote_f64x2_zero(v128.load(p + xr, 16)), 0, 1, 4, 5);
+        const R2 = v128.shuffle<f32>(f32x4.demote_f64x2_zero(v128.load(p + 2 * xr)), f32x4.demote_f64x2_zero(v128.load(p + 2 * xr, 16)), 0, 1, 4, 5);
+        const R3 = v128.shuffle<f32>(f32x4.demote_f64x2_zero(v128.load(p + 3 * xr)), f32x4.demote_f64x2_zero(v128.load(p + 3 * xr, 16)), 0, 1, 4, 5);
+        const t0 = v128.shuffle<f32>(R0, R1, 0, 4, 1, 5);
+        const t1 = v128.shuffle<f32>(R2, R3, 0, 4, 1, 5);
+        const t2 = v128.shuffle<f32>(R0, R1, 2, 6, 3, 7);
+        const t3 = v128.shuffle<f32>(R2, R3, 2, 6, 3, 7);
+        const o = out + <usize>c * orow + (<usize>i << 2);
+        v128.store(o, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+        v128.store(o + orow, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+        v128.store(o + 2 * orow, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+        v128.store(o + 3 * orow, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+      }
+    }
+  }
+  // edges: the last rows % 4 rows, and the last cols % 4 columns of every row
+  for (let i = 0; i < rows; i++) {
+    const c0 = i < rows4 ? cols4 : 0;
+    for (let c = c0; c < cols; c++) store<f32>(out + <usize>c * orow + (<usize>i << 2), <f32>load<f64>(x + <usize>i * xr + (<usize>c << 3)));
+  }
+}

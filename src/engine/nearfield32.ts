@@ -5,7 +5,7 @@
 // REPAIR_TOLERANCE_32 of the value scale are recomputed directly in float64, as the float64 path does at 1e-10.
 import type { Workspace, BackendName } from '../backend/types.js';
 import type { AformRowsArgs } from '../math/kernelArgs.js';
-import { sformChannels32Scratch, sformErrors32, transpose32 } from '../math/fftconv32.js';
+import { sformChannels32Scratch, sformErrors32 } from '../math/fftconv32.js';
 import { wasmFft32PlanEntries } from '../backend/wasm.js';
 import { bestFft, chooseNear, COSTS32, HEAD_LAGS } from './costModel.js';
 import { attendBuffer, farRows, type BufferPass, type MethodOption, type PassPlan, type PassStats } from './nearfield.js';
@@ -60,9 +60,9 @@ export function attendBuffer32(p: BufferPass, plan: PassPlan, ws: Workspace): Pa
   const phiKT = ws.f32(nb * m);
   const vT = ws.f32(nb * dv);
   const phiQT = ws.f32(rows * m);
-  transpose32(phiK, nb, m, phiKT);
-  transpose32(v, nb, dv, vT);
-  transpose32(phiQ, rows, m, phiQT);
+  ws.transpose32(phiK, nb, m, phiKT);
+  ws.transpose32(v, nb, dv, vT);
+  ws.transpose32(phiQ, rows, m, phiQT);
   const spectra = ws.f32(P * 2 * N);
   ws.kernelSpectra32(kp.spectra, N, P, spectra);
   const accT = ws.f32(rows * w1);
