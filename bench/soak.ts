@@ -3,7 +3,8 @@
 // Run: npm run soak  (TOKENS=... to change the length).
 // DTYPE=float32 npm run soak: the same stream through a float32 decoder (dtype 'float32') beside a float64 one;
 // every output row of the float32 decoder is compared with the float64 decoder's (bar 1e-4 per row, normwise),
-// and the sampled rows with the exact sum too (bar 1e-4).
+// and the sampled rows with the exact sum too (bar 1e-4). STEPS=1: the float32 decoder takes every token by
+// step (its ring and per-token far field), the float64 one still by chunks.
 import ndarray from 'ndarray';
 import { Decoder } from '../src/index.js';
 import type { AttentionConfig } from '../src/engine/config.js';
@@ -50,6 +51,7 @@ function exactAt(dec: Decoder, i: number): Float64Array {
 }
 
 const float32 = process.env.DTYPE === 'float32';
+const steps = process.env.STEPS === '1';
 const bar = float32 ? 1e-4 : 1e-9;
 const dec = new Decoder(config, float32 ? { dtype: 'float32' } : {});
 // float32: a float64 decoder on the same inputs, every row compared (max over rows of max_col |z32 - z64| / max_col |z64|)
@@ -65,7 +67,13 @@ const t0 = performance.now();
 for (let c = 0; c * L < total; c++) {
   const { q, k, v } = chunkAt(c);
   const t = performance.now();
-  const z = dec.chunk(ndarray(q, [1, L, d]), ndarray(k, [1, L, d]), ndarray(v, [1, L, d]));
+  let z: ndarray.NdArray<Float64Array>;
+  if (steps) {
+    z = ndarray(new Float64Array(L * d), [1, L, d]);
+    for (let i = 0; i < L; i++) dec.stepRows(q, i * d, k, i * d, v, i * d, z.data, i * d);
+  } else {
+    z = dec.chunk(ndarray(q, [1, L, d]), ndarray(k, [1, L, d]), ndarray(v, [1, L, d]));
+  }
   computeSeconds += (performance.now() - t) / 1000;
   if (twin !== null) {
     const z64 = twin.chunk(ndarray(q, [1, L, d]), ndarray(k, [1, L, d]), ndarray(v, [1, L, d]));
@@ -88,7 +96,7 @@ for (let c = 0; c * L < total; c++) {
     worst = Math.max(worst, e / s);
     const vsTwin = twin !== null ? `, max row error vs float64 decoder since the last sample ${windowTwin.toExponential(2)}` : '';
     windowTwin = 0;
-    console.log(`position ${i + 1}: normwise rel error ${(e / s).toExponential(2)}${vsTwin}, near field ${dec.lastStats[0]?.method}, state ${dec.stateBytes} B, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
+    console.log(`position ${i + 1}: normwise rel error ${(e / s).toExponential(2)}${vsTwin}, near field ${steps ? 'ring (steps)' : dec.lastStats[0]?.method}, state ${dec.stateBytes} B, RSS ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`);
   }
 }
 const wall = (performance.now() - t0) / 1000;

@@ -178,6 +178,47 @@ for (const backend of BACKENDS) describe(`Decoder dtype 'float32' (${backend})`,
     }
   });
 
+  it('inputs at the edges of the float64 range stay finite and within float32 accuracy of the float64 decoder (l2 scale invariance, deterministic features near 1e160, values jumping to 1e308)', () => {
+    const rng = new Rng(77);
+    const n = 40;
+    const L2: AttentionConfig = { heads: 2, keyDim: 5, valueDim: 3, features: { kind: 'prf', count: 8, seed: 4 }, rpe: { past: { bias: [0, -0.5, -1, -1.5, -2, -3], tail: 'clip' } } };
+    const q = randomTensor(rng, [2, n, 5]);
+    const k = randomTensor(rng, [2, n, 5]);
+    const v = randomTensor(rng, [2, n, 3]);
+    const scaled = (t: NdArray, f: number) => ndarray(Float64Array.from(t.data as Float64Array, (x) => x * f), t.shape.slice());
+    const steps = new Array(n).fill(1);
+    /** max |a - b| / max |b| over the whole output, and whether every entry of a is finite */
+    const compare = (a: NdArray<Float64Array>, b: NdArray<Float64Array>) => {
+      let e = 0;
+      let s = 0;
+      for (let i = 0; i < b.data.length; i++) {
+        expect(Number.isFinite(a.data[i]!)).toBe(true);
+        e = Math.max(e, Math.abs(a.data[i]! - b.data[i]!));
+        s = Math.max(s, Math.abs(b.data[i]!));
+      }
+      return e / s;
+    };
+    const base = stream(new Decoder(L2, { backend }), q, k, v, steps);
+    for (const f of [1e155, 1e300, 1e-160, 1e-300]) {
+      const dec = new Decoder(L2, { backend, dtype: 'float32' });
+      expect(compare(stream(dec, scaled(q, f), scaled(k, f), v, steps), base), `scale ${f}`).toBeLessThan(1e-5);
+      expect(Decoder.restore(dec.snapshot()).position).toBe(n);
+    }
+    for (const kind of ['relu', 'elu+1'] as const) {
+      const cfg: AttentionConfig = { ...L2, features: { kind } };
+      const want = stream(new Decoder(cfg, { backend }), scaled(q, 1e160), scaled(k, 1e160), v, [1, 1, 7, 31]);
+      const got = stream(new Decoder(cfg, { backend, dtype: 'float32' }), scaled(q, 1e160), scaled(k, 1e160), v, [1, 1, 7, 31]);
+      expect(compare(got, want), kind).toBeLessThan(1e-5);
+    }
+    const big = 1e308 / 4;
+    const vMixed = ndarray(Float64Array.from(v.data as Float64Array), v.shape.slice());
+    for (let h = 0; h < 2; h++) for (let i = n / 2; i < n; i++) for (let c = 0; c < 3; c++) vMixed.set(h, i, c, v.get(h, i, c) * big);
+    const want = stream(new Decoder(L2, { backend }), q, k, vMixed, steps);
+    const dec = new Decoder(L2, { backend, dtype: 'float32' });
+    expect(compare(stream(dec, q, k, vMixed, steps), want)).toBeLessThan(1e-5);
+    expect(Decoder.restore(dec.snapshot()).dtype).toBe('float32');
+  });
+
   it('stateBytes reports float32 rings: half the ring bytes of float64, the far field unchanged', () => {
     const config: AttentionConfig = { heads: 3, keyDim: 5, valueDim: 4, features: { kind: 'prf', count: 6 }, rpe: { past: { bias: new Array(100).fill(0), tail: 'clip' } } };
     const rng = new Rng(3);
