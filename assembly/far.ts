@@ -2,8 +2,8 @@
 // of the JS loop in the same order (SIMD lanes are independent elements, no fused multiply-add), so the results
 // are bit-identical to the JS backend.
 
-// one Kahan step of one or two elements; gamma applied after (as the JS scaleFar pass does)
-@inline function kahan2(sp: usize, cp: usize, u: v128, g: v128, scale: bool): void {
+// one Kahan step of one or two elements; gamma applied after (as the JS scaleFar pass does); far32.ts uses them too
+@inline export function kahan2(sp: usize, cp: usize, u: v128, g: v128, scale: bool): void {
   const y = f64x2.sub(u, v128.load(cp));
   const s = v128.load(sp);
   const t = f64x2.add(s, y);
@@ -17,7 +17,7 @@
   v128.store(sp, sum);
 }
 
-@inline function kahan1(sp: usize, cp: usize, u: f64, g: f64, scale: bool): void {
+@inline export function kahan1(sp: usize, cp: usize, u: f64, g: f64, scale: bool): void {
   const y = u - load<f64>(cp);
   const s = load<f64>(sp);
   const t = s + y;

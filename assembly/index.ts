@@ -23,3 +23,6 @@ export { swiglu, expFdlibm, expPairs } from './swiglu';
 // float32 (attention()'s dtype 'float32'): FFT without permutation passes, and the S-form's channel convolutions
 export { fft32PlanBytes, fft32Init, fft32Forward, fft32Inverse } from './fft32';
 export { spectralConv32, sformChannels32, transpose32 } from './sform32';
+// float32 (the Decoder's dtype 'float32'): A-form window sums and the far field's absorb from float32 rows
+export { aformRing32, aformRows32 } from './aform32';
+export { farAbsorb32 } from './far32';

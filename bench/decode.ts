@@ -1,6 +1,7 @@
 // Streaming decode benchmark (one run, side by side): per-token step time at ~1k and ~60k with K = 512,
 // state bytes at both, the floor (a bare dot-product loop over the same window), a crossover table of the
-// A-form vs the partitioned FFT for chunk processing, chunked prefill vs one-shot attention(), worst latency.
+// A-form vs the partitioned FFT for chunk processing, chunked prefill vs one-shot attention(), worst latency, and
+// the float32 step (dtype 'float32') against the float64 step, 8 heads, on both backends.
 import ndarray, { type NdArray } from 'ndarray';
 import { attention, Decoder } from '../src/index.js';
 import type { AttentionConfig } from '../src/engine/config.js';
@@ -22,9 +23,41 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-function config(K: number): AttentionConfig {
+function config(K: number, heads = 1): AttentionConfig {
   const bias = Array.from({ length: K }, (_, t) => -Math.log1p(t) * 0.5);
-  return { heads: 1, keyDim: d, valueDim: d, features: { kind: 'prf', count: d, seed: 1 }, rpe: { past: { bias, tail: 'clip' } } };
+  return { heads, keyDim: d, valueDim: d, features: { kind: 'prf', count: d, seed: 1 }, rpe: { past: { bias, tail: 'clip' } } };
+}
+
+/**
+ * Decoder.step in float32 vs float64: 8 heads, K = 512 (window full, 2000 tokens in), d = dv = m = 64, per backend.
+ * CPU time (process.cpuUsage) of batches of steps, the two dtypes alternating batch by batch (which goes first
+ * alternates too), medians per step after a warm-up.
+ */
+function timeDtypeSteps(backend: BackendName, rounds: number, batch: number): { float64: number; float32: number } {
+  const H = 8;
+  const rng = new Rng(31);
+  const decs = { float64: new Decoder(config(512, H), { method: 'direct', backend }), float32: new Decoder(config(512, H), { method: 'direct', backend, dtype: 'float32' }) };
+  for (const dec of Object.values(decs)) {
+    const r = new Rng(32);
+    dec.chunk(tensor(r, [H, 2000, d]), tensor(r, [H, 2000, d]), tensor(r, [H, 2000, d]));
+  }
+  const toks = Array.from({ length: 16 }, () => [tensor(rng, [H, d]), tensor(rng, [H, d]), tensor(rng, [H, d])] as const);
+  const out = ndarray(new Float64Array(H * d), [H, d]);
+  const per: Record<'float64' | 'float32', number[]> = { float64: [], float32: [] };
+  const warm = 4;
+  for (let round = 0; round < rounds + warm; round++) {
+    for (const key of round % 2 === 0 ? (['float64', 'float32'] as const) : (['float32', 'float64'] as const)) {
+      const dec = decs[key];
+      const c0 = process.cpuUsage();
+      for (let i = 0; i < batch; i++) {
+        const [q, k, v] = toks[i % toks.length]!;
+        dec.step(q, k, v, out);
+      }
+      const c = process.cpuUsage(c0);
+      if (round >= warm) per[key].push((c.user + c.system) / 1e6 / batch);
+    }
+  }
+  return { float64: median(per.float64), float32: median(per.float32) };
 }
 
 /** Feed n tokens by chunks of 4096 (fast) so the decoder sits at position n. */
@@ -96,6 +129,20 @@ function timeFloor(K: number, count: number): number[] {
   return times;
 }
 
+/** (f) of runDecode alone (SECTION=dtype): the float32 step vs the float64 step on both backends. */
+export function runDtypeSteps(log: (line: string) => void = console.log, small = false): Record<string, { float64: number; float32: number }> {
+  const rows: Record<string, { float64: number; float32: number }> = {};
+  log('### Decoder.step, dtype float32 vs float64: 8 heads, K = 512, m = dv = d = 64 (CPU µs per step, medians of alternating batches)');
+  log('| backend | float64 µs | float32 µs | float32/float64 |');
+  log('|---|---|---|---|');
+  for (const b of ['wasm', 'js'] as const) {
+    const r = timeDtypeSteps(b, small ? 6 : 30, b === 'wasm' ? (small ? 20 : 100) : small ? 4 : 20);
+    rows[b] = r;
+    log(`| ${b} | ${(r.float64 * 1e6).toFixed(1)} | ${(r.float32 * 1e6).toFixed(1)} | ${(r.float32 / r.float64).toFixed(3)}x${b === 'wasm' ? ' (bar <= 0.7)' : ''} |`);
+  }
+  return rows;
+}
+
 export function runDecode(log: (line: string) => void = console.log, small = false): Record<string, unknown> {
   const rng = new Rng(77);
   const K = 512;
@@ -130,6 +177,11 @@ export function runDecode(log: (line: string) => void = console.log, small = fal
   const mEarly = med.wasmEarly!, mLate = med.wasmLate!, mFloor = med.wasmFloor!;
   const worst = Math.max(...t.wasmEarly!, ...t.wasmLate!);
   log(`worst single-token latency (WASM): ${(worst * 1e6).toFixed(0)} µs (p99 ${(t.wasmLate!.slice().sort((a, b) => a - b)[Math.floor(0.99 * t.wasmLate!.length)]! * 1e6).toFixed(0)} µs)`);
+
+  // (f) the float32 step vs the float64 step (issue 21's bar: <= 0.7x), 8 heads, CPU time
+  log('');
+  const dtypeRows = runDtypeSteps(log, small);
+  log('');
 
   // per-token time vs position (one decoder, prefilled between samples by chunks)
   const curve: Array<{ position: number; seconds: number }> = [];
@@ -210,7 +262,10 @@ export function runDecode(log: (line: string) => void = console.log, small = fal
     prefillRows.push({ K: Kp, oneShot, chunked });
     log(`| ${Kp} | ${oneShot.toFixed(2)} | ${chunked.toFixed(2)} | ${(chunked / oneShot).toFixed(2)}x |`);
   }
-  return { early: mEarly, late: mLate, floor: mFloor, jsEarly: med.jsEarly, jsLate: med.jsLate, jsFloor: med.jsFloor, worst, stateBytes: late.wasm.stateBytes, curve, crossover, prefill: prefillRows };
+  return { early: mEarly, late: mLate, floor: mFloor, jsEarly: med.jsEarly, jsLate: med.jsLate, jsFloor: med.jsFloor, worst, stateBytes: late.wasm.stateBytes, curve, crossover, prefill: prefillRows, dtypeSteps: dtypeRows };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) runDecode(console.log, process.env.SMALL === '1');
+if (import.meta.url === `file://${process.argv[1]}`) {
+  if (process.env.SECTION === 'dtype') runDtypeSteps(console.log, process.env.SMALL === '1');
+  else runDecode(console.log, process.env.SMALL === '1');
+}

@@ -43,7 +43,7 @@ function tensor(rng: Rng, shape: number[]): NdArray<Float64Array> {
   return ndarray(data, shape);
 }
 
-function sameBits(a: Float64Array, b: Float64Array): boolean {
+function sameBits(a: Float64Array | Float32Array, b: Float64Array | Float32Array): boolean {
   return a.length === b.length && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 

@@ -12,6 +12,7 @@ import type { FftPlan, Workspace } from './types.js';
 import { LayoutViews, lineBytes, type Layout } from './layout.js';
 import type { Pool, Region } from './regions.js';
 import { kernelSpectra32Js, sformChannels32, transpose32, type SformChannels32Args } from '../math/fftconv32.js';
+import { aformRing32, aformRows32, farAbsorb32 } from '../math/aform32.js';
 
 class JsFftPlan implements FftPlan {
   private readonly fft: FFT;
@@ -69,6 +70,10 @@ abstract class JsKernels {
     if (plan === undefined) this.plans32.set(N, (plan = new FFT(N)));
     sformChannels32(a, plan);
   }
+  // float32 window kernels of the Decoder's dtype 'float32': float32 arrays, float64 arithmetic (math/aform32.ts)
+  readonly aformRing32 = aformRing32;
+  readonly aformRows32 = aformRows32;
+  readonly farAbsorb32 = farAbsorb32;
 }
 
 /** The unbounded JS workspace: the garbage collector owns its arrays. */
@@ -116,6 +121,12 @@ class JsRegionWorkspace extends JsKernels implements Workspace {
     if (!Number.isInteger(length) || length < 0) throw new RangeError(`f64(length): length must be a non-negative integer, got ${length}`);
     this.carve(lineBytes('f64', length), `f64(${length})`);
     return new Float64Array(length);
+  }
+  /** Counted against the region as a WASM workspace's f32() is (a whole number of lines). */
+  override f32(length: number): Float32Array {
+    if (!Number.isInteger(length) || length < 0) throw new RangeError(`f32(length): length must be a non-negative integer, got ${length}`);
+    this.carve(lineBytes('f32', length), `f32(${length})`);
+    return new Float32Array(length);
   }
   take(layout: Layout): LayoutViews {
     this.carve(layout.bytes, `a layout of ${layout.arrays.length} arrays`);

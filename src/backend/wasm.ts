@@ -33,6 +33,9 @@
 // Module-global state: only the compiled WebAssembly.Module (immutable, safe to share between workspaces).
 import type { Normalize } from '../core/types.js';
 import type {
+  AformRing32Args,
+  AformRows32Args,
+  FarAbsorb32Args,
   AformRingArgs,
   AformRowsArgs,
   FarAbsorbArgs,
@@ -88,6 +91,10 @@ interface Kernels {
   fft32Inverse(plan: number, n: number, buf: number): void;
   transpose32(x: number, rows: number, cols: number, out: number): void;
   sformChannels32(h: number, P: number, B: number, phiKT: number, vT: number, nb: number, q0: number, phiQT: number, accT: number, dv: number, m: number, ch0: number, ch1: number, X: number, Y: number, yBlocks: number, tmp: number, plan: number): void;
+  // float32 (assembly/aform32.ts, far32.ts)
+  aformRing32(c: number, rk: number, rv: number, start: number, len: number, cap: number, q: number, acc: number, m: number, dv: number): void;
+  aformRows32(c: number, tLo: number, tHi: number, k: number, v: number, jBase: number, q: number, acc: number, b0: number, b1: number, m: number, dv: number): void;
+  farAbsorb32(sum: number, comp: number, gamma: number, k: number, v: number, m: number, dv: number): void;
 }
 
 /**
@@ -363,6 +370,12 @@ function copyInto(dst: Float64Array, dOff: number, src: Float64Array, sOff: numb
     for (let i = 0; i < len; i++) dst[dOff + i] = src[sOff + i]!;
   } else {
     dst.set(src.subarray(sOff, sOff + len), dOff);
+  }
+}
+
+function checkRange32(a: Float32Array, off: number, len: number, what: string): void {
+  if (!(off >= 0 && len >= 0 && off + len <= a.length)) {
+    throw new RangeError(`${what}: elements [${off}, ${off + len}) are outside an array of length ${a.length}`);
   }
 }
 
@@ -1062,6 +1075,105 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     if (out.buffer !== this.buf || (input !== null && input.buffer !== this.buf)) throw new RangeError('fft32: arrays must be views of this workspace');
     if (inverse) this.x.fft32Inverse(plan, size, out.byteOffset);
     else this.x.fft32Forward(plan, size, out.byteOffset, input!.byteOffset, half ? 1 : 0);
+  }
+
+  // -------------------------------------------------------------- float32 kernels (the Decoder's dtype 'float32')
+
+  aformRing32(a: AformRing32Args): void {
+    const { c, ringK, ringV, start, len, cap, phiQ, qOff, m, dv, acc, aOff } = a;
+    if (len <= 0) return;
+    if (!(len <= cap && start >= 0 && start < cap)) throw new RangeError(`aformRing32: need 0 <= start < cap and len <= cap (start ${start}, len ${len}, cap ${cap})`);
+    checkRange32(c, 0, len, 'aformRing32 c');
+    checkRange32(ringK, 0, cap * m, 'aformRing32 ringK');
+    checkRange32(ringV, 0, cap * dv, 'aformRing32 ringV');
+    checkRange32(phiQ, qOff, m, 'aformRing32 phiQ');
+    checkRange(acc, aOff, dv + 1, 'aformRing32 acc');
+    const b = this.buf;
+    if (c.buffer === b && ringK.buffer === b && ringV.buffer === b && phiQ.buffer === b && acc.buffer === b) {
+      this.x.aformRing32(c.byteOffset, ringK.byteOffset, ringV.byteOffset, start, len, cap, phiQ.byteOffset + qOff * 4, acc.byteOffset + aOff * 8, m, dv);
+      return;
+    }
+    this.aformRing32Staged(a);
+  }
+
+  private aformRing32Staged(a: AformRing32Args): void {
+    const { c, ringK, ringV, start, len, cap, phiQ, qOff, m, dv, acc, aOff } = a;
+    this.staged32([c, ringK, ringV, phiQ.subarray(qOff, qOff + m), acc.subarray(aOff, aOff + dv + 1)], 0b10000, (x, p) =>
+      x.aformRing32(p[0]!, p[1]!, p[2]!, start, len, cap, p[3]!, p[4]!, m, dv),
+    );
+  }
+
+  aformRows32(a: AformRows32Args): void {
+    const { c, tLo, tHi, phiK, v, phiQ, q0, m, dv, b0, b1, acc } = a;
+    if (tHi <= tLo || b1 <= b0) return;
+    if (b0 < q0 || tLo < 0) throw new RangeError(`aformRows32: need q0 <= b0 and tLo >= 0 (q0 ${q0}, b0 ${b0}, tLo ${tLo})`);
+    const jBase = Math.max(0, b0 - tHi + 1);
+    const jEnd = b1 - 1 - tLo; // last key row read
+    if (jEnd < jBase) return;
+    const w1 = dv + 1;
+    const nk = jEnd - jBase + 1;
+    const nc = Math.min(tHi, b1);
+    checkRange32(c, 0, nc, 'aformRows32 c');
+    checkRange32(phiK, jBase * m, nk * m, 'aformRows32 phiK');
+    checkRange32(v, jBase * dv, nk * dv, 'aformRows32 v');
+    checkRange32(phiQ, (b0 - q0) * m, (b1 - b0) * m, 'aformRows32 phiQ');
+    checkRange(acc, (b0 - q0) * w1, (b1 - b0) * w1, 'aformRows32 acc');
+    const b = this.buf;
+    if (c.buffer === b && phiK.buffer === b && v.buffer === b && phiQ.buffer === b && acc.buffer === b) {
+      this.x.aformRows32(c.byteOffset, tLo, tHi, phiK.byteOffset + jBase * m * 4, v.byteOffset + jBase * dv * 4, jBase, phiQ.byteOffset + (b0 - q0) * m * 4, acc.byteOffset + (b0 - q0) * w1 * 8, b0, b1, m, dv);
+      return;
+    }
+    this.staged32(
+      [c.subarray(0, nc), phiK.subarray(jBase * m, (jBase + nk) * m), v.subarray(jBase * dv, (jBase + nk) * dv), phiQ.subarray((b0 - q0) * m, (b1 - q0) * m), acc.subarray((b0 - q0) * w1, (b1 - q0) * w1)],
+      0b10000,
+      (x, p) => x.aformRows32(p[0]!, tLo, tHi, p[1]!, p[2]!, jBase, p[3]!, p[4]!, b0, b1, m, dv),
+    );
+  }
+
+  farAbsorb32(a: FarAbsorb32Args): void {
+    const { far, gamma, phiK, kOff, v, vOff, m, dv } = a;
+    const size = m * (dv + 1);
+    checkRange(far.sum, 0, size, 'farAbsorb32 far.sum');
+    checkRange(far.comp, 0, size, 'farAbsorb32 far.comp');
+    checkRange32(phiK, kOff, m, 'farAbsorb32 phiK');
+    checkRange32(v, vOff, dv, 'farAbsorb32 v');
+    const b = this.buf;
+    if (far.sum.buffer === b && far.comp.buffer === b && phiK.buffer === b && v.buffer === b) {
+      this.x.farAbsorb32(far.sum.byteOffset, far.comp.byteOffset, gamma, phiK.byteOffset + kOff * 4, v.byteOffset + vOff * 4, m, dv);
+      return;
+    }
+    this.farAbsorb32Staged(a);
+  }
+
+  private farAbsorb32Staged(a: FarAbsorb32Args): void {
+    const { far, gamma, phiK, kOff, v, vOff, m, dv } = a;
+    const size = m * (dv + 1);
+    this.staged32([far.sum.subarray(0, size), far.comp.subarray(0, size), phiK.subarray(kOff, kOff + m), v.subarray(vOff, vOff + dv)], 0b11, (x, p) =>
+      x.farAbsorb32(p[0]!, p[1]!, gamma, p[2]!, p[3]!, m, dv),
+    );
+  }
+
+  /**
+   * The float32 kernels' slow path: arrays outside this memory are copied into its free space (float32 or float64
+   * as they are) and, for bit i of `outMask` set, copied back after the call. No room for the copies: the
+   * workspace's "full" error (the Decoder only passes its own views).
+   */
+  private staged32(arrays: (Float32Array | Float64Array)[], outMask: number, call: (x: Kernels, p: number[]) => void): void {
+    const mark = this.mark();
+    try {
+      const p = arrays.map((a) => {
+        if (a.buffer === this.buf) return a.byteOffset;
+        const copy = a instanceof Float32Array ? this.f32(a.length) : this.f64(a.length);
+        copy.set(a);
+        return copy.byteOffset;
+      });
+      call(this.x, p);
+      arrays.forEach((a, i) => {
+        if ((outMask >> i) & 1 && a.buffer !== this.buf) a.set(a instanceof Float32Array ? new Float32Array(this.buf, p[i]!, a.length) : new Float64Array(this.buf, p[i]!, a.length));
+      });
+    } finally {
+      this.release(mark);
+    }
   }
 
   spectralConv(s: SpectralConvArgs): void {

@@ -1,7 +1,8 @@
 // Decoder snapshots: a fixed 18-byte header (magic, format version, payload length, CRC-32 of the payload)
 // followed by a msgpackr payload holding the library version, the complete config (W and RPE tables as
-// binary float64), the options the continuation depends on (method, backend) and the decoder state (every
-// typed array as raw little-endian float64 bytes). See FORMAT.md (versions 1 and 2; this writes 2).
+// binary float64), the options the continuation depends on (method, backend, and dtype for float32 decoders) and
+// the decoder state (every typed array as raw little-endian float64 bytes; a float32 decoder's rings as float32).
+// See FORMAT.md (versions 1 and 2; this writes 2).
 // Restore checks the bytes here (header, checksum, structure, types, sizes) and then goes through the
 // engine's own checks: resolveConfig for the config, checkDecoderState for the state's invariants.
 import { Packr, Unpackr } from 'msgpackr';
@@ -9,6 +10,7 @@ import { DecoderCore, type DecoderOptions, type DecoderState, type HeadState } f
 import { resolveConfig, type AttentionConfig, type FeatureSpec, type ResolvedConfig, type RpeSide, type RpeSpec, type Tail } from '../engine/config.js';
 import { checkDecoderState, NO_KEY } from '../engine/state.js';
 import { checkMethodOption } from '../engine/nearfield.js';
+import { checkDtypeOption, type DType } from '../engine/dtype.js';
 import { exp2, powerOfTwoAbove } from '../math/features.js';
 import { checkArenaOption, checkBackendOption } from '../backend/index.js';
 import { ConfigError, SnapshotError, StateError, describe } from '../core/errors.js';
@@ -74,6 +76,31 @@ function f64Bytes(a: Float64Array): Uint8Array {
   return out;
 }
 
+/** float32 rings (dtype 'float32'): 4 little-endian bytes per value. */
+function f32Bytes(a: Float32Array): Uint8Array {
+  if (HOST_LITTLE_ENDIAN) return new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+  const out = new Uint8Array(a.length * 4);
+  const view = new DataView(out.buffer);
+  for (let i = 0; i < a.length; i++) view.setFloat32(i * 4, a[i]!, true);
+  return out;
+}
+
+function ringBytes(a: Float64Array | Float32Array): Uint8Array {
+  return a instanceof Float32Array ? f32Bytes(a) : f64Bytes(a);
+}
+
+/** bytes.length must be a multiple of 4 (checked by the caller). */
+function bytesF32(bytes: Uint8Array): Float32Array {
+  const out = new Float32Array(bytes.length / 4);
+  if (HOST_LITTLE_ENDIAN) {
+    new Uint8Array(out.buffer).set(bytes);
+  } else {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(i * 4, true);
+  }
+  return out;
+}
+
 /** bytes.length must be a multiple of 8 (checked by the caller). */
 function bytesF64(bytes: Uint8Array): Float64Array {
   const out = new Float64Array(bytes.length / 8);
@@ -128,7 +155,7 @@ function encodeConfig(cfg: ResolvedConfig): unknown {
 }
 
 function encodeHead(hs: HeadState): unknown {
-  return { keyExp: hs.keyExp, valueExp: hs.valueExp, ringK: f64Bytes(hs.ringK), ringV: f64Bytes(hs.ringV), farSum: f64Bytes(hs.farSum), farComp: f64Bytes(hs.farComp) };
+  return { keyExp: hs.keyExp, valueExp: hs.valueExp, ringK: ringBytes(hs.ringK), ringV: ringBytes(hs.ringV), farSum: f64Bytes(hs.farSum), farComp: f64Bytes(hs.farComp) };
 }
 
 /** The snapshot bytes (format version 2) of a decoder's config and state (deterministic: equal states give equal bytes). */
@@ -141,7 +168,8 @@ export function encodeState(config: ResolvedConfig, s: DecoderState): Uint8Array
   const payloadObject = {
     library: LIBRARY_VERSION,
     config: encodeConfig(config),
-    options: { method: s.method, backend: s.backend },
+    // dtype only for float32 (absent = float64): float64 snapshots are byte for byte what they were before it
+    options: s.dtype === 'float32' ? { method: s.method, backend: s.backend, dtype: s.dtype } : { method: s.method, backend: s.backend },
     state: { position: s.position, heads: s.heads.map(encodeHead) },
   };
   const payload = msgpack().packr.pack(payloadObject);
@@ -219,9 +247,10 @@ function int(v: unknown, path: Path, min: number, max: number): number {
   return v;
 }
 
-function bin(v: unknown, path: Path, floats: number): Uint8Array {
-  if (!(v instanceof Uint8Array)) fail('inconsistent', `${path} must be binary float64 data, got ${describe(v)}`);
-  if (v.length !== floats * 8) fail('inconsistent', `${path} must hold ${floats} float64 values (${floats * 8} bytes), got ${v.length} bytes`);
+function bin(v: unknown, path: Path, floats: number, dtype: DType = 'float64'): Uint8Array {
+  const size = dtype === 'float32' ? 4 : 8;
+  if (!(v instanceof Uint8Array)) fail('inconsistent', `${path} must be binary ${dtype} data, got ${describe(v)}`);
+  if (v.length !== floats * size) fail('inconsistent', `${path} must hold ${floats} ${dtype} values (${floats * size} bytes), got ${v.length} bytes`);
   return v;
 }
 
@@ -319,8 +348,8 @@ interface RawHead {
   farComp: Uint8Array;
 }
 
-/** Version 2 state: per-head rings, linearized oldest first, of min(position, K_h) rows. */
-function decodeStateV2(v: unknown, cfg: ResolvedConfig, method: unknown, backend: unknown): DecoderState {
+/** Version 2 state: per-head rings, linearized oldest first, of min(position, K_h) rows (float32 for dtype 'float32'). */
+function decodeStateV2(v: unknown, cfg: ResolvedConfig, method: unknown, backend: unknown, dtype: DType): DecoderState {
   const s = asMap(v, 'state', ['position', 'heads']);
   const { heads, valueDim: dv, featureDim: m } = cfg;
   const position = int(get(s, 'position'), 'state.position', 0, Number.MAX_SAFE_INTEGER);
@@ -334,25 +363,28 @@ function decodeStateV2(v: unknown, cfg: ResolvedConfig, method: unknown, backend
     return {
       keyExp: get(hm, 'keyExp'),
       valueExp: get(hm, 'valueExp'),
-      ringK: bin(get(hm, 'ringK'), `${p}.ringK`, len * m),
-      ringV: bin(get(hm, 'ringV'), `${p}.ringV`, len * dv),
+      ringK: bin(get(hm, 'ringK'), `${p}.ringK`, len * m, dtype),
+      ringV: bin(get(hm, 'ringV'), `${p}.ringV`, len * dv, dtype),
       farSum: bin(get(hm, 'farSum'), `${p}.farSum`, m * (dv + 1)),
       farComp: bin(get(hm, 'farComp'), `${p}.farComp`, m * (dv + 1)),
     };
   });
-  return {
+  const ring = dtype === 'float32' ? bytesF32 : bytesF64;
+  const state: DecoderState = {
     position,
     method: method as DecoderState['method'],
     backend: backend as DecoderState['backend'],
     heads: raw.map((r) => ({
       keyExp: r.keyExp as number,
       valueExp: r.valueExp as number,
-      ringK: bytesF64(r.ringK),
-      ringV: bytesF64(r.ringV),
+      ringK: ring(r.ringK),
+      ringV: ring(r.ringV),
       farSum: bytesF64(r.farSum),
       farComp: bytesF64(r.farComp),
     })),
   };
+  if (dtype === 'float32') state.dtype = dtype;
+  return state;
 }
 
 /**
@@ -465,8 +497,13 @@ function parsePayload(bytes: Uint8Array, header: SnapshotHeader, maxDerivedBytes
   if (v1) {
     state = decodeStateV1(get(r, 'state'), resolved);
   } else {
-    const o = asMap(get(r, 'options'), 'payload.options', ['method', 'backend']);
-    state = decodeStateV2(get(r, 'state'), resolved, get(o, 'method'), get(o, 'backend'));
+    // dtype is present only in float32 snapshots (absent: float64, as every snapshot before it)
+    const ov = get(r, 'options');
+    const o = asMap(ov, 'payload.options', ov instanceof Map && ov.has('dtype') ? ['method', 'backend', 'dtype'] : ['method', 'backend']);
+    const stored = o.has('dtype') ? o.get('dtype') : 'float64';
+    if (stored !== 'float64' && stored !== 'float32') fail('inconsistent', `payload.options.dtype must be 'float64' or 'float32' (or absent: float64), got ${describe(stored)}`);
+    const dtype: DType = stored;
+    state = decodeStateV2(get(r, 'state'), resolved, get(o, 'method'), get(o, 'backend'), dtype);
   }
   try {
     checkDecoderState(resolved, state);
@@ -495,6 +532,7 @@ export function checkDecodeOptions(options: unknown): DecodeOptions {
   if (o.method !== undefined) checkMethodOption(o.method);
   if (o.backend !== undefined) checkBackendOption(o.backend);
   checkArenaOption(o.arena, o.backend);
+  if (o.dtype !== undefined) checkDtypeOption(o.dtype);
   if (o.maxDerivedBytes !== undefined && (typeof o.maxDerivedBytes !== 'number' || !(o.maxDerivedBytes >= 0))) {
     throw new ConfigError(`options.maxDerivedBytes must be a number >= 0, got ${describe(o.maxDerivedBytes)}`);
   }
@@ -513,6 +551,7 @@ export function decodeSnapshotAs<T extends DecoderCore>(fromState: (config: Reso
   if (opts.method !== undefined) decoderOptions.method = opts.method;
   if (opts.backend !== undefined) decoderOptions.backend = opts.backend;
   if (opts.arena !== undefined) decoderOptions.arena = opts.arena;
+  if (opts.dtype !== undefined) decoderOptions.dtype = opts.dtype;
   return fromState(parsed.config, parsed.state, decoderOptions);
 }
 
@@ -537,6 +576,8 @@ export interface SnapshotInfo {
   position: number | null;
   method: string | null;
   backend: string | null;
+  /** the rings' arithmetic ('float64' for snapshots without the field) */
+  dtype: string | null;
   /** bytes of the state arrays (rings, far sums and compensations) */
   stateArrayBytes: number | null;
   /** SnapshotError message when the payload is refused (header problems throw); restore refuses exactly these */
@@ -557,6 +598,7 @@ export function inspectSnapshot(bytes: Uint8Array): SnapshotInfo {
     position: null,
     method: null,
     backend: null,
+    dtype: null,
     stateArrayBytes: null,
     error: null,
   };
@@ -578,6 +620,7 @@ export function inspectSnapshot(bytes: Uint8Array): SnapshotInfo {
     info.position = s.position;
     info.method = s.method;
     info.backend = s.backend;
+    info.dtype = s.dtype ?? 'float64';
     info.stateArrayBytes = s.heads.reduce((a, h) => a + h.ringK.byteLength + h.ringV.byteLength + h.farSum.byteLength + h.farComp.byteLength, 0);
   } catch (e) {
     if (!(e instanceof SnapshotError)) throw e;

@@ -1,6 +1,9 @@
 // Cost model: predicts the time of the A-form (direct) and of the partitioned-FFT S-form for one pass over a
 // buffer, and picks the cheaper method and the FFT block size. Constants are seconds per unit of work, per
 // backend, measured on the reference machine by `npm run bench -- calibrate` (bench/calibrate.ts) and written here.
+// A Decoder of dtype 'float32' plans its chunks with COSTS32 (below) too, but its 'direct' runs the float32 A-form
+// (assembly/aform32.ts), measured at 0.6x the float64 A-form on WASM (1.0x on JS; scratch bench of aformRows32 vs
+// aformRows, K = 512): COSTS32's float64 `direct` overstates it, so such a decoder turns to the FFT a little early.
 import type { BackendName } from '../backend/types.js';
 import { blockRange } from '../math/fftconv.js';
 

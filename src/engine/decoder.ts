@@ -7,6 +7,7 @@
 // from an arena shared with other decoders or from memory of its own (backend/arena.ts OwnedMemory); a larger
 // ring re-declares the layout and moves the state to a region of that size. A chunk declares its scratch
 // (chunkLayout, and its passes' layouts in nearfield.ts) and takes one region for the call.
+// dtype 'float32': the rings (and the kernels' near tables as the window kernels read them) are declared 'f32'.
 import type { NdArray } from 'ndarray';
 import ndarray from 'ndarray';
 import { toResolvedConfig, type AttentionConfig, type ResolvedConfig } from './config.js';
@@ -14,14 +15,18 @@ import { ConfigError, ShapeError, StateError, describe } from '../core/errors.js
 import { MAX_POSITION } from '../core/limits.js';
 import { checkSequence, checkTensor, copyHead, gatherRows, type CheckedTensor } from './tensor.js';
 import { attendBuffer, checkMethodOption, finalizeRows, finite, planPass, PartitionCache, type MethodOption, type PassStats } from './nearfield.js';
+import { attendBuffer32, planPass32 } from './nearfield32.js';
 import { deterministicFeatures, exp2, powerOfTwoAbove, queryFeatures, type PrfLogitsKernel } from '../math/features.js';
 import { kernelMaxLog, shiftKernel, type CausalKernel, type ShiftedKernel } from '../math/kernel.js';
 import type { AformRingArgs, FarAbsorbArgs, FarArrays, FarContractArgs, PrfLogitsArgs } from '../math/kernelArgs.js';
+import type { AformRing32Args, FarAbsorb32Args } from '../math/kernelArgs32.js';
+import { checkDtypeOption, type DType } from './dtype.js';
 import { Arena, checkArenaOption, checkBackendOption, OwnedMemory, resolveBackend, type BackendName, type BackendOption, type Region, type Workspace } from '../backend/index.js';
 import { declare, type ArrayDecl, type Layout, type LayoutViews } from '../backend/layout.js';
-import { checkDecoderState, NO_KEY, VALUE_EXP_LIMIT, type DecoderState, type HeadState } from './state.js';
+import { checkDecoderState, NO_KEY, valueExpLimit, type DecoderState, type HeadState } from './state.js';
 
 export type { DecoderState, HeadState } from './state.js';
+export type { DType } from './dtype.js';
 
 export interface DecoderOptions {
   /** near-field method for chunks: 'auto' (cost model), 'fft' or 'direct'. Steps always use the A-form. */
@@ -33,6 +38,12 @@ export interface DecoderOptions {
    * Without one, a WASM decoder makes a WebAssembly memory of its own (V8 refuses new ones past ~12,800 live).
    */
   arena?: Arena;
+  /**
+   * 'float64' (default, the reference) or 'float32': rings of float32 key features and values (half the state
+   * bytes) and float32 window kernels; features, far field F and accumulators stay float64. Per-row normwise
+   * error vs the float64 oracle <= 1e-4 (test/engine/decoder-float32.test.ts).
+   */
+  dtype?: DType;
 }
 
 /** Decoders on an arena give their regions back when collected without dispose(). */
@@ -49,9 +60,11 @@ interface Head {
   /** the shared kernel with its near table in the decoder's region */
   kernel: ShiftedKernel;
   readonly partitions: PartitionCache;
-  /** ringK: [cap, m], ringV: [cap, dv]; `len` slots oldest-first from `start`, wrapping at cap */
-  ringK: Float64Array;
-  ringV: Float64Array;
+  /** ringK: [cap, m], ringV: [cap, dv]; `len` slots oldest-first from `start`, wrapping at cap (Float32Array for dtype 'float32') */
+  ringK: Float64Array | Float32Array;
+  ringV: Float64Array | Float32Array;
+  /** dtype 'float32': the shared kernel's near table c(t) as float32, in the decoder's region; else empty */
+  c32: Float32Array;
   cap: number;
   start: number;
   len: number;
@@ -68,6 +81,7 @@ export class DecoderCore {
   readonly config: ResolvedConfig;
   readonly method: MethodOption;
   readonly backend: BackendName;
+  readonly dtype: DType;
   private readonly mem: OwnedMemory;
   /** the persistent region (laid out by persistentLayout) and a workspace over it (the kernels run on it) */
   private region: Region | null = null;
@@ -105,12 +119,19 @@ export class DecoderCore {
   private ringArgs!: AformRingArgs;
   private absorbArgs!: FarAbsorbArgs;
   private contractArgs!: FarContractArgs;
+  /** dtype 'float32': the query features as float32 ([heads, m] in the region, the window kernel's input) and its records */
+  private phiQ32: Float32Array = new Float32Array(0);
+  private ring32Args!: AformRing32Args;
+  private absorb32Args!: FarAbsorb32Args;
+  /** values are kept below 2^valueLimit (state.ts valueExpLimit) */
+  private readonly valueLimit: number;
   lastStats: PassStats[] = [];
 
   constructor(config: AttentionConfig | ResolvedConfig, options: DecoderOptions = {}) {
-    if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend?, arena? }, got ${describe(options)}`);
+    if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend?, dtype?, arena? }, got ${describe(options)}`);
     const method = checkMethodOption(options.method);
     const backendOption = checkBackendOption(options.backend);
+    const dtype = checkDtypeOption(options.dtype);
     const arena = checkArenaOption(options.arena, options.backend);
     const backend = arena?.backend ?? resolveBackend(backendOption);
     const cfg = toResolvedConfig(config);
@@ -118,6 +139,8 @@ export class DecoderCore {
     this.config = cfg;
     this.method = method;
     this.backend = backend;
+    this.dtype = dtype;
+    this.valueLimit = valueExpLimit(dtype);
     this.vMax = new Float64Array(cfg.heads);
     // heads sharing one RPE share its kernel table and spectra (a long shared table is held once)
     const shared = new Map<CausalKernel, { index: number; partitions: PartitionCache }>();
@@ -129,7 +152,8 @@ export class DecoderCore {
         shared.set(p, k);
       }
       const empty = new Float64Array(0);
-      return { K: p.logBias.length, shared: k.index, kernel: this.kernels[k.index]!, partitions: k.partitions, ringK: empty, ringV: empty, cap: 0, start: 0, len: 0, far: { sum: empty, comp: empty }, keyExp: NO_KEY, valueExp: 0 };
+      const c32 = new Float32Array(0);
+      return { K: p.logBias.length, shared: k.index, kernel: this.kernels[k.index]!, partitions: k.partitions, ringK: empty, ringV: empty, c32, cap: 0, start: 0, len: 0, far: { sum: empty, comp: empty }, keyExp: NO_KEY, valueExp: 0 };
     });
     this.mem = new OwnedMemory(backend, arena, `a decoder of ${cfg.heads} heads`);
     this.relayout(cfg.past.map((p) => Math.min(p.logBias.length, FIRST_RING)), 0);
@@ -140,8 +164,9 @@ export class DecoderCore {
   static fromState<T extends DecoderCore>(this: new (config: ResolvedConfig, options?: DecoderOptions) => T, config: AttentionConfig | ResolvedConfig, state: DecoderState, options: DecoderOptions = {}): T {
     const cfg = toResolvedConfig(config);
     checkDecoderState(cfg, state);
-    if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend?, arena? }, got ${describe(options)}`);
-    const dec = new this(cfg, { ...options, method: options.method ?? state.method, backend: options.backend ?? state.backend });
+    if (options === null || typeof options !== 'object') throw new ConfigError(`options must be an object { method?, backend?, dtype?, arena? }, got ${describe(options)}`);
+    // the state's dtype unless options ask for another (its rings are then converted: no longer bit-identical)
+    const dec = new this(cfg, { ...options, method: options.method ?? state.method, backend: options.backend ?? state.backend, dtype: options.dtype ?? state.dtype ?? 'float64' });
     try {
       dec.load(state);
     } catch (e) {
@@ -170,20 +195,32 @@ export class DecoderCore {
 
   /**
    * What the decoder keeps in its region between calls, with rings of capacity `caps`: token scratch, W, the kernel
-   * tables, and per head the ring and the far-field state.
+   * tables, and per head the ring and the far-field state. dtype 'float32': rings of type 'f32', and the float32
+   * copies of the near tables and of the query features the float32 window kernel reads.
    */
   private persistentLayout(caps: readonly number[]): Layout {
     const { heads, keyDim: d, valueDim: dv, featureDim: m } = this.config;
     const f = this.config.features;
+    const f32 = this.dtype === 'float32';
     const f64 = (name: string, length: number): ArrayDecl => ({ name, type: 'f64', length });
+    const ring = (name: string, length: number): ArrayDecl => ({ name, type: f32 ? 'f32' : 'f64', length });
     const decls: ArrayDecl[] = [
       f64('W', f.kind === 'prf' ? f.projection.length : 0),
       f64('qAll', heads * d), f64('kAll', heads * d), f64('vAll', heads * dv),
       f64('phiQ', heads * m), f64('phiK', heads * m + Math.max(0, d - m)), f64('acc', dv + 1),
     ];
-    this.kernels.forEach((k, i) => decls.push(f64(`near${i}`, k.near.length)));
-    caps.forEach((cap, h) => decls.push(f64(`ringK${h}`, cap * m), f64(`ringV${h}`, cap * dv), f64(`farSum${h}`, m * (dv + 1)), f64(`farComp${h}`, m * (dv + 1))));
+    if (f32) decls.push({ name: 'phiQ32', type: 'f32', length: heads * m });
+    this.kernels.forEach((k, i) => {
+      decls.push(f64(`near${i}`, k.near.length));
+      if (f32) decls.push({ name: `near32_${i}`, type: 'f32', length: k.near.length });
+    });
+    caps.forEach((cap, h) => decls.push(ring(`ringK${h}`, cap * m), ring(`ringV${h}`, cap * dv), f64(`farSum${h}`, m * (dv + 1)), f64(`farComp${h}`, m * (dv + 1))));
     return declare(decls);
+  }
+
+  /** A ring array of the layout (its type is the decoder's dtype). */
+  private ringView(views: LayoutViews, name: string): Float64Array | Float32Array {
+    return this.dtype === 'float32' ? views.f32(name) : views.f64(name);
   }
 
   /** What one chunk of L tokens takes per head on top of its pass's scratch: buffer rows nb = ring + L. */
@@ -213,20 +250,28 @@ export class DecoderCore {
     return placed.scratch;
   }
 
-  /** Move into `region` (laid out as `layout`): rings linearized oldest-first, far state copied; the old region is freed. */
+  /**
+   * Move into `region` (laid out as `layout`): rings linearized oldest-first (in the decoder's dtype: float32 rings
+   * copy exactly), far state copied, float32 near tables rounded from the float64 ones; the old region is freed.
+   */
   private install(layout: Layout, caps: readonly number[], region: Region): void {
     const { valueDim: dv, featureDim: m } = this.config;
     const ws = this.mem.workspace(region);
     const views = ws.take(layout);
+    const f32 = this.dtype === 'float32';
+    const near32: Float32Array[] = [];
     this.kernels.forEach((k, i) => {
       const near = views.f64(`near${i}`);
       near.set(k.near);
       this.kernels[i] = { ...k, near };
+      const c32 = f32 ? views.f32(`near32_${i}`) : new Float32Array(0);
+      if (f32) c32.set(near);
+      near32.push(c32);
     });
     this.heads.forEach((h, i) => {
       const cap = caps[i]!;
-      const ringK = views.f64(`ringK${i}`);
-      const ringV = views.f64(`ringV${i}`);
+      const ringK = this.ringView(views, `ringK${i}`);
+      const ringV = this.ringView(views, `ringV${i}`);
       for (let j = 0; j < h.len; j++) {
         const slot = (h.start + j) % h.cap;
         ringK.set(h.ringK.subarray(slot * m, slot * m + m), j * m);
@@ -235,7 +280,7 @@ export class DecoderCore {
       const far = { sum: views.f64(`farSum${i}`), comp: views.f64(`farComp${i}`) };
       far.sum.set(h.far.sum);
       far.comp.set(h.far.comp);
-      Object.assign(h, { kernel: this.kernels[h.shared]!, ringK, ringV, cap, start: 0, far });
+      Object.assign(h, { kernel: this.kernels[h.shared]!, c32: near32[h.shared]!, ringK, ringV, cap, start: 0, far });
     });
     const old = this.region;
     this.region = region;
@@ -267,9 +312,13 @@ export class DecoderCore {
     this.logits = this.ws.prfLogits.bind(this.ws);
     this.logitsArgs = { W: this.W, m, d, normalize: f.kind === 'prf' ? f.normalize : 'none', x: this.qAll, n: 0, out: this.phiK };
     const h0 = this.heads[0]!;
-    this.ringArgs = { c: h0.kernel.near, ringK: h0.ringK, ringV: h0.ringV, start: 0, len: 0, cap: h0.cap, phiQ: this.phiQ, qOff: 0, m, dv, acc: this.acc, aOff: 0 };
+    this.ringArgs = { c: h0.kernel.near, ringK: this.phiK, ringV: this.phiK, start: 0, len: 0, cap: 1, phiQ: this.phiQ, qOff: 0, m, dv, acc: this.acc, aOff: 0 };
     this.absorbArgs = { far: h0.far, gamma: 1, phiK: this.phiK, kOff: 0, v: this.phiK, vOff: 0, m, dv };
     this.contractArgs = { far: h0.far, cFar: 0, phiQ: this.phiQ, qOff: 0, m, dv, acc: this.acc, aOff: 0 };
+    // dtype 'float32': the float32 query row and the 32-bit records (empty arrays for float64: never called)
+    this.phiQ32 = this.dtype === 'float32' ? views.f32('phiQ32') : new Float32Array(0);
+    this.ring32Args = { c: h0.c32, ringK: this.phiQ32, ringV: this.phiQ32, start: 0, len: 0, cap: 1, phiQ: this.phiQ32, qOff: 0, m, dv, acc: this.acc, aOff: 0 };
+    this.absorb32Args = { far: h0.far, gamma: 1, phiK: this.phiQ32, kOff: 0, v: this.phiQ32, vOff: 0, m, dv };
   }
 
   /** Tokens consumed so far. */
@@ -285,8 +334,9 @@ export class DecoderCore {
   /** Bytes held by the state arrays (rings at their capacity, far-field sums and compensations). */
   get stateBytes(): number {
     const { valueDim: dv, featureDim: m } = this.config;
+    const ringBytes = this.dtype === 'float32' ? 4 : 8;
     let bytes = 8;
-    for (const h of this.heads) bytes += h.cap * (m + dv) * 8 + 2 * m * (dv + 1) * 8 + 16;
+    for (const h of this.heads) bytes += h.cap * (m + dv) * ringBytes + 2 * m * (dv + 1) * 8 + 16;
     return bytes;
   }
 
@@ -308,9 +358,10 @@ export class DecoderCore {
   exportState(): DecoderState {
     this.checkLive('exportState()');
     const { valueDim: dv, featureDim: m } = this.config;
+    const f32 = this.dtype === 'float32';
     const heads: HeadState[] = this.heads.map((h) => {
-      const ringK = new Float64Array(h.len * m);
-      const ringV = new Float64Array(h.len * dv);
+      const ringK = f32 ? new Float32Array(h.len * m) : new Float64Array(h.len * m);
+      const ringV = f32 ? new Float32Array(h.len * dv) : new Float64Array(h.len * dv);
       for (let i = 0; i < h.len; i++) {
         const slot = (h.start + i) % h.cap;
         ringK.set(h.ringK.subarray(slot * m, slot * m + m), i * m);
@@ -318,17 +369,21 @@ export class DecoderCore {
       }
       return { ringK, ringV, farSum: Float64Array.from(h.far.sum), farComp: Float64Array.from(h.far.comp), keyExp: h.keyExp, valueExp: h.valueExp };
     });
-    return { position: this.pos, method: this.method, backend: this.backend, heads };
+    // dtype only when it is float32: float64 states stay exactly what they were before the option
+    return f32 ? { position: this.pos, method: this.method, backend: this.backend, dtype: this.dtype, heads } : { position: this.pos, method: this.method, backend: this.backend, heads };
   }
 
   /**
    * Replace the whole state in place (e.g. with one a worker computed): checked like fromState, and it must be
-   * a state of this decoder's method and backend. Nothing changes when it is refused.
+   * a state of this decoder's method, backend and dtype. Nothing changes when it is refused.
    */
   replaceState(state: DecoderState): void {
     checkDecoderState(this.config, state);
-    if (state.method !== this.method || state.backend !== this.backend) {
-      throw new StateError(`replaceState needs a state of method '${this.method}' and backend '${this.backend}', got method ${describe(state.method)} and backend ${describe(state.backend)}`);
+    const dtype = state.dtype ?? 'float64';
+    if (state.method !== this.method || state.backend !== this.backend || dtype !== this.dtype) {
+      throw new StateError(
+        `replaceState needs a state of method '${this.method}', backend '${this.backend}' and dtype '${this.dtype}', got method ${describe(state.method)}, backend ${describe(state.backend)} and dtype ${describe(dtype)}`,
+      );
     }
     this.load(state);
   }
@@ -336,18 +391,37 @@ export class DecoderCore {
   /** Install a checked state (rings grown to hold it first; nothing changes if memory is refused). */
   private load(state: DecoderState): void {
     this.checkLive('replaceState()');
-    const m = this.config.featureDim;
+    const { valueDim: dv, featureDim: m } = this.config;
     this.relayout(this.heads.map((h, i) => Math.max(h.cap, ringCapacity(state.heads[i]!.ringK.length / m, h.K))), 0);
     this.heads.forEach((h, i) => {
       const s = state.heads[i]!;
       h.ringK.set(s.ringK, 0);
-      h.ringV.set(s.ringV, 0);
       h.start = 0;
       h.len = s.ringK.length / m;
       h.far.sum.set(s.farSum);
       h.far.comp.set(s.farComp);
       h.keyExp = s.keyExp;
       h.valueExp = s.valueExp;
+      // a state of another dtype (a float64 state into float32 rings) may hold values above this dtype's limit:
+      // they are scaled by a power of two first, F's numerator columns with them, as scaleValuesRunning does
+      // (stored values are already scaled by 2^-valueExp: their bound is 2^valueLimit itself)
+      let vMax = 0;
+      for (let j = 0; j < s.ringV.length; j++) vMax = Math.max(vMax, Math.abs(s.ringV[j]!));
+      if (vMax < 2 ** this.valueLimit) {
+        h.ringV.set(s.ringV, 0);
+        return;
+      }
+      const exp = powerOfTwoAbove(vMax) + h.valueExp - this.valueLimit + 1;
+      const factor = exp2(h.valueExp - exp);
+      for (let j = 0; j < s.ringV.length; j++) h.ringV[j] = s.ringV[j]! * factor;
+      for (let r = 0; r < m; r++) {
+        for (let col = 0; col < dv; col++) {
+          const o = r * (dv + 1) + col;
+          h.far.sum[o] = h.far.sum[o]! * factor;
+          h.far.comp[o] = h.far.comp[o]! * factor;
+        }
+      }
+      h.valueExp = exp;
     });
     this.pos = state.position;
   }
@@ -438,7 +512,7 @@ export class DecoderCore {
 
   /**
    * Values of rows [0, n) of v: [n, dv] scaled by 2^-valueExp in place; raises valueExp first when they are near the
-   * float64 top. vMax: max |v| when the caller knows it (else measured here).
+   * top of the dtype (2^valueLimit). vMax: max |v| when the caller knows it (else measured here).
    */
   private scaleValuesRunning(h: Head, v: Float64Array, n: number, vMax = -1): void {
     const dv = this.config.valueDim;
@@ -446,8 +520,9 @@ export class DecoderCore {
       vMax = 0;
       for (let i = 0; i < n * dv; i++) vMax = Math.max(vMax, Math.abs(v[i]!));
     }
-    if (vMax >= 2 ** VALUE_EXP_LIMIT * exp2(h.valueExp)) {
-      const exp = powerOfTwoAbove(vMax) - VALUE_EXP_LIMIT + 1;
+    const limit = this.valueLimit;
+    if (vMax >= 2 ** limit * exp2(h.valueExp)) {
+      const exp = powerOfTwoAbove(vMax) - limit + 1;
       const factor = exp2(h.valueExp - exp);
       const m = this.config.featureDim;
       for (let i = 0; i < h.len; i++) {
@@ -525,6 +600,8 @@ export class DecoderCore {
     const { heads, valueDim: dv, featureDim: m } = this.config;
     const { phiQ, phiK, acc, ringArgs, absorbArgs, contractArgs, ws } = this;
     const prf = this.config.features.kind === 'prf';
+    // dtype 'float32': the same steps, with the ring (float32) read and written by the float32 kernels
+    const f32 = this.dtype === 'float32';
     if (prf) {
       // every head's key and query logits in one kernel call each (rows of kAll, qAll: [heads, d] -> [heads, m]),
       // each row computed as a one-row call computes it; the query features exponentiated in one call too
@@ -550,28 +627,38 @@ export class DecoderCore {
       this.scaleValuesRunning(h, vRow, 1, this.vMax[hIdx]!);
       // the oldest key leaves the near field: fold it into F (F_i = gamma (F_{i-1} + U_{i-K}))
       if (full && kernel.hasFar) {
-        absorbArgs.far = h.far;
-        absorbArgs.gamma = kernel.gamma;
-        absorbArgs.phiK = h.ringK;
-        absorbArgs.kOff = slot * m;
-        absorbArgs.v = h.ringV;
-        absorbArgs.vOff = slot * dv;
-        ws.farAbsorb(absorbArgs);
+        if (f32) {
+          this.absorb32(h, h.ringK as Float32Array, slot * m, h.ringV as Float32Array, slot * dv);
+        } else {
+          absorbArgs.far = h.far;
+          absorbArgs.gamma = kernel.gamma;
+          absorbArgs.phiK = h.ringK as Float64Array;
+          absorbArgs.kOff = slot * m;
+          absorbArgs.v = h.ringV as Float64Array;
+          absorbArgs.vOff = slot * dv;
+          ws.farAbsorb(absorbArgs);
+        }
       }
+      // (float32 rings: the features and values computed in float64 are rounded here, once)
       h.ringK.set(kRow, slot * m);
       h.ringV.set(vRow, slot * dv);
       if (full) h.start = (h.start + 1) % h.cap;
       else h.len++;
       if (!prf) this.queryFeaturesInto(this.qIn[hIdx]!, 1, this.phiQRows[hIdx]!);
       acc.fill(0);
-      ringArgs.qOff = hIdx * m;
-      ringArgs.c = kernel.near;
-      ringArgs.ringK = h.ringK;
-      ringArgs.ringV = h.ringV;
-      ringArgs.start = h.start;
-      ringArgs.len = h.len;
-      ringArgs.cap = h.cap;
-      ws.aformRing(ringArgs);
+      if (f32) {
+        this.nearRing32(h, hIdx);
+      } else {
+        ringArgs.qOff = hIdx * m;
+        ringArgs.c = kernel.near;
+        ringArgs.ringK = h.ringK as Float64Array;
+        ringArgs.ringV = h.ringV as Float64Array;
+        ringArgs.start = h.start;
+        ringArgs.len = h.len;
+        ringArgs.cap = h.cap;
+        ws.aformRing(ringArgs);
+      }
+      // the far field contracts the float64 query features (F is float64 in either dtype)
       if (kernel.hasFar) {
         contractArgs.far = h.far;
         contractArgs.cFar = kernel.cFar;
@@ -584,6 +671,36 @@ export class DecoderCore {
       for (let col = 0; col < dv; col++) zData[base + col * s1] = den > 0 ? finite((acc[col]! / den) * scale) : 0;
     }
     this.pos++;
+  }
+
+  /** dtype 'float32': F <- gamma (F + U) of one float32 row (F float64, compensated). */
+  private absorb32(h: Head, k: Float32Array, kOff: number, v: Float32Array, vOff: number, ws: Workspace = this.ws): void {
+    const a = this.absorb32Args;
+    a.far = h.far;
+    a.gamma = h.kernel.gamma;
+    a.phiK = k;
+    a.kOff = kOff;
+    a.v = v;
+    a.vOff = vOff;
+    ws.farAbsorb32(a);
+  }
+
+  /** dtype 'float32': acc += the near field of head hIdx's query (phiQ row, rounded to float32) against its ring. */
+  private nearRing32(h: Head, hIdx: number): void {
+    const m = this.config.featureDim;
+    const q32 = this.phiQ32;
+    const q = this.phiQ;
+    const o = hIdx * m;
+    for (let r = 0; r < m; r++) q32[o + r] = q[o + r]!;
+    const a = this.ring32Args;
+    a.qOff = o;
+    a.c = h.c32;
+    a.ringK = h.ringK as Float32Array;
+    a.ringV = h.ringV as Float32Array;
+    a.start = h.start;
+    a.len = h.len;
+    a.cap = h.cap;
+    this.ws.aformRing32(a);
   }
 
   /** L tokens: q, k: [heads, L, keyDim]; v: [heads, L, valueDim] -> z: [heads, L, valueDim]. */
@@ -599,6 +716,7 @@ export class DecoderCore {
   }
 
   private chunkChecked(qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, L: number, out: Float64Array): void {
+    if (this.dtype === 'float32') return this.chunkChecked32(qv, kv, vv, L, out);
     const cfg = this.config;
     const { heads, valueDim: dv, featureDim: m } = cfg;
     // plan every head's pass first (pure), then size one scratch region for the call: the FFT plans (kept to its
@@ -656,6 +774,138 @@ export class DecoderCore {
     } finally {
       this.mem.free(scratch);
     }
+  }
+
+  /**
+   * What one float32 chunk of L tokens takes per head on top of its pass's scratch (buffer rows nb = ring + L): the
+   * float32 buffer [ring | chunk] (what the ring keeps), float64 features and accumulators, the float32 queries of
+   * the direct pass, and for an FFT pass float64 copies of the buffer (attention()'s float32 pass reads float64 rows).
+   */
+  private chunkLayout32(nb: number, L: number, fft: boolean): Layout {
+    const { keyDim: d, valueDim: dv, featureDim: m } = this.config;
+    return declare([
+      { name: 'x', type: 'f64', length: L * Math.max(d, dv, m) },
+      { name: 'bufK', type: 'f32', length: nb * m },
+      { name: 'bufV', type: 'f32', length: nb * dv },
+      { name: 'phiQ', type: 'f64', length: L * m },
+      { name: 'phiQ32', type: 'f32', length: fft ? 0 : L * m },
+      { name: 'acc', type: 'f64', length: L * (dv + 1) },
+      { name: 'bufK64', type: 'f64', length: fft ? nb * m : 0 },
+      { name: 'bufV64', type: 'f64', length: fft ? nb * dv : 0 },
+    ]);
+  }
+
+  /**
+   * chunk() in dtype 'float32'. Features and values are computed in float64 and rounded to float32 once, into a
+   * float32 buffer [ring oldest-first | chunk] (what the ring keeps). The cost model (float32 constants, planPass32)
+   * picks the near field: 'direct' runs the float32 A-form (aformRows32) with the far field absorbing the buffer's
+   * float32 rows into F (float64); 'fft' runs attention()'s float32 pass (nearfield32.ts: far field, head lags and
+   * repairs in float64, FFT channels in float32) over float64 copies of the same rounded rows.
+   */
+  private chunkChecked32(qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, L: number, out: Float64Array): void {
+    const { heads, valueDim: dv, featureDim: m } = this.config;
+    // plan every head's pass first (pure), then size one scratch region for the call: the float32 FFT plans (WASM:
+    // taken from the region's top and kept to its end), and per head (one at a time) the chunk's arrays and the
+    // pass's scratch
+    const plans = this.heads.map((h) => planPass32(h.K, this.method, 0, h.len, h.len + L, m, dv, this.backend));
+    const planBytes = new Map<number, number>();
+    let stack = 0;
+    this.heads.forEach((h, i) => {
+      const p = plans[i]!;
+      const fft = p.method === 'fft';
+      if (fft && this.backend === 'wasm') planBytes.set(2 * p.block, p.planFloats * 8);
+      stack = Math.max(stack, this.chunkLayout32(h.len + L, L, fft).bytes + p.scratch * 8);
+    });
+    let plansTotal = 0;
+    for (const b of planBytes.values()) plansTotal += b;
+    const scratch = this.relayout(this.ringCaps(L), stack + plansTotal)!;
+    try {
+      const ws = this.mem.workspace(scratch);
+      this.lastStats = [];
+      for (let hIdx = 0; hIdx < heads; hIdx++) {
+        const h = this.heads[hIdx]!;
+        const kernel = h.kernel;
+        const R = h.len;
+        const nb = R + L;
+        const plan = plans[hIdx]!;
+        const fft = plan.method === 'fft';
+        const mark = ws.mark();
+        const views = ws.take(this.chunkLayout32(nb, L, fft));
+        const x = views.f64('x');
+        const bufK = views.f32('bufK');
+        const bufV = views.f32('bufV');
+        const phiQ = views.f64('phiQ');
+        const acc = views.f64('acc');
+        // key features into phiQ (free until the queries), rounded to float32 into the buffer
+        copyHead(kv, hIdx, x);
+        this.keyFeaturesRunning(h, x, L, phiQ);
+        bufK.set(phiQ.subarray(0, L * m), R * m);
+        copyHead(vv, hIdx, x);
+        this.scaleValuesRunning(h, x, L);
+        bufV.set(x.subarray(0, L * dv), R * dv);
+        // buffer = [ring oldest-first | chunk]
+        for (let i = 0; i < R; i++) {
+          const slot = (h.start + i) % h.cap;
+          bufK.set(h.ringK.subarray(slot * m, slot * m + m), i * m);
+          bufV.set(h.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
+        }
+        copyHead(qv, hIdx, x);
+        this.queryFeaturesInto(x, L, phiQ);
+        if (fft) {
+          const bufK64 = views.f64('bufK64');
+          const bufV64 = views.f64('bufV64');
+          bufK64.set(bufK);
+          bufV64.set(bufV);
+          const pass = { kernel, partitions: h.partitions, method: this.method, block: 0, phiK: bufK64, v: bufV64, phiQ, q0: R, nb, m, dv, far: h.far, acc };
+          this.lastStats.push(attendBuffer32(pass, plan, ws));
+        } else {
+          const phiQ32 = views.f32('phiQ32');
+          phiQ32.set(phiQ);
+          this.direct32(h, bufK, bufV, phiQ, phiQ32, R, nb, acc, ws);
+          this.lastStats.push({ method: 'direct', block: 0, repairedRows: 0 });
+        }
+        finalizeRows(acc, L, dv, out, hIdx * L * dv, exp2(h.valueExp));
+        // the ring keeps the last min(K, nb) rows, linearized from slot 0
+        const keep = Math.min(h.K, nb);
+        h.ringK.set(bufK.subarray((nb - keep) * m, nb * m), 0);
+        h.ringV.set(bufV.subarray((nb - keep) * dv, nb * dv), 0);
+        h.start = 0;
+        h.len = keep;
+        ws.release(mark);
+      }
+      this.pos += L;
+    } finally {
+      this.mem.free(scratch);
+    }
+  }
+
+  /**
+   * The float32 direct pass over a buffer of nb rows (queries from row R): far field first (as attendBuffer does:
+   * key row b - K leaves the near field before row b is read; F float64, the query features float64), then the
+   * float32 A-form over lags < K. acc: [nb - R, dv + 1], added into. ws: the chunk's scratch workspace.
+   */
+  private direct32(h: Head, bufK: Float32Array, bufV: Float32Array, phiQ: Float64Array, phiQ32: Float32Array, R: number, nb: number, acc: Float64Array, ws: Workspace): void {
+    const { valueDim: dv, featureDim: m } = this.config;
+    const kernel = h.kernel;
+    const K = h.K;
+    const contract = this.contractArgs;
+    if (kernel.hasFar) {
+      contract.far = h.far;
+      contract.cFar = kernel.cFar;
+      contract.phiQ = phiQ;
+      contract.acc = acc;
+      for (let b = Math.max(R, K); b < nb; b++) {
+        this.absorb32(h, bufK, (b - K) * m, bufV, (b - K) * dv, ws);
+        contract.qOff = (b - R) * m;
+        contract.aOff = (b - R) * (dv + 1);
+        ws.farContract(contract);
+      }
+      // the step's record again
+      contract.phiQ = this.phiQ;
+      contract.acc = this.acc;
+      contract.aOff = 0;
+    }
+    ws.aformRows32({ c: h.c32, tLo: 0, tHi: Math.min(K, nb), phiK: bufK, v: bufV, phiQ: phiQ32, q0: R, b0: R, b1: nb, m, dv, acc });
   }
 }
 

@@ -7,19 +7,20 @@ import type { BackendName } from '../backend/types.js';
 import type { ResolvedConfig } from './config.js';
 import { kernelLogAt } from '../math/kernel.js';
 import { checkMethodOption, type MethodOption } from './nearfield.js';
+import { checkDtypeOption, type DType } from './dtype.js';
 
 /** Per-head state. Ring arrays are linearized, oldest first, length len = min(position, K_h). */
 export interface HeadState {
-  /** ringK: [len, m] phi(k) of the last len keys, scaled by 2^-keyExp (so every entry is in [0, 1]) */
-  ringK: Float64Array;
-  /** ringV: [len, dv] the values, scaled by 2^-valueExp */
-  ringV: Float64Array;
+  /** ringK: [len, m] phi(k) of the last len keys, scaled by 2^-keyExp (so every entry is in [0, 1]); Float32Array for dtype 'float32' */
+  ringK: Float64Array | Float32Array;
+  /** ringV: [len, dv] the values, scaled by 2^-valueExp; Float32Array for dtype 'float32' */
+  ringV: Float64Array | Float32Array;
   /** far-field state F: [m, dv + 1] (keys older than K_h, weighted by the tail) and its Kahan compensation */
   farSum: Float64Array;
   farComp: Float64Array;
   /** key features are shifted by 2^-keyExp (an integer; NO_KEY before the first key) */
   keyExp: number;
-  /** values are stored scaled by 2^-valueExp (an integer >= 0; nonzero only for |v| near the float64 top) */
+  /** values are stored scaled by 2^-valueExp (an integer >= 0; nonzero only for |v| near the top: 2^900, float32 2^100) */
   valueExp: number;
 }
 
@@ -30,6 +31,8 @@ export interface DecoderState {
   method: MethodOption;
   /** the backend the session ran on; recorded because backends round differently */
   backend: BackendName;
+  /** the arithmetic of the rings (absent: 'float64', what states before dtype were); recorded because they round differently */
+  dtype?: DType;
   heads: HeadState[];
 }
 
@@ -37,8 +40,16 @@ export interface DecoderState {
 export const NO_KEY = -1e308;
 /** Values are kept below 2^VALUE_EXP_LIMIT in magnitude (room for 2^120 of sums before overflow). */
 export const VALUE_EXP_LIMIT = 900;
-/** Largest valueExp: |v| < 2^1024 needs at most 1024 - VALUE_EXP_LIMIT + 1. */
-const MAX_VALUE_EXP = 1025 - VALUE_EXP_LIMIT;
+/**
+ * The same for dtype 'float32' (float32 tops out at 2^128): room for 2^28 of float32 sums (a group of 512 keys
+ * times weights up to m <= 2^16) before the float32 window sums overflow; F and the accumulators are float64.
+ */
+export const VALUE_EXP_LIMIT32 = 100;
+
+/** Values of a dtype are kept below 2^valueExpLimit(dtype) in magnitude. */
+export function valueExpLimit(dtype: DType): number {
+  return dtype === 'float32' ? VALUE_EXP_LIMIT32 : VALUE_EXP_LIMIT;
+}
 
 /** Bound on |keyExp| for a config: l2 logits lie in [-(|w|max + 1/2), |w|max + 1/2]; others: the float64 range. */
 function keyExpRange(cfg: ResolvedConfig): [number, number] {
@@ -67,8 +78,12 @@ function fail(message: string): never {
   throw new StateError(message);
 }
 
-function checkArray(a: unknown, path: string, length: number, lo: number, hi: number): Float64Array {
-  if (!(a instanceof Float64Array)) fail(`${path} must be a Float64Array, got ${describe(a)}`);
+function checkArray(a: unknown, path: string, length: number, lo: number, hi: number, float32 = false): Float64Array | Float32Array {
+  if (!(float32 ? a instanceof Float32Array : a instanceof Float64Array)) fail(`${path} must be a ${float32 ? 'Float32Array' : 'Float64Array'}, got ${describe(a)}`);
+  return checkValues(a as Float64Array | Float32Array, path, length, lo, hi);
+}
+
+function checkValues(a: Float64Array | Float32Array, path: string, length: number, lo: number, hi: number): Float64Array | Float32Array {
   if (a.length !== length) fail(`${path} must hold ${length} values, got ${a.length}`);
   for (let i = 0; i < a.length; i++) {
     const x = a[i]!;
@@ -90,6 +105,12 @@ export function checkDecoderState(cfg: ResolvedConfig, state: DecoderState): voi
   }
   checkMethodOption(state.method, 'state.method', fail, true);
   if (state.backend !== 'js' && state.backend !== 'wasm') fail(`state.backend must be 'js' or 'wasm', got ${describe(state.backend)}`);
+  // absent: a float64 state (states and snapshots from before the dtype option)
+  const dtype = checkDtypeOption(state.dtype, 'state.dtype', fail);
+  const f32 = dtype === 'float32';
+  const valueLimit = valueExpLimit(dtype);
+  // |v| < 2^1024 needs at most 1024 - valueLimit + 1
+  const maxValueExp = 1025 - valueLimit;
   if (!Array.isArray(state.heads) || state.heads.length !== heads) fail(`state.heads must be an array of ${heads} head states, got ${describe(state.heads)}`);
   const [expLo, expHi] = keyExpRange(cfg);
   for (let h = 0; h < heads; h++) {
@@ -107,13 +128,13 @@ export function checkDecoderState(cfg: ResolvedConfig, state: DecoderState): voi
       fail(`${p}.keyExp must be an integer in [${expLo}, ${expHi}] (what this config's features can produce) or ${NO_KEY} (no key yet), got ${describe(keyExp)}`);
     }
     const valueExp = hs.valueExp;
-    if (typeof valueExp !== 'number' || !Number.isInteger(valueExp) || valueExp < 0 || valueExp > MAX_VALUE_EXP) {
-      fail(`${p}.valueExp must be an integer in [0, ${MAX_VALUE_EXP}], got ${describe(valueExp)}`);
+    if (typeof valueExp !== 'number' || !Number.isInteger(valueExp) || valueExp < 0 || valueExp > maxValueExp) {
+      fail(`${p}.valueExp must be an integer in [0, ${maxValueExp}], got ${describe(valueExp)}`);
     }
     // shifted key features never exceed 1: the shift follows the largest logit seen (and are 0 before it is set)
-    checkArray(hs.ringK, `${p}.ringK`, len * m, 0, noKey ? 0 : 1);
-    const vMax = 2 ** VALUE_EXP_LIMIT;
-    checkArray(hs.ringV, `${p}.ringV`, len * dv, -vMax, vMax);
+    checkArray(hs.ringK, `${p}.ringK`, len * m, 0, noKey ? 0 : 1, f32);
+    const vMax = 2 ** valueLimit;
+    checkArray(hs.ringV, `${p}.ringV`, len * dv, -vMax, vMax, f32);
     // F holds keys older than K: it is exactly zero until a key has left the near field, and always when
     // the tail gives them no weight; its denominator column sums non-negative weights of at most 1 each
     const absorbed = position - K;
@@ -134,9 +155,9 @@ export function checkDecoderState(cfg: ResolvedConfig, state: DecoderState): voi
         if (!(Math.abs(hs.farComp[o + dv]!) <= compLimit(den))) fail(`${p}.farComp[${r}, ${dv}] must be a rounding error of the weight sum ${den} (at most 2^-40 of it), got ${describe(hs.farComp[o + dv])}`);
         for (let col = 0; col < dv; col++) {
           const x = hs.farSum[o + col]!;
-          if (!(Math.abs(x) <= limit)) fail(`${p}.farSum[${r}, ${col}] must be at most 2^${VALUE_EXP_LIMIT} times the weight sum ${den} in magnitude (an average of stored values), got ${describe(x)}`);
+          if (!(Math.abs(x) <= limit)) fail(`${p}.farSum[${r}, ${col}] must be at most 2^${valueLimit} times the weight sum ${den} in magnitude (an average of stored values), got ${describe(x)}`);
           const c = hs.farComp[o + col]!;
-          if (!(Math.abs(c) <= compLimit(limit))) fail(`${p}.farComp[${r}, ${col}] must be a rounding error (at most 2^-40 of 2^${VALUE_EXP_LIMIT} times the weight sum), got ${describe(c)}`);
+          if (!(Math.abs(c) <= compLimit(limit))) fail(`${p}.farComp[${r}, ${col}] must be a rounding error (at most 2^-40 of 2^${valueLimit} times the weight sum), got ${describe(c)}`);
         }
       }
     }

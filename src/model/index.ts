@@ -7,7 +7,7 @@ export { Session, type SessionOptions, type FeedOptions, type GenerateOptions, t
 export { checkSamplerOptions, type SamplerOptions, type ResolvedSampler } from './sampler.js';
 export { checkModelConfig, tensorTable, MODEL_FORMAT, MODEL_FORMAT_V2, type ModelFormat, type ModelConfig, type ModelConfigInput, type TensorSpec } from './config.js';
 export { encodeModel, randomWeights, modelFingerprint, type ModelWeights, type LayerWeights, type EncodeModelOptions } from './weights.js';
-export { parseSafetensors, readTensor, encodeSafetensors, MAX_HEADER_BYTES, type Dtype, type TensorEntry, type TensorInput, type SafetensorsFile } from './safetensors.js';
+export { parseSafetensors, readTensor, encodeSafetensors, MAX_HEADER_BYTES, type DType, type TensorEntry, type TensorInput, type SafetensorsFile } from './safetensors.js';
 export { evaluate, POSITION_BUCKETS, type Evaluation, type EvaluateOptions, type BucketResult } from './evaluate.js';
 export { SESSION_MAGIC, SESSION_FORMAT_VERSION, SESSION_READABLE_VERSIONS } from './snapshot.js';
 export { DEFAULT_MAX_STATE_BYTES, sessionStateBytes } from './memory.js';

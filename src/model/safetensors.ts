@@ -10,9 +10,9 @@
 // Only F32 and F64 are supported: a model runs in float64, and F32 widens exactly.
 import { describe, ModelError } from '../core/errors.js';
 
-export type Dtype = 'F32' | 'F64';
+export type DType = 'F32' | 'F64';
 
-const ITEM_BYTES: Record<Dtype, number> = { F32: 4, F64: 8 };
+const ITEM_BYTES: Record<DType, number> = { F32: 4, F64: 8 };
 
 /** Headers larger than this are refused (a real one is a few KB; the reference implementation caps at 100 MB). */
 export const MAX_HEADER_BYTES = 16 << 20;
@@ -21,7 +21,7 @@ const MAX_RANK = 8;
 /** One tensor's place in the file. `begin`/`end` are byte offsets relative to the data section. */
 export interface TensorEntry {
   readonly name: string;
-  readonly dtype: Dtype;
+  readonly dtype: DType;
   readonly shape: readonly number[];
   /** number of elements (product of shape) */
   readonly size: number;
@@ -227,7 +227,7 @@ export interface TensorInput {
   readonly name: string;
   readonly shape: readonly number[];
   readonly data: Float32Array | Float64Array;
-  readonly dtype?: Dtype;
+  readonly dtype?: DType;
 }
 
 /** Encode tensors (in the given order) and string metadata as safetensors bytes (data 8-byte aligned). */
@@ -239,7 +239,7 @@ export function encodeSafetensors(tensors: readonly TensorInput[], metadata: Rea
   for (const k of keys) if (typeof metadata[k] !== 'string') throw new ModelError('header', `metadata[${someNames([k])}] must be a string, got ${describe(metadata[k])}`);
   if (keys.length > 0) header.__metadata__ = Object.assign(Object.create(null) as Record<string, string>, metadata);
   let offset = 0;
-  const dtypes: Dtype[] = [];
+  const dtypes: DType[] = [];
   for (const t of tensors) {
     if (typeof t.name !== 'string' || t.name === '__metadata__' || Object.hasOwn(header, t.name)) throw new ModelError('tensor', `tensor names must be unique and not "__metadata__", got "${t.name}" twice or reserved`);
     const dtype = t.dtype ?? (t.data instanceof Float32Array ? 'F32' : 'F64');

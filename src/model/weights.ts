@@ -5,7 +5,7 @@ import { describe, ModelError } from '../core/errors.js';
 import { Rng } from '../math/rng.js';
 import { drawProjection } from '../index.js';
 import { checkModelConfig, tensorTable, type ModelConfig } from './config.js';
-import { FLOAT32_MAX, encodeSafetensors, readTensor, type Dtype, type SafetensorsFile } from './safetensors.js';
+import { FLOAT32_MAX, encodeSafetensors, readTensor, type DType, type SafetensorsFile } from './safetensors.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 
 /** One transformer block. Linear weights are [out, in] row-major. */
@@ -145,7 +145,7 @@ export function checkWeights(config: ModelConfig, w: ModelWeights): void {
 /** Options of encodeModel. */
 export interface EncodeModelOptions {
   /** storage dtype (default 'F32', as the trainer exports; F64 keeps float64 weights exact) */
-  dtype?: Dtype;
+  dtype?: DType;
   /** informational keys added to __metadata__.config (corpus, steps, losses, ...) */
   info?: Record<string, unknown>;
 }

@@ -345,7 +345,7 @@ export class AttentionPool {
     const id = configId(cfg);
     const done = await Promise.all(
       groups.map(({ h0, h1, q, k, v }) => {
-        const sub: DecoderState = { position: state.position, method: state.method, backend: state.backend, heads: state.heads.slice(h0, h1) };
+        const sub: DecoderState = { position: state.position, method: state.method, backend: state.backend, ...(state.dtype !== undefined ? { dtype: state.dtype } : {}), heads: state.heads.slice(h0, h1) };
         const transfer: ArrayBuffer[] = [q.buffer, k.buffer, v.buffer];
         for (const h of sub.heads) transfer.push(h.ringK.buffer as ArrayBuffer, h.ringV.buffer as ArrayBuffer, h.farSum.buffer as ArrayBuffer, h.farComp.buffer as ArrayBuffer);
         return this.submit({ kind: 'chunk', L, state: sub, q, k, v }, { key: `${id}:${h0}-${h1}`, spec: groupSpec(cfg.spec, h0, h1) }, transfer).then((r) => {
@@ -360,7 +360,7 @@ export class AttentionPool {
       merged.push(...r.state!.heads);
       stats.push(...(r.stats as PassStats[]));
     }
-    const next: DecoderState = { position: start + L, method: state.method, backend: state.backend, heads: merged };
+    const next: DecoderState = { position: start + L, method: state.method, backend: state.backend, ...(state.dtype !== undefined ? { dtype: state.dtype } : {}), heads: merged };
     if (decoder.position !== start) {
       throw new StateError(`the decoder moved from position ${start} to ${decoder.position} while pool.chunk ran; its state was left as it is`);
     }

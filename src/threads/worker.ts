@@ -45,14 +45,14 @@ interface Session {
 }
 const sessions = new Map<string, Session>();
 
-function sameBits(a: Float64Array, b: Float64Array): boolean {
+function sameBits(a: Float64Array | Float32Array, b: Float64Array | Float32Array): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
   return true;
 }
 
 function sameState(a: DecoderState, b: DecoderState): boolean {
-  if (a.position !== b.position || a.method !== b.method || a.backend !== b.backend || a.heads.length !== b.heads.length) return false;
+  if (a.position !== b.position || a.method !== b.method || a.backend !== b.backend || a.dtype !== b.dtype || a.heads.length !== b.heads.length) return false;
   return a.heads.every((h, i) => {
     const g = b.heads[i]!;
     return h.keyExp === g.keyExp && h.valueExp === g.valueExp && sameBits(h.ringK, g.ringK) && sameBits(h.ringV, g.ringV) && sameBits(h.farSum, g.farSum) && sameBits(h.farComp, g.farComp);
@@ -61,10 +61,10 @@ function sameState(a: DecoderState, b: DecoderState): boolean {
 
 /** A copy of s, into the arrays of `into` where their lengths match (no fresh memory per chunk once rings are full). */
 function copyState(s: DecoderState, into: DecoderState | null): DecoderState {
-  const copy = (a: Float64Array, b: Float64Array | undefined) => {
-    if (b === undefined || b.length !== a.length) return a.slice();
+  const copy = <T extends Float64Array | Float32Array>(a: T, b: Float64Array | Float32Array | undefined): T => {
+    if (b === undefined || b.length !== a.length || b.constructor !== a.constructor) return a.slice() as T;
     b.set(a);
-    return b;
+    return b as T;
   };
   return {
     ...s,
@@ -76,7 +76,7 @@ function copyState(s: DecoderState, into: DecoderState | null): DecoderState {
 }
 
 function sessionFor(cfg: ResolvedConfig, key: string, state: DecoderState): Session {
-  const skey = `${key}/${state.method}/${state.backend}`;
+  const skey = `${key}/${state.method}/${state.backend}/${state.dtype ?? 'float64'}`;
   let s = sessions.get(skey);
   sessions.delete(skey);
   if (s !== undefined && s.dec.config === cfg && s.valid && s.last !== null && sameState(s.last, state)) {

@@ -101,6 +101,27 @@ for (const backend of ['js', 'wasm'] as const) {
       expect(pool.usedBytes).toBe(0);
       expect(pool.alloc(4096 + 64)).toBeNull();
     });
+
+    it('f32() carves lineBytes(f32, n) of the region as f64() carves its lines, zeroes what an earlier array left, and refuses more than the region holds', () => {
+      const pool = backend === 'js' ? createJsPool(4096) : createWasmPool(4096, 'a test pool');
+      const r = pool.alloc(4 * LINE_BYTES)!;
+      const ws = pool.workspace(r);
+      const start = ws.available;
+      const mark = ws.mark();
+      const a = ws.f32(17); // 68 bytes: two lines
+      expect(a).toBeInstanceOf(Float32Array);
+      expect(a.length).toBe(17);
+      expect(start - ws.available).toBe(lineBytes('f32', 17) / 8);
+      a.fill(3);
+      const b = ws.f32(16); // exactly one line
+      expect(start - ws.available).toBe((lineBytes('f32', 17) + lineBytes('f32', 16)) / 8);
+      if (backend === 'wasm') expect((b.byteOffset - a.byteOffset) % LINE_BYTES).toBe(0);
+      expect(() => ws.f32(17)).toThrow(/full/);
+      ws.release(mark);
+      expect(ws.available).toBe(start);
+      expect(Array.from(ws.f32(17)).every((x) => x === 0)).toBe(true);
+      pool.free(r);
+    });
   });
 }
 

@@ -25,7 +25,7 @@ function bits(a: ArrayLike<number>): string[] {
 
 /** A state's arrays as bits; the exponents are integers (a snapshot stores -0 as 0, the same exponent). */
 function stateBits(s: DecoderState): unknown {
-  return { position: s.position, method: s.method, backend: s.backend, heads: s.heads.map((h) => ({ ringK: bits(h.ringK), ringV: bits(h.ringV), farSum: bits(h.farSum), farComp: bits(h.farComp), keyExp: h.keyExp + 0, valueExp: h.valueExp + 0 })) };
+  return { position: s.position, method: s.method, backend: s.backend, dtype: s.dtype, heads: s.heads.map((h) => ({ ringK: bits(h.ringK), ringV: bits(h.ringV), farSum: bits(h.farSum), farComp: bits(h.farComp), keyExp: h.keyExp + 0, valueExp: h.valueExp + 0 })) };
 }
 
 /** One call on a decoder: L = 1 a step, else a chunk; returns the output's bits. */
@@ -94,6 +94,73 @@ for (const backend of BACKENDS) describe(`decoders on an arena (${backend})`, ()
         },
       ),
       { numRuns: backend === 'wasm' ? 60 : 40, seed: 21 },
+    );
+  });
+
+  it("dtype 'float32' on an arena: steps, chunks (float32 A-form and FFT passes), restores, replaceState and disposals bit-identical to float32 decoders with memory of their own", () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          Ks: fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 3 }),
+          tail: tailArb,
+          d: fc.integer({ min: 1, max: 4 }),
+          dv: fc.integer({ min: 1, max: 3 }),
+          m: fc.integer({ min: 1, max: 8 }),
+          kind: fc.constantFrom('prf', 'prf', 'relu') as fc.Arbitrary<'prf' | 'relu'>,
+          // 'fft': every chunk whose window passes the head lags runs attention()'s float32 FFT pass in the call's region
+          method: fc.constantFrom('auto', 'fft', 'direct') as fc.Arbitrary<'auto' | 'fft' | 'direct'>,
+          calls: fc.array(fc.record({ who: fc.nat(1), L: fc.oneof(fc.constant(1), fc.constant(1), fc.integer({ min: 2, max: 120 })), then: fc.constantFrom('none', 'none', 'export', 'restore', 'replace', 'renew') }), { minLength: 1, maxLength: 24 }),
+          seed: fc.integer(),
+        }),
+        (c) => {
+          const rng = new Rng(c.seed);
+          const heads = c.Ks.length;
+          const rpe = c.Ks.map((K) => ({ past: { bias: Array.from({ length: K }, () => (rng.nextFloat64() < 0.1 ? -Infinity : -6 + 8 * rng.nextFloat64())), tail: c.tail } }));
+          const features = c.kind === 'prf' ? { kind: 'prf' as const, count: c.m, seed: c.seed } : { kind: c.kind };
+          const config: AttentionConfig = { heads, keyDim: c.d, valueDim: c.dv, features, rpe };
+          const n = c.calls.reduce((s, x) => s + x.L, 0);
+          const inputs = [0, 1].map(() => [randomTensor(rng, [heads, n, c.d]), randomTensor(rng, [heads, n, c.d], 2), randomTensor(rng, [heads, n, c.dv])] as const);
+          const arena = createArena({ backend, bytes: 8 << 20 });
+          const opts = { method: c.method, dtype: 'float32' as const };
+          const own = [0, 1].map(() => new Decoder(config, { backend, ...opts }));
+          let shared = [0, 1].map(() => new Decoder(config, { arena, ...opts }));
+          const pos = [0, 0];
+          for (const { who, L, then } of c.calls) {
+            const [q, k, v] = inputs[who]!;
+            expect(call(shared[who]!, q, k, v, pos[who]!, L)).toEqual(call(own[who]!, q, k, v, pos[who]!, L));
+            pos[who]! += L;
+            const a = shared[who]!;
+            if (then === 'export') expect(stateBits(a.exportState())).toEqual(stateBits(own[who]!.exportState()));
+            else if (then === 'restore') {
+              // the snapshot's dtype comes back with it, into a new region of the arena
+              const b = Decoder.restore(a.snapshot(), { arena });
+              expect(b.dtype).toBe('float32');
+              a.dispose();
+              shared = shared.map((x) => (x === a ? b : x));
+            } else if (then === 'replace') {
+              const fresh = new Decoder(config, { arena, ...opts });
+              fresh.replaceState(a.exportState());
+              a.dispose();
+              shared = shared.map((x) => (x === a ? fresh : x));
+            } else if (then === 'renew') {
+              const st = a.exportState();
+              a.dispose();
+              shared = shared.map((x) => (x === a ? Decoder.fromState(config, st, { arena }) : x));
+            }
+          }
+          for (let i = 0; i < 2; i++) {
+            const st = shared[i]!.exportState();
+            expect(st.dtype).toBe('float32');
+            for (const h of st.heads) expect(h.ringK instanceof Float32Array && h.ringV instanceof Float32Array).toBe(true);
+            expect(stateBits(st)).toEqual(stateBits(own[i]!.exportState()));
+            expect(shared[i]!.stateBytes).toBe(own[i]!.stateBytes);
+          }
+          for (const d of shared) d.dispose();
+          expect(arena.usedBytes).toBe(0);
+          expect(arena.regions).toBe(0);
+        },
+      ),
+      { numRuns: backend === 'wasm' ? 40 : 30, seed: 32 },
     );
   });
 

@@ -139,8 +139,10 @@ for (const backend of BACKENDS) describe(`pool.chunk (${backend})`, () => {
       const config = randomConfig(rng, { causal: true, maxK: 120 });
       const { heads, keyDim: d, valueDim: dv } = config;
       const method = METHODS[trial % 3]!;
-      const mine = new Decoder(config, { method, backend });
-      const theirs = new Decoder(config, { method, backend });
+      // some trials with float32 decoders (dtype 'float32': the state's dtype travels to the workers and back)
+      const dtype = trial % 4 === 1 ? 'float32' : 'float64';
+      const mine = new Decoder(config, { method, backend, dtype });
+      const theirs = new Decoder(config, { method, backend, dtype });
       warm([mine, theirs], rng, Math.floor(rng.nextFloat64() * 150), trial % 2 === 0);
       const L = 1 + Math.floor(rng.nextFloat64() * 160);
       const q = randomTensor(rng, [heads, L, d], 1, trial % 3 === 1 ? 'f32' : 'f64');
@@ -150,6 +152,7 @@ for (const backend of BACKENDS) describe(`pool.chunk (${backend})`, () => {
       const { z, decoder } = await pool.chunk(theirs, q, k, v);
       expect(sameBits(z.data, want.data), `trial ${trial}`).toBe(true);
       expect(decoder).toBeInstanceOf(Decoder);
+      expect(decoder.dtype).toBe(dtype);
       expect(decoder.position).toBe(mine.position);
       sameState(decoder.exportState(), mine.exportState());
       expect(decoder.lastStats).toEqual(mine.lastStats);
