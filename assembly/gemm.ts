@@ -416,3 +416,94 @@ export function gemvPacked(x: usize, bp: usize, c: usize, N: i32, K: i32, accumu
 export function gemvPacked32(x: usize, bp: usize, c: usize, N: i32, K: i32, accumulate: i32): void {
   gemvPackedT<f32>(x, bp, c, N, K, accumulate);
 }
+
+/** Widen f32 lanes 0,1 and 2,3 of s and add them to the f64 entries at p (add != 0) or store them there. */
+// @ts-ignore: decorator
+@inline function widenStore(p: usize, s: v128, add: bool): void {
+  let lo = f64x2.promote_low_f32x4(s);
+  let hi = f64x2.promote_low_f32x4(v128.shuffle<i32>(s, s, 2, 3, 0, 1));
+  if (add) {
+    lo = f64x2.add(v128.load(p), lo);
+    hi = f64x2.add(v128.load(p, 16), hi);
+  }
+  v128.store(p, lo);
+  v128.store(p, hi, 16);
+}
+
+/**
+ * One row in float32 (a float32 model session): c[N] (f64) (+)= x[K] . W^T with x rounded to float32 into xs
+ * (K f32, 16-byte aligned scratch) and W's f32 panels. Each panel's four columns are one f32x4 sum (multiply,
+ * add) over a depth block of GEMM_KC in k order, widened exactly and added to c in float64 block by block: a
+ * fixed order, so the same bits on every run. Eight panels (32 columns, eight sums) per pass, then one at a time.
+ */
+export function gemvPackedF32(x: usize, xs: usize, bp: usize, c: usize, N: i32, K: i32, accumulate: i32): void {
+  if (N <= 0) return;
+  if (K <= 0) {
+    if (accumulate == 0) memory.fill(c, 0, <usize>N << 3);
+    return;
+  }
+  for (let k = 0; k < K; k++) store<f32>(xs + (<usize>k << 2), <f32>load<f64>(x + (<usize>k << 3)));
+  const panel = <usize>K << 4; // bytes of one f32 panel
+  const panels = (N + 3) >> 2;
+  const full = N >> 2;
+  const zero = f32x4.splat(0);
+  let j = 0;
+  for (; j + 8 <= full; j += 8) {
+    const pj = bp + <usize>j * panel;
+    const cj = c + (<usize>j << 5);
+    for (let p0 = 0; p0 < K; p0 += GEMM_KC) {
+      const kc = min(GEMM_KC, K - p0);
+      let b0 = pj + (<usize>p0 << 4);
+      let xp = xs + (<usize>p0 << 2);
+      let s0 = zero, s1 = zero, s2 = zero, s3 = zero, s4 = zero, s5 = zero, s6 = zero, s7 = zero;
+      for (let k = 0; k < kc; k++) {
+        const a = v128.load32_splat(xp);
+        s0 = f32x4.add(s0, f32x4.mul(a, v128.load(b0)));
+        s1 = f32x4.add(s1, f32x4.mul(a, v128.load(b0 + panel)));
+        s2 = f32x4.add(s2, f32x4.mul(a, v128.load(b0 + 2 * panel)));
+        s3 = f32x4.add(s3, f32x4.mul(a, v128.load(b0 + 3 * panel)));
+        s4 = f32x4.add(s4, f32x4.mul(a, v128.load(b0 + 4 * panel)));
+        s5 = f32x4.add(s5, f32x4.mul(a, v128.load(b0 + 5 * panel)));
+        s6 = f32x4.add(s6, f32x4.mul(a, v128.load(b0 + 6 * panel)));
+        s7 = f32x4.add(s7, f32x4.mul(a, v128.load(b0 + 7 * panel)));
+        xp += 4;
+        b0 += 16;
+      }
+      const add = accumulate != 0 || p0 > 0;
+      widenStore(cj, s0, add);
+      widenStore(cj + 32, s1, add);
+      widenStore(cj + 64, s2, add);
+      widenStore(cj + 96, s3, add);
+      widenStore(cj + 128, s4, add);
+      widenStore(cj + 160, s5, add);
+      widenStore(cj + 192, s6, add);
+      widenStore(cj + 224, s7, add);
+    }
+  }
+  for (; j < panels; j++) {
+    const pj = bp + <usize>j * panel;
+    const cj = c + (<usize>j << 5);
+    const nr = min(4, N - (j << 2));
+    for (let p0 = 0; p0 < K; p0 += GEMM_KC) {
+      const kc = min(GEMM_KC, K - p0);
+      let b0 = pj + (<usize>p0 << 4);
+      let xp = xs + (<usize>p0 << 2);
+      let s0 = zero;
+      for (let k = 0; k < kc; k++) {
+        s0 = f32x4.add(s0, f32x4.mul(v128.load32_splat(xp), v128.load(b0)));
+        xp += 4;
+        b0 += 16;
+      }
+      const add = accumulate != 0 || p0 > 0;
+      if (nr == 4) widenStore(cj, s0, add);
+      else {
+        widenStore(GEMM_T, s0, false);
+        for (let r = 0; r < nr; r++) {
+          const t = load<f64>(GEMM_T + (<usize>r << 3));
+          const p = cj + (<usize>r << 3);
+          store<f64>(p, add ? load<f64>(p) + t : t);
+        }
+      }
+    }
+  }
+}

@@ -4,7 +4,7 @@ import { HEADER } from './layout';
 
 export { aformRows, aformRing } from './aform';
 export { farAbsorb, farContract, scaleFar } from './far';
-export { gemm, gemmPacked, gemmPacked32, gemvPacked, gemvPacked32, packPanels, packedBytes } from './gemm';
+export { gemm, gemmPacked, gemmPacked32, gemvPacked, gemvPacked32, gemvPackedF32, packPanels, packedBytes } from './gemm';
 export { prfLogits } from './prf';
 export { fftPlanBytes, fftInit, fftForward, fftInverse, spectralMac, spectralConv } from './fft';
 

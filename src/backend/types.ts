@@ -62,6 +62,13 @@ export interface Workspace {
    * Float32 panels (`out` a Float32Array view of this workspace, W exactly float32): the same bits, half the bytes.
    */
   gemmPacked(a: PackedGemmArgs): void;
+  /**
+   * A one-row product in float32 (a model session's dtype 'float32'): a (M = 1) rounded to float32, f32 panels of
+   * this workspace, f32x4 sums per depth block added to c in float64 (assembly/gemm.ts gemvPackedF32). Returns false
+   * (nothing done) when it does not apply (M != 1, float64 panels, panels outside this memory): the caller runs
+   * gemmPacked. WASM only; the JS workspace has none (its float32 sessions' products stay float64).
+   */
+  gemvF32?(a: PackedGemmArgs): boolean;
   /** In place, SwiGLU's gate over len entries: h1[i] <- silu(h1[i]) * h3[i] (math/swiglu.ts; the same bits in V8). */
   swiglu(h1: Float64Array, h3: Float64Array, len: number): void;
   fftPlan(size: number): FftPlan;

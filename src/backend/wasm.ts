@@ -71,6 +71,7 @@ interface Kernels {
   gemvPacked(x: number, bp: number, c: number, N: number, K: number, accumulate: number): void;
   gemmPacked32(a: number, bp: number, c: number, M: number, N: number, K: number, accumulate: number): void;
   gemvPacked32(x: number, bp: number, c: number, N: number, K: number, accumulate: number): void;
+  gemvPackedF32(x: number, xs: number, bp: number, c: number, N: number, K: number, accumulate: number): void;
   swiglu(h1: number, h3: number, len: number): void;
   packPanels(w: number, N: number, K: number, dst: number): void;
   packedBytes(N: number, K: number): number;
@@ -869,6 +870,43 @@ class WasmWorkspaceImpl implements WasmWorkspace {
       }
     }
     this.gemmPackedStaged(g);
+  }
+
+  gemvF32(g: PackedGemmArgs): boolean {
+    const { a, aOff, b: bp, bOff, c, cOff, M, N, K, accumulate } = g;
+    const buf = this.buf;
+    if (M !== 1 || bp.BYTES_PER_ELEMENT !== 4 || bp.buffer !== buf) return false;
+    if (N <= 0) return true;
+    checkRange(a, aOff, K, 'gemvF32 a');
+    checkRange(bp, bOff, packedLength(N, K), 'gemvF32 b');
+    checkRange(c, cOff, N, 'gemvF32 c');
+    const inA = a.buffer === buf;
+    const inC = c.buffer === buf;
+    const lenA = wasmF64Entries(K);
+    const lenX = wasmF64Entries(Math.ceil(K / 2)); // the float32 row
+    const need = (inA ? 0 : lenA) + (inC ? 0 : wasmF64Entries(N)) + lenX;
+    if (need * 8 > this.hi - this.lo) return false;
+    // as gemmPacked: a and c outside this memory copied through the free space above the stack; then the f32 row
+    const heap = this.heap;
+    let pa = a.byteOffset + aOff * 8;
+    let pc = c.byteOffset + cOff * 8;
+    let at = this.lo;
+    if (!inA) {
+      pa = at;
+      copyInto(heap, at / 8, a, aOff, K);
+      at += lenA * 8;
+    }
+    if (!inC) {
+      pc = at;
+      if (accumulate) copyInto(heap, at / 8, c, cOff, N);
+      at += wasmF64Entries(N) * 8;
+    }
+    const xs = at;
+    at += lenX * 8;
+    if (at > this.dirty) this.dirty = at;
+    this.x.gemvPackedF32(pa, xs, bp.byteOffset + bOff * 4, pc, N, K, accumulate ? 1 : 0);
+    if (!inC) copyInto(c, cOff, heap, pc / 8, N);
+    return true;
   }
 
   swiglu(h1: Float64Array, h3: Float64Array, len: number): void {

@@ -27,6 +27,11 @@ export type GemmFn = ((g: GemmArgs) => void) & {
   readonly swiglu?: (h1: Float64Array, h3: Float64Array, len: number) => void;
   /** products fused by input (fusedLinear): first member -> the group */
   readonly fused?: ReadonlyMap<Float64Array, FusedLinear>;
+  /**
+   * The same products with one-row products in float32 where the backend has the kernel (WASM, f32 panels:
+   * Workspace.gemvF32), for sessions of dtype 'float32'; the same oneRow arrays, panels and groups. Absent: float64.
+   */
+  readonly float32?: GemmFn;
 };
 
 /**
@@ -184,7 +189,7 @@ export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace, fl
     packed.set(key, panels);
     fused.set(members[0]!, { key, members, N: members.reduce((n, W) => n + types.get(W)!.N, 0) });
   }
-  const fn = (g: GemmArgs): void => {
+  const run = (g: GemmArgs, f32: boolean): void => {
     const p = g.bOff === 0 ? packed.get(g.b) : undefined;
     if (p === undefined) {
       ws.gemm(g);
@@ -194,14 +199,16 @@ export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace, fl
     const b = g.b;
     pg.b = p;
     try {
-      ws.gemmPacked(pg);
+      if (!f32 || ws.gemvF32 === undefined || !ws.gemvF32(pg)) ws.gemmPacked(pg);
     } finally {
       g.b = b;
     }
   };
   // SwiGLU on the same backend (WASM: fdlibm's exp, Math.exp's bits in V8, without a call per entry)
   const gate = (h1: Float64Array, h3: Float64Array, len: number): void => ws.swiglu(h1, h3, len);
-  return Object.assign(fn, { oneRow: oneRowArrays(c, (n) => ws.f64(n)), swiglu: gate, fused });
+  const shared = { oneRow: oneRowArrays(c, (n) => ws.f64(n)), swiglu: gate, fused };
+  const float32 = Object.assign((g: GemmArgs): void => run(g, true), shared);
+  return Object.assign((g: GemmArgs): void => run(g, false), shared, { float32 });
 }
 
 /** The fused product of (a, b[, c]) when `span` (its outputs, contiguous) is given and the GemmFn has that group. */

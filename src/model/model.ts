@@ -13,6 +13,7 @@ import { createRunState, forward, headsToRows, linearWorkspaceEntries, packedLin
 import { DEFAULT_MAX_STATE_BYTES, blockRows, checkModelMemory, chunkRows } from './memory.js';
 import { checkArenaOption, checkBackendOption, createWorkspace, resolveBackend, type Arena, type BackendName } from '../backend/index.js';
 import { checkMethodOption } from '../engine/nearfield.js';
+import type { DType } from '../engine/dtype.js';
 import { Session, restoreSession, type RestoreOptions, type SessionOptions } from './session.js';
 
 /** How attention runs (passed to attention() and every Decoder). */
@@ -91,8 +92,8 @@ export class Model {
   }
 
   /** @internal working memory of a forward pass over up to `rows` tokens (sessions and logits). */
-  runState(rows: number): RunState {
-    return createRunState(this.config, rows, this.gemm, this.blockRows);
+  runState(rows: number, dtype: DType = 'float64'): RunState {
+    return createRunState(this.config, rows, dtype === 'float32' ? (this.gemm.float32 ?? this.gemm) : this.gemm, this.blockRows);
   }
 
   /** @internal the rows a feed chunk of `requested` tokens runs with (lowered to bound working memory). */

@@ -11,10 +11,19 @@ import type { Model } from './model.js';
 import { copyTokens } from './tokens.js';
 import { Sampler, checkSamplerOptions, type ResolvedSampler, type SamplerOptions } from './sampler.js';
 import { decodeSession, encodeSession } from './snapshot.js';
+import { checkDtypeOption, type DType } from '../engine/dtype.js';
 import { Utf8Pieces } from './utf8.js';
 import { Utf8Mask } from './utf8Mask.js';
 
-export type SessionOptions = SamplerOptions;
+/**
+ * Sampling options and the session's dtype: 'float64' (default: the reference, bit for bit what it was) or
+ * 'float32': every layer's Decoder is a float32 Decoder (float32 rings and window kernels) and, on WASM, the
+ * linear layers' one-row products (generation, single-token feeds) run in float32 (f32 panels x the row rounded to
+ * float32, f32x4 sums per depth block, added in float64); multi-row products (chunked prefill) and everything else
+ * (norms, SwiGLU, residual stream, logits, sampling) stay float64. On JS only the decoders are float32. The
+ * snapshot records the dtype; a restored float32 session continues bit-identically on the same backend.
+ */
+export type SessionOptions = SamplerOptions & { dtype?: DType };
 
 export interface FeedOptions {
   /** tokens per Decoder.chunk call (default 256): bounds working memory for long prompts */
@@ -75,6 +84,7 @@ interface Restored {
   rngWords: readonly number[] | null;
   pending: Uint8Array;
   last: Float64Array | null;
+  dtype: DType;
 }
 
 /** A forward pass produced (or would feed the decoders) a non-finite value: the session is put back. */
@@ -132,6 +142,8 @@ class Yielder {
 
 export class Session {
   readonly model: Model;
+  /** 'float64' (default) or 'float32' (SessionOptions.dtype) */
+  readonly dtype: DType;
   private readonly decoders: Decoder[];
   private readonly sampler: Sampler;
   private readonly utf8 = new Utf8Pieces();
@@ -172,9 +184,12 @@ export class Session {
     this.model = model;
     const c = model.config;
     const sampling = checkSamplerOptions(options);
+    this.dtype = restored?.dtype ?? checkDtypeOption(options?.dtype, 'options.dtype');
+    const dtype = this.dtype;
     this.sampler = new Sampler(sampling, c.vocab, restored ? { draws: restored.draws, words: restored.rngWords } : undefined);
     const engine = model.options as DecoderOptions;
-    this.decoders = restored?.decoders ?? model.attentionConfigs.map((cfg) => new Decoder(cfg, engine));
+    // float64 sessions pass the model's options unchanged (no dtype key: their decoders are what they were)
+    this.decoders = restored?.decoders ?? model.attentionConfigs.map((cfg) => new Decoder(cfg, dtype === 'float32' ? { ...engine, dtype } : engine));
     this.last = new Float64Array(c.vocab);
     this.lastBefore = new Float64Array(c.vocab);
     this.lastX = new Float64Array(c.dim);
@@ -185,7 +200,7 @@ export class Session {
     }
     if (restored) this.utf8.restore(restored.pending);
     const { heads, keyDim: d, valueDim: dv } = c;
-    this.one = model.runState(1);
+    this.one = model.runState(1, dtype);
     this.attend = (l, n, s) => {
       const dec = this.decoders[l]!;
       if (s === this.one) {
@@ -330,7 +345,7 @@ export class Session {
 
   private stateFor(n: number): RunState {
     if (n === 1) return this.one;
-    if (this.many === null || this.many.rows < n) this.many = this.model.runState(n);
+    if (this.many === null || this.many.rows < n) this.many = this.model.runState(n, this.dtype);
     return this.many;
   }
 
@@ -479,6 +494,7 @@ export class Session {
       draws: this.sampler.draws,
       rngWords: this.sampler.stateWords(),
       backend: this.model.backend,
+      dtype: this.dtype,
       temperature: o.temperature,
       topK: o.topK,
       topP: o.topP,
@@ -545,11 +561,12 @@ export function restoreSession(model: Model, bytes: Uint8Array, options: Restore
       return bad(`layer ${l}: ${(e as Error).message}`);
     }
     checkLayerDecoder(model, l, dec, p.position);
+    if (dec.dtype !== p.dtype) bad(`layer ${l}'s decoder is ${dec.dtype}, the session ${p.dtype}`);
     // v1 records no session backend: the decoders' own is the one the session ran on
     if (policy === 'exact' && dec.backend !== target) throw backendMismatch(dec.backend, target);
     return dec;
   });
-  return new Session(model, sampling, { decoders, draws: p.draws, rngWords: p.rngWords, pending: p.pending, last: p.lastLogits.length > 0 ? p.lastLogits : null });
+  return new Session(model, sampling, { decoders, draws: p.draws, rngWords: p.rngWords, pending: p.pending, last: p.lastLogits.length > 0 ? p.lastLogits : null, dtype: p.dtype });
 }
 
 function backendMismatch(saved: string, mine: string): ModelError {

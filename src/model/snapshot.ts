@@ -11,7 +11,8 @@
 //                   32 bytes  model fingerprint (SHA-256 of config and weights)
 //                   f64 x 6   position, seed, draws, temperature, topK, topP
 //                   [v2 only] u32 x 4  the sampler generator's state (xoshiro128** words), so restore is O(1)
-//                   [v2 only] u8 backend the session ran on (0 'js', 1 'wasm'), then 3 bytes 0
+//                   [v2 only] u8 backend the session ran on (0 'js', 1 'wasm'), u8 dtype (0 'float64', 1
+//                             'float32'; snapshots from before the option have 0: float64, as they ran), 2 bytes 0
 //                   u8        pending UTF-8 byte count (0..3), then 3 bytes (unused ones 0)
 //                   u32       V: length of the last logits (0 before the first token, else vocab)
 //                   f64 x V   last logits (what the next token is sampled from)
@@ -27,6 +28,8 @@ export const SESSION_FORMAT_VERSION = 2;
 /** Versions restore reads. */
 export const SESSION_READABLE_VERSIONS: readonly number[] = [1, 2];
 const BACKENDS = ['js', 'wasm'] as const;
+/** the dtype byte's values (index = byte) */
+const DTYPES = ['float64', 'float32'] as const;
 export const SESSION_HEADER_BYTES = 20;
 /** flags bit 0: the sampler masks bytes that would make the output invalid UTF-8 */
 const FLAG_VALID_UTF8 = 1;
@@ -48,14 +51,18 @@ export interface SessionParts {
   rngWords: readonly number[] | null;
   /** v2: the backend the session ran on; null in a v1 snapshot */
   backend: 'js' | 'wasm' | null;
+  /** the session's dtype ('float64' for v1 and for v2 snapshots from before the option: their byte is 0) */
+  dtype: 'float64' | 'float32';
   version: number;
 }
 
 /** What encodeSession writes (version 1 only for compatibility fixtures and tests). */
-export type SessionWrite = Omit<SessionParts, 'version' | 'rngWords' | 'backend'> & { rngWords: readonly number[]; backend: 'js' | 'wasm' };
+export type SessionWrite = Omit<SessionParts, 'version' | 'rngWords' | 'backend' | 'dtype'> & { rngWords: readonly number[]; backend: 'js' | 'wasm'; dtype?: 'float64' | 'float32' };
 
 export function encodeSession(p: SessionWrite, version = SESSION_FORMAT_VERSION): Uint8Array {
   const v2 = version >= 2;
+  const dtype = p.dtype ?? 'float64';
+  if (!v2 && dtype !== 'float64') throw new RangeError('a version 1 session snapshot cannot record a float32 session');
   const N = 32 + 6 * 8 + (v2 ? 20 : 0) + 4 + 4 + 8 * p.lastLogits.length + 4 + p.decoders.reduce((s, d) => s + 4 + d.length, 0);
   const out = new Uint8Array(SESSION_HEADER_BYTES + N);
   const view = new DataView(out.buffer);
@@ -73,6 +80,7 @@ export function encodeSession(p: SessionWrite, version = SESSION_FORMAT_VERSION)
   if (v2) {
     for (let i = 0; i < 4; i++, at += 4) view.setUint32(at, p.rngWords[i]!, true);
     out[at] = BACKENDS.indexOf(p.backend);
+    out[at + 1] = DTYPES.indexOf(dtype);
     at += 4;
   }
   out[at] = p.pending.length;
@@ -146,6 +154,7 @@ export function decodeSession(bytes: Uint8Array, vocab: number, layers: number):
   const [position, seed, draws, temperature, topK, topP] = [f(), f(), f(), f(), f(), f()] as [number, number, number, number, number, number];
   let rngWords: number[] | null = null;
   let backend: 'js' | 'wasm' | null = null;
+  let dtype: 'float64' | 'float32' = 'float64';
   if (version >= 2) {
     rngWords = [];
     for (let i = 0; i < 4; i++, at += 4) rngWords.push(view.getUint32(at, true));
@@ -153,7 +162,10 @@ export function decodeSession(bytes: Uint8Array, vocab: number, layers: number):
     const b = bytes[at]!;
     if (b >= BACKENDS.length) bad(`the backend byte must be 0 ('js') or 1 ('wasm'), got ${b}`);
     backend = BACKENDS[b]!;
-    if (bytes[at + 1] !== 0 || bytes[at + 2] !== 0 || bytes[at + 3] !== 0) bad('the 3 bytes after the backend byte must be 0');
+    const t = bytes[at + 1]!;
+    if (t >= DTYPES.length) bad(`the dtype byte must be 0 ('float64') or 1 ('float32'), got ${t}`);
+    dtype = DTYPES[t]!;
+    if (bytes[at + 2] !== 0 || bytes[at + 3] !== 0) bad('the 2 bytes after the dtype byte must be 0');
     at += 4;
   }
   const count = bytes[at]!;
@@ -184,5 +196,5 @@ export function decodeSession(bytes: Uint8Array, vocab: number, layers: number):
     at += n;
   }
   if (at !== end) bad(`${end - at} unexplained bytes after the last decoder snapshot`);
-  return { fingerprint, position, seed, draws, temperature, topK, topP, validUtf8: (flags & FLAG_VALID_UTF8) !== 0, pending, lastLogits, decoders, rngWords, backend, version };
+  return { fingerprint, position, seed, draws, temperature, topK, topP, validUtf8: (flags & FLAG_VALID_UTF8) !== 0, pending, lastLogits, decoders, rngWords, backend, dtype, version };
 }

@@ -288,7 +288,10 @@ describe('snapshot / restore', () => {
     expect(err(tamper(good, (v) => v.setUint32(p + 48, v.getUint32(p + 48, true) ^ 1, true)))).toMatch(/^snapshot: the sampler's generator state is not seed 1's after 8 draws/);
     expect(err(tamper(good, (v) => [0, 4, 8, 12].forEach((o) => v.setUint32(p + 48 + o, 0, true))))).toMatch(/^snapshot: the sampler generator state must not be all zero/);
     expect(err(tamper(good, (v) => v.setUint8(p + 64, 2)))).toMatch(/^snapshot: the backend byte must be 0 \('js'\) or 1 \('wasm'\), got 2/);
-    expect(err(tamper(good, (v) => v.setUint8(p + 65, 1)))).toMatch(/^snapshot: the 3 bytes after the backend byte must be 0/);
+    // the dtype byte after it (0 float64, 1 float32), then 2 zero bytes
+    expect(err(tamper(good, (v) => v.setUint8(p + 65, 2)))).toMatch(/^snapshot: the dtype byte must be 0 \('float64'\) or 1 \('float32'\), got 2/);
+    expect(err(tamper(good, (v) => v.setUint8(p + 65, 1)))).toMatch(/^snapshot: layer 0's decoder is float64, the session float32/);
+    expect(err(tamper(good, (v) => v.setUint8(p + 66, 1)))).toMatch(/^snapshot: the 2 bytes after the dtype byte must be 0/);
     expect(err(tamper(good, (v) => (v.setUint8(p + 68, 0), v.setUint8(p + 71, 7))))).toMatch(/^snapshot: the 3 unused pending UTF-8 byte slots must be 0, got \[\d+, \d+, 7\]/);
     expect(err(tamper(good, (v) => v.setUint8(p + 68, 2)))).toMatch(/^snapshot: pending UTF-8 bytes must be the start of one multi-byte character, got \[\d+, \d+\]/);
     expect(err(tamper(good, (v) => v.setFloat64(p + 76, NaN, true)))).toMatch(/^snapshot: the last logits must be finite, got NaN at index 0/);
