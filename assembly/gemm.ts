@@ -480,6 +480,30 @@ export function gemvPackedF32(x: usize, xs: usize, bp: usize, c: usize, N: i32, 
       widenStore(cj + 224, s7, add);
     }
   }
+  for (; j + 4 <= full; j += 4) {
+    const pj = bp + <usize>j * panel;
+    const cj = c + (<usize>j << 5);
+    for (let p0 = 0; p0 < K; p0 += GEMM_KC) {
+      const kc = min(GEMM_KC, K - p0);
+      let b0 = pj + (<usize>p0 << 4);
+      let xp = xs + (<usize>p0 << 2);
+      let s0 = zero, s1 = zero, s2 = zero, s3 = zero;
+      for (let k = 0; k < kc; k++) {
+        const a = v128.load32_splat(xp);
+        s0 = f32x4.add(s0, f32x4.mul(a, v128.load(b0)));
+        s1 = f32x4.add(s1, f32x4.mul(a, v128.load(b0 + panel)));
+        s2 = f32x4.add(s2, f32x4.mul(a, v128.load(b0 + 2 * panel)));
+        s3 = f32x4.add(s3, f32x4.mul(a, v128.load(b0 + 3 * panel)));
+        xp += 4;
+        b0 += 16;
+      }
+      const add = accumulate != 0 || p0 > 0;
+      widenStore(cj, s0, add);
+      widenStore(cj + 32, s1, add);
+      widenStore(cj + 64, s2, add);
+      widenStore(cj + 96, s3, add);
+    }
+  }
   for (; j < panels; j++) {
     const pj = bp + <usize>j * panel;
     const cj = c + (<usize>j << 5);

@@ -48,8 +48,8 @@ export async function runGenerationDtype(log: (s: string) => void, opts: { token
     TICKS = 100;
   }
   const backend = opts.backend ?? 'wasm';
-  const tokens = opts.tokens ?? (backend === 'wasm' ? 2000 : 400);
-  const rounds = opts.rounds ?? 9;
+  const tokens = opts.tokens ?? (backend === 'wasm' ? 3000 : 400);
+  const rounds = opts.rounds ?? 11;
   const model = loadModel(readFileSync(opts.model ?? join(root, 'models', 'toeplitz-lm.safetensors')), { backend });
   const text = readFileSync(join(root, 'README.md'), 'utf8').replace(/[^\x20-\x7e\n]/g, ' ');
   const prompt = new TextEncoder().encode(text).subarray(0, 1000);
@@ -137,7 +137,7 @@ export async function runGenerationDtype(log: (s: string) => void, opts: { token
   const v = new Float64Array(c.heads * c.valueDim).map((_, i) => Math.cos(i));
   const z = new Float64Array(c.heads * c.valueDim);
   for (const d of dtypes) for (let i = 0; i < 1000; i++) for (const dec of decs[d]) dec.stepRows(q, 0, q, 0, v, 0, z, 0);
-  const steps = backend === 'wasm' ? 1000 : 200;
+  const steps = backend === 'wasm' ? 4000 : 400;
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? dtypes : [...dtypes].reverse();
     for (const d of order) {
