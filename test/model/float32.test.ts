@@ -11,6 +11,7 @@ import { ConfigError, ModelError } from '../../src/core/errors.js';
 import { SESSION_HEADER_BYTES } from '../../src/model/snapshot.js';
 import { crc32 } from '../../src/codec/index.js';
 import type { Model } from '../../src/model/model.js';
+import { createArena } from '../../src/index.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const modelPath = join(root, 'models', 'toeplitz-lm.safetensors');
@@ -120,6 +121,20 @@ describe.skipIf(!existsSync(modelPath))('a float32 session of the shipped model'
     expect(d.dtype).toBe('float64');
     await generated(d, 'Call me Ishmael. ', 5);
     expect(model.restore(d.snapshot()).dtype).toBe('float64');
+  });
+
+  it('float32 sessions of a model on an arena: the same tokens as without, and restored from snapshots onto it', async () => {
+    const plain = loadModelFile(modelPath, { backend: 'wasm' });
+    const arena = createArena({ backend: 'wasm', bytes: 64 << 20 });
+    const onArena = loadModelFile(modelPath, { backend: 'wasm', arena });
+    const opts = { dtype: 'float32' as const, seed: 3, temperature: 0.9 };
+    const want = await generated(plain.session(opts), 'The whale ', 40);
+    const s = onArena.session(opts);
+    expect(await generated(s, 'The whale ', 20)).toEqual(want.slice(0, 20));
+    const r = onArena.restore(s.snapshot());
+    s.dispose();
+    expect(await generated(r, '', 20)).toEqual(want.slice(20));
+    r.dispose();
   });
 
   it('the snapshot records the dtype: a hostile byte is a ModelError, a float64 snapshot byte-compatible with before', () => {
