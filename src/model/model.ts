@@ -135,7 +135,10 @@ export class Model {
     return logits;
   }
 
-  /** A generation session (one Decoder per layer), sampling with the given options. */
+  /**
+   * A generation session (one Decoder per layer), sampling with the given options; `dtype: 'float32'` for a float32
+   * session (float32 decoders and, on WASM, float32 one-row products: SessionOptions), default 'float64'.
+   */
   session(options?: SessionOptions): Session {
     return new Session(this, options);
   }
