@@ -215,6 +215,52 @@ function firstHalfStage(out: usize, inp: usize, L: i32, tw: usize): void {
   }
 }
 
+// one first-stage butterfly pair (two numbers per vector) of a zero-padded input: a at out, b at out + L8
+@inline function halfButterfly(o: usize, L8: usize, a: v128, b: v128, w: usize): void {
+  const rb = rotF(b);
+  v128.store(o, f32x4.add(a, b));
+  v128.store(o + L8, cmul(f32x4.sub(a, b), v128.load(w, 32), v128.load(w, 48)));
+  v128.store(o + 2 * L8, cmul(f32x4.add(a, rb), v128.load(w), v128.load(w, 16)));
+  v128.store(o + 3 * L8, cmul(f32x4.sub(a, rb), v128.load(w, 64), v128.load(w, 80)));
+}
+
+/**
+ * fft32ForwardTo of a zero-padded block of two real channels formed on the fly, x_u = ka[u] va[u] + i kb[u] vb[u] for
+ * u < n/2 and 0 after (float32 rows; va or vb 0: a factor 1; kb 0: no second channel): the first stage reads the
+ * channels directly, so no input block is written and read back. out: n complex of work space; n >= 16.
+ */
+export function fft32ForwardChannels(plan: usize, n: i32, out: usize, ka: usize, va: usize, kb: usize, vb: usize, packed: usize, stride: usize): void {
+  const L = n >> 2;
+  const L8 = <usize>L << 3;
+  const L4 = <usize>L << 2;
+  const zero = f32x4.splat(0);
+  let w = plan;
+  for (let k = 0; k < L; k += 4) {
+    const ro = <usize>k << 2;
+    let a0 = v128.load(ka + ro);
+    let a1 = v128.load(ka + ro + L4);
+    if (va != 0) {
+      a0 = f32x4.mul(a0, v128.load(va + ro));
+      a1 = f32x4.mul(a1, v128.load(va + ro + L4));
+    }
+    let b0 = zero;
+    let b1 = zero;
+    if (kb != 0) {
+      b0 = v128.load(kb + ro);
+      b1 = v128.load(kb + ro + L4);
+      if (vb != 0) {
+        b0 = f32x4.mul(b0, v128.load(vb + ro));
+        b1 = f32x4.mul(b1, v128.load(vb + ro + L4));
+      }
+    }
+    const o = out + (<usize>k << 3);
+    halfButterfly(o, L8, v128.shuffle<f32>(a0, b0, 0, 4, 1, 5), v128.shuffle<f32>(a1, b1, 0, 4, 1, 5), w);
+    halfButterfly(o + 16, L8, v128.shuffle<f32>(a0, b0, 2, 6, 3, 7), v128.shuffle<f32>(a1, b1, 2, 6, 3, 7), w + 96);
+    w += 192;
+  }
+  dif(out, n, L >> 2, plan + <usize>L * 48, packed, stride);
+}
+
 /**
  * Forward stages from quarter L on (twiddles at tw), in place on out: the large ones over the whole array, then block
  * by block. packed != 0 (n a multiple of 8): the last stage writes the spectrum packed at `packed` (see lastRadix4FP).

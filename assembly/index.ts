@@ -22,4 +22,4 @@ export { expShift, expRows } from './exp';
 export { swiglu, expFdlibm, expPairs } from './swiglu';
 // float32 (attention()'s dtype 'float32'): FFT without permutation passes, and the S-form's channel convolutions
 export { fft32PlanBytes, fft32Init, fft32Forward, fft32Inverse } from './fft32';
-export { spectralConv32, sformChannels32 } from './sform32';
+export { spectralConv32, sformChannels32, transpose32 } from './sform32';

@@ -7,7 +7,7 @@
 // Layouts (column-major float32): phiKT [m, nb], vT [dv, nb], phiQT [m, nq], accT [dv + 1, nq], nq = nb - q0.
 // Kernel spectra h are packed by chunks of 8 bins: [N / 8][P][re 0..3, im 0..3, re 4..7, im 4..7] (64 bytes per
 // partition per chunk), bit-reversed bin order, scaled by 1/N (src/backend/wasm.ts kernelSpectra32 writes them).
-import { fft32ForwardTo, fft32Inverse } from './fft32';
+import { fft32ForwardChannels, fft32ForwardTo, fft32Inverse } from './fft32';
 import { SPEC_BYTES, SPEC_S } from './layout';
 
 /**
@@ -50,11 +50,12 @@ export function spectralConv32(y: usize, x: usize, h: usize, n: i32, nx: i32, P:
           p = max(p, loB);
           const both = min(hiA, hiB);
           if (p <= both) {
-            const ob = xs + (<usize>(r0 + r + 1 - p) << 6);
-            let bxr = v128.load(ob), bxi = v128.load(ob, 16);
-            for (; p <= both; p++) {
-              const xo = xs + (<usize>(r0 + r - p) << 6);
-              const ho = hs + (<usize>p << 6);
+            // pointers stepped, not recomputed: A's block moves down and H's up by one per partition
+            let xo = xs + (<usize>(r0 + r - p) << 6);
+            let ho = hs + (<usize>p << 6);
+            const hEnd = hs + (<usize>both << 6);
+            let bxr = v128.load(xo, 64), bxi = v128.load(xo, 80);
+            for (; ho <= hEnd; ho += 64, xo -= 64) {
               const xr = v128.load(xo), xi = v128.load(xo, 16), hr = v128.load(ho), hi = v128.load(ho, 16);
               aR = f32x4.add(aR, f32x4.sub(f32x4.mul(xr, hr), f32x4.mul(xi, hi)));
               aI = f32x4.add(aI, f32x4.add(f32x4.mul(xr, hi), f32x4.mul(xi, hr)));
@@ -63,6 +64,7 @@ export function spectralConv32(y: usize, x: usize, h: usize, n: i32, nx: i32, P:
               bxr = xr;
               bxi = xi;
             }
+            p = both + 1;
           }
           for (; p <= hiB; p++) {
             if (p < loB) continue;
@@ -176,6 +178,11 @@ function pair(
     const j0 = s * B;
     const len = min(nb, j0 + B) - j0;
     const o = <usize>j0 << 2;
+    if (len == B && B >= 8) {
+      // a whole block: the transform forms the channels itself
+      fft32ForwardChannels(plan, N, input + blk, ka + o, va != 0 ? va + o : 0, kb != 0 ? kb + o : 0, vb != 0 ? vb + o : 0, X + (<usize>(s - sStart) << 6), <usize>nIn << 6);
+      continue;
+    }
     let u = 0;
     for (; u + 4 <= len; u += 4) {
       const uo = o + (<usize>u << 2);
@@ -221,6 +228,8 @@ function pair(
     for (let r = r1; r < r1 + ny; r++) {
       const yb = Y + <usize>(r - r1) * blk;
       fft32Inverse(plan, N, yb);
+      // the previous block's second half: still in Y within this batch of spectra, else its copy in `carry`
+      const prev = r > r1 ? yb - blk + halfBytes : carry;
       const base = r * B;
       const bLo = max(q0, base);
       const bHi = min(nb, base + B);
@@ -229,8 +238,8 @@ function pair(
         // both channels add into one row of accT (one value column): one load and store of it
         for (; b + 4 <= bHi; b += 4) {
           const yo = <usize>(b - base) << 3;
-          const t0 = f32x4.add(v128.load(yb + yo), v128.load(carry + yo));
-          const t1 = f32x4.add(v128.load(yb + yo, 16), v128.load(carry + yo, 16));
+          const t0 = f32x4.add(v128.load(yb + yo), v128.load(prev + yo));
+          const t1 = f32x4.add(v128.load(yb + yo, 16), v128.load(prev + yo, 16));
           const qo = <usize>(b - q0) << 2;
           const sa = f32x4.mul(v128.load(qa + qo), v128.shuffle<f32>(t0, t1, 0, 2, 4, 6));
           const sb = f32x4.mul(v128.load(qb + qo), v128.shuffle<f32>(t0, t1, 1, 3, 5, 7));
@@ -240,8 +249,8 @@ function pair(
       // four rows at a time: (a, b) lanes of rows b..b+3 regrouped into a_b..a_b+3 and b_b..b_b+3
       for (; b + 4 <= bHi; b += 4) {
         const yo = <usize>(b - base) << 3;
-        const t0 = f32x4.add(v128.load(yb + yo), v128.load(carry + yo));
-        const t1 = f32x4.add(v128.load(yb + yo, 16), v128.load(carry + yo, 16));
+        const t0 = f32x4.add(v128.load(yb + yo), v128.load(prev + yo));
+        const t1 = f32x4.add(v128.load(yb + yo, 16), v128.load(prev + yo, 16));
         const qo = <usize>(b - q0) << 2;
         v128.store(aa + qo, f32x4.add(v128.load(aa + qo), f32x4.mul(v128.load(qa + qo), v128.shuffle<f32>(t0, t1, 0, 2, 4, 6))));
         if (hasB) v128.store(ab + qo, f32x4.add(v128.load(ab + qo), f32x4.mul(v128.load(qb + qo), v128.shuffle<f32>(t0, t1, 1, 3, 5, 7))));
@@ -249,10 +258,44 @@ function pair(
       for (; b < bHi; b++) {
         const yo = <usize>(b - base) << 3;
         const qo = <usize>(b - q0) << 2;
-        store<f32>(aa + qo, load<f32>(aa + qo) + load<f32>(qa + qo) * (load<f32>(yb + yo) + load<f32>(carry + yo)));
-        if (hasB) store<f32>(ab + qo, load<f32>(ab + qo) + load<f32>(qb + qo) * (load<f32>(yb + yo, 4) + load<f32>(carry + yo, 4)));
+        store<f32>(aa + qo, load<f32>(aa + qo) + load<f32>(qa + qo) * (load<f32>(yb + yo) + load<f32>(prev + yo)));
+        if (hasB) store<f32>(ab + qo, load<f32>(ab + qo) + load<f32>(qb + qo) * (load<f32>(yb + yo, 4) + load<f32>(prev + yo, 4)));
       }
-      memory.copy(carry, yb + halfBytes, halfBytes);
     }
+    if (r1 + ny < blocks) memory.copy(carry, Y + <usize>(ny - 1) * blk + halfBytes, halfBytes);
+  }
+}
+
+/** out: [cols, rows] float32 = transpose of x: [rows, cols] float64 (rounded to nearest), in 4 x 4 tiles of 64-row bands. */
+export function transpose32(x: usize, rows: i32, cols: i32, out: usize): void {
+  const rows4 = rows & ~3;
+  const cols4 = cols & ~3;
+  const xr = <usize>cols << 3; // bytes per row of x
+  const orow = <usize>rows << 2; // bytes per row of out
+  for (let i0 = 0; i0 < rows4; i0 += 64) {
+    const i1 = min(rows4, i0 + 64);
+    for (let c = 0; c < cols4; c += 4) {
+      for (let i = i0; i < i1; i += 4) {
+        const p = x + <usize>i * xr + (<usize>c << 3);
+        const R0 = v128.shuffle<f32>(f32x4.demote_f64x2_zero(v128.load(p)), f32x4.demote_f64x2_zero(v128.load(p, 16)), 0, 1, 4, 5);
+        const R1 = v128.shuffle<f32>(f32x4.demote_f64x2_zero(v128.load(p + xr)), f32x4.demote_f64x2_zero(v128.load(p + xr, 16)), 0, 1, 4, 5);
+        const R2 = v128.shuffle<f32>(f32x4.demote_f64x2_zero(v128.load(p + 2 * xr)), f32x4.demote_f64x2_zero(v128.load(p + 2 * xr, 16)), 0, 1, 4, 5);
+        const R3 = v128.shuffle<f32>(f32x4.demote_f64x2_zero(v128.load(p + 3 * xr)), f32x4.demote_f64x2_zero(v128.load(p + 3 * xr, 16)), 0, 1, 4, 5);
+        const t0 = v128.shuffle<f32>(R0, R1, 0, 4, 1, 5);
+        const t1 = v128.shuffle<f32>(R2, R3, 0, 4, 1, 5);
+        const t2 = v128.shuffle<f32>(R0, R1, 2, 6, 3, 7);
+        const t3 = v128.shuffle<f32>(R2, R3, 2, 6, 3, 7);
+        const o = out + <usize>c * orow + (<usize>i << 2);
+        v128.store(o, v128.shuffle<f32>(t0, t1, 0, 1, 4, 5));
+        v128.store(o + orow, v128.shuffle<f32>(t0, t1, 2, 3, 6, 7));
+        v128.store(o + 2 * orow, v128.shuffle<f32>(t2, t3, 0, 1, 4, 5));
+        v128.store(o + 3 * orow, v128.shuffle<f32>(t2, t3, 2, 3, 6, 7));
+      }
+    }
+  }
+  // edges: the last rows % 4 rows, and the last cols % 4 columns of every row
+  for (let i = 0; i < rows; i++) {
+    const c0 = i < rows4 ? cols4 : 0;
+    for (let c = c0; c < cols; c++) store<f32>(out + <usize>c * orow + (<usize>i << 2), <f32>load<f64>(x + <usize>i * xr + (<usize>c << 3)));
   }
 }

@@ -11,7 +11,7 @@ import { sformChannels, spectralMac, type SformChannelsArgs } from '../math/fftc
 import type { FftPlan, Workspace } from './types.js';
 import { LayoutViews, lineBytes, type Layout } from './layout.js';
 import type { Pool, Region } from './regions.js';
-import { kernelSpectra32Js, sformChannels32, type SformChannels32Args } from '../math/fftconv32.js';
+import { kernelSpectra32Js, sformChannels32, transpose32, type SformChannels32Args } from '../math/fftconv32.js';
 
 class JsFftPlan implements FftPlan {
   private readonly fft: FFT;
@@ -62,6 +62,7 @@ abstract class JsKernels {
     return new Float32Array(length);
   }
   readonly kernelSpectra32 = kernelSpectra32Js;
+  readonly transpose32 = transpose32;
   sformChannels32(a: SformChannels32Args): void {
     const N = 2 * a.B;
     let plan = this.plans32.get(N);

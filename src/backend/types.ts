@@ -73,4 +73,6 @@ export interface Workspace {
   kernelSpectra32(natural: Float64Array, N: number, P: number, out: Float32Array): void;
   /** The S-form's channel convolutions in float32 (SformChannels32Args). */
   sformChannels32(a: SformChannels32Args): void;
+  /** out: [cols, rows] float32 = transpose of x: [rows, cols] float64, rounded to nearest (math/fftconv32.ts transpose32). */
+  transpose32(x: Float64Array, rows: number, cols: number, out: Float32Array): void;
 }

@@ -46,7 +46,7 @@ import type {
 } from './types.js';
 import { WASM_BASE64, WASM_HEADER_BYTES } from './wasmBinary.js';
 import { blockRange, type SformChannelsArgs } from '../math/fftconv.js';
-import { sformChannels32Scratch, type SformChannels32Args } from '../math/fftconv32.js';
+import { sformChannels32Scratch, transpose32 as transpose32Js, type SformChannels32Args } from '../math/fftconv32.js';
 import { ResourceError } from '../core/errors.js';
 import { packPanels as packPanelsJs, packedLength, type PackedGemmArgs, type Panels } from '../math/gemm.js';
 import { LINE_BYTES, LayoutViews, type Layout } from './layout.js';
@@ -86,6 +86,7 @@ interface Kernels {
   fft32Init(plan: number, n: number): void;
   fft32Forward(plan: number, n: number, out: number, inp: number, half: number): void;
   fft32Inverse(plan: number, n: number, buf: number): void;
+  transpose32(x: number, rows: number, cols: number, out: number): void;
   sformChannels32(h: number, P: number, B: number, phiKT: number, vT: number, nb: number, q0: number, phiQT: number, accT: number, dv: number, m: number, ch0: number, ch1: number, X: number, Y: number, yBlocks: number, tmp: number, plan: number): void;
 }
 
@@ -1046,6 +1047,13 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     const Y = X + nIn * N * 8;
     const tmp = Y + nOut * N * 8;
     this.x.sformChannels32(spectra.byteOffset, P, B, phiKT.byteOffset, vT.byteOffset, nb, q0, phiQT.byteOffset, accT.byteOffset, dv, m, ch0, ch1, X, Y, nOut, tmp, plan);
+  }
+
+  transpose32(x: Float64Array, rows: number, cols: number, out: Float32Array): void {
+    checkRange(x, 0, rows * cols, 'transpose32 x');
+    if (out.length < rows * cols) throw new RangeError(`transpose32 out: needs ${rows * cols} float32, got ${out.length}`);
+    if (x.buffer === this.buf && out.buffer === this.buf) this.x.transpose32(x.byteOffset, rows, cols, out.byteOffset);
+    else transpose32Js(x, rows, cols, out); // not views of this memory: the plain loop (copies only, the same values)
   }
 
   /** Test seam: the float32 transforms on views of this workspace (forward: natural -> bit-reversed; inverse in place, no 1/N). */

@@ -23,7 +23,7 @@ export interface AttentionOptions<D extends DType = 'float64'> {
   method?: MethodOption;
   /**
    * 'float64' (default, the reference) or 'float32': the FFT near field (the O(n log n) hot loop) runs on float32
-   * channels, about twice as fast on WASM; features, the far field, the A-form ('direct', and lags < 32) and the
+   * channels, about twice as fast on WASM; features, the far field, the A-form ('direct') and the
    * final sums stay float64. Contract: per-row error vs the float64 oracle <= 1e-4 of the row's value scale
    * (rows the estimate doubts are recomputed in float64). The result is then Float32Array-backed.
    */

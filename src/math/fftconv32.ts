@@ -83,7 +83,8 @@ export function sformErrors32(l1: Float64Array, l2: Float64Array, B: number, phi
   const nIn = blocks - sStart;
   const nOut = blocks - rStart;
   const est = (EST_FACTOR * UNIT_ROUNDOFF_32 * Math.log2(N)) / Math.sqrt(N);
-  const kNorm = new Float64Array(m * nIn); // [m, nIn] ||phiK_r||_2 over each input block
+  // row-major by block (feature innermost) so every loop below runs over contiguous memory
+  const kNorm = new Float64Array(nIn * m); // [nIn, m] ||phiK_r||_2 over each input block
   const vMax = new Float64Array(nIn); // [nIn] max |v| over each input block
   let l1All = 0;
   for (let p = 0; p < P; p++) l1All += l1[p]!;
@@ -93,45 +94,58 @@ export function sformErrors32(l1: Float64Array, l2: Float64Array, B: number, phi
     let vm = 0;
     for (let i = j0 * dv; i < j1 * dv; i++) vm = Math.max(vm, Math.abs(v[i]!));
     vMax[s - sStart] = vm;
+    const ko = (s - sStart) * m;
     for (let j = j0; j < j1; j++) {
-      for (let r = 0; r < m; r++) {
-        const x = phiK[j * m + r]!;
-        kNorm[r * nIn + (s - sStart)] = kNorm[r * nIn + (s - sStart)]! + x * x;
-      }
+      const o = j * m;
+      for (let r = 0; r < m; r++) kNorm[ko + r] = kNorm[ko + r]! + phiK[o + r]! * phiK[o + r]!;
     }
   }
-  for (let i = 0; i < m * nIn; i++) kNorm[i] = Math.sqrt(kNorm[i]!);
-  const gDen = new Float64Array(m * nOut);
-  const gNum = new Float64Array(m * nOut);
+  for (let i = 0; i < nIn * m; i++) kNorm[i] = Math.sqrt(kNorm[i]!);
+  // per output block and feature: the estimate of its group, plus the previous block's (it spills into this one)
+  const gDen = new Float64Array((nOut + 1) * m); // [nOut + 1, m], row 0 all zero
+  const gNum = new Float64Array((nOut + 1) * m);
   for (let r = rStart; r < blocks; r++) {
     const pHi = Math.min(P - 1, r - sStart);
-    for (let f = 0; f < m; f++) {
-      let den = 0;
-      let num = 0;
-      for (let p = 0; p <= pHi; p++) {
-        const s = r - p - sStart;
-        const x = l2[p]! * kNorm[f * nIn + s]!;
-        den += x;
-        num += x * vMax[s]!;
+    const go = (r - rStart + 1) * m;
+    for (let p = 0; p <= pHi; p++) {
+      const ko = (r - p - sStart) * m;
+      const h = l2[p]!;
+      const hv = h * vMax[r - p - sStart]!;
+      for (let f = 0; f < m; f++) {
+        gDen[go + f] = gDen[go + f]! + h * kNorm[ko + f]!;
+        gNum[go + f] = gNum[go + f]! + hv * kNorm[ko + f]!;
       }
-      gDen[f * nOut + (r - rStart)] = est * den;
-      gNum[f * nOut + (r - rStart)] = est * Math.max(num, den);
+    }
+    for (let f = 0; f < m; f++) {
+      gNum[go + f] = est * Math.max(gNum[go + f]!, gDen[go + f]!);
+      gDen[go + f] = est * gDen[go + f]!;
     }
   }
+  const sumDen = new Float64Array(m);
+  const sumNum = new Float64Array(m);
   // underflow: every product below the smallest normal float32 may be lost, at most 2^-126 per term and bin
   const tiny = 2 ** -126 * N * l1All;
   let vAll = 0;
   for (let s = 0; s < nIn; s++) vAll = Math.max(vAll, vMax[s]!);
+  let rCur = -1;
   for (let b = q0; b < nb; b++) {
     const r = Math.floor(b / B) - rStart;
+    if (r !== rCur) {
+      rCur = r;
+      const go = (r + 1) * m;
+      for (let f = 0; f < m; f++) {
+        sumDen[f] = gDen[go + f]! + gDen[go - m + f]!;
+        sumNum[f] = gNum[go + f]! + gNum[go - m + f]!;
+      }
+    }
     let eDen = 0;
     let eNum = 0;
     let qSum = 0;
+    const qo = (b - q0) * m;
     for (let f = 0; f < m; f++) {
-      const w = phiQ[(b - q0) * m + f]!;
-      const o = f * nOut + r;
-      eDen += w * (gDen[o]! + (r > 0 ? gDen[o - 1]! : 0));
-      eNum += w * (gNum[o]! + (r > 0 ? gNum[o - 1]! : 0));
+      const w = phiQ[qo + f]!;
+      eDen += w * sumDen[f]!;
+      eNum += w * sumNum[f]!;
       qSum += w;
     }
     errT[b - q0] = errT[b - q0]! + eNum + qSum * tiny * Math.max(1, vAll);

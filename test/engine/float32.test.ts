@@ -12,6 +12,11 @@ import { attention, ConfigError, type AttentionConfig, type FeatureSpec, type Rp
 import { resolveConfig } from '../../src/engine/config.js';
 import { Rng } from '../../src/math/rng.js';
 import { maxRowError, randomTensor } from '../helpers.js';
+import FFT from 'fft.js';
+import { createWasmWorkspace } from '../../src/backend/wasm.js';
+import { JsWorkspace } from '../../src/backend/js.js';
+import { partitionKernel } from '../../src/math/fftconv.js';
+import { sformChannels32Scratch, transpose32 } from '../../src/math/fftconv32.js';
 
 /** The float32 contract (DESIGN section 7). */
 const ROW_BAR = 1e-4;
@@ -105,6 +110,92 @@ function plainFloat32Rows(config: AttentionConfig, q: NdArray, k: NdArray, v: Nd
   });
   return out;
 }
+
+describe('float32 WASM kernels against their plain twins', () => {
+  const bitReverse = (j: number, bits: number): number => {
+    let r = 0;
+    for (let b = 0; b < bits; b++, j >>= 1) r = (r << 1) | (j & 1);
+    return r;
+  };
+
+  it('fft32: forward = fft.js in bit-reversed order (whole and zero-padded inputs), inverse undoes it times N', () => {
+    const ws = createWasmWorkspace(1 << 20);
+    const rng = new Rng(9);
+    for (const N of [2, 4, 8, 16, 32, 128, 1024, 8192, 16384]) {
+      for (const half of [false, true]) {
+        const x = Float64Array.from({ length: 2 * N }, (_, i) => (half && i >= N ? 0 : rng.nextGaussian()));
+        const inp = ws.f32(2 * N);
+        const out = ws.f32(2 * N);
+        inp.set(x);
+        ws.fft32(N, out, inp, false, half);
+        const ref = new Float64Array(2 * N);
+        new FFT(N).transform(ref, Float64Array.from(inp));
+        const bits = Math.round(Math.log2(N));
+        let err = 0;
+        let norm = 0;
+        for (let j = 0; j < N; j++) {
+          const s = bitReverse(j, bits);
+          err = Math.max(err, Math.hypot(out[2 * j]! - ref[2 * s]!, out[2 * j + 1]! - ref[2 * s + 1]!));
+          norm = Math.max(norm, Math.hypot(ref[2 * s]!, ref[2 * s + 1]!));
+        }
+        expect(err / norm).toBeLessThan(1e-6);
+        ws.fft32(N, out, null, true);
+        let back = 0;
+        for (let i = 0; i < 2 * N; i++) back = Math.max(back, Math.abs(out[i]! / N - inp[i]!));
+        expect(back).toBeLessThan(1e-5);
+      }
+    }
+  });
+
+  it('transpose32 and sformChannels32: WASM = the plain JS kernels (exactly, and within float32 rounding), any q0', () => {
+    const wasm = createWasmWorkspace(1 << 22);
+    const js = new JsWorkspace();
+    const rng = new Rng(4);
+    for (const [nb, q0, B, m, dv] of [[300, 0, 16, 3, 2], [300, 77, 32, 4, 3], [1000, 999, 64, 2, 5], [513, 200, 128, 5, 1]] as const) {
+      const x = wasm.f64(nb * 7);
+      for (let i = 0; i < x.length; i++) x[i] = rng.nextGaussian() * 1e3;
+      const a = wasm.f32(nb * 7);
+      const b = new Float32Array(nb * 7);
+      wasm.transpose32(x, nb, 7, a);
+      transpose32(x, nb, 7, b);
+      expect(Array.from(a)).toEqual(Array.from(b));
+      const c = Float64Array.from({ length: nb }, () => Math.exp(-3 * rng.nextFloat64()));
+      const kp = partitionKernel(c, 0, nb, B);
+      const P = kp.parts;
+      const N = 2 * B;
+      const nq = nb - q0;
+      const run = (ws: typeof wasm | JsWorkspace): Float32Array => {
+        const fill = (len: number, f: () => number) => {
+          const t = ws.f32(len);
+          const r = new Rng(len);
+          for (let i = 0; i < len; i++) t[i] = f.call(r);
+          return t;
+        };
+        const phiKT = fill(m * nb, function (this: Rng) { return Math.exp(this.nextGaussian() - 1); });
+        const vT = fill(dv * nb, function (this: Rng) { return this.nextGaussian(); });
+        const phiQT = fill(m * nq, function (this: Rng) { return Math.exp(this.nextGaussian() - 1); });
+        const spectra = ws.f32(P * 2 * N);
+        ws.kernelSpectra32(kp.spectra, N, P, spectra);
+        const accT = ws.f32((dv + 1) * nq);
+        const scratch = ws.f32(sformChannels32Scratch(nb, q0, B, P));
+        ws.sformChannels32({ phiKT, vT, phiQT, accT, spectra, q0, nb, m, dv, B, P, ch0: 0, ch1: m * (dv + 1), scratch });
+        return accT;
+      };
+      const aw = run(wasm);
+      const aj = run(js);
+      // normwise per column of accT (one value column or the denominator): the float32 FFT error is normwise
+      for (let col = 0; col <= dv; col++) {
+        let err = 0;
+        let norm = 0;
+        for (let i = 0; i < nq; i++) {
+          err = Math.max(err, Math.abs(aw[col * nq + i]! - aj[col * nq + i]!));
+          norm = Math.max(norm, Math.abs(aj[col * nq + i]!));
+        }
+        expect(err).toBeLessThanOrEqual(1e-5 * norm);
+      }
+    }
+  });
+});
 
 describe("attention(): dtype 'float32'", () => {
   it('meets the per-row bar (1e-4 normwise vs the float64 oracle) over random shapes, RPEs, feature maps, methods, blocks and both backends', () => {
