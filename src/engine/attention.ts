@@ -84,11 +84,10 @@ export function attention<D extends DType = 'float64'>(config: AttentionConfig |
 /**
  * attention() with every FFT pass's channel halves shared with another thread running the same call (the pool
  * splits one head over two workers this way, threads/pool.ts): the same result bit for bit. split undefined:
- * attention() itself. Float64 only: the float32 pass has no split (the pool splits float32 calls by heads).
+ * attention() itself. Either dtype (float32: nearfield32.ts, the halves on a value column's edge).
  */
 export function attentionSplit<D extends DType = 'float64'>(config: AttentionConfig | ResolvedConfig, q: NdArray, k: NdArray, v: NdArray, options: AttentionOptions<D> | undefined, split: ChannelSplit | undefined): AttentionResult<D> {
   const { method, block, backend, dtype } = checkOptions(options);
-  if (split !== undefined && dtype !== 'float64') throw new ConfigError(`a split head runs in float64 only, got dtype ${describe(dtype)}`);
   const { cfg, q: qv, k: kv, v: vv, n } = checkInputs(config, q, k, v);
   const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
   const out = dtype === 'float32' ? ndarray(new Float32Array(heads * n * dv), [heads, n, dv]) : zeros([heads, n, dv]);

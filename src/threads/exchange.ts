@@ -6,7 +6,8 @@
 // Layout of the shared buffer (SplitLayout):
 //   [0, 64)            Int32 control: [0] = passes half 1 has published; [1] = abort (nonzero: half 0 gives up)
 //   q, k: [n, keyDim]  v: [n, valueDim]   (float64, the head's inputs, read by both workers)
-//   regions: [passes, (valueDim + 1) n] float64: half 1's channels of FFT pass e in region e (one per pass)
+//   regions: [passes, (valueDim + 1) n] float64: half 1's channels of FFT pass e in region e (one per pass);
+//            a float32 call's (dtype 'float32', fewer rows of float32) take the region's first bytes
 import type { ChannelSplit } from '../math/fftconv.js';
 
 const CONTROL_BYTES = 64;
@@ -70,20 +71,23 @@ export class SharedExchange implements ChannelSplit {
     this.control = controlOf(spec.shared);
   }
 
-  private region(e: number): Float64Array {
+  /** Region e as upper's element type: regionLength float64 or twice as many float32. */
+  private region(e: number, like: Float64Array | Float32Array): Float64Array | Float32Array {
     const { regions, regionLength } = this.layout;
-    return new Float64Array(this.shared, regions + 8 * e * regionLength, regionLength);
+    const at = regions + 8 * e * regionLength;
+    return like instanceof Float32Array ? new Float32Array(this.shared, at, 2 * regionLength) : new Float64Array(this.shared, at, regionLength);
   }
 
   /** Half 1: publish this pass's upper channels. Half 0: wait for half 1's of this pass and copy them in. */
-  exchange(upper: Float64Array, length: number): void {
+  exchange(upper: Float64Array | Float32Array, length: number): void {
     const e = this.round++;
-    if (e >= this.layout.passes || length > this.layout.regionLength) {
-      throw new Error(`toeplitz-attention/threads: split exchange ${e} of ${length} float64 does not fit ${this.layout.passes} passes of ${this.layout.regionLength}`);
+    const bytes = upper.BYTES_PER_ELEMENT * length;
+    if (e >= this.layout.passes || bytes > 8 * this.layout.regionLength) {
+      throw new Error(`toeplitz-attention/threads: split exchange ${e} of ${bytes} bytes does not fit ${this.layout.passes} passes of ${8 * this.layout.regionLength}`);
     }
     const c = this.control;
     if (this.half === 1) {
-      this.region(e).set(upper.subarray(0, length));
+      this.region(e, upper).set(upper.subarray(0, length));
       Atomics.store(c, PUBLISHED, e + 1);
       Atomics.notify(c, PUBLISHED);
       return;
@@ -95,7 +99,7 @@ export class SharedExchange implements ChannelSplit {
       // woken by half 1's notify or an abort; the timeout only bounds a missed wake-up
       Atomics.wait(c, PUBLISHED, seen, 1000);
     }
-    upper.set(this.region(e).subarray(0, length));
+    upper.set(this.region(e, upper).subarray(0, length));
   }
 
   abort(): void {
