@@ -1,5 +1,5 @@
 // toeplitz-attention: kernelized attention with relative positional encoding, exact and fast.
-export { attention, referenceAttention, type AttentionOptions } from './engine/attention.js';
+export { attention, referenceAttention, type AttentionOptions, type AttentionResult, type DType } from './engine/attention.js';
 export { resolveConfig, type AttentionConfig, type FeatureSpec, type RpeSpec, type RpeSide, type Tail, type Normalize, type ResolvedConfig } from './engine/config.js';
 export { ToeplitzAttentionError, ConfigError, ShapeError, StateError, SnapshotError, ResourceError, type SnapshotErrorCode, type ResourceKind } from './core/errors.js';
 export type { Tensor, FloatArray } from './engine/tensor.js';

@@ -171,7 +171,7 @@ function attendHeads(
 }
 
 /**
- * float32 channels: values scaled by a power of two (exactly) so that max |v| is in [1, 2), far from float32's
+ * float32 channels: values scaled by a power of two (exactly) so that max |v| is in (1, 2], far from float32's
  * overflow and underflow; returns the factor that undoes it (1 when v is all zero).
  */
 function normalizeValues(v: Float64Array, len: number): number {

@@ -7,6 +7,7 @@
 import type { GemmArgs } from '../math/kernelArgs.js';
 import { firstInexactFloat32, packedLength, type PackedGemmArgs, type Panels } from '../math/gemm.js';
 import type { Workspace } from '../backend/types.js';
+import { declare, layoutFloats, type ArrayDecl } from '../backend/layout.js';
 import { swiglu } from '../math/swiglu.js';
 import type { ModelConfig } from './config.js';
 import type { ModelWeights } from './weights.js';
@@ -102,23 +103,52 @@ function panelTypes(c: ModelConfig, w: ModelWeights, float32Panels: boolean): Ma
   return out;
 }
 
-/** Float64 entries the panels of a matrix take in a workspace (f32 panels: two per entry). */
-function panelEntries(N: number, K: number, f32: boolean): number {
-  const n = packedLength(N, K);
-  return f32 ? Math.ceil(n / 2) : n;
+/**
+ * The panel allocations packedLinears makes, in its order: first the fused groups (matrices of one input whose panels
+ * concatenate into the stacked matrix's: every N but the last a multiple of 4, one panel type, not in another
+ * group), then every other distinct matrix alone.
+ */
+function panelGroups(w: ModelWeights, types: Map<Float64Array, { N: number; K: number; f32: boolean }>): Array<{ members: readonly Float64Array[]; f32: boolean; fused: boolean }> {
+  const groups: Array<{ members: readonly Float64Array[]; f32: boolean; fused: boolean }> = [];
+  const taken = new Set<Float64Array>();
+  for (const L of w.layers) {
+    for (const members of [[L.wq, L.wk, L.wv], [L.w1, L.w3]]) {
+      const t = members.map((W) => types.get(W)!);
+      const ok = new Set(members).size === members.length && members.every((W) => !taken.has(W)) && t.every((x, i) => x.f32 === t[0]!.f32 && x.K === t[0]!.K && (i === t.length - 1 || x.N % 4 === 0));
+      if (!ok) continue;
+      for (const W of members) taken.add(W);
+      groups.push({ members, f32: t[0]!.f32, fused: true });
+    }
+  }
+  for (const [W, { f32 }] of types) if (!taken.has(W)) groups.push({ members: [W], f32, fused: false });
+  return groups;
 }
 
+/** Panel entries of a group (its members' packed lengths), and the float64 entries they take (float32: two per entry). */
+function groupLength(members: readonly Float64Array[], types: Map<Float64Array, { N: number; K: number; f32: boolean }>): number {
+  let total = 0;
+  for (const W of members) total += packedLength(types.get(W)!.N, types.get(W)!.K);
+  return total;
+}
+const groupEntries = (total: number, f32: boolean): number => (f32 ? Math.ceil(total / 2) : total);
+
 /**
- * Float64 entries a model's workspace needs (WASM: sized once): every linear layer's packed panels (64-byte
- * aligned: + 7 each), and room to copy a and c of one blockRows-row product in and out.
+ * Float64 entries a model's workspace needs (WASM: sized once, exactly, from the arrays packedLinears takes): every
+ * panel group, the one-row RunState's arrays, and room to copy a and c of one blockRows-row product in and out.
  */
 export function linearWorkspaceEntries(c: ModelConfig, w: ModelWeights, blockRows: number, float32Panels = true): number {
+  const types = panelTypes(c, w, float32Panels);
+  const decls: ArrayDecl[] = [];
+  const f64 = (length: number): Float64Array => {
+    decls.push({ name: `a${decls.length}`, type: 'f64', length });
+    return new Float64Array(0);
+  };
+  for (const g of panelGroups(w, types)) f64(groupEntries(groupLength(g.members, types), g.f32));
+  oneRowArrays(c, f64);
   const widest = Math.max(c.hidden, c.vocab, c.heads * c.keyDim, c.heads * c.valueDim, c.dim);
-  let n = 0;
-  for (const { N, K, f32 } of panelTypes(c, w, float32Panels).values()) n += panelEntries(N, K, f32) + 7;
-  // the shared one-row RunState: 8 arrays
-  n += 2 * (c.dim + c.heads * c.keyDim + c.heads * c.valueDim + c.hidden) + 8 * 7;
-  return n + blockRows * (Math.max(c.dim, c.hidden) + widest) + 16;
+  f64(blockRows * Math.max(c.dim, c.hidden)); // gemmPacked's copy of a
+  f64(blockRows * widest); // and of c
+  return layoutFloats(declare(decls));
 }
 
 /**
@@ -134,9 +164,8 @@ export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace, fl
   const fused = new Map<Float64Array, FusedLinear>();
   // panels of `members` (stacked by rows) packed one after another into one allocation; each member's are a view
   const packGroup = (members: readonly Float64Array[], f32: boolean): Panels => {
-    let total = 0;
-    for (const W of members) total += packedLength(types.get(W)!.N, types.get(W)!.K);
-    const f = ws.f64(f32 ? Math.ceil(total / 2) : total);
+    const total = groupLength(members, types);
+    const f = ws.f64(groupEntries(total, f32));
     const all = f32 ? new Float32Array(f.buffer, f.byteOffset, total) : f;
     let at = 0;
     for (const W of members) {
@@ -148,19 +177,13 @@ export function packedLinears(c: ModelConfig, w: ModelWeights, ws: Workspace, fl
     }
     return all;
   };
-  // fused groups first: matrices of one input whose panels concatenate into the stacked matrix's (every N but the
-  // last a multiple of 4), of one panel type, not shared with another group
-  for (const L of w.layers) {
-    for (const members of [[L.wq, L.wk, L.wv], [L.w1, L.w3]]) {
-      const t = members.map((W) => types.get(W)!);
-      const ok = new Set(members).size === members.length && members.every((W) => !packed.has(W)) && t.every((x, i) => x.f32 === t[0]!.f32 && x.K === t[0]!.K && (i === t.length - 1 || x.N % 4 === 0));
-      if (!ok) continue;
-      const key = new Float64Array(0);
-      packed.set(key, packGroup(members, t[0]!.f32));
-      fused.set(members[0]!, { key, members, N: t.reduce((n, x) => n + x.N, 0) });
-    }
+  for (const { members, f32, fused: isFused } of panelGroups(w, types)) {
+    const panels = packGroup(members, f32);
+    if (!isFused) continue;
+    const key = new Float64Array(0);
+    packed.set(key, panels);
+    fused.set(members[0]!, { key, members, N: members.reduce((n, W) => n + types.get(W)!.N, 0) });
   }
-  for (const [W, { f32 }] of types) if (!packed.has(W)) packGroup([W], f32);
   const fn = (g: GemmArgs): void => {
     const p = g.bOff === 0 ? packed.get(g.b) : undefined;
     if (p === undefined) {
@@ -229,8 +252,12 @@ export function linear(s: RunState, out: Float64Array, x: Float64Array, W: Float
   }
 }
 
-/** out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * g for rows i < n: x, out: [n, dim]; g: [dim]. */
-export function rmsnorm(out: Float64Array, x: Float64Array, g: Float64Array, n: number, dim: number, eps: number, xOff = 0, outOff = 0): void {
+/**
+ * out[i] = x[i] / sqrt(mean(x[i]^2) + eps) * g for rows i < n: x, out: [n, dim]; g: [dim]; eps = c.normEps (read here:
+ * a float64 argument would be boxed, 16 bytes, on every token).
+ */
+export function rmsnorm(out: Float64Array, x: Float64Array, g: Float64Array, n: number, dim: number, c: { readonly normEps: number }, xOff = 0, outOff = 0): void {
+  const eps = c.normEps;
   for (let i = 0; i < n; i++) {
     const xo = xOff + i * dim;
     const oo = outOff + i * dim;
@@ -286,14 +313,14 @@ export type AttendFn = (layer: number, n: number, s: RunState) => void;
  * Writes logits [n, vocab] into `logits` from `logitsOff` on, or with `lastOnly` only the last row's [vocab].
  */
 export function forward(c: ModelConfig, w: ModelWeights, tokens: ArrayLike<number>, start: number, n: number, s: RunState, attend: AttendFn, logits: Float64Array, logitsOff: number, lastOnly: boolean): void {
-  const { dim, heads, keyDim, valueDim, hidden, normEps } = c;
+  const { dim, heads, keyDim, valueDim, hidden } = c;
   const qkDim = heads * keyDim;
   const vDim = heads * valueDim;
   embed(s.x, w.tokEmbeddings, tokens, start, n, dim);
   for (let l = 0; l < c.layers; l++) {
     const L = w.layers[l]!;
     // attention sublayer: x += concat_h attention(a Wq^T, a Wk^T, a Wv^T) Wo^T
-    rmsnorm(s.a, s.x, L.attentionNorm, n, dim, normEps);
+    rmsnorm(s.a, s.x, L.attentionNorm, n, dim, c);
     const qkv = n === 1 ? fusedFor(s, s.qkv, L.wq, L.wk, L.wv) : undefined;
     if (qkv !== undefined) linear(s, s.qkv!, s.a, qkv.key, 1, qkv.N, dim);
     else {
@@ -304,7 +331,7 @@ export function forward(c: ModelConfig, w: ModelWeights, tokens: ArrayLike<numbe
     attend(l, n, s);
     linear(s, s.x, s.z, L.wo, n, dim, vDim, true);
     // feed-forward sublayer: x += (silu(a W1^T) * (a W3^T)) W2^T, row-wise, so in blocks of GEMM_ROWS rows
-    rmsnorm(s.a, s.x, L.ffnNorm, n, dim, normEps);
+    rmsnorm(s.a, s.x, L.ffnNorm, n, dim, c);
     for (let r = 0; r < n; r += s.blockRows) {
       const m = Math.min(s.blockRows, n - r);
       const h13 = n === 1 ? fusedFor(s, s.h13, L.w1, L.w3) : undefined;
@@ -319,6 +346,6 @@ export function forward(c: ModelConfig, w: ModelWeights, tokens: ArrayLike<numbe
   }
   // logits = rmsnorm(x, norm) Wout^T
   const first = lastOnly ? n - 1 : 0;
-  rmsnorm(s.a, s.x, w.norm, n - first, dim, normEps, first * dim, 0);
+  rmsnorm(s.a, s.x, w.norm, n - first, dim, c, first * dim, 0);
   linear(s, logits, s.a, w.output, n - first, c.vocab, dim, false, 0, logitsOff);
 }

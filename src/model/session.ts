@@ -224,6 +224,14 @@ export class Session {
     this.sampler.retune(checkSamplerOptions({ seed: now.seed, temperature, topK, topP }));
   }
 
+  /**
+   * Give the decoders' memory back now (to the model's arena, or their own memories to the collector) rather than
+   * when the session is collected. Later calls that need the state are a StateError; snapshot() before it.
+   */
+  dispose(): void {
+    for (const d of this.decoders) d.dispose();
+  }
+
   /** Bytes of state carried from token to token: every layer's decoder state and the last logits. */
   get stateBytes(): number {
     return this.decoders.reduce((s, d) => s + d.stateBytes, 0) + this.last.byteLength;
@@ -523,7 +531,9 @@ export function restoreSession(model: Model, bytes: Uint8Array, options: Restore
   if (!new Utf8Pieces().restore(p.pending)) bad(`pending UTF-8 bytes must be the start of one multi-byte character, got [${Array.from(p.pending).join(', ')}]`);
   const target = model.backend;
   if (policy === 'exact' && p.backend !== null && p.backend !== target) throw backendMismatch(p.backend, target);
-  const engine: DecoderOptions = policy === 'model' ? { method: model.options.method ?? 'auto', backend: target } : {};
+  // a model on an arena restores its sessions' decoders onto it too (the arena is the model's backend)
+  const arena = model.options.arena;
+  const engine: DecoderOptions = { ...(policy === 'model' ? { method: model.options.method ?? 'auto', backend: target } : {}), ...(arena !== undefined ? { arena } : {}) };
   const decoders = p.decoders.map((b, l) => {
     let dec: Decoder;
     try {

@@ -1,7 +1,7 @@
 // A model whose sessions share an arena (ModelOptions.arena): every layer's decoder of every session takes its
 // state from the one arena, and the sessions generate exactly what sessions with memory of their own generate.
 import { describe, expect, it } from 'vitest';
-import { Arena, ConfigError, createArena } from '../../src/index.js';
+import { Arena, ConfigError, StateError, createArena } from '../../src/index.js';
 import { createModel, randomWeights } from '../../src/model/index.js';
 import { wasmSupported } from '../../src/backend/wasm.js';
 import { tinyConfig } from './tiny.js';
@@ -37,7 +37,14 @@ describe('a model whose sessions share an arena', () => {
       }
       expect(arena.usedBytes).toBeGreaterThan(0);
       // a snapshot of a session on the arena restores (exactly) and continues as the uninterrupted session
+      const regions = arena.regions;
       const restored = shared.restore(a[0]!.snapshot());
+      expect(arena.regions, 'the restored session\'s decoders are on the arena too').toBe(regions + cfg.layers);
+      // dispose() gives a session's regions back at once
+      b[1]!.dispose();
+      a[1]!.dispose();
+      expect(arena.regions).toBe(regions);
+      expect(() => a[1]!.feed([1])).toThrow(StateError);
       expect(await generated(restored, '', 20)).toEqual(await generated(b[0]!, '', 20));
     });
   }
