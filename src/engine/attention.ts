@@ -137,10 +137,17 @@ function attendHeads(
   if (W !== undefined && f.kind === 'prf') W.set(f.projection);
   const pass: Omit<BufferPass, 'kernel' | 'partitions'> = { method, block, phiK, v: vals, phiQ, q0: 0, nb: n, m, dv, far, acc, split };
   for (let h = 0; h < heads; h++) {
-    copyHead(qv, h, x);
-    queryFeatures(cfg.features, d, x, n, phiQ, ws, W);
-    copyHead(kv, h, x);
-    keyFeatures(cfg.features, d, x, n, phiK, ws, W);
+    // a split head: each half computes one feature map and they swap (the same values, row by row)
+    const swap = split?.swapFeatures !== undefined;
+    if (!swap || split.half === 0) {
+      copyHead(qv, h, x);
+      queryFeatures(cfg.features, d, x, n, phiQ, ws, W);
+    }
+    if (!swap || split.half === 1) {
+      copyHead(kv, h, x);
+      keyFeatures(cfg.features, d, x, n, phiK, ws, W);
+    }
+    if (swap) split.swapFeatures!(split.half === 0 ? phiQ : phiK, split.half === 0 ? phiK : phiQ, n * m);
     copyHead(vv, h, vals);
     const valueScale = dtype === 'float32' ? normalizeValues(vals, n * dv) : scaleValues(vals, n * dv);
     acc.fill(0);

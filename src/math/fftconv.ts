@@ -230,6 +230,12 @@ export function channelCut(m: number, dv: number): number {
 export interface ChannelSplit {
   readonly half: 0 | 1;
   exchange(upper: Float64Array | Float32Array, length: number): void;
+  /**
+   * Optional, once per head before its passes (engine/attention.ts): half 0 computes the query features, half 1
+   * the key features, and each hands its own over (`mine`) and receives the other's (`theirs`, length entries).
+   * Absent: both halves compute both.
+   */
+  swapFeatures?(mine: Float64Array, theirs: Float64Array, length: number): void;
 }
 
 /**

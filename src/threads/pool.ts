@@ -381,7 +381,7 @@ export class AttentionPool {
   ): Promise<NdArray<Float64Array | Float32Array>> {
     const { keyDim: d, valueDim: dv } = cfg;
     this.splits++;
-    const layout = splitLayout(n, d, dv, cfg.future[0] ? 2 : 1);
+    const layout = splitLayout(n, d, dv, cfg.featureDim, cfg.future[0] ? 2 : 1);
     const shared = this.takeShared(layout.bytes);
     const control = controlOf(shared);
     control.fill(0);
@@ -391,8 +391,9 @@ export class AttentionPool {
     const v = copyGroup(vv, 0, 1, n, dv, new Float64Array(shared, layout.v, n * dv));
     const config = { key: `${id}:0-1`, spec: groupSpec(cfg.spec, 0, 1) };
     const task = (half: 0 | 1) => ({ kind: 'attention' as const, n, q, k, v, ...options, stats: half === 0 && onStats !== undefined, split: { half, shared, layout } });
-    // half 1 (which never waits) queued first, half 0 right after it (first in, first out): when half 0 starts
-    // and waits for half 1's channels, half 1 is running or done, never stuck in the queue behind it
+    // half 1 queued first, half 0 right after it (first in, first out): when one half starts and waits for the
+    // other (features, channels), the other is running, done, or next in line for the next idle worker (never
+    // stuck behind a task that waits in turn)
     const halves = [this.submit(task(1), config, [], control), this.submit(task(0), config, [], control)];
     return Promise.allSettled(halves).then(([b, a]) => {
       if (this.shared.length < SHARED_CACHE_COUNT && this.closing === null) this.shared.push(shared);

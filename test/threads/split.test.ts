@@ -136,7 +136,7 @@ describe('attentionSplit in one thread (the engine hook, exchanges recorded)', (
 });
 
 describe('SharedExchange (one thread, no waiting)', () => {
-  const layout = splitLayout(4, 2, 1, 2); // regions of (1 + 1) * 4 = 8 float64, two passes
+  const layout = splitLayout(4, 2, 1, 3, 2); // regions of (1 + 1) * 4 = 8 float64, two passes; features 4 * 3
   it('half 0 receives what half 1 published, pass by pass', () => {
     const shared = new SharedArrayBuffer(layout.bytes);
     const a = new SharedExchange({ half: 0, shared, layout });
@@ -170,6 +170,10 @@ describe('SharedExchange (one thread, no waiting)', () => {
     abortSplit(controlOf(shared));
     const a = new SharedExchange({ half: 0, shared, layout });
     expect(() => a.exchange(new Float64Array(8), 8)).toThrow(ABORTED_MESSAGE);
+    // the feature swap waits too (either half), and gives up the same way
+    const b = new SharedExchange({ half: 1, shared, layout });
+    expect(() => b.swapFeatures(new Float64Array(12), new Float64Array(12), 12)).toThrow(ABORTED_MESSAGE);
+    expect(() => new SharedExchange({ half: 0, shared, layout }).swapFeatures(new Float64Array(13), new Float64Array(13), 13)).toThrow(/do not fit/);
   });
 });
 
