@@ -82,9 +82,10 @@ export function attention<D extends DType = 'float64'>(config: AttentionConfig |
 }
 
 /**
- * attention() with every FFT pass's channel halves shared with another thread running the same call (the pool
- * splits one head over two workers this way, threads/pool.ts): the same result bit for bit. split undefined:
- * attention() itself. Either dtype (float32: nearfield32.ts, the halves on a value column's edge).
+ * attention() with every FFT pass's channels shared with another thread running the same call (the pool splits
+ * one head over two workers this way, threads/pool.ts; math/fftconv.ts ChannelSplit): with split.half 0 the
+ * result is attention()'s bit for bit; with half 1 it is not meaningful (that thread only hands channels over).
+ * split undefined: attention() itself. Either dtype (float32: nearfield32.ts, the halves on a value column's edge).
  */
 export function attentionSplit<D extends DType = 'float64'>(config: AttentionConfig | ResolvedConfig, q: NdArray, k: NdArray, v: NdArray, options: AttentionOptions<D> | undefined, split: ChannelSplit | undefined): AttentionResult<D> {
   const { method, block, backend, dtype } = checkOptions(options);
