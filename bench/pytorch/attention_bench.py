@@ -1,12 +1,13 @@
 """The paper's algorithm (kernelized attention with RPE by FFT) in PyTorch: the baseline of DESIGN section 7.
 
-    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/pytorch/attention_bench.py [--n 4096 16384 65536] [--repeats 5]
+    OMP_WAIT_POLICY=PASSIVE /usr/bin/python3 bench/pytorch/attention_bench.py [--n 4096 16384 65536] [--repeats 5] [--threads 1]
 
 One head, d = dv = m = 64, l2-normalized PRF features, a full-length learned-style RPE table (K = n, biases
 uniform in [-2, 0]), causal; the FFT form of train/attention.py (U_j = phi(k_j)[v_j; 1]^T, one real FFT of
-length 2n per channel), on one thread (torch.set_num_threads(1)), float32 and float64. Timed: features,
-FFTs and the ratio, i.e. the whole call; inputs are made once. Prints one JSON line per (n, dtype) on stdout:
-    {"n": 16384, "seconds": 0.41, "dtype": "float32", "threads": 1, "repeats": 5, "all": [...]}
+length 2n per channel), on one thread (torch.set_num_threads(1)) or --threads T, float32 and float64. Timed:
+features, FFTs and the ratio, i.e. the whole call; inputs are made once. Prints one JSON line per (n, dtype) on
+stdout ("seconds": wall, "cpu_seconds": process CPU, both medians):
+    {"n": 16384, "seconds": 0.41, "cpu_seconds": 0.41, "dtype": "float32", "threads": 1, "repeats": 5, "all": [...]}
 """
 
 import argparse
@@ -17,9 +18,22 @@ import statistics
 import sys
 import time
 
-# one thread means one: OpenBLAS (einsum's batched products) and OpenMP read these when torch loads
-os.environ.setdefault('OPENBLAS_NUM_THREADS', '1')
-os.environ.setdefault('OMP_NUM_THREADS', '1')
+
+def parse_args():
+    p = argparse.ArgumentParser()
+    p.add_argument('--n', type=int, nargs='+', default=[4096, 16384])
+    p.add_argument('--repeats', type=int, default=5)
+    p.add_argument('--dtype', nargs='+', default=['float32', 'float64'])
+    p.add_argument('--threads', type=int, default=1, help='intra-op threads (torch.set_num_threads; OpenMP and OpenBLAS too)')
+    return p.parse_args()
+
+
+ARGS = parse_args()
+if ARGS.threads < 1:
+    sys.exit(f'--threads must be >= 1, got {ARGS.threads}')
+# the thread count is the one asked for: OpenBLAS (einsum's batched products) and OpenMP read these when torch loads
+os.environ.setdefault('OPENBLAS_NUM_THREADS', str(ARGS.threads))
+os.environ.setdefault('OMP_NUM_THREADS', str(ARGS.threads))
 
 try:
     import torch
@@ -39,7 +53,7 @@ def bench(n: int, dtype, repeats: int, d: int = 64) -> dict:
     W = orthogonal_projection(d, d, g, dtype=dtype)  # [m=64, d=64]
     bias = (-2.0 * torch.rand(1, n, generator=g)).to(dtype)  # [heads, K = n] in [-2, 0]
     times = []
-    cpu = []  # process CPU time: robust when other processes share the machine (one thread here)
+    cpu = []  # process CPU time: robust when other processes share the machine (with one thread)
     with torch.no_grad():
         attention_fft(q, k, v, W, bias)  # warm-up (FFT plans, allocator)
         for _ in range(repeats):
@@ -55,12 +69,8 @@ def bench(n: int, dtype, repeats: int, d: int = 64) -> dict:
 
 def main():
     ensure_env()
-    p = argparse.ArgumentParser()
-    p.add_argument('--n', type=int, nargs='+', default=[4096, 16384])
-    p.add_argument('--repeats', type=int, default=5)
-    p.add_argument('--dtype', nargs='+', default=['float32', 'float64'])
-    a = p.parse_args()
-    torch.set_num_threads(1)
+    a = ARGS
+    torch.set_num_threads(a.threads)
     print(json.dumps({'machine': platform.machine(), 'processor': platform.processor() or None,
                       'torch': torch.__version__, 'python': platform.python_version()}), file=sys.stderr)
     for dt in a.dtype:

@@ -85,11 +85,10 @@ export function attention<D extends DType = 'float64'>(config: AttentionConfig |
  * attention() with every FFT pass's channels shared with another thread running the same call (the pool splits
  * one head over two workers this way, threads/pool.ts; math/fftconv.ts ChannelSplit): with split.half 0 the
  * result is attention()'s bit for bit; with half 1 it is not meaningful (that thread only hands channels over).
- * split undefined: attention() itself. Float64 only: the float32 pass has no split (the pool splits float32 calls by heads).
+ * split undefined: attention() itself. Either dtype (float32: nearfield32.ts, the halves on a value column's edge).
  */
 export function attentionSplit<D extends DType = 'float64'>(config: AttentionConfig | ResolvedConfig, q: NdArray, k: NdArray, v: NdArray, options: AttentionOptions<D> | undefined, split: ChannelSplit | undefined): AttentionResult<D> {
   const { method, block, backend, dtype } = checkOptions(options);
-  if (split !== undefined && dtype !== 'float64') throw new ConfigError(`a split head runs in float64 only, got dtype ${describe(dtype)}`);
   const { cfg, q: qv, k: kv, v: vv, n } = checkInputs(config, q, k, v);
   const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
   const out = dtype === 'float32' ? ndarray(new Float32Array(heads * n * dv), [heads, n, dv]) : zeros([heads, n, dv]);
@@ -139,10 +138,17 @@ function attendHeads(
   if (W !== undefined && f.kind === 'prf') W.set(f.projection);
   const pass: Omit<BufferPass, 'kernel' | 'partitions'> = { method, block, phiK, v: vals, phiQ, q0: 0, nb: n, m, dv, far, acc, split };
   for (let h = 0; h < heads; h++) {
-    copyHead(qv, h, x);
-    queryFeatures(cfg.features, d, x, n, phiQ, ws, W);
-    copyHead(kv, h, x);
-    keyFeatures(cfg.features, d, x, n, phiK, ws, W);
+    // a split head: each half computes one feature map and they swap (the same values, row by row)
+    const swap = split?.swapFeatures !== undefined;
+    if (!swap || split.half === 0) {
+      copyHead(qv, h, x);
+      queryFeatures(cfg.features, d, x, n, phiQ, ws, W);
+    }
+    if (!swap || split.half === 1) {
+      copyHead(kv, h, x);
+      keyFeatures(cfg.features, d, x, n, phiK, ws, W);
+    }
+    if (swap) split.swapFeatures!(split.half === 0 ? phiQ : phiK, split.half === 0 ? phiK : phiQ, n * m);
     copyHead(vv, h, vals);
     const valueScale = dtype === 'float32' ? normalizeValues(vals, n * dv) : scaleValues(vals, n * dv);
     acc.fill(0);

@@ -5,7 +5,7 @@
 // REPAIR_TOLERANCE_32 of the value scale are recomputed directly in float64, as the float64 path does at 1e-10.
 import type { Workspace, BackendName } from '../backend/types.js';
 import type { AformRowsArgs } from '../math/kernelArgs.js';
-import { sformChannels32Scratch, sformErrors32 } from '../math/fftconv32.js';
+import { channelCut32, sformChannels32Scratch, sformErrors32 } from '../math/fftconv32.js';
 import { wasmFft32PlanEntries } from '../backend/wasm.js';
 import { bestFft, chooseNear, COSTS32, HEAD_LAGS } from './costModel.js';
 import { attendBuffer, farRows, type BufferPass, type MethodOption, type PassPlan, type PassStats } from './nearfield.js';
@@ -41,10 +41,11 @@ export function planPass32(K: number, method: MethodOption, block: number, q0: n
 /** attendBuffer (nearfield.ts) with the FFT part in float32; a 'direct' plan runs the float64 A-form as it is. */
 export function attendBuffer32(p: BufferPass, plan: PassPlan, ws: Workspace): PassStats {
   if (plan.method === 'direct') return attendBuffer(p, plan, ws);
-  const { kernel, phiK, v, phiQ, q0, nb, m, dv, far, acc } = p;
+  const { kernel, phiK, v, phiQ, q0, nb, m, dv, far, acc, split } = p;
   const c = kernel.near;
   const Keff = Math.min(c.length, nb);
-  if (kernel.hasFar && far !== null) farRows(p, far, ws);
+  // half 1 of a split head (its result is not kept) does its share of the channels only
+  if (kernel.hasFar && far !== null && split?.half !== 1) farRows(p, far, ws);
   // no direct head here (the float64 path sums lags < HEAD_LAGS directly): the first rows' float32 sums are small
   // and doubted by the estimate, so they are repaired, at O(row) each (measured: 4% faster at n = 16384 than a head of 32)
   const head = 0;
@@ -67,14 +68,27 @@ export function attendBuffer32(p: BufferPass, plan: PassPlan, ws: Workspace): Pa
   const spectra = ws.f32(P * 2 * N);
   ws.kernelSpectra32(kp.spectra, N, P, spectra);
   const accT = ws.f32(rows * w1);
+  const scratch = ws.f32(sformChannels32Scratch(nb, q0, B, P));
+  const channels = { phiKT, vT, phiQT, accT, spectra, q0, nb, m, dv, B, P, scratch };
+  // split over two threads: channels below the cut here (half 0) or above it (half 1); the cut is on a value
+  // column's edge, so accT's rows [cut / m, w1) are half 1's alone, bit for bit what one thread sums there
+  const cut = split === undefined ? m * w1 : channelCut32(m, dv);
+  const upper = accT.subarray((cut / m) * rows);
+  if (split?.half === 1) {
+    ws.sformChannels32({ ...channels, ch0: cut, ch1: m * w1 });
+    split.exchange(upper, upper.length);
+    ws.release(mark);
+    return { method: 'fft', block: B, repairedRows: 0 }; // not kept: no estimates, repairs or rows
+  }
+  ws.sformChannels32({ ...channels, ch0: 0, ch1: cut });
   const errT = ws.f64(2 * rows);
   sformErrors32(kp.l1, partitionL2(c, head, Keff, B, P), B, phiK, v, phiQ, q0, nb, m, dv, errT);
-  const scratch = ws.f32(sformChannels32Scratch(nb, q0, B, P));
-  ws.sformChannels32({ phiKT, vT, phiQT, accT, spectra, q0, nb, m, dv, B, P, ch0: 0, ch1: m * w1, scratch });
   // the value scale of the per-row contract: mean |v| over the buffer
   let vAbs = 0;
   for (let i = 0; i < nb * dv; i++) vAbs += Math.abs(v[i]!);
   const vScale = vAbs / Math.max(1, nb * dv);
+  // half 0: half 1's rows of accT, after this thread's own share of the work (the wait overlaps it)
+  split?.exchange(upper, upper.length);
   // rows the estimate doubts are recomputed directly (float64); the others take the float32 sums
   const skip = new Uint8Array(rows);
   let repaired = 0;

@@ -223,11 +223,19 @@ export function channelCut(m: number, dv: number): number {
  *   result is not kept (the pass skips its lower half and error estimates);
  * - half 0 convolves [0, cut) and receives half 1's channels of the same pass with exchange(upper, length),
  *   then adds them as one thread does: its result is the single-threaded one bit for bit.
- * `upper`: [dv + 1, nq] (length entries), summed from zero.
+ * float64 (sformRows): `upper`: [dv + 1, nq] (length entries), summed from zero, cut = channelCut.
+ * float32 (nearfield32.ts): `upper`: the rows [cut / m, dv + 1) of accT, [dv + 1 - cut / m, nq] (cut =
+ * channelCut32, on a value column's edge, so the halves write disjoint rows and nothing is added).
  */
 export interface ChannelSplit {
   readonly half: 0 | 1;
-  exchange(upper: Float64Array, length: number): void;
+  exchange(upper: Float64Array | Float32Array, length: number): void;
+  /**
+   * Optional, once per head before its passes (engine/attention.ts): half 0 computes the query features, half 1
+   * the key features, and each hands its own over (`mine`) and receives the other's (`theirs`, length entries).
+   * Absent: both halves compute both.
+   */
+  swapFeatures?(mine: Float64Array, theirs: Float64Array, length: number): void;
 }
 
 /**

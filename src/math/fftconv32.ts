@@ -45,6 +45,22 @@ export function sformChannels32Scratch(nb: number, q0: number, B: number, P: num
   return Math.max(nIn + nOut + 2, nIn + 4) * 4 * B;
 }
 
+/** channelCut32's share of value columns below the cut, in 64ths. */
+const CUT32_NUM = 30;
+
+/**
+ * Where a float32 pass's channels are cut in two (a pool splitting one head, math/fftconv.ts ChannelSplit):
+ * [0, cut) and [cut, m (dv + 1)), on the edge of a value column (cut = cols m, channels numbered col m + r) and of
+ * a pair (cut even). Each row of accT then belongs to one half, summed there in the order of one thread: the
+ * halves need no adding, so a split pass equals the whole one bit for bit. About 15/32 of the columns below the
+ * cut: the thread holding them also does the error estimates, repairs and output rows.
+ */
+export function channelCut32(m: number, dv: number): number {
+  let cols = Math.floor(((dv + 1) * CUT32_NUM) / 64);
+  if (m % 2 === 1 && cols % 2 === 1) cols--; // m odd: an even number of columns ends on a pair
+  return cols * m;
+}
+
 /** out: [cols, rows] float32 = transpose of x: [rows, cols] float64 (rounded to nearest); 16 x 16 tiles. */
 export function transpose32(x: Float64Array, rows: number, cols: number, out: Float32Array): void {
   const T = 16;

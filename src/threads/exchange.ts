@@ -3,15 +3,23 @@
 // SharedArrayBuffer, without waiting; half 0 convolves the ones below, waits for half 1's and adds them in the
 // order one thread adds them, so its result is attention()'s bit for bit. Half 1's own result is not kept.
 //
+// Before the passes the halves swap feature maps (ChannelSplit.swapFeatures): half 0 computes phi(q), half 1
+// phi(k); each publishes its own and waits for the other's (the one wait of half 1).
+//
 // Layout of the shared buffer (SplitLayout):
-//   [0, 64)            Int32 control: [0] = passes half 1 has published; [1] = abort (nonzero: half 0 gives up)
+//   [0, 64)            Int32 control: [0] = passes half 1 has published; [1] = abort (nonzero: a waiting half
+//                      gives up); [2 + h] = 1 when half h has published its feature map
 //   q, k: [n, keyDim]  v: [n, valueDim]   (float64, the head's inputs, read by both workers)
-//   regions: [passes, (valueDim + 1) n] float64: half 1's channels of FFT pass e in region e (one per pass)
+//   features: [2, n, featureDim] float64: phi(q) from half 0, phi(k) from half 1
+//   regions: [passes, (valueDim + 1) n] float64: half 1's channels of FFT pass e in region e (one per pass);
+//            a float32 call's (dtype 'float32', fewer rows of float32) take the region's first bytes
 import type { ChannelSplit } from '../math/fftconv.js';
 
 const CONTROL_BYTES = 64;
 const PUBLISHED = 0;
 const ABORT = 1;
+/** FEATURES + h: half h's feature map is published */
+const FEATURES = 2;
 
 /** Why half 0 gave up: half 1 failed or the pool ended the call (the pool reports the cause instead). */
 export const ABORTED_MESSAGE = 'toeplitz-attention/threads: the other half of this split head did not finish';
@@ -23,19 +31,24 @@ export interface SplitLayout {
   k: number;
   v: number;
   regions: number;
+  /** two feature maps of featureLength float64: phi(q) (half 0's), phi(k) (half 1's) */
+  features: number;
+  featureLength: number;
   /** float64 entries per region: (valueDim + 1) n */
   regionLength: number;
   /** exchanges the call may make: one per FFT pass (past, and future when bidirectional) */
   passes: number;
 }
 
-export function splitLayout(n: number, d: number, dv: number, passes: number): SplitLayout {
+export function splitLayout(n: number, d: number, dv: number, m: number, passes: number): SplitLayout {
   const q = CONTROL_BYTES;
   const k = q + 8 * n * d;
   const v = k + 8 * n * d;
-  const regions = v + 8 * n * dv;
+  const features = v + 8 * n * dv;
+  const featureLength = n * m;
+  const regions = features + 8 * 2 * featureLength;
   const regionLength = (dv + 1) * n;
-  return { bytes: regions + 8 * passes * regionLength, q, k, v, regions, regionLength, passes };
+  return { bytes: regions + 8 * passes * regionLength, q, k, v, features, featureLength, regions, regionLength, passes };
 }
 
 /** What a worker gets: the shared buffer, its layout and which half it convolves. */
@@ -52,7 +65,18 @@ export function controlOf(shared: SharedArrayBuffer): Int32Array {
 /** Half 0 gives up at its next exchange (or now, if it waits). Safe from any thread, any number of times. */
 export function abortSplit(control: Int32Array): void {
   Atomics.store(control, ABORT, 1);
-  Atomics.notify(control, PUBLISHED);
+  for (const i of [PUBLISHED, FEATURES, FEATURES + 1]) Atomics.notify(control, i);
+}
+
+/** Wait until control[i] > after, or throw ABORTED_MESSAGE once an abort is seen. */
+function waitAbove(c: Int32Array, i: number, after: number): void {
+  for (;;) {
+    if (Atomics.load(c, ABORT) !== 0) throw new Error(ABORTED_MESSAGE);
+    const seen = Atomics.load(c, i);
+    if (seen > after) return;
+    // woken by the partner's notify or an abort; the timeout only bounds a missed wake-up
+    Atomics.wait(c, i, seen, 1000);
+  }
 }
 
 /** One worker's side of the exchanges of one call. */
@@ -62,6 +86,7 @@ export class SharedExchange implements ChannelSplit {
   private readonly shared: SharedArrayBuffer;
   private readonly layout: SplitLayout;
   private round = 0;
+  private swapped = false;
 
   constructor(spec: SplitSpec) {
     this.half = spec.half;
@@ -70,32 +95,43 @@ export class SharedExchange implements ChannelSplit {
     this.control = controlOf(spec.shared);
   }
 
-  private region(e: number): Float64Array {
+  /** Region e as upper's element type: regionLength float64 or twice as many float32. */
+  private region(e: number, like: Float64Array | Float32Array): Float64Array | Float32Array {
     const { regions, regionLength } = this.layout;
-    return new Float64Array(this.shared, regions + 8 * e * regionLength, regionLength);
+    const at = regions + 8 * e * regionLength;
+    return like instanceof Float32Array ? new Float32Array(this.shared, at, 2 * regionLength) : new Float64Array(this.shared, at, regionLength);
   }
 
   /** Half 1: publish this pass's upper channels. Half 0: wait for half 1's of this pass and copy them in. */
-  exchange(upper: Float64Array, length: number): void {
+  exchange(upper: Float64Array | Float32Array, length: number): void {
     const e = this.round++;
-    if (e >= this.layout.passes || length > this.layout.regionLength) {
-      throw new Error(`toeplitz-attention/threads: split exchange ${e} of ${length} float64 does not fit ${this.layout.passes} passes of ${this.layout.regionLength}`);
+    const bytes = upper.BYTES_PER_ELEMENT * length;
+    if (e >= this.layout.passes || bytes > 8 * this.layout.regionLength) {
+      throw new Error(`toeplitz-attention/threads: split exchange ${e} of ${bytes} bytes does not fit ${this.layout.passes} passes of ${8 * this.layout.regionLength}`);
     }
     const c = this.control;
     if (this.half === 1) {
-      this.region(e).set(upper.subarray(0, length));
+      this.region(e, upper).set(upper.subarray(0, length));
       Atomics.store(c, PUBLISHED, e + 1);
       Atomics.notify(c, PUBLISHED);
       return;
     }
-    for (;;) {
-      if (Atomics.load(c, ABORT) !== 0) throw new Error(ABORTED_MESSAGE);
-      const seen = Atomics.load(c, PUBLISHED);
-      if (seen > e) break;
-      // woken by half 1's notify or an abort; the timeout only bounds a missed wake-up
-      Atomics.wait(c, PUBLISHED, seen, 1000);
-    }
-    upper.set(this.region(e).subarray(0, length));
+    waitAbove(c, PUBLISHED, e);
+    upper.set(this.region(e, upper).subarray(0, length));
+  }
+
+  /** Publish this half's feature map (half 0: phi(q), half 1: phi(k)) and wait for the other's. Once per call. */
+  swapFeatures(mine: Float64Array, theirs: Float64Array, length: number): void {
+    const { features, featureLength } = this.layout;
+    if (this.swapped || length > featureLength) throw new Error(`toeplitz-attention/threads: split features of ${length} float64 do not fit ${featureLength}, or swapped twice`);
+    this.swapped = true;
+    const region = (h: number) => new Float64Array(this.shared, features + 8 * h * featureLength, length);
+    const c = this.control;
+    region(this.half).set(mine.subarray(0, length));
+    Atomics.store(c, FEATURES + this.half, 1);
+    Atomics.notify(c, FEATURES + this.half);
+    waitAbove(c, FEATURES + 1 - this.half, 0);
+    theirs.set(region(1 - this.half));
   }
 
   abort(): void {

@@ -17,6 +17,7 @@ import { DecoderCore } from '../engine/decoder.js';
 import type { DecoderState, HeadState } from '../engine/state.js';
 import { checkSequence, copyHead, zeros, type CheckedTensor } from '../engine/tensor.js';
 import { planPass, type MethodOption, type PassStats } from '../engine/nearfield.js';
+import { planPass32 } from '../engine/nearfield32.js';
 import { resolveBackend, type BackendName, type BackendOption } from '../backend/index.js';
 import { ConfigError, ShapeError, SnapshotError, StateError, ToeplitzAttentionError, describe, type SnapshotErrorCode } from '../core/errors.js';
 import { MAX_POSITION } from '../core/limits.js';
@@ -45,9 +46,10 @@ export interface PoolOptions {
 export const SPLIT_MIN_LENGTH = 4096;
 
 /** Some pass of the head runs the FFT (planned as attention() plans it), so there are channels to share. */
-function hasFftPass(cfg: ResolvedConfig, n: number, method: MethodOption, block: number, backend: BackendName): boolean {
+function hasFftPass(cfg: ResolvedConfig, n: number, method: MethodOption, block: number, backend: BackendName, dtype: DType): boolean {
   const sides = [cfg.past[0]!, cfg.future[0] ?? null];
-  return sides.some((s) => s !== null && planPass(s.logBias.length, method, block, 0, n, cfg.featureDim, cfg.valueDim, backend).method === 'fft');
+  const plan = dtype === 'float32' ? planPass32 : planPass;
+  return sides.some((s) => s !== null && plan(s.logBias.length, method, block, 0, n, cfg.featureDim, cfg.valueDim, backend).method === 'fft');
 }
 
 /** The result of pool.chunk: the chunk's outputs and the decoder to continue with. */
@@ -269,8 +271,8 @@ export class AttentionPool {
       const name = resolveBackend(backend); // refuses 'wasm' where it cannot run, here rather than in every worker
       const onStats = options?.onStats;
       const id = configId(cfg);
-      // one head over two workers: float64 only (the float32 pass has no channel split)
-      if (heads === 1 && dtype === 'float64' && n >= this.splitMinLength && this.slots.length >= 2 && hasFftPass(cfg, n, method, block, name)) {
+      // one head over two workers (either dtype)
+      if (heads === 1 && n >= this.splitMinLength && this.slots.length >= 2 && hasFftPass(cfg, n, method, block, name, dtype)) {
         return this.attentionSplit(cfg, id, qv, kv, vv, n, { method, block, backend, dtype }, onStats) as Promise<AttentionResult<D>>;
       }
       const out = result();
@@ -375,11 +377,11 @@ export class AttentionPool {
    */
   private attentionSplit(
     cfg: ResolvedConfig, id: number, qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, n: number,
-    options: { method: MethodOption; block: number; backend: BackendOption; dtype: 'float64' }, onStats: AttentionOptions['onStats'],
-  ): Promise<NdArray<Float64Array>> {
+    options: { method: MethodOption; block: number; backend: BackendOption; dtype: DType }, onStats: AttentionOptions['onStats'],
+  ): Promise<NdArray<Float64Array | Float32Array>> {
     const { keyDim: d, valueDim: dv } = cfg;
     this.splits++;
-    const layout = splitLayout(n, d, dv, cfg.future[0] ? 2 : 1);
+    const layout = splitLayout(n, d, dv, cfg.featureDim, cfg.future[0] ? 2 : 1);
     const shared = this.takeShared(layout.bytes);
     const control = controlOf(shared);
     control.fill(0);
@@ -389,8 +391,9 @@ export class AttentionPool {
     const v = copyGroup(vv, 0, 1, n, dv, new Float64Array(shared, layout.v, n * dv));
     const config = { key: `${id}:0-1`, spec: groupSpec(cfg.spec, 0, 1) };
     const task = (half: 0 | 1) => ({ kind: 'attention' as const, n, q, k, v, ...options, stats: half === 0 && onStats !== undefined, split: { half, shared, layout } });
-    // half 1 (which never waits) queued first, half 0 right after it (first in, first out): when half 0 starts
-    // and waits for half 1's channels, half 1 is running or done, never stuck in the queue behind it
+    // half 1 queued first, half 0 right after it (first in, first out): when one half starts and waits for the
+    // other (features, channels), the other is running, done, or next in line for the next idle worker (never
+    // stuck behind a task that waits in turn)
     const halves = [this.submit(task(1), config, [], control), this.submit(task(0), config, [], control)];
     return Promise.allSettled(halves).then(([b, a]) => {
       if (this.shared.length < SHARED_CACHE_COUNT && this.closing === null) this.shared.push(shared);
@@ -401,7 +404,7 @@ export class AttentionPool {
       }
       const r = a!.value;
       if (onStats !== undefined) for (const s of r.stats as AttentionStats[]) onStats(s);
-      return ndarray(r.z as Float64Array<ArrayBuffer>, [1, n, dv]);
+      return ndarray(r.z as Float64Array<ArrayBuffer> | Float32Array<ArrayBuffer>, [1, n, dv]);
     });
   }
 

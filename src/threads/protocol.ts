@@ -32,7 +32,7 @@ export interface AttentionTask {
   /** the caller's option, unresolved: the worker's attention() resolves it as the caller's would ('auto' runs on JS past the WASM limit) */
   backend: BackendOption;
   block: number;
-  /** attention()'s dtype: 'float32' replies with a Float32Array z (never split: the float32 pass has no split) */
+  /** attention()'s dtype: 'float32' replies with a Float32Array z (a split one too: half 0's) */
   dtype: DType;
   /** collect onStats records (the callback itself stays on the calling thread) */
   stats: boolean;
