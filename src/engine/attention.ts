@@ -11,6 +11,7 @@ import { kernelMaxLog, shiftKernel } from '../math/kernel.js';
 import { referenceHead } from '../math/reference.js';
 import { checkDtypeOption, type DType } from './dtype.js';
 import { attendBuffer32, planPass32 } from './nearfield32.js';
+import { declare, layoutFloats, type Layout } from '../backend/layout.js';
 import { acquireWorkspace, checkBackendOption, releaseWorkspace, resolveBackend, workspaceFits, type BackendName, type BackendOption, type Workspace } from '../backend/index.js';
 
 export type { DType };
@@ -99,42 +100,68 @@ export function attentionSplit<D extends DType = 'float64'>(config: AttentionCon
   const plan = (name: BackendName): { plans: PassPlan[][]; floats: number } => {
     const plans: PassPlan[][] = [];
     let scratch = 0;
+    // FFT plans outlive their pass (one per size, kept by the workspace): every distinct size is counted
+    const planSizes = new Map<number, number>();
     for (let h = 0; h < heads; h++) {
       const sides = [cfg.past[h]!, cfg.future[h] ?? null].filter((s) => s !== null);
       plans.push(sides.map((kern) => planOne(kern.logBias.length, method, block, 0, n, m, dv, name)));
-      for (const p of plans[h]!) scratch = Math.max(scratch, p.scratch + 2 * p.planFloats);
+      for (const p of plans[h]!) {
+        scratch = Math.max(scratch, p.scratch);
+        if (p.method === 'fft') planSizes.set(p.block, p.planFloats);
+      }
     }
-    return { plans, floats: n * (Math.max(d, dv) + 2 * m + dv + dv + 1) + 2 * m * (dv + 1) + m * d + scratch + 256 };
+    let planFloats = 0;
+    for (const f of planSizes.values()) planFloats += f;
+    return { plans, floats: layoutFloats(layout) + scratch + planFloats };
   };
+  const layout = callLayout(cfg, n);
   let backendName = resolveBackend(backend);
   let { plans, floats } = plan(backendName);
   // past the 4 GiB of wasm32, 'auto' runs on JS; a forced 'wasm' gets the ResourceError naming the limit
   if (backendName === 'wasm' && backend === 'auto' && !workspaceFits('wasm', floats)) ({ plans, floats } = plan((backendName = 'js')));
   const ws = acquireWorkspace(backendName, floats);
   try {
-    attendHeads(cfg, qv, kv, vv, n, method, block, plans, ws, out, options?.onStats, dtype, split);
+    attendHeads(cfg, qv, kv, vv, n, method, block, plans, ws, layout, out, options?.onStats, dtype, split);
   } finally {
     releaseWorkspace(ws);
   }
   return out as AttentionResult<D>;
 }
 
+/** The arrays a call keeps across its heads and passes (the passes' scratch comes after them, planned per pass). */
+function callLayout(cfg: ResolvedConfig, n: number): Layout {
+  const { keyDim: d, valueDim: dv, featureDim: m } = cfg;
+  const f = cfg.features;
+  const f64 = (name: string, length: number) => ({ name, type: 'f64' as const, length });
+  return declare([
+    f64('x', n * Math.max(d, dv)), // [n, max(d, dv)] one head's q, k rows
+    f64('phiQ', n * m), // [n, m]
+    f64('phiK', n * m), // [n, m]
+    f64('vals', n * dv), // [n, dv]
+    f64('acc', n * (dv + 1)), // [n, dv + 1] numerators and the denominator
+    f64('farSum', m * (dv + 1)), // [m, dv + 1]
+    f64('farComp', m * (dv + 1)),
+    f64('W', f.kind === 'prf' ? f.projection.length : 0), // [m, d]
+  ]);
+}
+
 /** Every head of a checked call, on one workspace (taken by attention() and given back after). out: [heads, n, dv]. */
 function attendHeads(
   cfg: ResolvedConfig, qv: CheckedTensor, kv: CheckedTensor, vv: CheckedTensor, n: number, method: MethodOption, block: number,
-  plans: PassPlan[][], ws: Workspace, out: NdArray<Float64Array | Float32Array>, onStats: AttentionOptions['onStats'], dtype: DType, split: ChannelSplit | undefined,
+  plans: PassPlan[][], ws: Workspace, layout: Layout, out: NdArray<Float64Array | Float32Array>, onStats: AttentionOptions['onStats'], dtype: DType, split: ChannelSplit | undefined,
 ): void {
   const attend = dtype === 'float32' ? attendBuffer32 : attendBuffer;
   const { heads, keyDim: d, valueDim: dv, featureDim: m } = cfg;
-  const x = ws.f64(n * Math.max(d, dv));
-  const phiQ = ws.f64(n * m);
-  const phiK = ws.f64(n * m);
-  const vals = ws.f64(n * dv);
-  const acc = ws.f64(n * (dv + 1));
-  const far = { sum: ws.f64(m * (dv + 1)), comp: ws.f64(m * (dv + 1)) };
+  const views = ws.take(layout);
+  const x = views.f64('x');
+  const phiQ = views.f64('phiQ');
+  const phiK = views.f64('phiK');
+  const vals = views.f64('vals');
+  const acc = views.f64('acc');
+  const far = { sum: views.f64('farSum'), comp: views.f64('farComp') };
   // feature maps on the backend, with W in the workspace
   const f = cfg.features;
-  const W = f.kind === 'prf' ? ws.f64(f.projection.length) : undefined;
+  const W = f.kind === 'prf' ? views.f64('W') : undefined;
   if (W !== undefined && f.kind === 'prf') W.set(f.projection);
   const pass: Omit<BufferPass, 'kernel' | 'partitions'> = { method, block, phiK, v: vals, phiQ, q0: 0, nb: n, m, dv, far, acc, split };
   for (let h = 0; h < heads; h++) {

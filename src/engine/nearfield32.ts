@@ -7,6 +7,7 @@ import type { Workspace, BackendName } from '../backend/types.js';
 import type { AformRowsArgs } from '../math/kernelArgs.js';
 import { channelCut32, sformChannels32Scratch, sformErrors32 } from '../math/fftconv32.js';
 import { wasmFft32PlanEntries } from '../backend/wasm.js';
+import { declare, layoutFloats } from '../backend/layout.js';
 import { bestFft, chooseNear, COSTS32, HEAD_LAGS } from './costModel.js';
 import { attendBuffer, farRows, type BufferPass, type MethodOption, type PassPlan, type PassStats } from './nearfield.js';
 
@@ -33,9 +34,14 @@ export function planPass32(K: number, method: MethodOption, block: number, q0: n
   const N = 2 * B;
   const rows = nb - q0;
   const P = Math.ceil(Keff / B);
-  // float32 arrays take half as many float64 entries (+ alignment: 8 arrays, 7 float64 each at most)
-  const f32 = nb * m + nb * dv + rows * m + rows * (dv + 1) + P * 2 * N + sformChannels32Scratch(nb, q0, B, P);
-  return { method: 'fft', block: B, scratch: Math.ceil(f32 / 2) + 2 * rows + 8 * 7, planFloats: wasmFft32PlanEntries(N) + 64 };
+  // the arrays attendBuffer32 takes between its mark and release, in its order (keep in step with it)
+  const f32 = (name: string, length: number) => ({ name, type: 'f32' as const, length });
+  const layout = declare([
+    f32('phiKT', nb * m), f32('vT', nb * dv), f32('phiQT', rows * m), f32('spectra', P * 2 * N), f32('accT', rows * (dv + 1)),
+    f32('scratch', sformChannels32Scratch(nb, q0, B, P)), { name: 'errT', type: 'f64', length: 2 * rows },
+  ]);
+  // its float32 plan lives outside the scratch (WASM: from the workspace's top; JS plans are not in the workspace)
+  return { method: 'fft', block: B, scratch: layoutFloats(layout), planFloats: backend === 'wasm' ? wasmFft32PlanEntries(N) : 0 };
 }
 
 /** attendBuffer (nearfield.ts) with the FFT part in float32; a 'direct' plan runs the float64 A-form as it is. */
