@@ -14,6 +14,7 @@ import { decodeSession, encodeSession } from './snapshot.js';
 import { checkDtypeOption, type DType } from '../engine/dtype.js';
 import { Utf8Pieces } from './utf8.js';
 import { Utf8Mask } from './utf8Mask.js';
+import { sameNumbers } from '../core/arrays.js';
 
 /**
  * Sampling options and the session's dtype: 'float64' (default: the reference, bit for bit what it was) or
@@ -327,7 +328,7 @@ export class Session {
       }
       // the replay must land on the very residual stream the last token had: other bits mean the layers
       // changed since (model.weights written after load), and the decoders would silently differ
-      if (this.journalSpans > 0 && !sameArray(this.lastX, this.lastXBefore)) throw new Error('the replayed journal gave another residual stream than the first time');
+      if (this.journalSpans > 0 && !sameNumbers(this.lastX, this.lastXBefore)) throw new Error('the replayed journal gave another residual stream than the first time');
     } catch (e) {
       this.broken = `a refused call could not be undone (${(e as Error).message}): were model.weights changed after load?`;
     }
@@ -506,12 +507,6 @@ export class Session {
   }
 }
 
-function sameArray(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
-  return true;
-}
-
 /** model.restore(bytes, options): every field checked (and the snapshot's model and backend) before the session is built. */
 export function restoreSession(model: Model, bytes: Uint8Array, options: RestoreOptions = {}): Session {
   if (options === null || typeof options !== 'object') throw new ConfigError(`restore options must be an object { backend?: 'exact' | 'model' }, got ${describe(options)}`);
@@ -520,7 +515,7 @@ export function restoreSession(model: Model, bytes: Uint8Array, options: Restore
   const c = model.config;
   const p = decodeSession(bytes, c.vocab, c.layers);
   const mine = model.fingerprint;
-  if (!sameArray(p.fingerprint, mine)) {
+  if (!sameNumbers(p.fingerprint, mine)) {
     const hex = (b: Uint8Array): string => Array.from(b.subarray(0, 8), (x) => x.toString(16).padStart(2, '0')).join('');
     throw new ModelError('wrong-model', `this snapshot belongs to another model (fingerprint ${hex(p.fingerprint)}…, this model's is ${hex(mine)}…)`);
   }
@@ -541,7 +536,7 @@ export function restoreSession(model: Model, bytes: Uint8Array, options: Restore
     // the stored generator must be the seed's after `draws` words (O(log draws) to check): a crafted state is refused
     const expected = new Rng(p.seed);
     expected.advance(p.draws);
-    if (!sameArray(expected.getState().words, p.rngWords)) bad(`the sampler's generator state is not seed ${p.seed}'s after ${p.draws} draws`);
+    if (!sameNumbers(expected.getState().words, p.rngWords)) bad(`the sampler's generator state is not seed ${p.seed}'s after ${p.draws} draws`);
   }
   if ((p.position === 0) !== (p.lastLogits.length === 0)) bad(`last logits must be present exactly when position > 0, got position ${p.position} with ${p.lastLogits.length} logits`);
   if (!new Utf8Pieces().restore(p.pending)) bad(`pending UTF-8 bytes must be the start of one multi-byte character, got [${Array.from(p.pending).join(', ')}]`);
@@ -589,13 +584,13 @@ function checkLayerDecoder(model: Model, l: number, dec: Decoder, position: numb
     fail(`expected causal heads ${c.heads}, keyDim ${c.keyDim}, valueDim ${c.valueDim}, got ${r.causal ? 'causal' : 'bidirectional'} ${r.heads}, ${r.keyDim}, ${r.valueDim}`);
   }
   const f = r.features;
-  if (f.kind !== 'prf' || f.normalize !== 'l2' || f.count !== c.features.count || !sameArray(f.projection, layer.projection)) fail(`its PRF features (kind, count, normalize 'l2', W) differ from the layer's`);
+  if (f.kind !== 'prf' || f.normalize !== 'l2' || f.count !== c.features.count || !sameNumbers(f.projection, layer.projection)) fail(`its PRF features (kind, count, normalize 'l2', W) differ from the layer's`);
   const K = c.rpe.length;
   for (let h = 0; h < c.heads; h++) {
     const past = r.past[h]!;
     const rate = c.rpe.tail === 'decay' ? layer.rpeDecay![h]! : null; // toeplitz-lm/2: the head's decay tail
     const tailOk = rate === null ? past.tail.kind === 'clip' : past.tail.kind === 'decay' && past.tail.rate === rate;
-    if (!tailOk || !sameArray(past.logBias, layer.rpeBias.subarray(h * K, (h + 1) * K))) fail(`head ${h}'s RPE table differs from rpe_bias[${h}] with the ${rate === null ? 'clip tail' : `decay tail ${rate}`}`);
+    if (!tailOk || !sameNumbers(past.logBias, layer.rpeBias.subarray(h * K, (h + 1) * K))) fail(`head ${h}'s RPE table differs from rpe_bias[${h}] with the ${rate === null ? 'clip tail' : `decay tail ${rate}`}`);
   }
   if (dec.position !== position) fail(`expected position ${position}, got ${dec.position}`);
 }

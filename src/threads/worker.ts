@@ -10,6 +10,7 @@ import { DecoderCore } from '../engine/decoder.js';
 import type { DecoderState } from '../engine/state.js';
 import { SharedExchange } from './exchange.js';
 import { CONFIG_CACHE_SIZE, type AttentionStats, type AttentionTask, type ChunkTask, type GroupConfig, type Reply, type Task, type WireError } from './protocol.js';
+import { sameNumbers } from '../core/arrays.js';
 
 const port = parentPort;
 if (port === null) throw new Error('toeplitz-attention/threads: worker.js must run as a worker thread (it is started by createPool)');
@@ -45,17 +46,11 @@ interface Session {
 }
 const sessions = new Map<string, Session>();
 
-function sameBits(a: Float64Array | Float32Array, b: Float64Array | Float32Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
-  return true;
-}
-
 function sameState(a: DecoderState, b: DecoderState): boolean {
   if (a.position !== b.position || a.method !== b.method || a.backend !== b.backend || a.dtype !== b.dtype || a.heads.length !== b.heads.length) return false;
   return a.heads.every((h, i) => {
     const g = b.heads[i]!;
-    return h.keyExp === g.keyExp && h.valueExp === g.valueExp && sameBits(h.ringK, g.ringK) && sameBits(h.ringV, g.ringV) && sameBits(h.farSum, g.farSum) && sameBits(h.farComp, g.farComp);
+    return h.keyExp === g.keyExp && h.valueExp === g.valueExp && sameNumbers(h.ringK, g.ringK) && sameNumbers(h.ringV, g.ringV) && sameNumbers(h.farSum, g.farSum) && sameNumbers(h.farComp, g.farComp);
   });
 }
 

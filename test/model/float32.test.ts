@@ -12,34 +12,11 @@ import { SESSION_HEADER_BYTES } from '../../src/model/snapshot.js';
 import { crc32 } from '../../src/codec/index.js';
 import type { Model } from '../../src/model/model.js';
 import { createArena } from '../../src/index.js';
+import { readF64, worstRow } from './fixtures.js';
 
 const root = join(import.meta.dirname, '..', '..');
 const modelPath = join(root, 'models', 'toeplitz-lm.safetensors');
 const fixtures = join(root, 'test', 'fixtures', 'model');
-
-/** Per row: |a - b|_2 / |b|_2 and max_j |a - b| / max_j |b|; the worse of the two over all rows. */
-function worstRow(a: Float64Array, b: Float64Array, width: number): number {
-  let worst = 0;
-  for (let r = 0; r < b.length / width; r++) {
-    let d2 = 0, b2 = 0, dMax = 0, bMax = 0;
-    for (let j = 0; j < width; j++) {
-      const d = a[r * width + j]! - b[r * width + j]!;
-      d2 += d * d;
-      b2 += b[r * width + j]! ** 2;
-      dMax = Math.max(dMax, Math.abs(d));
-      bMax = Math.max(bMax, Math.abs(b[r * width + j]!));
-    }
-    worst = Math.max(worst, Math.sqrt(d2 / b2), dMax / bMax);
-  }
-  return worst;
-}
-
-function readF64(path: string): Float64Array {
-  const buf = readFileSync(path);
-  const out = new Float64Array(buf.length / 8);
-  for (let i = 0; i < out.length; i++) out[i] = buf.readDoubleLE(8 * i);
-  return out;
-}
 
 /** Logits of `tokens` fed one token at a time (the one-row path: float32 products on WASM), then in two chunks. */
 function streamed(model: Model, tokens: readonly number[], dtype: 'float32' | 'float64'): { oneByOne: Float64Array; chunked: Float64Array } {
