@@ -66,8 +66,8 @@ function median(xs: number[]): number {
   return n % 2 === 1 ? s[(n - 1) / 2]! : (s[n / 2 - 1]! + s[n / 2]!) / 2;
 }
 
-/** The base commit's src/ under tmp/, ready to import; returns its model entry's loadModel. */
-async function loadBase(rev: string): Promise<{ loadModel: LoadModel; sha: string; dir: string }> {
+/** The base commit's src/ extracted under tmp/ (git-ignored), ready to import: its full sha and the folder. */
+export function extractBase(rev: string): { sha: string; dir: string } {
   const sha = execFileSync('git', ['rev-parse', '--verify', `${rev}^{commit}`], { cwd: root, encoding: 'utf8' }).trim();
   const dir = join(root, 'tmp', `bench-generation-base-${sha.slice(0, 12)}`);
   if (!existsSync(join(dir, 'src', 'model', 'index.ts'))) {
@@ -76,6 +76,12 @@ async function loadBase(rev: string): Promise<{ loadModel: LoadModel; sha: strin
     const tar = execFileSync('git', ['archive', '--format=tar', sha, 'src'], { cwd: root, maxBuffer: 1 << 28 });
     execFileSync('tar', ['-x', '-C', dir], { input: tar });
   }
+  return { sha, dir };
+}
+
+/** The base commit's model entry's loadModel. */
+async function loadBase(rev: string): Promise<{ loadModel: LoadModel; sha: string; dir: string }> {
+  const { sha, dir } = extractBase(rev);
   const mod = (await import(pathToFileURL(join(dir, 'src', 'model', 'index.ts')).href)) as { loadModel: LoadModel };
   return { loadModel: mod.loadModel, sha, dir };
 }

@@ -347,26 +347,40 @@ function bitReverse(j: number, bits: number): number {
 
 const NORMALIZE_MODE: Record<Normalize, number> = { none: 0, scale: 1, l2: 2 };
 
-/** One array argument of the slow path: elements [off, off + len) of `a`; `out`: copied back after the call. */
-interface Staged {
-  /** a Float32Array only as an input (f32 panels: widened exactly into the float64 copy) */
-  a: Float64Array | Float32Array;
-  off: number;
-  len: number;
-  out: boolean;
-}
+// How a kernel uses an array argument (ArgSlots): read, written, both, or scratch (neither copied in nor back).
+const IN = 1;
+const OUT = 2;
+const INOUT = 3;
+const SPACE = 0;
+/** Flag beside the mode: the array is a view of this workspace's memory (read in place). */
+const HERE = 4;
+/** The most array arguments of one kernel (sformChannels: spectra, phiKT, vT, phiQT, accT, scratch, lent spectra). */
+const MAX_ARGS = 8;
+
+/** Kernel arguments are addressed by int32 element offsets: any array WebAssembly memory holds fits. */
+const MAX_ELEMENT = 0x7fffffff;
 
 function checkRange(a: Float64Array | Float32Array, off: number, len: number, what: string): void {
   if (!(off >= 0 && len >= 0 && off + len <= a.length)) {
     throw new RangeError(`${what}: elements [${off}, ${off + len}) are outside an array of length ${a.length}`);
   }
+  if (!(Number.isInteger(off) && Number.isInteger(len) && off + len <= MAX_ELEMENT)) {
+    throw new RangeError(`${what}: elements [${off}, ${off + len}) must be integers below 2^31 (WASM kernels address arrays by int32 element offsets; use backend 'js' for arrays this large)`);
+  }
+}
+
+/** Bytes a copy of `len` elements of `bytesPer` bytes takes in free space (whole 64-byte lines, as f64() views). */
+function lineBytes(len: number, bytesPer: number): number {
+  const b = len * bytesPer;
+  return b < 0x7fffff00 ? (b + LINE_BYTES - 1) & -LINE_BYTES : Math.ceil(b / LINE_BYTES) * LINE_BYTES; // int32 math when it fits
 }
 
 /**
  * dst[dOff ..] = src[sOff ..] for len entries: an element loop for short runs (a subarray view would be an
- * allocation per call on the per-token path), TypedArray.set (a memory copy) for long ones.
+ * allocation per call on the per-token path), TypedArray.set (a memory copy) for long ones. Two functions, one
+ * per element type, so each loop stays monomorphic.
  */
-function copyInto(dst: Float64Array, dOff: number, src: Float64Array, sOff: number, len: number): void {
+function copy64(dst: Float64Array, dOff: number, src: Float64Array, sOff: number, len: number): void {
   if (len <= 1024) {
     for (let i = 0; i < len; i++) dst[dOff + i] = src[sOff + i]!;
   } else {
@@ -374,9 +388,11 @@ function copyInto(dst: Float64Array, dOff: number, src: Float64Array, sOff: numb
   }
 }
 
-function checkRange32(a: Float32Array, off: number, len: number, what: string): void {
-  if (!(off >= 0 && len >= 0 && off + len <= a.length)) {
-    throw new RangeError(`${what}: elements [${off}, ${off + len}) are outside an array of length ${a.length}`);
+function copy32(dst: Float32Array, dOff: number, src: Float32Array, sOff: number, len: number): void {
+  if (len <= 1024) {
+    for (let i = 0; i < len; i++) dst[dOff + i] = src[sOff + i]!;
+  } else {
+    dst.set(src.subarray(sOff, sOff + len), dOff);
   }
 }
 
@@ -403,7 +419,131 @@ interface WasmHost {
   readonly memory: WebAssembly.Memory;
   readonly buf: ArrayBuffer;
   readonly heap: Float64Array; // the whole memory, for copies
+  readonly heap32: Float32Array;
   readonly x: Kernels;
+  /** The arguments of the kernel call being made, shared by every workspace of this memory (calls run one at a time). */
+  readonly args: CallArgs;
+}
+
+/** Kernel ids (arg slots are cached per kernel): begin(id). */
+const K_FFT = 0;
+const K_AFORM_ROWS = 1;
+const K_AFORM_RING = 2;
+const K_FAR_ABSORB = 3;
+const K_FAR_CONTRACT = 4;
+const K_SCALE_FAR = 5;
+const K_PRF_LOGITS = 6;
+const K_EXP_ROWS = 7;
+const K_EXP_SHIFT = 8;
+const K_GEMM = 9;
+const K_GEMM_PACKED = 10;
+const K_GEMV_F32 = 11;
+const K_SWIGLU = 12;
+const K_SPECTRAL_MAC = 13;
+const K_SPECTRAL_CONV = 14;
+const K_SFORM_CHANNELS = 15;
+const K_AFORM_RING32 = 16;
+const K_AFORM_ROWS32 = 17;
+const K_FAR_ABSORB32 = 18;
+const KERNEL_IDS = 19;
+
+/** Array arguments of each kernel, in the order of its slots (arg(i, ...)). */
+const KERNEL_SLOTS = [2, 5, 5, 4, 3, 2, 3, 1, 1, 3, 3, 4, 2, 3, 3, 7, 5, 5, 4];
+/**
+ * Views of this memory remembered per kernel slot: starts at 2, doubles (to at most 32) while views keep missing,
+ * so a slot fed by a decoder's heads in turn (or a model's layers and heads, or its 17 weight panels) ends up
+ * remembering the whole round.
+ */
+const FIRST_WAYS = 2;
+const MAX_WAYS = 32;
+
+/**
+ * Per kernel: the views of this memory passed to each of its slots lately, with their byte offsets and element
+ * sizes. Reading .buffer and .byteOffset costs ~10 ns each (V8 does not inline them: more than a small kernel's
+ * call itself), and the hot callers pass the same views in the same order every time: each way remembers which
+ * way was used after it (`next`), so a repeating order (one view each time, heads in turn, layers in turn, in any
+ * order) is found at the first look.
+ */
+interface SeenViews {
+  /** ways per slot (a power of two) */
+  ways: number;
+  /** [slot][way] */
+  arrays: (Float64Array | Float32Array | null)[];
+  base: Float64Array;
+  bytes: Uint8Array;
+  /** [slot][way]: the way used after this one, last time */
+  next: Uint8Array;
+  /** [slot]: the way used last */
+  readonly last: Uint8Array;
+  /** [slot]: the way the next new view is remembered at (round robin: the oldest goes first) */
+  readonly fill: Uint8Array;
+  /** views of this memory not remembered, since the last doubling */
+  misses: number;
+}
+
+/** The arrays behind arg(), bind() and unbind() (see there), owned by a host, so a call allocates nothing. */
+interface CallArgs {
+  /** per slot: the caller's array when it is not a view of this memory (else null) */
+  readonly arrays: (Float64Array | Float32Array | null)[];
+  /**
+   * per slot: first element (arrays outside this memory only), elements, mode (IN, OUT, INOUT or SPACE, | HERE),
+   * bytes per element (8 or 4)
+   */
+  readonly slots: Int32Array;
+  /**
+   * per slot: the byte pointer the kernel gets, in the memory of the kernels bind() returned; int32 (the kernels'
+   * i32 parameters: pointers at 2 GiB and above wrap to the negative values WebAssembly reads as the same u32), so
+   * a call passes small integers, never float64 values to convert; read `>>> 0` in JS
+   */
+  readonly ptr: Int32Array;
+  /** per slot, while a throwaway instance runs the call: where a view of this memory is (ptr then points at its copy) */
+  readonly home: Float64Array;
+  /** per kernel id, made on its first call */
+  readonly seen: (SeenViews | null)[];
+}
+
+function createCallArgs(): CallArgs {
+  return {
+    arrays: new Array<Float64Array | Float32Array | null>(MAX_ARGS).fill(null),
+    slots: new Int32Array(4 * MAX_ARGS),
+    ptr: new Int32Array(MAX_ARGS),
+    home: new Float64Array(MAX_ARGS),
+    seen: new Array<SeenViews | null>(KERNEL_IDS).fill(null),
+  };
+}
+
+function createSeenViews(slots: number, ways: number): SeenViews {
+  return {
+    ways,
+    arrays: new Array<Float64Array | Float32Array | null>(slots * ways).fill(null),
+    base: new Float64Array(slots * ways),
+    bytes: new Uint8Array(slots * ways),
+    next: new Uint8Array(slots * ways),
+    last: new Uint8Array(slots),
+    fill: new Uint8Array(slots),
+    misses: 0,
+  };
+}
+
+/** Twice the ways for every slot of t, keeping what each remembers. */
+function widenSeenViews(t: SeenViews): void {
+  const slots = t.last.length;
+  const wider = createSeenViews(slots, 2 * t.ways);
+  for (let i = 0; i < slots; i++) {
+    for (let j = 0; j < t.ways; j++) {
+      wider.arrays[i * wider.ways + j] = t.arrays[i * t.ways + j]!;
+      wider.base[i * wider.ways + j] = t.base[i * t.ways + j]!;
+      wider.bytes[i * wider.ways + j] = t.bytes[i * t.ways + j]!;
+      wider.next[i * wider.ways + j] = t.next[i * t.ways + j]!;
+    }
+  }
+  for (let i = 0; i < slots; i++) t.fill[i] = t.ways; // the new ways are free
+  t.ways = wider.ways;
+  t.arrays = wider.arrays;
+  t.base = wider.base;
+  t.bytes = wider.bytes;
+  t.next = wider.next;
+  t.misses = 0;
 }
 
 /** A memory of `bytes` (whole pages) and its instance. */
@@ -413,7 +553,7 @@ function createHost(bytes: number, what: string): WasmHost {
   const x = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Kernels;
   if (x.headerBytes() !== WASM_HEADER_BYTES) throw new Error(`wasmBinary.ts is out of step with wasm.ts (header ${x.headerBytes()} != ${WASM_HEADER_BYTES})`);
   const buf = memory.buffer;
-  return { memory, buf, heap: new Float64Array(buf), x };
+  return { memory, buf, heap: new Float64Array(buf), heap32: new Float32Array(buf), x, args: createCallArgs() };
 }
 
 class WasmWorkspaceImpl implements WasmWorkspace {
@@ -422,6 +562,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
   private readonly buf: ArrayBuffer;
   private readonly x: Kernels;
   private readonly heap: Float64Array; // the whole memory, for copies
+  private readonly heap32: Float32Array;
   private readonly base: number; // first allocatable byte
   private readonly end: number; // first byte past the workspace
   private lo: number; // next free byte (bottom stack)
@@ -429,12 +570,35 @@ class WasmWorkspaceImpl implements WasmWorkspace {
   private dirty: number; // bytes in [base, dirty) may hold old data
   private readonly plans = new Map<number, WasmFftPlan>();
   private readonly plans32 = new Map<number, number>(); // float32 plans: size -> byte offset (from the top, as plans)
+  // the host's CallArgs (one kernel call's array arguments: arg(), space(), bind(), unbind())
+  private readonly slotArray: (Float64Array | Float32Array | null)[];
+  private readonly slots: Int32Array;
+  private readonly ptr: Int32Array;
+  private readonly home: Float64Array;
+  private readonly seen: (SeenViews | null)[];
+  /** The views remembered for the kernel being described (begin()). */
+  private views: SeenViews | null = null;
+  /** The FFT plan bind() placed (byte pointer). */
+  private planPtr = 0;
+  /** 1 when a slot of the call being described is not a view of this memory (arg(), space()). */
+  private away = 0;
+  /** Whether the call being made copied some slot (bindCopies). */
+  private copied = false;
+  /** The throwaway instance's memory while a call runs there (else null). */
+  private side: Float64Array | null = null;
+  private side32: Float32Array | null = null;
 
   /** A workspace over bytes [base, end) of the host's memory (its own memory, or a region of an arena's). */
   constructor(host: WasmHost, base: number, end: number, dirty: boolean, capacity = (end - base) / 8) {
     this.x = host.x;
     this.buf = host.buf;
     this.heap = host.heap;
+    this.heap32 = host.heap32;
+    this.slotArray = host.args.arrays;
+    this.slots = host.args.slots;
+    this.ptr = host.args.ptr;
+    this.home = host.args.home;
+    this.seen = host.args.seen;
     this.capacity = capacity;
     this.base = base;
     this.end = end;
@@ -509,60 +673,207 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     return plan;
   }
 
-  // -------------------------------------------------------------- the slow path: copies
+  // -------------------------------------------------------------- kernel arguments: one description, both paths
+  //
+  // A wrapper describes each array argument of its kernel once, as slot i (arg(i, ...): which elements, read or
+  // written), then calls the kernel once with ptr[i] for it. bind() decides where the kernel reads slot i:
+  //   - a view of this memory: in place (the hot paths: every array of a Decoder, attention() and the model's
+  //     panels), no copy;
+  //   - any other array: copied into the free space above the stack (element by element when short, so a call per
+  //     token allocates nothing: a model's logits) and, if written, copied back by unbind();
+  //   - no room for the copies: a throwaway instance with a memory of its own runs the call (the same code, so the
+  //     same results).
+  // The slots are typed arrays owned by the host (calls run one at a time), so describing and binding a call
+  // allocates nothing; views of this memory are recognized from the host's SeenViews, without reading their buffer.
+  // bind() takes no memory from the stack (copies live above `lo` only for the call): nothing to undo on a throw.
+
+  /** Start describing a call of kernel `id` (K_*). */
+  private begin(id: number): void {
+    this.views = this.seen[id] ?? (this.seen[id] = createSeenViews(KERNEL_SLOTS[id]!, FIRST_WAYS));
+    this.away = 0;
+  }
+
+  /** Slot i: elements [off, off + len) of `a`, used by the kernel as `mode`; the range checked here. */
+  private arg(i: number, a: Float64Array | Float32Array, off: number, len: number, mode: number, what: string): void {
+    if (!(off >= 0 && len >= 0 && off + len <= MAX_ELEMENT && off + len <= a.length)) checkRange(a, off, len, what);
+    const t = this.views!;
+    const w = i * t.ways;
+    const e = w + t.next[w + t.last[i]!]!;
+    if (t.arrays[e] !== a) {
+      this.argMiss(i, a, off, len, mode);
+      return;
+    }
+    t.last[i] = e - w;
+    // a view of this memory, met in this slot lately (nothing more kept of it: its elements are at ptr[i])
+    const bytes = t.bytes[e]!;
+    const o = 4 * i;
+    const slots = this.slots;
+    slots[o + 1] = len;
+    slots[o + 2] = mode | HERE;
+    slots[o + 3] = bytes;
+    this.ptr[i] = t.base[e]! + off * bytes;
+  }
 
   /**
-   * Run a kernel on copies of arrays that are not views of this memory. `call` gets the kernels and one byte
-   * pointer per staged array (pointing at its element `off`), and the plan pointer when `planSize` is given.
+   * arg() for an array not at the way this slot looks first: one of its other ways, else its buffer and offset
+   * read (and a view of this memory remembered, in place of the oldest).
    */
-  private staged<T>(args: Staged[], call: (x: Kernels, p: number[], plan: number) => T, planSize = 0): T {
-    let need = 0;
-    for (const s of args) if (s.a.buffer !== this.buf) need += wasmF64Entries(s.len);
-    if (planSize > 0 && !this.plans.has(planSize)) need += wasmFftPlanEntries(planSize);
-    if (need <= this.available) {
-      const mark = this.mark();
-      try {
-        const p = args.map((s) => {
-          if (s.a.buffer === this.buf) return s.a.byteOffset + s.off * s.a.BYTES_PER_ELEMENT;
-          const copy = this.f64(s.len);
-          copy.set(s.a.subarray(s.off, s.off + s.len));
-          return copy.byteOffset;
-        });
-        const plan = planSize > 0 ? (this.fftPlan(planSize) as WasmFftPlan).ptr : 0;
-        const r = call(this.x, p, plan);
-        args.forEach((s, i) => {
-          if (s.out && s.a.buffer !== this.buf) s.a.set(new Float64Array(this.buf, p[i]!, s.len), s.off);
-        });
-        return r;
-      } finally {
-        this.release(mark);
+  private argMiss(i: number, a: Float64Array | Float32Array, off: number, len: number, mode: number): void {
+    const o = 4 * i;
+    const slots = this.slots;
+    const t = this.views!;
+    const w = i * t.ways;
+    slots[o + 1] = len;
+    for (let e = w; e < w + t.ways; e++) {
+      if (t.arrays[e] === a) {
+        // not the view that followed the last one before: learn the new order
+        t.next[w + t.last[i]!] = e - w;
+        t.last[i] = e - w;
+        const bytes = t.bytes[e]!;
+        slots[o + 2] = mode | HERE;
+        slots[o + 3] = bytes;
+        this.ptr[i] = t.base[e]! + off * bytes;
+        return;
       }
     }
-    // no room here: a throwaway instance with a memory of its own (the same code, so the same results)
+    const bytes = a.BYTES_PER_ELEMENT;
+    slots[o + 3] = bytes;
+    if (a.buffer !== this.buf) {
+      // to be copied: the array and where its elements start
+      this.slotArray[i] = a;
+      slots[o] = off;
+      slots[o + 2] = mode;
+      this.away = 1;
+      return;
+    }
+    const base = a.byteOffset;
+    slots[o + 2] = mode | HERE;
+    this.ptr[i] = base + off * bytes;
+    const way = t.fill[i]!;
+    const e = w + way;
+    t.arrays[e] = a;
+    t.base[e] = base;
+    t.bytes[e] = bytes;
+    t.next[w + t.last[i]!] = way;
+    t.last[i] = way;
+    t.fill[i] = (way + 1) & (t.ways - 1);
+    if (++t.misses > 8 * t.ways && t.ways < MAX_WAYS) widenSeenViews(t);
+  }
+
+  /** Slot i: `entries` float64 of scratch (no array of the caller's; taken from free space like a copy). */
+  private space(i: number, entries: number): void {
+    const o = 4 * i;
+    this.slots[o + 1] = entries;
+    this.slots[o + 2] = SPACE;
+    this.slots[o + 3] = 8;
+    this.away = 1;
+  }
+
+  /** Free bytes left once slots [0, count) are bound here (with the FFT plan of `planSize` when > 0). */
+  private spareBytes(count: number, planSize: number): number {
+    let need = planSize > 0 && !this.plans.has(planSize) ? wasmFftPlanEntries(planSize) * 8 : 0;
+    const slots = this.slots;
+    for (let o = 0; o < 4 * count; o += 4) if (!(slots[o + 2]! & HERE)) need += lineBytes(slots[o + 1]!, slots[o + 3]!);
+    return this.hi - this.lo - need;
+  }
+
+  /**
+   * Place slots [0, count) (see above) and, when planSize > 0, an FFT plan of that size (planPtr); returns the
+   * kernels to call with ptr[i]. unbind(count) must follow the call.
+   */
+  private bind(count: number, planSize: number): Kernels {
+    if (this.away !== 0) return this.bindCopies(count, planSize);
+    if (planSize > 0) this.planPtr = (this.fftPlan(planSize) as WasmFftPlan).ptr;
+    return this.x;
+  }
+
+  /** bind() when some slot is not a view of this memory (apart, so the in-place path stays small). */
+  private bindCopies(count: number, planSize: number): Kernels {
+    const ptr = this.ptr;
+    const slots = this.slots;
+    this.copied = true;
+    if (this.spareBytes(count, planSize) >= 0) {
+      if (planSize > 0) this.planPtr = (this.fftPlan(planSize) as WasmFftPlan).ptr; // first: it moves hi
+      let at = this.lo;
+      for (let i = 0; i < count; i++) {
+        const mode = slots[4 * i + 2]!;
+        if (mode & HERE) continue; // ptr[i] set by arg()
+        ptr[i] = at;
+        if (mode & IN) this.copyIn(this.heap, this.heap32, at, i);
+        at += lineBytes(slots[4 * i + 1]!, slots[4 * i + 3]!);
+      }
+      if (at > this.dirty) this.dirty = at; // f64() must zero what these copies left behind
+      return this.x;
+    }
+    // no room here: a throwaway instance holding copies of every slot (and its own plan); views of this memory are
+    // copied from where they are (`home`, for the copy back)
     let bytes = WASM_HEADER_BYTES;
-    for (const s of args) bytes += wasmF64Entries(s.len) * 8;
+    for (let i = 0; i < count; i++) bytes += lineBytes(slots[4 * i + 1]!, slots[4 * i + 3]!);
     const planBytes = planSize > 0 ? wasmFftPlanEntries(planSize) * 8 : 0;
-    bytes += planBytes;
-    const memory = createMemory(Math.ceil(bytes / PAGE) * PAGE, 'a WASM kernel call on copies of arrays outside its workspace');
+    const memory = createMemory(Math.ceil((bytes + planBytes) / PAGE) * PAGE, 'a WASM kernel call on copies of arrays outside its workspace');
     const x = instantiate(memory);
     const heap = new Float64Array(memory.buffer);
+    const heap32 = new Float32Array(memory.buffer);
     let at = WASM_HEADER_BYTES;
-    const p = args.map((s) => {
-      const ptr = at;
-      heap.set(s.a.subarray(s.off, s.off + s.len), ptr / 8);
-      at += wasmF64Entries(s.len) * 8;
-      return ptr;
-    });
-    let plan = 0;
-    if (planSize > 0) {
-      plan = at;
-      x.fftInit(plan, planSize);
+    for (let i = 0; i < count; i++) {
+      const mode = slots[4 * i + 2]!;
+      const n = slots[4 * i + 1]! * slots[4 * i + 3]!;
+      if (mode & HERE) {
+        this.home[i] = ptr[i]! >>> 0;
+        if (mode & IN) new Uint8Array(memory.buffer, at, n).set(new Uint8Array(this.buf, this.home[i]!, n));
+      } else if (mode & IN) {
+        this.copyIn(heap, heap32, at, i);
+      }
+      ptr[i] = at;
+      at += lineBytes(slots[4 * i + 1]!, slots[4 * i + 3]!);
     }
-    const r = call(x, p, plan);
-    args.forEach((s, i) => {
-      if (s.out) s.a.set(heap.subarray(p[i]! / 8, p[i]! / 8 + s.len), s.off);
-    });
-    return r;
+    if (planSize > 0) {
+      this.planPtr = at;
+      x.fftInit(at, planSize);
+    }
+    this.side = heap;
+    this.side32 = heap32;
+    return x;
+  }
+
+  /** Copy slot i's elements (an array outside this memory) to byte `at` of a memory (its float64 and float32 views). */
+  private copyIn(heap: Float64Array, heap32: Float32Array, at: number, i: number): void {
+    const a = this.slotArray[i]!;
+    const o = 4 * i;
+    // (byte pointers are below 4 GiB: the element indices fit int32)
+    if (this.slots[o + 3] === 8) copy64(heap, (at / 8) | 0, a as Float64Array, this.slots[o]!, this.slots[o + 1]!);
+    else copy32(heap32, (at / 4) | 0, a as Float32Array, this.slots[o]!, this.slots[o + 1]!);
+  }
+
+  /** After the call bind() prepared: written slots copied back to arrays that were copied. */
+  private unbind(count: number): void {
+    if (this.copied) this.unbindCopies(count);
+  }
+
+  private unbindCopies(count: number): void {
+    const side = this.side;
+    const heap = side ?? this.heap;
+    const heap32 = this.side32 ?? this.heap32;
+    const slots = this.slots;
+    for (let i = 0; i < count; i++) {
+      const a = this.slotArray[i]!;
+      this.slotArray[i] = null; // the caller's arrays are not kept alive by the workspace
+      const o = 4 * i;
+      const mode = slots[o + 2]!;
+      if (!(mode & OUT)) continue; // (a scratch slot: SPACE has no OUT bit)
+      const at = this.ptr[i]! >>> 0;
+      if (mode & HERE) {
+        // a view of this memory: copied back only from a throwaway instance
+        if (side !== null) {
+          const n = slots[o + 1]! * slots[o + 3]!;
+          new Uint8Array(this.buf, this.home[i]!, n).set(new Uint8Array(side.buffer, at, n));
+        }
+      } else if (slots[o + 3] === 8) copy64(a as Float64Array, slots[o]!, heap, (at / 8) | 0, slots[o + 1]!);
+      else copy32(a as Float32Array, slots[o]!, heap32, (at / 4) | 0, slots[o + 1]!);
+    }
+    this.side = null;
+    this.side32 = null;
+    this.copied = false;
   }
 
   // -------------------------------------------------------------- kernels
@@ -570,28 +881,21 @@ class WasmWorkspaceImpl implements WasmWorkspace {
   fft(plan: WasmFftPlan, out: Float64Array, input: Float64Array, inverse: boolean): void {
     const n = plan.size;
     const len = 2 * n;
-    checkRange(out, 0, len, 'fft out');
-    checkRange(input, 0, len, 'fft input');
-    const b = this.buf;
-    if (out.buffer === b && input.buffer === b) {
-      const o = out.byteOffset;
-      const i = input.byteOffset;
-      if (o < i + len * 8 && i < o + len * 8) throw new Error('FFT: input and output must not overlap');
-      if (inverse) this.x.fftInverse(plan.ptr, n, o, i);
-      else this.x.fftForward(plan.ptr, n, o, i);
-      return;
-    }
-    if (out === input || (out.buffer === input.buffer && out.byteOffset < input.byteOffset + len * 8 && input.byteOffset < out.byteOffset + len * 8)) {
+    this.begin(K_FFT);
+    this.arg(0, out, 0, len, OUT, 'fft out');
+    this.arg(1, input, 0, len, IN, 'fft input');
+    // overlap: views of this memory compared by their pointers; arrays outside it by their own buffer
+    const here = this.slots[2]! & this.slots[6]! & HERE;
+    const o = this.ptr[0]! >>> 0;
+    const i = this.ptr[1]! >>> 0;
+    if (here ? o < i + len * 8 && i < o + len * 8 : out.buffer === input.buffer && out.byteOffset < input.byteOffset + len * 8 && input.byteOffset < out.byteOffset + len * 8) {
       throw new Error('FFT: input and output must not overlap');
     }
-    this.staged(
-      [
-        { a: out, off: 0, len, out: true },
-        { a: input, off: 0, len, out: false },
-      ],
-      (x, p, pp) => (inverse ? x.fftInverse(pp, n, p[0]!, p[1]!) : x.fftForward(pp, n, p[0]!, p[1]!)),
-      n,
-    );
+    const x = this.bind(2, n);
+    const p = this.ptr;
+    if (inverse) x.fftInverse(this.planPtr, n, p[0]!, p[1]!);
+    else x.fftForward(this.planPtr, n, p[0]!, p[1]!);
+    this.unbind(2);
   }
 
   aformRows(a: AformRowsArgs): void {
@@ -603,139 +907,69 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     if (jEnd < jBase) return;
     const w1 = dv + 1;
     const nk = jEnd - jBase + 1;
-    const nc = Math.min(tHi, b1);
-    checkRange(c, 0, nc, 'aformRows c');
-    checkRange(phiK, jBase * m, nk * m, 'aformRows phiK');
-    checkRange(v, jBase * dv, nk * dv, 'aformRows v');
-    checkRange(phiQ, (b0 - q0) * m, (b1 - b0) * m, 'aformRows phiQ');
-    checkRange(acc, (b0 - q0) * w1, (b1 - b0) * w1, 'aformRows acc');
-    const b = this.buf;
-    if (c.buffer === b && phiK.buffer === b && v.buffer === b && phiQ.buffer === b && acc.buffer === b) {
-      this.x.aformRows(
-        c.byteOffset, tLo, tHi,
-        phiK.byteOffset + jBase * m * 8, v.byteOffset + jBase * dv * 8, jBase,
-        phiQ.byteOffset + (b0 - q0) * m * 8, acc.byteOffset + (b0 - q0) * w1 * 8,
-        b0, b1, m, dv,
-      );
-      return;
-    }
-    this.staged(
-      [
-        { a: c, off: 0, len: nc, out: false },
-        { a: phiK, off: jBase * m, len: nk * m, out: false },
-        { a: v, off: jBase * dv, len: nk * dv, out: false },
-        { a: phiQ, off: (b0 - q0) * m, len: (b1 - b0) * m, out: false },
-        { a: acc, off: (b0 - q0) * w1, len: (b1 - b0) * w1, out: true },
-      ],
-      (x, p) => x.aformRows(p[0]!, tLo, tHi, p[1]!, p[2]!, jBase, p[3]!, p[4]!, b0, b1, m, dv),
-    );
+    this.begin(K_AFORM_ROWS);
+    this.arg(0, c, 0, Math.min(tHi, b1), IN, 'aformRows c');
+    this.arg(1, phiK, jBase * m, nk * m, IN, 'aformRows phiK');
+    this.arg(2, v, jBase * dv, nk * dv, IN, 'aformRows v');
+    this.arg(3, phiQ, (b0 - q0) * m, (b1 - b0) * m, IN, 'aformRows phiQ');
+    this.arg(4, acc, (b0 - q0) * w1, (b1 - b0) * w1, INOUT, 'aformRows acc');
+    const x = this.bind(5, 0);
+    const p = this.ptr;
+    x.aformRows(p[0]!, tLo, tHi, p[1]!, p[2]!, jBase, p[3]!, p[4]!, b0, b1, m, dv);
+    this.unbind(5);
   }
 
   aformRing(a: AformRingArgs): void {
     const { c, ringK, ringV, start, len, cap, phiQ, qOff, m, dv, acc, aOff } = a;
     if (len <= 0) return;
     if (!(len <= cap && start >= 0 && start < cap)) throw new RangeError(`aformRing: need 0 <= start < cap and len <= cap (start ${start}, len ${len}, cap ${cap})`);
-    checkRange(c, 0, len, 'aformRing c');
-    checkRange(ringK, 0, cap * m, 'aformRing ringK');
-    checkRange(ringV, 0, cap * dv, 'aformRing ringV');
-    checkRange(phiQ, qOff, m, 'aformRing phiQ');
-    checkRange(acc, aOff, dv + 1, 'aformRing acc');
-    const b = this.buf;
-    if (c.buffer === b && ringK.buffer === b && ringV.buffer === b && phiQ.buffer === b && acc.buffer === b) {
-      this.x.aformRing(c.byteOffset, ringK.byteOffset, ringV.byteOffset, start, len, cap, phiQ.byteOffset + qOff * 8, acc.byteOffset + aOff * 8, m, dv);
-      return;
-    }
-    this.aformRingStaged(a);
-  }
-
-  // the staged paths of the per-token kernels sit apart: a closure in the wrapper would make every call allocate
-  // its context (the captured variables), fast path included
-  private aformRingStaged(a: AformRingArgs): void {
-    const { c, ringK, ringV, start, len, cap, phiQ, qOff, m, dv, acc, aOff } = a;
-    this.staged(
-      [
-        { a: c, off: 0, len, out: false },
-        { a: ringK, off: 0, len: cap * m, out: false },
-        { a: ringV, off: 0, len: cap * dv, out: false },
-        { a: phiQ, off: qOff, len: m, out: false },
-        { a: acc, off: aOff, len: dv + 1, out: true },
-      ],
-      (x, p) => x.aformRing(p[0]!, p[1]!, p[2]!, start, len, cap, p[3]!, p[4]!, m, dv),
-    );
+    this.begin(K_AFORM_RING);
+    this.arg(0, c, 0, len, IN, 'aformRing c');
+    this.arg(1, ringK, 0, cap * m, IN, 'aformRing ringK');
+    this.arg(2, ringV, 0, cap * dv, IN, 'aformRing ringV');
+    this.arg(3, phiQ, qOff, m, IN, 'aformRing phiQ');
+    this.arg(4, acc, aOff, dv + 1, INOUT, 'aformRing acc');
+    const x = this.bind(5, 0);
+    const p = this.ptr;
+    x.aformRing(p[0]!, p[1]!, p[2]!, start, len, cap, p[3]!, p[4]!, m, dv);
+    this.unbind(5);
   }
 
   farAbsorb(a: FarAbsorbArgs): void {
     const { far, gamma, phiK, kOff, v, vOff, m, dv } = a;
     const size = m * (dv + 1);
-    checkRange(far.sum, 0, size, 'farAbsorb far.sum');
-    checkRange(far.comp, 0, size, 'farAbsorb far.comp');
-    checkRange(phiK, kOff, m, 'farAbsorb phiK');
-    checkRange(v, vOff, dv, 'farAbsorb v');
-    const b = this.buf;
-    if (far.sum.buffer === b && far.comp.buffer === b && phiK.buffer === b && v.buffer === b) {
-      this.x.farAbsorb(far.sum.byteOffset, far.comp.byteOffset, gamma, phiK.byteOffset + kOff * 8, v.byteOffset + vOff * 8, m, dv);
-      return;
-    }
-    this.farAbsorbStaged(a);
-  }
-
-  private farAbsorbStaged(a: FarAbsorbArgs): void {
-    const { far, gamma, phiK, kOff, v, vOff, m, dv } = a;
-    const size = m * (dv + 1);
-    this.staged(
-      [
-        { a: far.sum, off: 0, len: size, out: true },
-        { a: far.comp, off: 0, len: size, out: true },
-        { a: phiK, off: kOff, len: m, out: false },
-        { a: v, off: vOff, len: dv, out: false },
-      ],
-      (x, p) => x.farAbsorb(p[0]!, p[1]!, gamma, p[2]!, p[3]!, m, dv),
-    );
+    this.begin(K_FAR_ABSORB);
+    this.arg(0, far.sum, 0, size, INOUT, 'farAbsorb far.sum');
+    this.arg(1, far.comp, 0, size, INOUT, 'farAbsorb far.comp');
+    this.arg(2, phiK, kOff, m, IN, 'farAbsorb phiK');
+    this.arg(3, v, vOff, dv, IN, 'farAbsorb v');
+    const x = this.bind(4, 0);
+    const p = this.ptr;
+    x.farAbsorb(p[0]!, p[1]!, gamma, p[2]!, p[3]!, m, dv);
+    this.unbind(4);
   }
 
   farContract(a: FarContractArgs): void {
     const { far, cFar, phiQ, qOff, m, dv, acc, aOff } = a;
-    const size = m * (dv + 1);
-    checkRange(far.sum, 0, size, 'farContract far.sum');
-    checkRange(phiQ, qOff, m, 'farContract phiQ');
-    checkRange(acc, aOff, dv + 1, 'farContract acc');
-    const b = this.buf;
-    if (far.sum.buffer === b && phiQ.buffer === b && acc.buffer === b) {
-      this.x.farContract(far.sum.byteOffset, cFar, phiQ.byteOffset + qOff * 8, m, dv, acc.byteOffset + aOff * 8);
-      return;
-    }
-    this.farContractStaged(a);
-  }
-
-  private farContractStaged(a: FarContractArgs): void {
-    const { far, cFar, phiQ, qOff, m, dv, acc, aOff } = a;
-    const size = m * (dv + 1);
-    this.staged(
-      [
-        { a: far.sum, off: 0, len: size, out: false },
-        { a: phiQ, off: qOff, len: m, out: false },
-        { a: acc, off: aOff, len: dv + 1, out: true },
-      ],
-      (x, p) => x.farContract(p[0]!, cFar, p[1]!, m, dv, p[2]!),
-    );
+    this.begin(K_FAR_CONTRACT);
+    this.arg(0, far.sum, 0, m * (dv + 1), IN, 'farContract far.sum');
+    this.arg(1, phiQ, qOff, m, IN, 'farContract phiQ');
+    this.arg(2, acc, aOff, dv + 1, INOUT, 'farContract acc');
+    const x = this.bind(3, 0);
+    const p = this.ptr;
+    x.farContract(p[0]!, cFar, p[1]!, m, dv, p[2]!);
+    this.unbind(3);
   }
 
   scaleFar(far: FarArrays, factor: number, m: number, dv: number): void {
     const size = m * (dv + 1);
-    checkRange(far.sum, 0, size, 'scaleFar far.sum');
-    checkRange(far.comp, 0, size, 'scaleFar far.comp');
-    const b = this.buf;
-    if (far.sum.buffer === b && far.comp.buffer === b) {
-      this.x.scaleFar(far.sum.byteOffset, far.comp.byteOffset, factor, size);
-      return;
-    }
-    this.staged(
-      [
-        { a: far.sum, off: 0, len: size, out: true },
-        { a: far.comp, off: 0, len: size, out: true },
-      ],
-      (x, p) => x.scaleFar(p[0]!, p[1]!, factor, size),
-    );
+    this.begin(K_SCALE_FAR);
+    this.arg(0, far.sum, 0, size, INOUT, 'scaleFar far.sum');
+    this.arg(1, far.comp, 0, size, INOUT, 'scaleFar far.comp');
+    const x = this.bind(2, 0);
+    const p = this.ptr;
+    x.scaleFar(p[0]!, p[1]!, factor, size);
+    this.unbind(2);
   }
 
   prfLogits(a: PrfLogitsArgs): number {
@@ -743,75 +977,46 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     if (n <= 0) return -Infinity;
     const mode = NORMALIZE_MODE[normalize];
     if (mode === undefined) throw new RangeError(`prfLogits: unknown normalize ${String(normalize)}`);
-    checkRange(W, 0, m * d, 'prfLogits W');
-    checkRange(xs, 0, n * d, 'prfLogits x');
-    checkRange(out, 0, n * m, 'prfLogits out');
-    const b = this.buf;
-    if (W.buffer === b && xs.buffer === b && out.buffer === b) {
-      return this.x.prfLogits(W.byteOffset, m, d, mode, xs.byteOffset, n, out.byteOffset);
-    }
-    return this.prfLogitsStaged(a, mode);
-  }
-
-  private prfLogitsStaged(a: PrfLogitsArgs, mode: number): number {
-    const { W, m, d, x: xs, n, out } = a;
-    return this.staged(
-      [
-        { a: W, off: 0, len: m * d, out: false },
-        { a: xs, off: 0, len: n * d, out: false },
-        { a: out, off: 0, len: n * m, out: true },
-      ],
-      (x, p) => x.prfLogits(p[0]!, m, d, mode, p[1]!, n, p[2]!),
-    );
+    this.begin(K_PRF_LOGITS);
+    this.arg(0, W, 0, m * d, IN, 'prfLogits W');
+    this.arg(1, xs, 0, n * d, IN, 'prfLogits x');
+    this.arg(2, out, 0, n * m, OUT, 'prfLogits out');
+    const x = this.bind(3, 0);
+    const p = this.ptr;
+    const max = x.prfLogits(p[0]!, m, d, mode, p[1]!, n, p[2]!);
+    this.unbind(3);
+    return max;
   }
 
   expRows(xs: Float64Array, n: number, m: number): void {
     if (n <= 0 || m <= 0) return;
-    checkRange(xs, 0, n * m, 'expRows x');
-    if (xs.buffer === this.buf) {
-      this.x.expRows(xs.byteOffset, n, m);
-      return;
-    }
-    this.expRowsStaged(xs, n, m);
-  }
-
-  private expRowsStaged(xs: Float64Array, n: number, m: number): void {
-    this.staged([{ a: xs, off: 0, len: n * m, out: true }], (x, p) => x.expRows(p[0]!, n, m));
+    this.begin(K_EXP_ROWS);
+    this.arg(0, xs, 0, n * m, INOUT, 'expRows x');
+    const x = this.bind(1, 0);
+    x.expRows(this.ptr[0]!, n, m);
+    this.unbind(1);
   }
 
   expShift(xs: Float64Array, len: number, shift: number): void {
     if (len <= 0) return;
-    checkRange(xs, 0, len, 'expShift x');
-    if (xs.buffer === this.buf) {
-      this.x.expShift(xs.byteOffset, len, shift);
-      return;
-    }
-    this.expShiftStaged(xs, len, shift);
-  }
-
-  private expShiftStaged(xs: Float64Array, len: number, shift: number): void {
-    this.staged([{ a: xs, off: 0, len, out: true }], (x, p) => x.expShift(p[0]!, len, shift));
+    this.begin(K_EXP_SHIFT);
+    this.arg(0, xs, 0, len, INOUT, 'expShift x');
+    const x = this.bind(1, 0);
+    x.expShift(this.ptr[0]!, len, shift);
+    this.unbind(1);
   }
 
   gemm(g: GemmArgs): void {
     const { a, aOff, b: bm, bOff, c, cOff, M, N, K, accumulate } = g;
     if (M <= 0 || N <= 0) return;
-    checkRange(a, aOff, M * K, 'gemm a');
-    checkRange(bm, bOff, N * K, 'gemm b');
-    checkRange(c, cOff, M * N, 'gemm c');
-    const buf = this.buf;
-    if (a.buffer === buf && bm.buffer === buf && c.buffer === buf) {
-      this.x.gemm(a.byteOffset + aOff * 8, bm.byteOffset + bOff * 8, c.byteOffset + cOff * 8, M, N, K, accumulate ? 1 : 0);
-      return;
-    }
-    this.staged(
-      [
-        { a, off: aOff, len: M * K, out: false },
-        { a: bm, off: bOff, len: N * K, out: false },
-        { a: c, off: cOff, len: M * N, out: true },
-      ],
-      (x, p) => x.gemm(p[0]!, p[1]!, p[2]!, M, N, K, accumulate ? 1 : 0),
-    );
+    this.begin(K_GEMM);
+    this.arg(0, a, aOff, M * K, IN, 'gemm a');
+    this.arg(1, bm, bOff, N * K, IN, 'gemm b');
+    this.arg(2, c, cOff, M * N, accumulate ? INOUT : OUT, 'gemm c');
+    const x = this.bind(3, 0);
+    const p = this.ptr;
+    x.gemm(p[0]!, p[1]!, p[2]!, M, N, K, accumulate ? 1 : 0);
+    this.unbind(3);
   }
 
   packPanels(W: Float64Array, wOff: number, N: number, K: number, out: Panels): void {
@@ -828,149 +1033,81 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     packPanelsJs(W, wOff, N, K, out);
   }
 
+  /**
+   * A model's products: panels (float64, or float32 widened exactly in the kernel: the same bits) in this memory;
+   * a and c usually outside it (the model's activations), copied through the free space, allocating nothing.
+   */
   gemmPacked(g: PackedGemmArgs): void {
     const { a, aOff, b: bp, bOff, c, cOff, M, N, K, accumulate } = g;
     if (M <= 0 || N <= 0) return;
-    checkRange(a, aOff, M * K, 'gemmPacked a');
-    checkRange(bp, bOff, packedLength(N, K), 'gemmPacked b');
-    checkRange(c, cOff, M * N, 'gemmPacked c');
+    this.begin(K_GEMM_PACKED);
+    this.arg(0, a, aOff, M * K, IN, 'gemmPacked a');
+    this.arg(1, bp, bOff, packedLength(N, K), IN, 'gemmPacked b');
+    this.arg(2, c, cOff, M * N, accumulate ? INOUT : OUT, 'gemmPacked c');
+    const x = this.bind(3, 0);
+    const p = this.ptr;
     const acc = accumulate ? 1 : 0;
-    const buf = this.buf;
-    if (bp.buffer === buf) {
-      // a and c outside this memory (a model's activations): copied through the free space above the stack,
-      // element by element, so a call allocates nothing (no views, no argument records)
-      const inA = a.buffer === buf;
-      const inC = c.buffer === buf;
-      const lenA = wasmF64Entries(M * K);
-      const need = (inA ? 0 : lenA) + (inC ? 0 : M * N);
-      if (need * 8 <= this.hi - this.lo) {
-        const heap = this.heap;
-        let pa = a.byteOffset + aOff * 8;
-        let pc = c.byteOffset + cOff * 8;
-        let at = this.lo;
-        if (!inA) {
-          pa = at;
-          copyInto(heap, at / 8, a, aOff, M * K);
-          at += lenA * 8;
-        }
-        if (!inC) {
-          pc = at;
-          if (accumulate) copyInto(heap, at / 8, c, cOff, M * N);
-          at += M * N * 8;
-        }
-        if (at > this.dirty) this.dirty = at; // f64() must zero what these copies left behind
-        const p = bp.byteOffset + bOff * bp.BYTES_PER_ELEMENT;
-        if (bp.BYTES_PER_ELEMENT === 4) {
-          if (M === 1) this.x.gemvPacked32(pa, p, pc, N, K, acc);
-          else this.x.gemmPacked32(pa, p, pc, M, N, K, acc);
-        } else if (M === 1) this.x.gemvPacked(pa, p, pc, N, K, acc);
-        else this.x.gemmPacked(pa, p, pc, M, N, K, acc);
-        if (!inC) copyInto(c, cOff, heap, pc / 8, M * N);
-        return;
-      }
-    }
-    this.gemmPackedStaged(g);
+    if (bp.BYTES_PER_ELEMENT === 4) {
+      if (M === 1) x.gemvPacked32(p[0]!, p[1]!, p[2]!, N, K, acc);
+      else x.gemmPacked32(p[0]!, p[1]!, p[2]!, M, N, K, acc);
+    } else if (M === 1) x.gemvPacked(p[0]!, p[1]!, p[2]!, N, K, acc);
+    else x.gemmPacked(p[0]!, p[1]!, p[2]!, M, N, K, acc);
+    this.unbind(3);
   }
 
+  /** One row times float32 panels of this memory in float32 arithmetic; false (nothing written) for other cases. */
   gemvF32(g: PackedGemmArgs): boolean {
     const { a, aOff, b: bp, bOff, c, cOff, M, N, K, accumulate } = g;
-    const buf = this.buf;
-    if (M !== 1 || bp.BYTES_PER_ELEMENT !== 4 || bp.buffer !== buf) return false;
+    if (M !== 1 || bp.BYTES_PER_ELEMENT !== 4 || bp.buffer !== this.buf) return false;
     if (N <= 0) return true;
-    checkRange(a, aOff, K, 'gemvF32 a');
-    checkRange(bp, bOff, packedLength(N, K), 'gemvF32 b');
-    checkRange(c, cOff, N, 'gemvF32 c');
-    const inA = a.buffer === buf;
-    const inC = c.buffer === buf;
-    const lenA = wasmF64Entries(K);
-    const lenX = wasmF64Entries(Math.ceil(K / 2)); // the float32 row
-    const need = (inA ? 0 : lenA) + (inC ? 0 : wasmF64Entries(N)) + lenX;
-    if (need * 8 > this.hi - this.lo) return false;
-    // as gemmPacked: a and c outside this memory copied through the free space above the stack; then the f32 row
-    const heap = this.heap;
-    let pa = a.byteOffset + aOff * 8;
-    let pc = c.byteOffset + cOff * 8;
-    let at = this.lo;
-    if (!inA) {
-      pa = at;
-      copyInto(heap, at / 8, a, aOff, K);
-      at += lenA * 8;
-    }
-    if (!inC) {
-      pc = at;
-      if (accumulate) copyInto(heap, at / 8, c, cOff, N);
-      at += wasmF64Entries(N) * 8;
-    }
-    const xs = at;
-    at += lenX * 8;
-    if (at > this.dirty) this.dirty = at;
-    this.x.gemvPackedF32(pa, xs, bp.byteOffset + bOff * 4, pc, N, K, accumulate ? 1 : 0);
-    if (!inC) copyInto(c, cOff, heap, pc / 8, N);
+    this.begin(K_GEMV_F32);
+    this.arg(0, a, aOff, K, IN, 'gemvF32 a');
+    this.arg(1, bp, bOff, packedLength(N, K), IN, 'gemvF32 b');
+    this.arg(2, c, cOff, N, accumulate ? INOUT : OUT, 'gemvF32 c');
+    this.space(3, Math.ceil(K / 2)); // the row rounded to float32
+    const x = this.bind(4, 0);
+    const p = this.ptr;
+    x.gemvPackedF32(p[0]!, p[3]!, p[1]!, p[2]!, N, K, accumulate ? 1 : 0);
+    this.unbind(4);
     return true;
   }
 
   swiglu(h1: Float64Array, h3: Float64Array, len: number): void {
     if (len <= 0) return;
-    checkRange(h1, 0, len, 'swiglu h1');
-    checkRange(h3, 0, len, 'swiglu h3');
-    if (h1.buffer === this.buf && h3.buffer === this.buf) {
-      this.x.swiglu(h1.byteOffset, h3.byteOffset, len);
-      return;
-    }
-    this.swigluStaged(h1, h3, len);
-  }
-
-  private swigluStaged(h1: Float64Array, h3: Float64Array, len: number): void {
-    this.staged(
-      [
-        { a: h1, off: 0, len, out: true },
-        { a: h3, off: 0, len, out: false },
-      ],
-      (x, p) => x.swiglu(p[0]!, p[1]!, len),
-    );
-  }
-
-  // apart from gemmPacked: a closure there would make every call allocate its context, even on the fast path.
-  // Panels outside this memory are copied as float64 (f32 panels widened exactly: the f64 kernels, the same bits).
-  private gemmPackedStaged(g: PackedGemmArgs): void {
-    const { a, aOff, b: bp, bOff, c, cOff, M, N, K } = g;
-    const acc = g.accumulate ? 1 : 0;
-    this.staged(
-      [
-        { a, off: aOff, len: M * K, out: false },
-        { a: bp, off: bOff, len: packedLength(N, K), out: false },
-        { a: c, off: cOff, len: M * N, out: true },
-      ],
-      (x, p) => {
-        // f32 panels stay f32 only when read in place (this memory); a throwaway instance gets float64 copies
-        if (bp.BYTES_PER_ELEMENT === 4 && bp.buffer === this.buf && x === this.x) {
-          if (M === 1) x.gemvPacked32(p[0]!, p[1]!, p[2]!, N, K, acc);
-          else x.gemmPacked32(p[0]!, p[1]!, p[2]!, M, N, K, acc);
-        } else if (M === 1) x.gemvPacked(p[0]!, p[1]!, p[2]!, N, K, acc);
-        else x.gemmPacked(p[0]!, p[1]!, p[2]!, M, N, K, acc);
-      },
-    );
+    this.begin(K_SWIGLU);
+    this.arg(0, h1, 0, len, INOUT, 'swiglu h1');
+    this.arg(1, h3, 0, len, IN, 'swiglu h3');
+    const x = this.bind(2, 0);
+    x.swiglu(this.ptr[0]!, this.ptr[1]!, len);
+    this.unbind(2);
   }
 
   spectralMac(s: SpectralMacArgs): void {
     const { Y, X, xOff, H, hOff, N } = s;
     if (N <= 0) return;
-    checkRange(Y, 0, 2 * N, 'spectralMac Y');
-    checkRange(X, xOff, 2 * N, 'spectralMac X');
-    checkRange(H, hOff, 2 * N, 'spectralMac H');
-    const b = this.buf;
-    if (Y.buffer === b && X.buffer === b && H.buffer === b) {
-      this.x.spectralMac(Y.byteOffset, X.byteOffset + xOff * 8, H.byteOffset + hOff * 8, N);
-      return;
-    }
-    this.staged(
-      [
-        { a: Y, off: 0, len: 2 * N, out: true },
-        { a: X, off: xOff, len: 2 * N, out: false },
-        { a: H, off: hOff, len: 2 * N, out: false },
-      ],
-      (x, p) => x.spectralMac(p[0]!, p[1]!, p[2]!, N),
-    );
+    this.begin(K_SPECTRAL_MAC);
+    this.arg(0, Y, 0, 2 * N, INOUT, 'spectralMac Y');
+    this.arg(1, X, xOff, 2 * N, IN, 'spectralMac X');
+    this.arg(2, H, hOff, 2 * N, IN, 'spectralMac H');
+    const x = this.bind(3, 0);
+    const p = this.ptr;
+    x.spectralMac(p[0]!, p[1]!, p[2]!, N);
+    this.unbind(3);
+  }
+
+  spectralConv(s: SpectralConvArgs): void {
+    const { Y, yOff, X, xOff, H, hOff, N, nx, P, ny, r0 } = s;
+    if (N <= 0 || ny <= 0) return;
+    if (!(Number.isInteger(nx) && nx >= 0 && Number.isInteger(P) && P >= 0 && Number.isInteger(r0))) throw new RangeError(`spectralConv: bad block counts (nx ${nx}, P ${P}, r0 ${r0})`);
+    const blk = 2 * N;
+    this.begin(K_SPECTRAL_CONV);
+    this.arg(0, Y, yOff, ny * blk, OUT, 'spectralConv Y');
+    this.arg(1, X, xOff, nx * blk, IN, 'spectralConv X');
+    this.arg(2, H, hOff, P * blk, IN, 'spectralConv H');
+    const x = this.bind(3, 0);
+    const p = this.ptr;
+    x.spectralConv(p[0]!, p[1]!, p[2]!, N, nx, P, ny, r0);
+    this.unbind(3);
   }
 
   sformChannels(a: SformChannelsArgs): void {
@@ -984,55 +1121,35 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     const { blocks, rStart, sStart } = blockRange(nb, q0, B, P);
     const nIn = blocks - sStart;
     const nOut = blocks - rStart;
-    checkRange(spectra, 0, P * blk, 'sformChannels spectra');
-    checkRange(phiKT, 0, m * nb, 'sformChannels phiKT');
-    checkRange(vT, 0, dv * nb, 'sformChannels vT');
-    checkRange(phiQT, 0, m * nq, 'sformChannels phiQT');
-    checkRange(accT, 0, (dv + 1) * nq, 'sformChannels accT');
     const fixed = (nIn + 2) * blk; // X and two blocks of tmp
     if (scratch.length < fixed + blk) {
       throw new RangeError(`sformChannels: scratch of ${scratch.length} float64 is too small (at least ${fixed + blk}; full speed ${wasmSformChannelsScratch(nb, q0, B, P)})`);
     }
-    const b = this.buf;
-    if (phiKT.buffer === b && vT.buffer === b && phiQT.buffer === b && accT.buffer === b && spectra.buffer === b && scratch.buffer === b) {
-      const plan = (this.fftPlan(N) as WasmFftPlan).ptr;
-      const X = scratch.byteOffset;
-      const tmp = X + nIn * blk * 8;
-      let Y = tmp + 2 * blk * 8;
-      let yBlocks = Math.min(nOut, Math.floor((scratch.length - fixed) / blk));
-      const mark = this.lo;
-      if (yBlocks < nOut) {
-        // lend the workspace's free space for the output spectra if it has room (the results do not depend on it)
-        const room = Math.min(nOut, Math.floor((this.hi - this.lo) / 8 / blk));
-        if (room > yBlocks) {
-          Y = this.f64(room * blk).byteOffset;
-          yBlocks = room;
-        }
+    this.begin(K_SFORM_CHANNELS);
+    this.arg(0, spectra, 0, P * blk, IN, 'sformChannels spectra');
+    this.arg(1, phiKT, 0, m * nb, IN, 'sformChannels phiKT');
+    this.arg(2, vT, 0, dv * nb, IN, 'sformChannels vT');
+    this.arg(3, phiQT, 0, m * nq, IN, 'sformChannels phiQT');
+    this.arg(4, accT, 0, (dv + 1) * nq, INOUT, 'sformChannels accT');
+    this.arg(5, scratch, 0, scratch.length, SPACE, 'sformChannels scratch'); // X, tmp, then output spectra
+    let yBlocks = Math.min(nOut, Math.floor((scratch.length - fixed) / blk));
+    let count = 6;
+    if (yBlocks < nOut) {
+      // lend free space for the rest of the output spectra if there is room (the results do not depend on it)
+      const room = Math.min(nOut, Math.floor(this.spareBytes(6, N) / 8 / blk));
+      if (room > yBlocks) {
+        this.space(6, room * blk);
+        yBlocks = room;
+        count = 7;
       }
-      try {
-        this.x.sformChannels(spectra.byteOffset, P, B, phiKT.byteOffset, vT.byteOffset, nb, q0, phiQT.byteOffset, accT.byteOffset, dv, ch0, ch1, X, Y, yBlocks, tmp, plan);
-      } finally {
-        this.lo = mark;
-      }
-      return;
     }
-    const full = wasmSformChannelsScratch(nb, q0, B, P);
-    this.staged(
-      [
-        { a: spectra, off: 0, len: P * blk, out: false },
-        { a: phiKT, off: 0, len: m * nb, out: false },
-        { a: vT, off: 0, len: dv * nb, out: false },
-        { a: phiQT, off: 0, len: m * nq, out: false },
-        { a: accT, off: 0, len: (dv + 1) * nq, out: true },
-        { a: new Float64Array(full), off: 0, len: full, out: false },
-      ],
-      (x, p, pp) => {
-        const X = p[5]!;
-        const tmp = X + nIn * blk * 8;
-        x.sformChannels(p[0]!, P, B, p[1]!, p[2]!, nb, q0, p[3]!, p[4]!, dv, ch0, ch1, X, tmp + 2 * blk * 8, nOut, tmp, pp);
-      },
-      N,
-    );
+    const x = this.bind(count, N);
+    const p = this.ptr;
+    const X = p[5]! >>> 0;
+    const tmp = X + nIn * blk * 8;
+    const Y = count === 7 ? p[6]! >>> 0 : tmp + 2 * blk * 8;
+    x.sformChannels(p[0]!, P, B, p[1]!, p[2]!, nb, q0, p[3]!, p[4]!, dv, ch0, ch1, X, Y, yBlocks, tmp, this.planPtr);
+    this.unbind(count);
   }
 
   // -------------------------------------------------------------- float32 (attention()'s dtype 'float32')
@@ -1121,24 +1238,16 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     const { c, ringK, ringV, start, len, cap, phiQ, qOff, m, dv, acc, aOff } = a;
     if (len <= 0) return;
     if (!(len <= cap && start >= 0 && start < cap)) throw new RangeError(`aformRing32: need 0 <= start < cap and len <= cap (start ${start}, len ${len}, cap ${cap})`);
-    checkRange32(c, 0, len, 'aformRing32 c');
-    checkRange32(ringK, 0, cap * m, 'aformRing32 ringK');
-    checkRange32(ringV, 0, cap * dv, 'aformRing32 ringV');
-    checkRange32(phiQ, qOff, m, 'aformRing32 phiQ');
-    checkRange(acc, aOff, dv + 1, 'aformRing32 acc');
-    const b = this.buf;
-    if (c.buffer === b && ringK.buffer === b && ringV.buffer === b && phiQ.buffer === b && acc.buffer === b) {
-      this.x.aformRing32(c.byteOffset, ringK.byteOffset, ringV.byteOffset, start, len, cap, phiQ.byteOffset + qOff * 4, acc.byteOffset + aOff * 8, m, dv);
-      return;
-    }
-    this.aformRing32Staged(a);
-  }
-
-  private aformRing32Staged(a: AformRing32Args): void {
-    const { c, ringK, ringV, start, len, cap, phiQ, qOff, m, dv, acc, aOff } = a;
-    this.staged32([c, ringK, ringV, phiQ.subarray(qOff, qOff + m), acc.subarray(aOff, aOff + dv + 1)], 0b10000, (x, p) =>
-      x.aformRing32(p[0]!, p[1]!, p[2]!, start, len, cap, p[3]!, p[4]!, m, dv),
-    );
+    this.begin(K_AFORM_RING32);
+    this.arg(0, c, 0, len, IN, 'aformRing32 c');
+    this.arg(1, ringK, 0, cap * m, IN, 'aformRing32 ringK');
+    this.arg(2, ringV, 0, cap * dv, IN, 'aformRing32 ringV');
+    this.arg(3, phiQ, qOff, m, IN, 'aformRing32 phiQ');
+    this.arg(4, acc, aOff, dv + 1, INOUT, 'aformRing32 acc');
+    const x = this.bind(5, 0);
+    const p = this.ptr;
+    x.aformRing32(p[0]!, p[1]!, p[2]!, start, len, cap, p[3]!, p[4]!, m, dv);
+    this.unbind(5);
   }
 
   aformRows32(a: AformRows32Args): void {
@@ -1150,91 +1259,30 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     if (jEnd < jBase) return;
     const w1 = dv + 1;
     const nk = jEnd - jBase + 1;
-    const nc = Math.min(tHi, b1);
-    checkRange32(c, 0, nc, 'aformRows32 c');
-    checkRange32(phiK, jBase * m, nk * m, 'aformRows32 phiK');
-    checkRange32(v, jBase * dv, nk * dv, 'aformRows32 v');
-    checkRange32(phiQ, (b0 - q0) * m, (b1 - b0) * m, 'aformRows32 phiQ');
-    checkRange(acc, (b0 - q0) * w1, (b1 - b0) * w1, 'aformRows32 acc');
-    const b = this.buf;
-    if (c.buffer === b && phiK.buffer === b && v.buffer === b && phiQ.buffer === b && acc.buffer === b) {
-      this.x.aformRows32(c.byteOffset, tLo, tHi, phiK.byteOffset + jBase * m * 4, v.byteOffset + jBase * dv * 4, jBase, phiQ.byteOffset + (b0 - q0) * m * 4, acc.byteOffset + (b0 - q0) * w1 * 8, b0, b1, m, dv);
-      return;
-    }
-    this.staged32(
-      [c.subarray(0, nc), phiK.subarray(jBase * m, (jBase + nk) * m), v.subarray(jBase * dv, (jBase + nk) * dv), phiQ.subarray((b0 - q0) * m, (b1 - q0) * m), acc.subarray((b0 - q0) * w1, (b1 - q0) * w1)],
-      0b10000,
-      (x, p) => x.aformRows32(p[0]!, tLo, tHi, p[1]!, p[2]!, jBase, p[3]!, p[4]!, b0, b1, m, dv),
-    );
+    this.begin(K_AFORM_ROWS32);
+    this.arg(0, c, 0, Math.min(tHi, b1), IN, 'aformRows32 c');
+    this.arg(1, phiK, jBase * m, nk * m, IN, 'aformRows32 phiK');
+    this.arg(2, v, jBase * dv, nk * dv, IN, 'aformRows32 v');
+    this.arg(3, phiQ, (b0 - q0) * m, (b1 - b0) * m, IN, 'aformRows32 phiQ');
+    this.arg(4, acc, (b0 - q0) * w1, (b1 - b0) * w1, INOUT, 'aformRows32 acc');
+    const x = this.bind(5, 0);
+    const p = this.ptr;
+    x.aformRows32(p[0]!, tLo, tHi, p[1]!, p[2]!, jBase, p[3]!, p[4]!, b0, b1, m, dv);
+    this.unbind(5);
   }
 
   farAbsorb32(a: FarAbsorb32Args): void {
     const { far, gamma, phiK, kOff, v, vOff, m, dv } = a;
     const size = m * (dv + 1);
-    checkRange(far.sum, 0, size, 'farAbsorb32 far.sum');
-    checkRange(far.comp, 0, size, 'farAbsorb32 far.comp');
-    checkRange32(phiK, kOff, m, 'farAbsorb32 phiK');
-    checkRange32(v, vOff, dv, 'farAbsorb32 v');
-    const b = this.buf;
-    if (far.sum.buffer === b && far.comp.buffer === b && phiK.buffer === b && v.buffer === b) {
-      this.x.farAbsorb32(far.sum.byteOffset, far.comp.byteOffset, gamma, phiK.byteOffset + kOff * 4, v.byteOffset + vOff * 4, m, dv);
-      return;
-    }
-    this.farAbsorb32Staged(a);
-  }
-
-  private farAbsorb32Staged(a: FarAbsorb32Args): void {
-    const { far, gamma, phiK, kOff, v, vOff, m, dv } = a;
-    const size = m * (dv + 1);
-    this.staged32([far.sum.subarray(0, size), far.comp.subarray(0, size), phiK.subarray(kOff, kOff + m), v.subarray(vOff, vOff + dv)], 0b11, (x, p) =>
-      x.farAbsorb32(p[0]!, p[1]!, gamma, p[2]!, p[3]!, m, dv),
-    );
-  }
-
-  /**
-   * The float32 kernels' slow path: arrays outside this memory are copied into its free space (float32 or float64
-   * as they are) and, for bit i of `outMask` set, copied back after the call. No room for the copies: the
-   * workspace's "full" error (the Decoder only passes its own views).
-   */
-  private staged32(arrays: (Float32Array | Float64Array)[], outMask: number, call: (x: Kernels, p: number[]) => void): void {
-    const mark = this.mark();
-    try {
-      const p = arrays.map((a) => {
-        if (a.buffer === this.buf) return a.byteOffset;
-        const copy = a instanceof Float32Array ? this.f32(a.length) : this.f64(a.length);
-        copy.set(a);
-        return copy.byteOffset;
-      });
-      call(this.x, p);
-      arrays.forEach((a, i) => {
-        if ((outMask >> i) & 1 && a.buffer !== this.buf) a.set(a instanceof Float32Array ? new Float32Array(this.buf, p[i]!, a.length) : new Float64Array(this.buf, p[i]!, a.length));
-      });
-    } finally {
-      this.release(mark);
-    }
-  }
-
-  spectralConv(s: SpectralConvArgs): void {
-    const { Y, yOff, X, xOff, H, hOff, N, nx, P, ny, r0 } = s;
-    if (N <= 0 || ny <= 0) return;
-    if (!(Number.isInteger(nx) && nx >= 0 && Number.isInteger(P) && P >= 0 && Number.isInteger(r0))) throw new RangeError(`spectralConv: bad block counts (nx ${nx}, P ${P}, r0 ${r0})`);
-    const blk = 2 * N;
-    checkRange(Y, yOff, ny * blk, 'spectralConv Y');
-    checkRange(X, xOff, nx * blk, 'spectralConv X');
-    checkRange(H, hOff, P * blk, 'spectralConv H');
-    const b = this.buf;
-    if (Y.buffer === b && X.buffer === b && H.buffer === b) {
-      this.x.spectralConv(Y.byteOffset + yOff * 8, X.byteOffset + xOff * 8, H.byteOffset + hOff * 8, N, nx, P, ny, r0);
-      return;
-    }
-    this.staged(
-      [
-        { a: Y, off: yOff, len: ny * blk, out: true },
-        { a: X, off: xOff, len: nx * blk, out: false },
-        { a: H, off: hOff, len: P * blk, out: false },
-      ],
-      (x, p) => x.spectralConv(p[0]!, p[1]!, p[2]!, N, nx, P, ny, r0),
-    );
+    this.begin(K_FAR_ABSORB32);
+    this.arg(0, far.sum, 0, size, INOUT, 'farAbsorb32 far.sum');
+    this.arg(1, far.comp, 0, size, INOUT, 'farAbsorb32 far.comp');
+    this.arg(2, phiK, kOff, m, IN, 'farAbsorb32 phiK');
+    this.arg(3, v, vOff, dv, IN, 'farAbsorb32 v');
+    const x = this.bind(4, 0);
+    const p = this.ptr;
+    x.farAbsorb32(p[0]!, p[1]!, gamma, p[2]!, p[3]!, m, dv);
+    this.unbind(4);
   }
 }
 

@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { JsWorkspace } from '../../src/backend/js.js';
 import { createWasmWorkspace, wasmF64Entries, wasmFftPlanEntries, wasmSupported, WASM_HEADER_BYTES } from '../../src/backend/wasm.js';
 import { WASM_BASE64, WASM_BYTES, WASM_SHA256, WASM_SOURCE_SHA256 } from '../../src/backend/wasmBinary.js';
-import type { AformRingArgs, AformRowsArgs, GemmArgs, PrfLogitsArgs, Workspace } from '../../src/backend/types.js';
+import type { AformRing32Args, AformRingArgs, AformRows32Args, AformRowsArgs, GemmArgs, PrfLogitsArgs, Workspace } from '../../src/backend/types.js';
+import { packedLength, type PackedGemmArgs } from '../../src/math/gemm.js';
 import { Rng } from '../../src/math/rng.js';
 import { sformChannelsDirect, spectralConvJs } from './reference.js';
 import { partitionKernel, sformChannelsScratch } from '../../src/math/fftconv.js';
@@ -300,8 +301,8 @@ function rowsInputs(rng: Rng, k: RowsCase) {
   };
 }
 
-function rowsArgs(ws: Workspace, k: RowsCase, d: ReturnType<typeof rowsInputs>, inMemory = true): AformRowsArgs {
-  const p = (a: Float64Array): Float64Array => (inMemory ? put(ws, a) : a.slice());
+function rowsArgs(ws: Workspace, k: RowsCase, d: ReturnType<typeof rowsInputs>, inMemory: boolean | (() => boolean) = true): AformRowsArgs {
+  const p = (a: Float64Array): Float64Array => ((typeof inMemory === 'boolean' ? inMemory : inMemory()) ? put(ws, a) : a.slice());
   return { c: p(d.c), tLo: k.tLo, tHi: k.tHi, phiK: p(d.phiK), v: p(d.v), phiQ: p(d.phiQ), q0: k.q0, b0: k.b0, b1: k.b1, m: k.m, dv: k.dv, acc: p(d.acc) };
 }
 
@@ -584,14 +585,27 @@ describe('gemm', () => {
 
 // ------------------------------------------------------------------ reproducibility and the fallback
 
-/** Run every kernel in `ws` on the same inputs; arrays in memory, or plain arrays when !inMemory. Returns all outputs. */
-function runAll(ws: Workspace, inMemory: boolean, pad: number): Float64Array[] {
+/**
+ * Where runAll puts each array: all in the workspace's memory ('memory'), all outside it ('outside', plain arrays:
+ * the copy path), or each one either way by a coin flip of `rng` (one call's arrays partly copied, partly in place).
+ */
+type Placement = 'memory' | 'outside' | Rng;
+
+/** Run every WASM kernel in `ws` on the same inputs, arrays placed as `where` says. Returns all outputs. */
+function runAll(ws: Workspace, where: Placement, pad: number): Float64Array[] {
   const rng = new Rng(12);
-  if (inMemory) ws.f64(pad); // shift every offset
-  const p = (a: Float64Array): Float64Array => (inMemory ? put(ws, a) : a.slice());
+  ws.f64(pad); // shift every offset
+  const inside = (): boolean => (where === 'memory' ? true : where === 'outside' ? false : where.nextFloat64() < 0.5);
+  const p = (a: Float64Array): Float64Array => (inside() ? put(ws, a) : a.slice());
+  const p32 = (a: Float32Array): Float32Array => {
+    if (!inside()) return a.slice();
+    const o = ws.f32(a.length);
+    o.set(a);
+    return o;
+  };
   const outs: Float64Array[] = [];
   const k: RowsCase = { nb: 130, q0: 7, b0: 9, b1: 130, tLo: 1, tHi: 100, m: 13, dv: 11, zeros: true };
-  const rows = rowsArgs(ws, k, rowsInputs(rng, k), inMemory);
+  const rows = rowsArgs(ws, k, rowsInputs(rng, k), inside);
   ws.aformRows(rows);
   outs.push(rows.acc);
   const [m, dv, cap] = [13, 11, 40];
@@ -606,9 +620,34 @@ function runAll(ws: Workspace, inMemory: boolean, pad: number): Float64Array[] {
   outs.push(far.sum, far.comp, acc);
   const prf: PrfLogitsArgs = { W: p(rand(rng, 9 * 7)), m: 9, d: 7, normalize: 'l2', x: p(rand(rng, 11 * 7)), n: 11, out: p(new Float64Array(99)) };
   outs.push(Float64Array.of(ws.prfLogits(prf)), prf.out);
+  const ex = p(rand(rng, 5 * 9, -30, 3));
+  ws.expRows!(ex, 5, 9);
+  const es = p(rand(rng, 37, -30, 3));
+  ws.expShift!(es, 37, 1.5);
+  outs.push(ex, es);
   const g: GemmArgs = { a: p(rand(rng, 21 * 300)), aOff: 0, b: p(rand(rng, 10 * 300)), bOff: 0, c: p(rand(rng, 21 * 10)), cOff: 0, M: 21, N: 10, K: 300, accumulate: true };
   ws.gemm(g);
   outs.push(g.c);
+  // packed products: float64 and float32 panels (packed in place: panels are always views), one row and four
+  const [pn, pk] = [19, 23];
+  const W = rand(rng, pn * pk).map(Math.fround);
+  const panels64 = ws.f64(packedLength(pn, pk));
+  ws.packPanels(W, 0, pn, pk, panels64);
+  const panels32 = ws.f32(packedLength(pn, pk));
+  ws.packPanels(W, 0, pn, pk, panels32);
+  for (const b of [panels64, panels32]) {
+    for (const [M, accumulate] of [[1, true], [4, false]] as const) {
+      const pg: PackedGemmArgs = { a: p(rand(rng, M * pk + 3)), aOff: 3, b, bOff: 0, c: p(rand(rng, M * pn + 2)), cOff: 1, M, N: pn, K: pk, accumulate };
+      ws.gemmPacked!(pg);
+      outs.push(pg.c);
+    }
+  }
+  const gv: PackedGemmArgs = { a: p(rand(rng, pk)), aOff: 0, b: panels32, bOff: 0, c: p(rand(rng, pn)), cOff: 0, M: 1, N: pn, K: pk, accumulate: true };
+  expect(ws.gemvF32!(gv)).toBe(true);
+  outs.push(gv.c);
+  const h1 = p(rand(rng, 29, -4, 4));
+  ws.swiglu!(h1, p(rand(rng, 29)), 29);
+  outs.push(h1);
   const N = 256;
   const x = p(rand(rng, 2 * N));
   const X = p(new Float64Array(2 * N));
@@ -629,25 +668,77 @@ function runAll(ws: Workspace, inMemory: boolean, pad: number): Float64Array[] {
   };
   ws.sformChannels(sf);
   outs.push(sf.accT);
+  // float32 kernels (the Decoder's dtype 'float32')
+  const r32: AformRing32Args = {
+    c: p32(Float32Array.from(kernelC(rng, 35, true))), ringK: p32(Float32Array.from(rand(rng, cap * m, 0, 1))), ringV: p32(Float32Array.from(rand(rng, cap * dv))), start: 30, len: 35, cap,
+    phiQ: p32(Float32Array.from(rand(rng, m + 2, 0, 1))), qOff: 2, m, dv, acc: p(rand(rng, dv + 3)), aOff: 1,
+  };
+  ws.aformRing32!(r32);
+  outs.push(r32.acc);
+  const w32 = rowsInputs(rng, k);
+  const rows32: AformRows32Args = {
+    c: p32(Float32Array.from(w32.c)), tLo: k.tLo, tHi: k.tHi, phiK: p32(Float32Array.from(w32.phiK)), v: p32(Float32Array.from(w32.v)), phiQ: p32(Float32Array.from(w32.phiQ)),
+    q0: k.q0, b0: k.b0, b1: k.b1, m: k.m, dv: k.dv, acc: p(w32.acc),
+  };
+  ws.aformRows32!(rows32);
+  outs.push(rows32.acc);
+  const far32 = { sum: p(far.sum.slice()), comp: p(far.comp.slice()) };
+  ws.farAbsorb32!({ far: far32, gamma: 0.9, phiK: r32.phiQ, kOff: 1, v: r32.ringV, vOff: 2 * dv, m, dv });
+  outs.push(far32.sum, far32.comp);
   return outs.map((o) => o.slice());
 }
 
 describe('reproducibility and the copy-in fallback', () => {
   it('two workspaces (different capacities and offsets) give bit-identical outputs', () => {
-    const a = runAll(createWasmWorkspace(1 << 16), true, 0);
-    const b = runAll(createWasmWorkspace(1 << 17), true, 13);
+    const a = runAll(createWasmWorkspace(1 << 16), 'memory', 0);
+    const b = runAll(createWasmWorkspace(1 << 17), 'memory', 13);
     a.forEach((x, i) => expect(sameBits(x, b[i]!), `output ${i}`).toBe(true));
   });
 
-  it('arrays outside the workspace memory are copied in and out with the same bits', () => {
-    const inMem = runAll(createWasmWorkspace(1 << 16), true, 2);
-    const copied = runAll(createWasmWorkspace(1 << 16), false, 0);
+  it('every kernel gives the same bits with its arrays in memory, copied, partly copied, or on a throwaway instance', () => {
+    const inMem = runAll(createWasmWorkspace(1 << 16), 'memory', 2);
+    expect(inMem.length).toBe(25);
+    const copied = runAll(createWasmWorkspace(1 << 16), 'outside', 0);
     inMem.forEach((x, i) => expect(sameBits(x, copied[i]!), `output ${i}`).toBe(true));
-    // no room left for the copies (only for the FFT plan): a throwaway instance runs the call, still the same bits
-    const tiny = createWasmWorkspace(wasmFftPlanEntries(256) + 8);
-    const viaTemp = runAll(tiny, false, 0);
+    // each array in memory or not by a coin flip: one call's arguments partly in place, partly copied
+    for (const seed of [1, 2, 3, 4, 5, 6]) {
+      const ws = createWasmWorkspace(1 << 16);
+      const mixed = runAll(ws, new Rng(seed), 1);
+      inMem.forEach((x, i) => expect(sameBits(x, mixed[i]!), `output ${i}, placement ${seed}`).toBe(true));
+    }
+    // room for the FFT plan and the panels only: every copy needs a throwaway instance, still the same bits, and
+    // the workspace's free space is untouched
+    const panels = wasmF64Entries(packedLength(19, 23)) + wasmF64Entries(Math.ceil(packedLength(19, 23) / 2));
+    const tiny = createWasmWorkspace(wasmFftPlanEntries(256) + panels + 8);
+    const viaTemp = runAll(tiny, 'outside', 0);
     inMem.forEach((x, i) => expect(sameBits(x, viaTemp[i]!), `output ${i} (temporary instance)`).toBe(true));
     expect(tiny.available).toBe(8);
+  });
+
+  it('the copies take no memory of the stack, and a call refused for a bad range leaves the next call unaffected', () => {
+    const rng = new Rng(14);
+    const ws = createWasmWorkspace(1 << 14);
+    const [m, dv, cap] = [5, 4, 8];
+    const ring: AformRingArgs = { c: rand(rng, 6), ringK: rand(rng, cap * m, 0, 1), ringV: rand(rng, cap * dv), start: 3, len: 6, cap, phiQ: rand(rng, m, 0, 1), qOff: 0, m, dv, acc: new Float64Array(dv + 1), aOff: 0 };
+    const want = new Float64Array(dv + 1);
+    js.aformRing({ ...ring, acc: want });
+    const mark = ws.mark();
+    const available = ws.available;
+    // slot 3 (phiQ) out of range: refused before anything runs, acc untouched
+    expect(() => ws.aformRing({ ...ring, phiQ: rand(rng, m - 1) })).toThrow(/aformRing phiQ: elements \[0, 5\) are outside an array of length 4/);
+    expect(Array.from(ring.acc)).toEqual(new Array(dv + 1).fill(0));
+    ws.aformRing(ring); // every array outside: copied in, acc copied back
+    expect(rowError(ring.acc, want, dv + 1)).toBeLessThanOrEqual(TOL);
+    expect(ws.mark()).toBe(mark);
+    expect(ws.available).toBe(available);
+    // the space the copies used is handed out zeroed
+    expect(ws.f64(256).every((v) => v === 0)).toBe(true);
+    // a full workspace: the output in its memory, the inputs outside; the throwaway instance's result lands in it
+    const full = createWasmWorkspace(64);
+    const accIn = full.f64(dv + 1);
+    full.f64(full.available);
+    full.aformRing({ ...ring, acc: accIn });
+    expect(sameBits(accIn, ring.acc)).toBe(true);
   });
 
   it('the fallback accepts views of another workspace', () => {
@@ -664,11 +755,11 @@ describe('reproducibility and the copy-in fallback', () => {
 
   it('results do not depend on the JS-side history of the workspace (scratch reuse, plans made before or after)', () => {
     const ws = createWasmWorkspace(1 << 16);
-    const first = runAll(ws, true, 0);
+    const first = runAll(ws, 'memory', 0);
     const mark = ws.mark();
     ws.f64(1000).fill(123);
     ws.release(mark);
-    const again = runAll(ws, true, 5);
+    const again = runAll(ws, 'memory', 5);
     first.forEach((x, i) => expect(sameBits(x, again[i]!), `output ${i}`).toBe(true));
   });
 });
