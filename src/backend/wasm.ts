@@ -30,7 +30,8 @@
 // Sizing from a declared layout (backend/layout.ts): take(layout) gives up exactly layout.bytes, the same as f64()
 // of each of its f64 arrays.
 //
-// Module-global state: only the compiled WebAssembly.Module (immutable, safe to share between workspaces).
+// Module-global state: the compiled WebAssembly.Module (immutable, safe to share between workspaces), and the
+// argument slots of the kernel call being made (slotArray ...: filled and used within one synchronous call).
 import type { Normalize } from '../core/types.js';
 import type {
   AformRing32Args,
@@ -354,6 +355,9 @@ const INOUT = 3;
 const SPACE = 0;
 /** Flag beside the mode: the array is a view of this workspace's memory (read in place). */
 const HERE = 4;
+/** What a call's slots need besides views of the memory (the workspace's `away`): copies, scratch. */
+const COPY = 1;
+const SCRATCH = 2;
 /** The most array arguments of one kernel (sformChannels: spectra, phiKT, vT, phiQT, accT, scratch, lent spectra). */
 const MAX_ARGS = 8;
 
@@ -421,8 +425,8 @@ interface WasmHost {
   readonly heap: Float64Array; // the whole memory, for copies
   readonly heap32: Float32Array;
   readonly x: Kernels;
-  /** The arguments of the kernel call being made, shared by every workspace of this memory (calls run one at a time). */
-  readonly args: CallArgs;
+  /** The views of this memory kernels were given lately (SeenViews), for every workspace of this memory. */
+  readonly views: SeenViews;
 }
 
 /** Kernel ids (arg slots are cached per kernel): begin(id). */
@@ -447,104 +451,106 @@ const K_AFORM_ROWS32 = 17;
 const K_FAR_ABSORB32 = 18;
 const KERNEL_IDS = 19;
 
-/** Array arguments of each kernel, in the order of its slots (arg(i, ...)). */
+/** Array arguments of each kernel (K_* order), in the order of its slots (arg(i, ...)). */
 const KERNEL_SLOTS = [2, 5, 5, 4, 3, 2, 3, 1, 1, 3, 3, 4, 2, 3, 3, 7, 5, 5, 4];
+/** Each kernel's first slot among all kernels' slots, side by side. */
+const SLOT_START = KERNEL_SLOTS.map((_, k) => KERNEL_SLOTS.slice(0, k).reduce((a, b) => a + b, 0));
+const ALL_SLOTS = KERNEL_SLOTS.reduce((a, b) => a + b, 0);
 /**
- * Views of this memory remembered per kernel slot: starts at 2, doubles (to at most 32) while views keep missing,
- * so a slot fed by a decoder's heads in turn (or a model's layers and heads, or its 17 weight panels) ends up
- * remembering the whole round.
+ * Views of this memory remembered per kernel slot: one at first, doubling (to at most 32) while views keep
+ * missing, so a slot fed by a decoder's heads in turn (or a model's 17 weight panels) ends up remembering the round.
  */
-const FIRST_WAYS = 2;
 const MAX_WAYS = 32;
 
 /**
- * Per kernel: the views of this memory passed to each of its slots lately, with their byte offsets and element
- * sizes. Reading .buffer and .byteOffset costs ~10 ns each (V8 does not inline them: more than a small kernel's
- * call itself), and the hot callers pass the same views in the same order every time: each way remembers which
- * way was used after it (`next`), so a repeating order (one view each time, heads in turn, layers in turn, in any
- * order) is found at the first look.
+ * The views of this memory passed to each kernel's slots lately, with their byte offsets and element sizes, in one
+ * table per memory (a few objects, however many kernels run). Reading .buffer and .byteOffset costs ~10 ns each
+ * (V8 does not inline them: more than a small kernel's call itself), and the hot callers pass the same views in
+ * the same order every time: each way remembers the way used after it (`next`), so a repeating order (one view
+ * each time, heads in turn, layers in turn, in any order) is found at the first look. Entries: kernel k's slot i,
+ * way j at start[k] + i * ways[k] + j.
  */
 interface SeenViews {
-  /** ways per slot (a power of two) */
-  ways: number;
-  /** [slot][way] */
+  /** per kernel: ways per slot (a power of two) */
+  readonly ways: Uint8Array;
+  /** per kernel: its first entry */
+  readonly start: Int32Array;
+  /** per entry: the view (null: free) */
   arrays: (Float64Array | Float32Array | null)[];
+  /** per entry: its byte offset */
   base: Float64Array;
-  bytes: Uint8Array;
-  /** [slot][way]: the way used after this one, last time */
-  next: Uint8Array;
-  /** [slot]: the way used last */
-  readonly last: Uint8Array;
-  /** [slot]: the way the next new view is remembered at (round robin: the oldest goes first) */
-  readonly fill: Uint8Array;
-  /** views of this memory not remembered, since the last doubling */
-  misses: number;
+  /** per entry: [the way used after this one last time, bytes per element] */
+  meta: Uint8Array;
+  /** per kernel slot (SLOT_START[k] + i): [the way used last, the way the next new view goes to (the oldest)] */
+  readonly cursor: Uint8Array;
+  /** per kernel: views of this memory not remembered, since its last doubling */
+  readonly misses: Int32Array;
 }
 
-/** The arrays behind arg(), bind() and unbind() (see there), owned by a host, so a call allocates nothing. */
-interface CallArgs {
-  /** per slot: the caller's array when it is not a view of this memory (else null) */
-  readonly arrays: (Float64Array | Float32Array | null)[];
-  /**
-   * per slot: first element (arrays outside this memory only), elements, mode (IN, OUT, INOUT or SPACE, | HERE),
-   * bytes per element (8 or 4)
-   */
-  readonly slots: Int32Array;
-  /**
-   * per slot: the byte pointer the kernel gets, in the memory of the kernels bind() returned; int32 (the kernels'
-   * i32 parameters: pointers at 2 GiB and above wrap to the negative values WebAssembly reads as the same u32), so
-   * a call passes small integers, never float64 values to convert; read `>>> 0` in JS
-   */
-  readonly ptr: Int32Array;
-  /** per slot, while a throwaway instance runs the call: where a view of this memory is (ptr then points at its copy) */
-  readonly home: Float64Array;
-  /** per kernel id, made on its first call */
-  readonly seen: (SeenViews | null)[];
-}
-
-function createCallArgs(): CallArgs {
+function createSeenViews(): SeenViews {
+  const start = new Int32Array(KERNEL_IDS);
+  for (let k = 0; k < KERNEL_IDS; k++) start[k] = SLOT_START[k]!;
   return {
-    arrays: new Array<Float64Array | Float32Array | null>(MAX_ARGS).fill(null),
-    slots: new Int32Array(4 * MAX_ARGS),
-    ptr: new Int32Array(MAX_ARGS),
-    home: new Float64Array(MAX_ARGS),
-    seen: new Array<SeenViews | null>(KERNEL_IDS).fill(null),
+    ways: new Uint8Array(KERNEL_IDS).fill(1),
+    start,
+    arrays: new Array<Float64Array | Float32Array | null>(ALL_SLOTS).fill(null),
+    base: new Float64Array(ALL_SLOTS),
+    meta: new Uint8Array(2 * ALL_SLOTS),
+    cursor: new Uint8Array(2 * ALL_SLOTS),
+    misses: new Int32Array(KERNEL_IDS),
   };
 }
 
-function createSeenViews(slots: number, ways: number): SeenViews {
-  return {
-    ways,
-    arrays: new Array<Float64Array | Float32Array | null>(slots * ways).fill(null),
-    base: new Float64Array(slots * ways),
-    bytes: new Uint8Array(slots * ways),
-    next: new Uint8Array(slots * ways),
-    last: new Uint8Array(slots),
-    fill: new Uint8Array(slots),
-    misses: 0,
-  };
-}
-
-/** Twice the ways for every slot of t, keeping what each remembers. */
-function widenSeenViews(t: SeenViews): void {
-  const slots = t.last.length;
-  const wider = createSeenViews(slots, 2 * t.ways);
-  for (let i = 0; i < slots; i++) {
-    for (let j = 0; j < t.ways; j++) {
-      wider.arrays[i * wider.ways + j] = t.arrays[i * t.ways + j]!;
-      wider.base[i * wider.ways + j] = t.base[i * t.ways + j]!;
-      wider.bytes[i * wider.ways + j] = t.bytes[i * t.ways + j]!;
-      wider.next[i * wider.ways + j] = t.next[i * t.ways + j]!;
+/** Twice the ways for every slot of kernel `id`, keeping what each remembers (the table laid out again). */
+function widenSeenViews(t: SeenViews, id: number): void {
+  let entries = 0;
+  for (let k = 0; k < KERNEL_IDS; k++) entries += KERNEL_SLOTS[k]! * t.ways[k]! * (k === id ? 2 : 1);
+  const arrays = new Array<Float64Array | Float32Array | null>(entries).fill(null);
+  const base = new Float64Array(entries);
+  const meta = new Uint8Array(2 * entries);
+  let at = 0;
+  for (let k = 0; k < KERNEL_IDS; k++) {
+    const ways = t.ways[k]!;
+    const wider = k === id ? 2 * ways : ways;
+    for (let i = 0; i < KERNEL_SLOTS[k]!; i++) {
+      for (let j = 0; j < ways; j++) {
+        const from = t.start[k]! + i * ways + j;
+        const to = at + i * wider + j;
+        arrays[to] = t.arrays[from]!;
+        base[to] = t.base[from]!;
+        meta[2 * to] = t.meta[2 * from]!;
+        meta[2 * to + 1] = t.meta[2 * from + 1]!;
+      }
+      if (k === id) t.cursor[2 * (SLOT_START[k]! + i) + 1] = ways; // the new ways are free
     }
+    t.start[k] = at;
+    at += KERNEL_SLOTS[k]! * wider;
   }
-  for (let i = 0; i < slots; i++) t.fill[i] = t.ways; // the new ways are free
-  t.ways = wider.ways;
-  t.arrays = wider.arrays;
-  t.base = wider.base;
-  t.bytes = wider.bytes;
-  t.next = wider.next;
-  t.misses = 0;
+  t.ways[id] = 2 * t.ways[id]!;
+  t.misses[id] = 0;
+  t.arrays = arrays;
+  t.base = base;
+  t.meta = meta;
 }
+
+// The arguments of the kernel call being made (arg(), bind(), unbind()): module scope, shared by every workspace
+// (a call runs from its first arg() to its unbind() without another kernel call in between), so a call allocates
+// nothing and a memory costs no more than its SeenViews.
+/** per slot: the caller's array when it is not a view of the memory (else null) */
+const slotArray: (Float64Array | Float32Array | null)[] = new Array<Float64Array | Float32Array | null>(MAX_ARGS).fill(null);
+/**
+ * per slot: first element (arrays outside the memory only), elements, mode (IN, OUT, INOUT or SPACE, | HERE), bytes
+ * per element (8 or 4)
+ */
+const slotInfo = new Int32Array(4 * MAX_ARGS);
+/**
+ * per slot: the byte pointer the kernel gets, in the memory of the kernels bind() returned; int32 (the kernels'
+ * i32 parameters: pointers at 2 GiB and above wrap to the negative values WebAssembly reads as the same u32), so a
+ * call passes small integers, never float64 values to convert; read `>>> 0` in JS
+ */
+const slotPtr = new Int32Array(MAX_ARGS);
+/** per slot, while a throwaway instance runs the call: where a view of the memory is (slotPtr: its copy) */
+const slotHome = new Float64Array(MAX_ARGS);
 
 /** A memory of `bytes` (whole pages) and its instance. */
 function createHost(bytes: number, what: string): WasmHost {
@@ -553,7 +559,7 @@ function createHost(bytes: number, what: string): WasmHost {
   const x = new WebAssembly.Instance(module, { env: { memory } }).exports as unknown as Kernels;
   if (x.headerBytes() !== WASM_HEADER_BYTES) throw new Error(`wasmBinary.ts is out of step with wasm.ts (header ${x.headerBytes()} != ${WASM_HEADER_BYTES})`);
   const buf = memory.buffer;
-  return { memory, buf, heap: new Float64Array(buf), heap32: new Float32Array(buf), x, args: createCallArgs() };
+  return { memory, buf, heap: new Float64Array(buf), heap32: new Float32Array(buf), x, views: createSeenViews() };
 }
 
 class WasmWorkspaceImpl implements WasmWorkspace {
@@ -570,17 +576,21 @@ class WasmWorkspaceImpl implements WasmWorkspace {
   private dirty: number; // bytes in [base, dirty) may hold old data
   private readonly plans = new Map<number, WasmFftPlan>();
   private readonly plans32 = new Map<number, number>(); // float32 plans: size -> byte offset (from the top, as plans)
-  // the host's CallArgs (one kernel call's array arguments: arg(), space(), bind(), unbind())
-  private readonly slotArray: (Float64Array | Float32Array | null)[];
-  private readonly slots: Int32Array;
-  private readonly ptr: Int32Array;
-  private readonly home: Float64Array;
-  private readonly seen: (SeenViews | null)[];
-  /** The views remembered for the kernel being described (begin()). */
-  private views: SeenViews | null = null;
+  // the call being made (module scope: see slotArray)
+  private readonly slotArray = slotArray;
+  private readonly slots = slotInfo;
+  private readonly ptr = slotPtr;
+  private readonly home = slotHome;
+  /** The views of this memory kernels were given lately (the host's). */
+  private readonly views: SeenViews;
+  /** The kernel being described (begin()): its id, its first entry, ways per slot, first slot among all kernels'. */
+  private kernel = 0;
+  private kStart = 0;
+  private kWays = 1;
+  private kSlot = 0;
   /** The FFT plan bind() placed (byte pointer). */
   private planPtr = 0;
-  /** 1 when a slot of the call being described is not a view of this memory (arg(), space()). */
+  /** What bind() has to place besides views of this memory: COPY (arrays outside it) | SCRATCH (space()), or 0. */
   private away = 0;
   /** Whether the call being made copied some slot (bindCopies). */
   private copied = false;
@@ -594,11 +604,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     this.buf = host.buf;
     this.heap = host.heap;
     this.heap32 = host.heap32;
-    this.slotArray = host.args.arrays;
-    this.slots = host.args.slots;
-    this.ptr = host.args.ptr;
-    this.home = host.args.home;
-    this.seen = host.args.seen;
+    this.views = host.views;
     this.capacity = capacity;
     this.base = base;
     this.end = end;
@@ -683,29 +689,33 @@ class WasmWorkspaceImpl implements WasmWorkspace {
   //     token allocates nothing: a model's logits) and, if written, copied back by unbind();
   //   - no room for the copies: a throwaway instance with a memory of its own runs the call (the same code, so the
   //     same results).
-  // The slots are typed arrays owned by the host (calls run one at a time), so describing and binding a call
+  // The slots are typed arrays of module scope (calls run one at a time), so describing and binding a call
   // allocates nothing; views of this memory are recognized from the host's SeenViews, without reading their buffer.
   // bind() takes no memory from the stack (copies live above `lo` only for the call): nothing to undo on a throw.
 
   /** Start describing a call of kernel `id` (K_*). */
   private begin(id: number): void {
-    this.views = this.seen[id] ?? (this.seen[id] = createSeenViews(KERNEL_SLOTS[id]!, FIRST_WAYS));
+    this.kernel = id;
+    this.kStart = this.views.start[id]!;
+    this.kWays = this.views.ways[id]!;
+    this.kSlot = SLOT_START[id]!;
     this.away = 0;
   }
 
   /** Slot i: elements [off, off + len) of `a`, used by the kernel as `mode`; the range checked here. */
   private arg(i: number, a: Float64Array | Float32Array, off: number, len: number, mode: number, what: string): void {
     if (!(off >= 0 && len >= 0 && off + len <= MAX_ELEMENT && off + len <= a.length)) checkRange(a, off, len, what);
-    const t = this.views!;
-    const w = i * t.ways;
-    const e = w + t.next[w + t.last[i]!]!;
+    const t = this.views;
+    const w = this.kStart + i * this.kWays;
+    const c = 2 * (this.kSlot + i);
+    const e = w + t.meta[2 * (w + t.cursor[c]!)]!;
     if (t.arrays[e] !== a) {
       this.argMiss(i, a, off, len, mode);
       return;
     }
-    t.last[i] = e - w;
+    t.cursor[c] = e - w;
     // a view of this memory, met in this slot lately (nothing more kept of it: its elements are at ptr[i])
-    const bytes = t.bytes[e]!;
+    const bytes = t.meta[2 * e + 1]!;
     const o = 4 * i;
     const slots = this.slots;
     slots[o + 1] = len;
@@ -715,27 +725,15 @@ class WasmWorkspaceImpl implements WasmWorkspace {
   }
 
   /**
-   * arg() for an array not at the way this slot looks first: one of its other ways, else its buffer and offset
-   * read (and a view of this memory remembered, in place of the oldest).
+   * arg() for an array not at the way this slot looks first: its buffer and offset read (as every call did before
+   * views were remembered, so a miss costs what a call cost then), and a view of this memory remembered in place of
+   * the oldest, after the last one used. Not looked for in the other ways: when more views take turns in a slot than
+   * it remembers, that search would be a cost on every call.
    */
   private argMiss(i: number, a: Float64Array | Float32Array, off: number, len: number, mode: number): void {
     const o = 4 * i;
     const slots = this.slots;
-    const t = this.views!;
-    const w = i * t.ways;
     slots[o + 1] = len;
-    for (let e = w; e < w + t.ways; e++) {
-      if (t.arrays[e] === a) {
-        // not the view that followed the last one before: learn the new order
-        t.next[w + t.last[i]!] = e - w;
-        t.last[i] = e - w;
-        const bytes = t.bytes[e]!;
-        slots[o + 2] = mode | HERE;
-        slots[o + 3] = bytes;
-        this.ptr[i] = t.base[e]! + off * bytes;
-        return;
-      }
-    }
     const bytes = a.BYTES_PER_ELEMENT;
     slots[o + 3] = bytes;
     if (a.buffer !== this.buf) {
@@ -743,21 +741,30 @@ class WasmWorkspaceImpl implements WasmWorkspace {
       this.slotArray[i] = a;
       slots[o] = off;
       slots[o + 2] = mode;
-      this.away = 1;
+      this.away |= COPY;
       return;
     }
     const base = a.byteOffset;
     slots[o + 2] = mode | HERE;
     this.ptr[i] = base + off * bytes;
-    const way = t.fill[i]!;
+    const t = this.views;
+    const ways = this.kWays;
+    const w = this.kStart + i * ways;
+    const c = 2 * (this.kSlot + i);
+    const way = t.cursor[c + 1]!;
     const e = w + way;
     t.arrays[e] = a;
     t.base[e] = base;
-    t.bytes[e] = bytes;
-    t.next[w + t.last[i]!] = way;
-    t.last[i] = way;
-    t.fill[i] = (way + 1) & (t.ways - 1);
-    if (++t.misses > 8 * t.ways && t.ways < MAX_WAYS) widenSeenViews(t);
+    t.meta[2 * e + 1] = bytes;
+    t.meta[2 * (w + t.cursor[c]!)] = way; // follows the last one used
+    t.cursor[c] = way;
+    t.cursor[c + 1] = (way + 1) & (ways - 1);
+    if (++t.misses[this.kernel]! > 8 * ways && ways < MAX_WAYS) {
+      widenSeenViews(t, this.kernel);
+      // the later slots of this call are looked for in the new layout
+      this.kStart = t.start[this.kernel]!;
+      this.kWays = t.ways[this.kernel]!;
+    }
   }
 
   /** Slot i: `entries` float64 of scratch (no array of the caller's; taken from free space like a copy). */
@@ -766,7 +773,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     this.slots[o + 1] = entries;
     this.slots[o + 2] = SPACE;
     this.slots[o + 3] = 8;
-    this.away = 1;
+    this.away |= SCRATCH;
   }
 
   /** Free bytes left once slots [0, count) are bound here (with the FFT plan of `planSize` when > 0). */
@@ -782,6 +789,19 @@ class WasmWorkspaceImpl implements WasmWorkspace {
    * kernels to call with ptr[i]. unbind(count) must follow the call.
    */
   private bind(count: number, planSize: number): Kernels {
+    if (this.away === SCRATCH && planSize === 0) {
+      // every array in place, scratch slots only: placed above the stack, nothing to copy
+      let at = this.lo;
+      for (let o = 0; o < 4 * count; o += 4) {
+        if (this.slots[o + 2] !== SPACE) continue;
+        this.ptr[o >> 2] = at;
+        at += lineBytes(this.slots[o + 1]!, 8);
+      }
+      if (at <= this.hi) {
+        if (at > this.dirty) this.dirty = at;
+        return this.x;
+      }
+    }
     if (this.away !== 0) return this.bindCopies(count, planSize);
     if (planSize > 0) this.planPtr = (this.fftPlan(planSize) as WasmFftPlan).ptr;
     return this.x;
