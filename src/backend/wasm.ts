@@ -451,6 +451,15 @@ const K_AFORM_ROWS32 = 17;
 const K_FAR_ABSORB32 = 18;
 const KERNEL_IDS = 19;
 
+/** What range errors call the arguments of the wrappers shared by a float64 kernel and its float32 twin (then the kernel). */
+const argNames = (kernel: string, args: string[]): readonly string[] => [...args.map((a) => `${kernel} ${a}`), kernel];
+const AFORM_ROWS_NAMES = argNames('aformRows', ['c', 'phiK', 'v', 'phiQ', 'acc']);
+const AFORM_ROWS32_NAMES = argNames('aformRows32', ['c', 'phiK', 'v', 'phiQ', 'acc']);
+const AFORM_RING_NAMES = argNames('aformRing', ['c', 'ringK', 'ringV', 'phiQ', 'acc']);
+const AFORM_RING32_NAMES = argNames('aformRing32', ['c', 'ringK', 'ringV', 'phiQ', 'acc']);
+const FAR_ABSORB_NAMES = argNames('farAbsorb', ['far.sum', 'far.comp', 'phiK', 'v']);
+const FAR_ABSORB32_NAMES = argNames('farAbsorb32', ['far.sum', 'far.comp', 'phiK', 'v']);
+
 /** Array arguments of each kernel (K_* order), in the order of its slots (arg(i, ...)). */
 const KERNEL_SLOTS = [2, 5, 5, 4, 3, 2, 3, 1, 1, 3, 3, 4, 2, 3, 3, 7, 5, 5, 4];
 /** Each kernel's first slot among all kernels' slots, side by side. */
@@ -919,53 +928,84 @@ class WasmWorkspaceImpl implements WasmWorkspace {
   }
 
   aformRows(a: AformRowsArgs): void {
+    this.aformRowsOf(a, K_AFORM_ROWS, AFORM_ROWS_NAMES);
+  }
+
+  /** The float32 twin (dtype 'float32': c, phiK, v, phiQ float32; acc float64): the same arguments. */
+  aformRows32(a: AformRows32Args): void {
+    this.aformRowsOf(a, K_AFORM_ROWS32, AFORM_ROWS32_NAMES);
+  }
+
+  private aformRowsOf(a: AformRowsArgs | AformRows32Args, id: number, names: readonly string[]): void {
     const { c, tLo, tHi, phiK, v, phiQ, q0, m, dv, b0, b1, acc } = a;
     if (tHi <= tLo || b1 <= b0) return;
-    if (b0 < q0 || tLo < 0) throw new RangeError(`aformRows: need q0 <= b0 and tLo >= 0 (q0 ${q0}, b0 ${b0}, tLo ${tLo})`);
+    if (b0 < q0 || tLo < 0) throw new RangeError(`${names[5]}: need q0 <= b0 and tLo >= 0 (q0 ${q0}, b0 ${b0}, tLo ${tLo})`);
     const jBase = Math.max(0, b0 - tHi + 1);
     const jEnd = b1 - 1 - tLo; // last key row read
     if (jEnd < jBase) return;
     const w1 = dv + 1;
     const nk = jEnd - jBase + 1;
-    this.begin(K_AFORM_ROWS);
-    this.arg(0, c, 0, Math.min(tHi, b1), IN, 'aformRows c');
-    this.arg(1, phiK, jBase * m, nk * m, IN, 'aformRows phiK');
-    this.arg(2, v, jBase * dv, nk * dv, IN, 'aformRows v');
-    this.arg(3, phiQ, (b0 - q0) * m, (b1 - b0) * m, IN, 'aformRows phiQ');
-    this.arg(4, acc, (b0 - q0) * w1, (b1 - b0) * w1, INOUT, 'aformRows acc');
+    this.begin(id);
+    this.arg(0, c, 0, Math.min(tHi, b1), IN, names[0]!);
+    this.arg(1, phiK, jBase * m, nk * m, IN, names[1]!);
+    this.arg(2, v, jBase * dv, nk * dv, IN, names[2]!);
+    this.arg(3, phiQ, (b0 - q0) * m, (b1 - b0) * m, IN, names[3]!);
+    this.arg(4, acc, (b0 - q0) * w1, (b1 - b0) * w1, INOUT, names[4]!);
     const x = this.bind(5, 0);
     const p = this.ptr;
-    x.aformRows(p[0]!, tLo, tHi, p[1]!, p[2]!, jBase, p[3]!, p[4]!, b0, b1, m, dv);
+    // one call site per kernel (a call site with one target reaches WebAssembly fastest): the same arguments
+    if (id === K_AFORM_ROWS) x.aformRows(p[0]!, tLo, tHi, p[1]!, p[2]!, jBase, p[3]!, p[4]!, b0, b1, m, dv);
+    else x.aformRows32(p[0]!, tLo, tHi, p[1]!, p[2]!, jBase, p[3]!, p[4]!, b0, b1, m, dv);
     this.unbind(5);
   }
 
   aformRing(a: AformRingArgs): void {
+    this.aformRingOf(a, K_AFORM_RING, AFORM_RING_NAMES);
+  }
+
+  /** The float32 twin (dtype 'float32': c, ringK, ringV, phiQ float32; acc float64): the same arguments. */
+  aformRing32(a: AformRing32Args): void {
+    this.aformRingOf(a, K_AFORM_RING32, AFORM_RING32_NAMES);
+  }
+
+  private aformRingOf(a: AformRingArgs | AformRing32Args, id: number, names: readonly string[]): void {
     const { c, ringK, ringV, start, len, cap, phiQ, qOff, m, dv, acc, aOff } = a;
     if (len <= 0) return;
-    if (!(len <= cap && start >= 0 && start < cap)) throw new RangeError(`aformRing: need 0 <= start < cap and len <= cap (start ${start}, len ${len}, cap ${cap})`);
-    this.begin(K_AFORM_RING);
-    this.arg(0, c, 0, len, IN, 'aformRing c');
-    this.arg(1, ringK, 0, cap * m, IN, 'aformRing ringK');
-    this.arg(2, ringV, 0, cap * dv, IN, 'aformRing ringV');
-    this.arg(3, phiQ, qOff, m, IN, 'aformRing phiQ');
-    this.arg(4, acc, aOff, dv + 1, INOUT, 'aformRing acc');
+    if (!(len <= cap && start >= 0 && start < cap)) throw new RangeError(`${names[5]}: need 0 <= start < cap and len <= cap (start ${start}, len ${len}, cap ${cap})`);
+    this.begin(id);
+    this.arg(0, c, 0, len, IN, names[0]!);
+    this.arg(1, ringK, 0, cap * m, IN, names[1]!);
+    this.arg(2, ringV, 0, cap * dv, IN, names[2]!);
+    this.arg(3, phiQ, qOff, m, IN, names[3]!);
+    this.arg(4, acc, aOff, dv + 1, INOUT, names[4]!);
     const x = this.bind(5, 0);
     const p = this.ptr;
-    x.aformRing(p[0]!, p[1]!, p[2]!, start, len, cap, p[3]!, p[4]!, m, dv);
+    if (id === K_AFORM_RING) x.aformRing(p[0]!, p[1]!, p[2]!, start, len, cap, p[3]!, p[4]!, m, dv);
+    else x.aformRing32(p[0]!, p[1]!, p[2]!, start, len, cap, p[3]!, p[4]!, m, dv);
     this.unbind(5);
   }
 
   farAbsorb(a: FarAbsorbArgs): void {
+    this.farAbsorbOf(a, K_FAR_ABSORB, FAR_ABSORB_NAMES);
+  }
+
+  /** The float32 twin (dtype 'float32': phiK, v float32; F float64): the same arguments. */
+  farAbsorb32(a: FarAbsorb32Args): void {
+    this.farAbsorbOf(a, K_FAR_ABSORB32, FAR_ABSORB32_NAMES);
+  }
+
+  private farAbsorbOf(a: FarAbsorbArgs | FarAbsorb32Args, id: number, names: readonly string[]): void {
     const { far, gamma, phiK, kOff, v, vOff, m, dv } = a;
     const size = m * (dv + 1);
-    this.begin(K_FAR_ABSORB);
-    this.arg(0, far.sum, 0, size, INOUT, 'farAbsorb far.sum');
-    this.arg(1, far.comp, 0, size, INOUT, 'farAbsorb far.comp');
-    this.arg(2, phiK, kOff, m, IN, 'farAbsorb phiK');
-    this.arg(3, v, vOff, dv, IN, 'farAbsorb v');
+    this.begin(id);
+    this.arg(0, far.sum, 0, size, INOUT, names[0]!);
+    this.arg(1, far.comp, 0, size, INOUT, names[1]!);
+    this.arg(2, phiK, kOff, m, IN, names[2]!);
+    this.arg(3, v, vOff, dv, IN, names[3]!);
     const x = this.bind(4, 0);
     const p = this.ptr;
-    x.farAbsorb(p[0]!, p[1]!, gamma, p[2]!, p[3]!, m, dv);
+    if (id === K_FAR_ABSORB) x.farAbsorb(p[0]!, p[1]!, gamma, p[2]!, p[3]!, m, dv);
+    else x.farAbsorb32(p[0]!, p[1]!, gamma, p[2]!, p[3]!, m, dv);
     this.unbind(4);
   }
 
@@ -1250,59 +1290,6 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     if (out.buffer !== this.buf || (input !== null && input.buffer !== this.buf)) throw new RangeError('fft32: arrays must be views of this workspace');
     if (inverse) this.x.fft32Inverse(plan, size, out.byteOffset);
     else this.x.fft32Forward(plan, size, out.byteOffset, input!.byteOffset, half ? 1 : 0);
-  }
-
-  // -------------------------------------------------------------- float32 kernels (the Decoder's dtype 'float32')
-
-  aformRing32(a: AformRing32Args): void {
-    const { c, ringK, ringV, start, len, cap, phiQ, qOff, m, dv, acc, aOff } = a;
-    if (len <= 0) return;
-    if (!(len <= cap && start >= 0 && start < cap)) throw new RangeError(`aformRing32: need 0 <= start < cap and len <= cap (start ${start}, len ${len}, cap ${cap})`);
-    this.begin(K_AFORM_RING32);
-    this.arg(0, c, 0, len, IN, 'aformRing32 c');
-    this.arg(1, ringK, 0, cap * m, IN, 'aformRing32 ringK');
-    this.arg(2, ringV, 0, cap * dv, IN, 'aformRing32 ringV');
-    this.arg(3, phiQ, qOff, m, IN, 'aformRing32 phiQ');
-    this.arg(4, acc, aOff, dv + 1, INOUT, 'aformRing32 acc');
-    const x = this.bind(5, 0);
-    const p = this.ptr;
-    x.aformRing32(p[0]!, p[1]!, p[2]!, start, len, cap, p[3]!, p[4]!, m, dv);
-    this.unbind(5);
-  }
-
-  aformRows32(a: AformRows32Args): void {
-    const { c, tLo, tHi, phiK, v, phiQ, q0, m, dv, b0, b1, acc } = a;
-    if (tHi <= tLo || b1 <= b0) return;
-    if (b0 < q0 || tLo < 0) throw new RangeError(`aformRows32: need q0 <= b0 and tLo >= 0 (q0 ${q0}, b0 ${b0}, tLo ${tLo})`);
-    const jBase = Math.max(0, b0 - tHi + 1);
-    const jEnd = b1 - 1 - tLo; // last key row read
-    if (jEnd < jBase) return;
-    const w1 = dv + 1;
-    const nk = jEnd - jBase + 1;
-    this.begin(K_AFORM_ROWS32);
-    this.arg(0, c, 0, Math.min(tHi, b1), IN, 'aformRows32 c');
-    this.arg(1, phiK, jBase * m, nk * m, IN, 'aformRows32 phiK');
-    this.arg(2, v, jBase * dv, nk * dv, IN, 'aformRows32 v');
-    this.arg(3, phiQ, (b0 - q0) * m, (b1 - b0) * m, IN, 'aformRows32 phiQ');
-    this.arg(4, acc, (b0 - q0) * w1, (b1 - b0) * w1, INOUT, 'aformRows32 acc');
-    const x = this.bind(5, 0);
-    const p = this.ptr;
-    x.aformRows32(p[0]!, tLo, tHi, p[1]!, p[2]!, jBase, p[3]!, p[4]!, b0, b1, m, dv);
-    this.unbind(5);
-  }
-
-  farAbsorb32(a: FarAbsorb32Args): void {
-    const { far, gamma, phiK, kOff, v, vOff, m, dv } = a;
-    const size = m * (dv + 1);
-    this.begin(K_FAR_ABSORB32);
-    this.arg(0, far.sum, 0, size, INOUT, 'farAbsorb32 far.sum');
-    this.arg(1, far.comp, 0, size, INOUT, 'farAbsorb32 far.comp');
-    this.arg(2, phiK, kOff, m, IN, 'farAbsorb32 phiK');
-    this.arg(3, v, vOff, dv, IN, 'farAbsorb32 v');
-    const x = this.bind(4, 0);
-    const p = this.ptr;
-    x.farAbsorb32(p[0]!, p[1]!, gamma, p[2]!, p[3]!, m, dv);
-    this.unbind(4);
   }
 }
 
