@@ -16,8 +16,9 @@
 // window loop ran 5-14% slower so (measured side by side).
 //
 // Kernels pass byte offsets when an array is a view of this workspace's memory; any other array is copied into
-// scratch and back (correct and slow: never the engine's hot paths). When the workspace has no room for the
-// copies, a throwaway instance with a memory of its own runs the call (same code, same results).
+// scratch and back (the model's logits row and chunk rows; never the engine's hot paths). When the workspace has no
+// room for the copies, a throwaway instance with a memory of its own runs the call (same code, same results). Each
+// wrapper describes its kernel's arrays once for both paths (arg(), bind(), unbind(): "kernel arguments" below).
 //
 // Sizing a workspace (capacity in float64 entries; the memory is WASM_HEADER_BYTES + 8 capacity, rounded up to
 // 64 KiB pages):
