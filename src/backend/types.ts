@@ -12,7 +12,7 @@ import type { Panels, PackedGemmArgs } from '../math/gemm.js';
 import type { SformChannels32Args } from '../math/fftconv32.js';
 import type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs } from '../math/kernelArgs.js';
 import type { Layout, LayoutViews } from './layout.js';
-import type { AformRing32Args, AformRows32Args, FarAbsorb32Args } from '../math/kernelArgs32.js';
+import type { AformRing32Args, AformRows32Args, FarAbsorb32Args } from '../math/kernelArgs.js';
 
 export type { SformChannelsArgs, SformChannels32Args };
 export type { AformRingArgs, AformRowsArgs, FarAbsorbArgs, FarArrays, FarContractArgs, GemmArgs, PrfLogitsArgs, SpectralMacArgs };
@@ -84,7 +84,7 @@ export interface Workspace {
   sformChannels32(a: SformChannels32Args): void;
   /** out: [cols, rows] float32 = transpose of x: [rows, cols] float64, rounded to nearest (math/fftconv32.ts transpose32). */
   transpose32(x: Float64Array, rows: number, cols: number, out: Float32Array): void;
-  // -- float32 window kernels of the Decoder's dtype 'float32' (src/math/kernelArgs32.ts)
+  // -- float32 window kernels of the Decoder's dtype 'float32' (src/math/kernelArgs.ts, Rows = Float32Array)
   aformRing32(a: AformRing32Args): void;
   aformRows32(a: AformRows32Args): void;
   farAbsorb32(a: FarAbsorb32Args): void;

@@ -9,6 +9,7 @@ export {
   parseSnapshot,
   checkDecodeOptions,
   readHeader,
+  frameSnapshot,
   crc32,
   SNAPSHOT_MAGIC,
   SNAPSHOT_HEADER_BYTES,

@@ -174,6 +174,11 @@ export function encodeState(config: ResolvedConfig, s: DecoderState): Uint8Array
   };
   const payload = msgpack().packr.pack(payloadObject);
   if (payload.length > 0xffffffff) throw new SnapshotError('inconsistent', `state too large for snapshot format version ${SNAPSHOT_FORMAT_VERSION} (${payload.length} payload bytes > 4 GiB, the header's 32-bit length)`);
+  return frameSnapshot(payload);
+}
+
+/** A snapshot's bytes around a msgpack payload (< 4 GiB): magic, format version, payload length, CRC-32, payload. */
+export function frameSnapshot(payload: Uint8Array): Uint8Array {
   const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + payload.length);
   out.set(SNAPSHOT_MAGIC, 0);
   const view = new DataView(out.buffer);

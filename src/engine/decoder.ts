@@ -19,7 +19,7 @@ import { attendBuffer32, planPass32 } from './nearfield32.js';
 import { deterministicFeatures, exp2, powerOfTwoAbove, queryFeatures, type PrfLogitsKernel } from '../math/features.js';
 import { kernelMaxLog, shiftKernel, type CausalKernel, type ShiftedKernel } from '../math/kernel.js';
 import type { AformRingArgs, FarAbsorbArgs, FarArrays, FarContractArgs, PrfLogitsArgs } from '../math/kernelArgs.js';
-import type { AformRing32Args, FarAbsorb32Args } from '../math/kernelArgs32.js';
+import type { AformRing32Args, FarAbsorb32Args } from '../math/kernelArgs.js';
 import { checkDtypeOption, type DType } from './dtype.js';
 import { Arena, checkArenaOption, checkBackendOption, OwnedMemory, resolveBackend, type BackendName, type BackendOption, type Region, type Workspace } from '../backend/index.js';
 import { declare, type ArrayDecl, type Layout, type LayoutViews } from '../backend/layout.js';
@@ -751,23 +751,13 @@ export class DecoderCore {
         this.keyFeaturesRunning(h, x, L, bufK.subarray(R * m));
         copyHead(vv, hIdx, bufV, 0, L, R);
         this.scaleValuesRunning(h, bufV.subarray(R * dv), L);
-        // buffer = [ring oldest-first | chunk]
-        for (let i = 0; i < R; i++) {
-          const slot = (h.start + i) % h.cap;
-          bufK.set(h.ringK.subarray(slot * m, slot * m + m), i * m);
-          bufV.set(h.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
-        }
+        ringIntoBuffer(h, bufK, bufV, m, dv);
         copyHead(qv, hIdx, x);
         this.queryFeaturesInto(x, L, phiQ);
         const pass = { kernel: h.kernel, partitions: h.partitions, method: this.method, block: 0, phiK: bufK, v: bufV, phiQ, q0: R, nb, m, dv, far: h.far, acc };
         this.lastStats.push(attendBuffer(pass, plans[hIdx]!, ws));
         finalizeRows(acc, L, dv, out, hIdx * L * dv, exp2(h.valueExp));
-        // the ring keeps the last min(K, nb) rows, linearized from slot 0
-        const keep = Math.min(h.K, nb);
-        h.ringK.set(bufK.subarray((nb - keep) * m, nb * m), 0);
-        h.ringV.set(bufV.subarray((nb - keep) * dv, nb * dv), 0);
-        h.start = 0;
-        h.len = keep;
+        bufferIntoRing(h, bufK, bufV, nb, m, dv);
         ws.release(mark);
       }
       this.pos += L;
@@ -843,12 +833,7 @@ export class DecoderCore {
         copyHead(vv, hIdx, x);
         this.scaleValuesRunning(h, x, L);
         bufV.set(x.subarray(0, L * dv), R * dv);
-        // buffer = [ring oldest-first | chunk]
-        for (let i = 0; i < R; i++) {
-          const slot = (h.start + i) % h.cap;
-          bufK.set(h.ringK.subarray(slot * m, slot * m + m), i * m);
-          bufV.set(h.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
-        }
+        ringIntoBuffer(h, bufK, bufV, m, dv);
         copyHead(qv, hIdx, x);
         this.queryFeaturesInto(x, L, phiQ);
         if (fft) {
@@ -865,12 +850,7 @@ export class DecoderCore {
           this.lastStats.push({ method: 'direct', block: 0, repairedRows: 0 });
         }
         finalizeRows(acc, L, dv, out, hIdx * L * dv, exp2(h.valueExp));
-        // the ring keeps the last min(K, nb) rows, linearized from slot 0
-        const keep = Math.min(h.K, nb);
-        h.ringK.set(bufK.subarray((nb - keep) * m, nb * m), 0);
-        h.ringV.set(bufV.subarray((nb - keep) * dv, nb * dv), 0);
-        h.start = 0;
-        h.len = keep;
+        bufferIntoRing(h, bufK, bufV, nb, m, dv);
         ws.release(mark);
       }
       this.pos += L;
@@ -915,6 +895,24 @@ function expAbove(best: number): number | null {
   let exp = Math.ceil(best / LN2);
   if (exp * LN2 < best) exp++;
   return exp;
+}
+
+/** A chunk's buffer rows [0, h.len) = the ring, oldest first (bufK: [nb, m], bufV: [nb, dv], the ring's dtype). */
+function ringIntoBuffer(h: Head, bufK: Float64Array | Float32Array, bufV: Float64Array | Float32Array, m: number, dv: number): void {
+  for (let i = 0; i < h.len; i++) {
+    const slot = (h.start + i) % h.cap;
+    bufK.set(h.ringK.subarray(slot * m, slot * m + m), i * m);
+    bufV.set(h.ringV.subarray(slot * dv, slot * dv + dv), i * dv);
+  }
+}
+
+/** After a chunk: the ring keeps the buffer's last min(K, nb) rows, linearized from slot 0. */
+function bufferIntoRing(h: Head, bufK: Float64Array | Float32Array, bufV: Float64Array | Float32Array, nb: number, m: number, dv: number): void {
+  const keep = Math.min(h.K, nb);
+  h.ringK.set(bufK.subarray((nb - keep) * m, nb * m), 0);
+  h.ringV.set(bufV.subarray((nb - keep) * dv, nb * dv), 0);
+  h.start = 0;
+  h.len = keep;
 }
 
 /** max of a[off, off + n) (-Infinity when empty), as the PRF logits kernel reports it for one row */

@@ -5,7 +5,7 @@ import type { AformRowsArgs, FarAbsorbArgs, FarContractArgs } from '../math/kern
 import type { FarState } from '../math/farfield.js';
 import { blockRange, partitionKernel, sformChannelsScratch, sformRows, transpose, type ChannelSplit, type KernelPartitions } from '../math/fftconv.js';
 import type { ShiftedKernel } from '../math/kernel.js';
-import { chooseNear, bestFft, COSTS, HEAD_LAGS } from './costModel.js';
+import { chooseNear, bestFft, COSTS, HEAD_LAGS, type CostConstants } from './costModel.js';
 import type { BackendName } from '../backend/types.js';
 import { fftPlanEntries } from '../backend/index.js';
 import { declare, layoutFloats, type Layout } from '../backend/layout.js';
@@ -103,19 +103,27 @@ export interface PassPlan {
   planFloats: number;
 }
 
+/**
+ * The near-field method and FFT block (0: direct) for a pass over rows [q0, nb) with lags [0, min(K, nb)) under the
+ * cost constants `cost`, honouring a forced method or block. Pure; planPass and planPass32 size its scratch.
+ */
+export function chooseBlock(K: number, method: MethodOption, block: number, q0: number, nb: number, m: number, dv: number, cost: CostConstants): number {
+  const Keff = Math.min(K, nb); // lags >= nb are never seen in this buffer
+  if (method === 'direct') return 0;
+  let choice = chooseNear(q0, nb, Keff, m, dv, cost);
+  if (method === 'fft' && choice.method !== 'fft') {
+    if (Keff <= HEAD_LAGS) return 0;
+    choice = bestFft(q0, nb, HEAD_LAGS, Keff, m, dv, cost);
+  }
+  if (choice.method !== 'fft') return 0;
+  return block > 0 ? block : choice.block;
+}
+
 /** Decide method and block for a pass over rows [q0, nb) with lags [0, min(K, nb)). Pure. */
 export function planPass(K: number, method: MethodOption, block: number, q0: number, nb: number, m: number, dv: number, backend: BackendName = 'js'): PassPlan {
-  const cost = COSTS[backend];
-  const Keff = Math.min(K, nb); // lags >= nb are never seen in this buffer
-  let choice = chooseNear(q0, nb, Keff, m, dv, cost);
-  if (method === 'direct') choice = { method: 'direct', block: 0, predictedSeconds: 0 };
-  else if (method === 'fft' && choice.method !== 'fft') {
-    choice = Keff > HEAD_LAGS ? bestFft(q0, nb, HEAD_LAGS, Keff, m, dv, cost) : { method: 'direct', block: 0, predictedSeconds: 0 };
-  }
-  if (block > 0 && choice.method === 'fft') choice = { ...choice, block };
-  if (choice.method === 'direct') return { method: 'direct', block: 0, scratch: 0, planFloats: 0 };
-  const B = choice.block;
-  return { method: 'fft', block: B, scratch: layoutFloats(passLayout(q0, nb, Keff, m, dv, B)), planFloats: fftPlanEntries(backend, 2 * B) };
+  const B = chooseBlock(K, method, block, q0, nb, m, dv, COSTS[backend]);
+  if (B === 0) return { method: 'direct', block: 0, scratch: 0, planFloats: 0 };
+  return { method: 'fft', block: B, scratch: layoutFloats(passLayout(q0, nb, Math.min(K, nb), m, dv, B)), planFloats: fftPlanEntries(backend, 2 * B) };
 }
 
 /**

@@ -8,8 +8,8 @@ import type { AformRowsArgs } from '../math/kernelArgs.js';
 import { channelCut32, sformChannels32Scratch, sformErrors32 } from '../math/fftconv32.js';
 import { wasmFft32PlanEntries } from '../backend/wasm.js';
 import { declare, layoutFloats } from '../backend/layout.js';
-import { bestFft, chooseNear, COSTS32, HEAD_LAGS } from './costModel.js';
-import { attendBuffer, farRows, type BufferPass, type MethodOption, type PassPlan, type PassStats } from './nearfield.js';
+import { COSTS32 } from './costModel.js';
+import { attendBuffer, chooseBlock, farRows, type BufferPass, type MethodOption, type PassPlan, type PassStats } from './nearfield.js';
 
 /**
  * Rows whose estimated error exceeds this fraction of the value scale (the mean |v| of the buffer, the normwise
@@ -21,16 +21,9 @@ export const REPAIR_TOLERANCE_32 = 5e-5;
 
 /** planPass (nearfield.ts) with the float32 cost constants and scratch. Pure. */
 export function planPass32(K: number, method: MethodOption, block: number, q0: number, nb: number, m: number, dv: number, backend: BackendName = 'js'): PassPlan {
-  const cost = COSTS32[backend];
+  const B = chooseBlock(K, method, block, q0, nb, m, dv, COSTS32[backend]);
+  if (B === 0) return { method: 'direct', block: 0, scratch: 0, planFloats: 0 };
   const Keff = Math.min(K, nb);
-  let choice = chooseNear(q0, nb, Keff, m, dv, cost);
-  if (method === 'direct') choice = { method: 'direct', block: 0, predictedSeconds: 0 };
-  else if (method === 'fft' && choice.method !== 'fft') {
-    choice = Keff > HEAD_LAGS ? bestFft(q0, nb, HEAD_LAGS, Keff, m, dv, cost) : { method: 'direct', block: 0, predictedSeconds: 0 };
-  }
-  if (block > 0 && choice.method === 'fft') choice = { ...choice, block };
-  if (choice.method === 'direct') return { method: 'direct', block: 0, scratch: 0, planFloats: 0 };
-  const B = choice.block;
   const N = 2 * B;
   const rows = nb - q0;
   const P = Math.ceil(Keff / B);

@@ -4,7 +4,7 @@
 // compute in float32 (f32x4), so the two backends agree to the float32 contract, not bit for bit.
 // Separate functions from aform.ts / farfield.ts (not one function over both array types): a call site that sees
 // one array type stays monomorphic, so the float64 paths keep their speed.
-import type { AformRing32Args, AformRows32Args, FarAbsorb32Args } from './kernelArgs32.js';
+import type { AformRing32Args, AformRows32Args, FarAbsorb32Args } from './kernelArgs.js';
 
 /** One query against a ring of float32 rows (math/aform.ts aformRing over float32 arrays). acc: [dv + 1] at aOff. */
 export function aformRing32(args: AformRing32Args): void {

@@ -3,14 +3,21 @@
 // keep one record each and refill its fields, so a call allocates nothing.
 import type { Normalize } from '../core/types.js';
 
+/**
+ * The element type of a kernel's rows: Float64Array, or Float32Array for the float32 twins (dtype 'float32': key
+ * features, values, queries and the kernel table float32; accumulators and the far-field state F stay float64, so
+ * long streams do not drift).
+ */
+export type Rows = Float64Array | Float32Array;
+
 /** acc[b - q0] += sum_{t in [tLo, tHi), t <= b} c[t] (phiQ[b - q0] . phiK[b - t]) [v[b - t]; 1] for rows b in [b0, b1). */
-export interface AformRowsArgs {
-  c: Float64Array; // [>= tHi] kernel c(t)
+export interface AformRowsArgs<R extends Rows = Float64Array> {
+  c: R; // [>= tHi] kernel c(t)
   tLo: number;
   tHi: number;
-  phiK: Float64Array; // [nb, m] buffer keys
-  v: Float64Array; // [nb, dv]
-  phiQ: Float64Array; // [nb - q0, m]
+  phiK: R; // [nb, m] buffer keys
+  v: R; // [nb, dv]
+  phiQ: R; // [nb - q0, m]
   q0: number;
   b0: number;
   b1: number;
@@ -20,14 +27,14 @@ export interface AformRowsArgs {
 }
 
 /** One query against a ring of the last `len` keys (newest lag 0), slots oldest-first from `start`, wrapping at `cap`. */
-export interface AformRingArgs {
-  c: Float64Array; // [>= len]
-  ringK: Float64Array; // [cap, m]
-  ringV: Float64Array; // [cap, dv]
+export interface AformRingArgs<R extends Rows = Float64Array> {
+  c: R; // [>= len]
+  ringK: R; // [cap, m]
+  ringV: R; // [cap, dv]
   start: number;
   len: number;
   cap: number;
-  phiQ: Float64Array; // row at qOff, [m]
+  phiQ: R; // row at qOff, [m]
   qOff: number;
   m: number;
   dv: number;
@@ -41,17 +48,22 @@ export interface FarArrays {
   comp: Float64Array;
 }
 
-/** F <- gamma (F + phiK_row [v_row; 1]^T), compensated. */
-export interface FarAbsorbArgs {
+/** F <- gamma (F + phiK_row [v_row; 1]^T), compensated (F float64 for either row type). */
+export interface FarAbsorbArgs<R extends Rows = Float64Array> {
   far: FarArrays;
   gamma: number;
-  phiK: Float64Array;
+  phiK: R;
   kOff: number;
-  v: Float64Array;
+  v: R;
   vOff: number;
   m: number;
   dv: number;
 }
+
+/** The float32 twins' records. */
+export type AformRows32Args = AformRowsArgs<Float32Array>;
+export type AformRing32Args = AformRingArgs<Float32Array>;
+export type FarAbsorb32Args = FarAbsorbArgs<Float32Array>;
 
 /** acc[aOff..aOff+dv] += cFar * phiQ_row^T F. */
 export interface FarContractArgs {

@@ -12,10 +12,10 @@ import { MAX_POSITION } from '../../src/core/limits.js';
 import type { AttentionConfig, FeatureSpec, Tail } from '../../src/engine/config.js';
 import type { DecoderState } from '../../src/engine/decoder.js';
 import {
-  crc32,
   decodeSnapshot,
   encodeSnapshot,
   encodeState,
+  frameSnapshot,
   inspectSnapshot,
   loadSnapshot,
   saveSnapshot,
@@ -27,6 +27,7 @@ import {
 } from '../../src/codec/index.js';
 import { Rng } from '../../src/math/rng.js';
 import { makeCalls, runCalls, toHex } from './streams.js';
+import { snapshotRefusal } from './refusal.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -147,26 +148,6 @@ describe('snapshot: bit-identical continuation', () => {
 // ---------------------------------------------------------------------------------------------------
 
 /** header + payload with a correct CRC (to reach the structural validator with hostile payloads). */
-function wrap(payload: Uint8Array, declared = payload.length): Uint8Array {
-  const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + payload.length);
-  out.set(SNAPSHOT_MAGIC, 0);
-  const view = new DataView(out.buffer);
-  view.setUint16(8, SNAPSHOT_FORMAT_VERSION, true);
-  view.setUint32(10, declared, true);
-  view.setUint32(14, crc32(payload), true);
-  out.set(payload, SNAPSHOT_HEADER_BYTES);
-  return out;
-}
-
-function refusal(bytes: Uint8Array): SnapshotError {
-  try {
-    decodeSnapshot(bytes);
-  } catch (e) {
-    if (e instanceof SnapshotError) return e;
-    throw new Error(`expected a SnapshotError, got ${String(e)}`);
-  }
-  throw new Error('expected a SnapshotError, but the bytes were accepted');
-}
 
 function cloneState(s: DecoderState): DecoderState {
   return {
@@ -196,7 +177,7 @@ describe('snapshot: hostile bytes are refused with a SnapshotError, quickly', ()
     let count = 0;
     const codes = new Map<string, number>();
     const expectRefused = (bytes: Uint8Array, code?: string) => {
-      const e = refusal(bytes);
+      const e = snapshotRefusal(bytes);
       if (code !== undefined) expect(e.code, e.message).toBe(code);
       expect(e.message.length).toBeGreaterThan(10);
       codes.set(e.code, (codes.get(e.code) ?? 0) + 1);
@@ -220,7 +201,7 @@ describe('snapshot: hostile bytes are refused with a SnapshotError, quickly', ()
       const hits = 1 + (rng.nextUint32() % 4);
       for (let j = 0; j < hits; j++) payload[rng.nextUint32() % payload.length] = rng.nextUint32() & 0xff;
       try {
-        decodeSnapshot(wrap(payload));
+        decodeSnapshot(frameSnapshot(payload));
         accepted++;
       } catch (e) {
         expect(e).toBeInstanceOf(SnapshotError);
@@ -243,7 +224,7 @@ describe('snapshot: hostile bytes are refused with a SnapshotError, quickly', ()
       const b = new Uint8Array(len);
       for (let j = 0; j < len; j++) b[j] = rng.nextUint32() & 0xff;
       expectRefused(b);
-      expectRefused(wrap(b));
+      expectRefused(frameSnapshot(b));
     }
     // oversized declared lengths: in the header, and inside msgpack (array32, map32, bin32, str32 of 4 GiB)
     for (const declared of [snap.length, snap.length - SNAPSHOT_HEADER_BYTES + 1, 0x7fffffff, 0xffffffff]) {
@@ -252,8 +233,8 @@ describe('snapshot: hostile bytes are refused with a SnapshotError, quickly', ()
       expectRefused(b, declared > snap.length - SNAPSHOT_HEADER_BYTES ? 'truncated' : undefined);
     }
     for (const prefix of [[0xdd], [0xdf], [0xc6], [0xdb], [0xc9], [0x81, 0xa5, 0x73, 0x74, 0x61, 0x74, 0x65, 0xdd], [0x93, 0xc6]]) {
-      expectRefused(wrap(Uint8Array.from([...prefix, 0xff, 0xff, 0xff, 0xff, 1, 2, 3])));
-      expectRefused(wrap(Uint8Array.from([...prefix, 0x7f, 0xff, 0xff, 0xf0])));
+      expectRefused(frameSnapshot(Uint8Array.from([...prefix, 0xff, 0xff, 0xff, 0xff, 1, 2, 3])));
+      expectRefused(frameSnapshot(Uint8Array.from([...prefix, 0x7f, 0xff, 0xff, 0xf0])));
     }
     // version and magic
     const v3 = snap.slice();
@@ -262,7 +243,7 @@ describe('snapshot: hostile bytes are refused with a SnapshotError, quickly', ()
     expectRefused(new TextEncoder().encode('{"not": "a snapshot"}'), 'not-a-snapshot');
     // prototype-polluting keys: {"__proto__": {"polluted": true}} and {"constructor": ...}
     const proto = Uint8Array.from([0x81, 0xa9, ...new TextEncoder().encode('__proto__'), 0x81, 0xa8, ...new TextEncoder().encode('polluted'), 0xc3]);
-    expectRefused(wrap(proto), 'inconsistent');
+    expectRefused(frameSnapshot(proto), 'inconsistent');
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
 
     // a valid snapshot of another config whose state was doctored: the state of OTHER under SMALL's config

@@ -7,7 +7,8 @@ import ndarray, { type NdArray } from 'ndarray';
 import { Packr, Unpackr } from 'msgpackr';
 import { ConfigError, Decoder, SnapshotError, StateError } from '../../src/index.js';
 import type { AttentionConfig, Tail } from '../../src/engine/config.js';
-import { crc32, decodeSnapshot, inspectSnapshot, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_HEADER_BYTES, SNAPSHOT_MAGIC } from '../../src/codec/index.js';
+import { decodeSnapshot, frameSnapshot, inspectSnapshot, SNAPSHOT_HEADER_BYTES } from '../../src/codec/index.js';
+import { snapshotRefusal } from '../codec/refusal.js';
 import { Rng } from '../../src/math/rng.js';
 import { maxRowError, randomTensor, sliceRows as rows } from '../helpers.js';
 
@@ -299,25 +300,7 @@ describe("Decoder dtype: options and snapshots", () => {
   function edited(snap: Uint8Array, edit: (root: Map<string, unknown>) => void): Uint8Array {
     const root = new Unpackr({ mapsAsObjects: false, useRecords: false }).unpack(snap.subarray(SNAPSHOT_HEADER_BYTES)) as Map<string, unknown>;
     edit(root);
-    const payload = new Packr({ useRecords: false, variableMapSize: true, useFloat32: 0 }).pack(root);
-    const out = new Uint8Array(SNAPSHOT_HEADER_BYTES + payload.length);
-    out.set(SNAPSHOT_MAGIC, 0);
-    const view = new DataView(out.buffer);
-    view.setUint16(8, SNAPSHOT_FORMAT_VERSION, true);
-    view.setUint32(10, payload.length, true);
-    view.setUint32(14, crc32(payload), true);
-    out.set(payload, SNAPSHOT_HEADER_BYTES);
-    return out;
-  }
-
-  function refusal(bytes: Uint8Array): SnapshotError {
-    try {
-      decodeSnapshot(bytes);
-    } catch (e) {
-      if (e instanceof SnapshotError) return e;
-      throw new Error(`expected a SnapshotError, got ${String(e)}`);
-    }
-    throw new Error('expected a SnapshotError, but the bytes were accepted');
+    return frameSnapshot(new Packr({ useRecords: false, variableMapSize: true, useFloat32: 0 }).pack(root));
   }
 
   it('hostile or mismatched dtype fields are a SnapshotError (inconsistent) naming the field', () => {
@@ -356,7 +339,7 @@ describe("Decoder dtype: options and snapshots", () => {
       ],
     ];
     for (const [what, bytes, message] of cases) {
-      const e = refusal(bytes);
+      const e = snapshotRefusal(bytes);
       expect(e.code, what).toBe('inconsistent');
       expect(e.message, what).toMatch(message);
     }
