@@ -4,6 +4,7 @@ import { Rng } from '../src/math/rng.js';
 import type { AttentionConfig } from '../src/engine/config.js';
 import { resolveConfig } from '../src/engine/config.js';
 import { referenceHead } from '../src/math/reference.js';
+import type { Decoder } from '../src/index.js';
 
 export function randomTensor(rng: Rng, shape: number[], scale = 1, dtype: 'f64' | 'f32' = 'f64'): NdArray<Float64Array | Float32Array> {
   const size = shape.reduce((a, b) => a * b, 1);
@@ -64,4 +65,39 @@ export function sliceRows(t: NdArray, r0: number, r1: number, single = false): N
   const out = new Float64Array(heads * L * dim);
   for (let h = 0; h < heads; h++) for (let i = 0; i < L; i++) for (let c = 0; c < dim; c++) out[(h * L + i) * dim + c] = t.get(h, r0 + i, c);
   return ndarray(out, single ? [heads, dim] : [heads, L, dim]);
+}
+
+/**
+ * Run a decoder over the stream with the given call sizes (1 = step, else a chunk of that many tokens, the last one
+ * cut at n); returns z: [heads, n, dv]. `afterChunk` sees the decoder after each chunk call (its lastStats).
+ */
+export function streamDecoder(dec: Decoder, q: NdArray, k: NdArray, v: NdArray, sizes: number[], afterChunk?: (dec: Decoder) => void): NdArray<Float64Array> {
+  const [heads, n] = q.shape as [number, number];
+  const dv = v.shape[2]!;
+  const z = ndarray(new Float64Array(heads * n * dv), [heads, n, dv]);
+  let pos = 0;
+  for (const size of sizes) {
+    const L = Math.min(size, n - pos);
+    if (L <= 0) break;
+    if (size === 1) {
+      const out = dec.step(sliceRows(q, pos, pos + 1, true), sliceRows(k, pos, pos + 1, true), sliceRows(v, pos, pos + 1, true));
+      for (let h = 0; h < heads; h++) for (let c = 0; c < dv; c++) z.set(h, pos, c, out.get(h, c));
+    } else {
+      const out = dec.chunk(sliceRows(q, pos, pos + L), sliceRows(k, pos, pos + L), sliceRows(v, pos, pos + L));
+      afterChunk?.(dec);
+      for (let h = 0; h < heads; h++) for (let i = 0; i < L; i++) for (let c = 0; c < dv; c++) z.set(h, pos + i, c, out.get(h, i, c));
+    }
+    pos += L;
+  }
+  return z;
+}
+
+/** The error a call throws (or rejects with); fails when it neither throws nor rejects. */
+export async function errorOf(f: () => unknown): Promise<Error> {
+  try {
+    await f();
+  } catch (e) {
+    return e as Error;
+  }
+  throw new Error('expected an error');
 }

@@ -36,132 +36,99 @@ function call(dec: Decoder, q: NdArray, k: NdArray, v: NdArray, pos: number, L: 
 
 const tailArb = fc.constantFrom<'clip' | 'zero' | { decay: number }>('clip', 'zero', { decay: 0.3 });
 
+/**
+ * Decoders of one config on one arena, called in random interleavings (a step or a chunk each), with exports,
+ * restores, replaceState and dispose-and-rebuild between calls: every output and state bit-identical to decoders of
+ * the same dtype with memory of their own, and every region given back at the end.
+ */
+function arenaProperty(backend: 'js' | 'wasm', dtype: 'float64' | 'float32'): void {
+  const f32 = dtype === 'float32';
+  const decoders = f32 ? 2 : 3;
+  fc.assert(
+    fc.property(
+      fc.record({
+        Ks: fc.array(fc.integer({ min: 1, max: f32 ? 200 : 150 }), { minLength: 1, maxLength: 3 }),
+        tail: tailArb,
+        d: fc.integer({ min: 1, max: 4 }),
+        dv: fc.integer({ min: 1, max: 3 }),
+        m: fc.integer({ min: 1, max: 8 }),
+        kind: fc.constantFrom('prf', 'prf', 'relu') as fc.Arbitrary<'prf' | 'relu'>,
+        // float32 'fft': every chunk whose window passes the head lags runs attention()'s float32 FFT pass in the call's region
+        method: fc.constantFrom('auto', 'fft', 'direct') as fc.Arbitrary<'auto' | 'fft' | 'direct'>,
+        // per round: which decoder, how many tokens (1 = step), and what happens after the call
+        calls: fc.array(
+          fc.record({
+            who: fc.nat(decoders - 1),
+            L: fc.oneof(fc.constant(1), fc.constant(1), fc.integer({ min: 2, max: f32 ? 120 : 80 })),
+            then: f32 ? fc.constantFrom('none', 'none', 'export', 'restore', 'replace', 'renew') : fc.constantFrom('none', 'none', 'none', 'export', 'restore', 'replace', 'renew'),
+          }),
+          { minLength: 1, maxLength: f32 ? 24 : 30 },
+        ),
+        seed: fc.integer(),
+      }),
+      (c) => {
+        const rng = new Rng(c.seed);
+        const heads = c.Ks.length;
+        const rpe = c.Ks.map((K) => ({ past: { bias: Array.from({ length: K }, () => (rng.nextFloat64() < 0.1 ? -Infinity : -6 + 8 * rng.nextFloat64())), tail: c.tail } }));
+        const features = c.kind === 'prf' ? { kind: 'prf' as const, count: c.m, seed: c.seed } : { kind: c.kind };
+        const config: AttentionConfig = { heads, keyDim: c.d, valueDim: c.dv, features, rpe };
+        const n = c.calls.reduce((s, x) => s + x.L, 0);
+        const ids = Array.from({ length: decoders }, (_, i) => i);
+        const inputs = ids.map(() => [randomTensor(rng, [heads, n, c.d]), randomTensor(rng, [heads, n, c.d], 2), randomTensor(rng, [heads, n, c.dv])] as const);
+        const arena = createArena({ backend, bytes: 8 << 20 });
+        const opts = f32 ? { method: c.method, dtype } : { method: c.method };
+        const own = ids.map(() => new Decoder(config, { backend, ...opts }));
+        let shared = ids.map(() => new Decoder(config, { arena, ...opts }));
+        const pos = ids.map(() => 0);
+        for (const { who, L, then } of c.calls) {
+          const [q, k, v] = inputs[who]!;
+          expect(call(shared[who]!, q, k, v, pos[who]!, L)).toEqual(call(own[who]!, q, k, v, pos[who]!, L));
+          pos[who]! += L;
+          const a = shared[who]!;
+          if (then === 'export') expect(stateBits(a.exportState())).toEqual(stateBits(own[who]!.exportState()));
+          else if (then === 'restore') {
+            // a restored decoder (its snapshot's dtype with it) takes a new region of the arena; the old one goes back
+            const b = Decoder.restore(a.snapshot(), { arena });
+            expect(b.dtype).toBe(dtype);
+            a.dispose();
+            shared = shared.map((x) => (x === a ? b : x));
+          } else if (then === 'replace') {
+            const fresh = new Decoder(config, { arena, ...opts });
+            fresh.replaceState(a.exportState());
+            a.dispose();
+            shared = shared.map((x) => (x === a ? fresh : x));
+          } else if (then === 'renew') {
+            // dispose and build from the state: the region just freed is reused (first fit)
+            const st = a.exportState();
+            a.dispose();
+            shared = shared.map((x) => (x === a ? Decoder.fromState(config, st, { arena }) : x));
+          }
+        }
+        for (const i of ids) {
+          const st = shared[i]!.exportState();
+          if (f32) {
+            expect(st.dtype).toBe('float32');
+            for (const h of st.heads) expect(h.ringK instanceof Float32Array && h.ringV instanceof Float32Array).toBe(true);
+            expect(shared[i]!.stateBytes).toBe(own[i]!.stateBytes);
+          }
+          expect(stateBits(st)).toEqual(stateBits(own[i]!.exportState()));
+        }
+        for (const d of shared) d.dispose();
+        expect(arena.usedBytes).toBe(0);
+        expect(arena.regions).toBe(0);
+      },
+    ),
+    f32 ? { numRuns: backend === 'wasm' ? 40 : 30, seed: 32 } : { numRuns: backend === 'wasm' ? 60 : 40, seed: 21 },
+  );
+}
+
 for (const backend of BACKENDS) describe(`decoders on an arena (${backend})`, () => {
   it('interleaved on one arena, with restores, replaceState and disposals between calls: bit-identical to decoders with memory of their own', () => {
-    fc.assert(
-      fc.property(
-        fc.record({
-          Ks: fc.array(fc.integer({ min: 1, max: 150 }), { minLength: 1, maxLength: 3 }),
-          tail: tailArb,
-          d: fc.integer({ min: 1, max: 4 }),
-          dv: fc.integer({ min: 1, max: 3 }),
-          m: fc.integer({ min: 1, max: 8 }),
-          kind: fc.constantFrom('prf', 'prf', 'relu') as fc.Arbitrary<'prf' | 'relu'>,
-          method: fc.constantFrom('auto', 'fft', 'direct') as fc.Arbitrary<'auto' | 'fft' | 'direct'>,
-          // per round: which decoder, how many tokens (1 = step), and what happens after the call
-          calls: fc.array(fc.record({ who: fc.nat(2), L: fc.oneof(fc.constant(1), fc.constant(1), fc.integer({ min: 2, max: 80 })), then: fc.constantFrom('none', 'none', 'none', 'export', 'restore', 'replace', 'renew') }), { minLength: 1, maxLength: 30 }),
-          seed: fc.integer(),
-        }),
-        (c) => {
-          const rng = new Rng(c.seed);
-          const heads = c.Ks.length;
-          const rpe = c.Ks.map((K) => ({ past: { bias: Array.from({ length: K }, () => (rng.nextFloat64() < 0.1 ? -Infinity : -6 + 8 * rng.nextFloat64())), tail: c.tail } }));
-          const features = c.kind === 'prf' ? { kind: 'prf' as const, count: c.m, seed: c.seed } : { kind: c.kind };
-          const config: AttentionConfig = { heads, keyDim: c.d, valueDim: c.dv, features, rpe };
-          const n = c.calls.reduce((s, x) => s + x.L, 0);
-          const inputs = [0, 1, 2].map(() => [randomTensor(rng, [heads, n, c.d]), randomTensor(rng, [heads, n, c.d], 2), randomTensor(rng, [heads, n, c.dv])] as const);
-          const arena = createArena({ backend, bytes: 8 << 20 });
-          const own = [0, 1, 2].map(() => new Decoder(config, { backend, method: c.method }));
-          let shared = [0, 1, 2].map(() => new Decoder(config, { arena, method: c.method }));
-          const pos = [0, 0, 0];
-          for (const { who, L, then } of c.calls) {
-            const [q, k, v] = inputs[who]!;
-            expect(call(shared[who]!, q, k, v, pos[who]!, L)).toEqual(call(own[who]!, q, k, v, pos[who]!, L));
-            pos[who]! += L;
-            const a = shared[who]!;
-            if (then === 'export') expect(stateBits(a.exportState())).toEqual(stateBits(own[who]!.exportState()));
-            else if (then === 'restore') {
-              // a restored decoder takes a new region of the arena; the old one goes back
-              const b = Decoder.restore(a.snapshot(), { arena });
-              a.dispose();
-              shared = shared.map((x) => (x === a ? b : x));
-            } else if (then === 'replace') {
-              const fresh = new Decoder(config, { arena, method: c.method });
-              fresh.replaceState(a.exportState());
-              a.dispose();
-              shared = shared.map((x) => (x === a ? fresh : x));
-            } else if (then === 'renew') {
-              // dispose and build from the state: the region just freed is reused (first fit)
-              const st = a.exportState();
-              a.dispose();
-              shared = shared.map((x) => (x === a ? Decoder.fromState(config, st, { arena }) : x));
-            }
-          }
-          for (let i = 0; i < 3; i++) expect(stateBits(shared[i]!.exportState())).toEqual(stateBits(own[i]!.exportState()));
-          for (const d of shared) d.dispose();
-          expect(arena.usedBytes).toBe(0);
-          expect(arena.regions).toBe(0);
-        },
-      ),
-      { numRuns: backend === 'wasm' ? 60 : 40, seed: 21 },
-    );
+    arenaProperty(backend, 'float64');
   });
 
   it("dtype 'float32' on an arena: steps, chunks (float32 A-form and FFT passes), restores, replaceState and disposals bit-identical to float32 decoders with memory of their own", () => {
-    fc.assert(
-      fc.property(
-        fc.record({
-          Ks: fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 3 }),
-          tail: tailArb,
-          d: fc.integer({ min: 1, max: 4 }),
-          dv: fc.integer({ min: 1, max: 3 }),
-          m: fc.integer({ min: 1, max: 8 }),
-          kind: fc.constantFrom('prf', 'prf', 'relu') as fc.Arbitrary<'prf' | 'relu'>,
-          // 'fft': every chunk whose window passes the head lags runs attention()'s float32 FFT pass in the call's region
-          method: fc.constantFrom('auto', 'fft', 'direct') as fc.Arbitrary<'auto' | 'fft' | 'direct'>,
-          calls: fc.array(fc.record({ who: fc.nat(1), L: fc.oneof(fc.constant(1), fc.constant(1), fc.integer({ min: 2, max: 120 })), then: fc.constantFrom('none', 'none', 'export', 'restore', 'replace', 'renew') }), { minLength: 1, maxLength: 24 }),
-          seed: fc.integer(),
-        }),
-        (c) => {
-          const rng = new Rng(c.seed);
-          const heads = c.Ks.length;
-          const rpe = c.Ks.map((K) => ({ past: { bias: Array.from({ length: K }, () => (rng.nextFloat64() < 0.1 ? -Infinity : -6 + 8 * rng.nextFloat64())), tail: c.tail } }));
-          const features = c.kind === 'prf' ? { kind: 'prf' as const, count: c.m, seed: c.seed } : { kind: c.kind };
-          const config: AttentionConfig = { heads, keyDim: c.d, valueDim: c.dv, features, rpe };
-          const n = c.calls.reduce((s, x) => s + x.L, 0);
-          const inputs = [0, 1].map(() => [randomTensor(rng, [heads, n, c.d]), randomTensor(rng, [heads, n, c.d], 2), randomTensor(rng, [heads, n, c.dv])] as const);
-          const arena = createArena({ backend, bytes: 8 << 20 });
-          const opts = { method: c.method, dtype: 'float32' as const };
-          const own = [0, 1].map(() => new Decoder(config, { backend, ...opts }));
-          let shared = [0, 1].map(() => new Decoder(config, { arena, ...opts }));
-          const pos = [0, 0];
-          for (const { who, L, then } of c.calls) {
-            const [q, k, v] = inputs[who]!;
-            expect(call(shared[who]!, q, k, v, pos[who]!, L)).toEqual(call(own[who]!, q, k, v, pos[who]!, L));
-            pos[who]! += L;
-            const a = shared[who]!;
-            if (then === 'export') expect(stateBits(a.exportState())).toEqual(stateBits(own[who]!.exportState()));
-            else if (then === 'restore') {
-              // the snapshot's dtype comes back with it, into a new region of the arena
-              const b = Decoder.restore(a.snapshot(), { arena });
-              expect(b.dtype).toBe('float32');
-              a.dispose();
-              shared = shared.map((x) => (x === a ? b : x));
-            } else if (then === 'replace') {
-              const fresh = new Decoder(config, { arena, ...opts });
-              fresh.replaceState(a.exportState());
-              a.dispose();
-              shared = shared.map((x) => (x === a ? fresh : x));
-            } else if (then === 'renew') {
-              const st = a.exportState();
-              a.dispose();
-              shared = shared.map((x) => (x === a ? Decoder.fromState(config, st, { arena }) : x));
-            }
-          }
-          for (let i = 0; i < 2; i++) {
-            const st = shared[i]!.exportState();
-            expect(st.dtype).toBe('float32');
-            for (const h of st.heads) expect(h.ringK instanceof Float32Array && h.ringV instanceof Float32Array).toBe(true);
-            expect(stateBits(st)).toEqual(stateBits(own[i]!.exportState()));
-            expect(shared[i]!.stateBytes).toBe(own[i]!.stateBytes);
-          }
-          for (const d of shared) d.dispose();
-          expect(arena.usedBytes).toBe(0);
-          expect(arena.regions).toBe(0);
-        },
-      ),
-      { numRuns: backend === 'wasm' ? 40 : 30, seed: 32 },
-    );
+    arenaProperty(backend, 'float32');
   });
 
   it('dispose() gives the regions back; a disposed decoder refuses every call with a StateError and keeps its position', () => {

@@ -5,12 +5,13 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { NdArray } from 'ndarray';
-import { attention, Decoder, type AttentionConfig, type FeatureSpec, type RpeSide, type Tail } from '../../src/index.js';
+import { attention, Decoder, type AttentionConfig, type RpeSide } from '../../src/index.js';
 import { resolveConfig } from '../../src/engine/config.js';
 import { referenceHead } from '../../src/math/reference.js';
 import { wasmSupported } from '../../src/backend/wasm.js';
 import { Rng } from '../../src/math/rng.js';
 import { randomTensor, sliceRows } from '../helpers.js';
+import { featureArb, side as sideOf, sideSpecArb, type SideSpec } from '../arbitraries.js';
 
 /** DESIGN section 10: the JS and WASM backends agree to 1e-12. */
 const PROMISE = 1e-12;
@@ -47,20 +48,9 @@ function rowDiff(config: AttentionConfig, q: NdArray, k: NdArray, v: NdArray, a:
   return worst;
 }
 
-const tailArb: fc.Arbitrary<Tail> = fc.oneof(fc.constant<Tail>('clip'), fc.constant<Tail>('zero'), fc.double({ min: 0, max: 2, noNaN: true }).map((r) => ({ decay: r })));
-const featureArb: fc.Arbitrary<FeatureSpec> = fc.oneof(
-  fc.record({ kind: fc.constant('prf' as const), count: fc.integer({ min: 1, max: 17 }), seed: fc.integer({ min: 0, max: 1000 }), normalize: fc.constantFrom('l2', 'scale', 'none') as fc.Arbitrary<'l2' | 'scale' | 'none'> }),
-  fc.constant<FeatureSpec>({ kind: 'elu+1' }),
-  fc.constant<FeatureSpec>({ kind: 'relu' }),
-);
 /** A side of K biases in [-10, 2], about 1 in 8 of them -Infinity (all of them, sometimes). */
-const sideArb = (maxK: number): fc.Arbitrary<{ K: number; tail: Tail; inf: number; seed: number }> =>
-  fc.record({ K: fc.integer({ min: 1, max: maxK }), tail: tailArb, inf: fc.constantFrom(0, 0.125, 0.125, 1), seed: fc.integer() });
-
-function side(s: { K: number; tail: Tail; inf: number; seed: number }): RpeSide {
-  const rng = new Rng(s.seed);
-  return { bias: Array.from({ length: s.K }, () => (rng.nextFloat64() < s.inf ? -Infinity : -10 + 12 * rng.nextFloat64())), tail: s.tail };
-}
+const sideArb = (maxK: number): fc.Arbitrary<SideSpec> => sideSpecArb(maxK, [0, 0.125, 0.125, 1]);
+const side = (s: SideSpec): RpeSide => sideOf(s, -10, 2);
 
 describe('backends', () => {
   it('WASM SIMD is available in this Node (the suite would otherwise test JS twice)', () => {

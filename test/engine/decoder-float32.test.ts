@@ -10,7 +10,7 @@ import type { AttentionConfig, Tail } from '../../src/engine/config.js';
 import { decodeSnapshot, frameSnapshot, inspectSnapshot, SNAPSHOT_HEADER_BYTES } from '../../src/codec/index.js';
 import { snapshotRefusal } from '../codec/refusal.js';
 import { Rng } from '../../src/math/rng.js';
-import { maxRowError, randomTensor, sliceRows as rows } from '../helpers.js';
+import { maxRowError, randomTensor, sliceRows as rows, streamDecoder } from '../helpers.js';
 
 const BACKENDS = ['js', 'wasm'] as const;
 
@@ -20,26 +20,11 @@ const BAR32 = 1e-4;
 /** Near-field passes of chunk calls by method (the properties must reach both float32 chunk paths). */
 const passes = { direct: 0, fft: 0 };
 
-/** Run a decoder over the stream with the given call sizes (1 = step); returns [heads, n, dv]. */
+/** Run a decoder over the stream (test/helpers.ts streamDecoder), counting its chunks' passes by method. */
 function stream(dec: Decoder, q: NdArray, k: NdArray, v: NdArray, sizes: number[]): NdArray<Float64Array> {
-  const [heads, n] = q.shape as [number, number];
-  const dv = v.shape[2]!;
-  const z = ndarray(new Float64Array(heads * n * dv), [heads, n, dv]);
-  let pos = 0;
-  for (const size of sizes) {
-    const L = Math.min(size, n - pos);
-    if (L <= 0) break;
-    if (size === 1) {
-      const out = dec.step(rows(q, pos, pos + 1, true), rows(k, pos, pos + 1, true), rows(v, pos, pos + 1, true));
-      for (let h = 0; h < heads; h++) for (let c = 0; c < dv; c++) z.set(h, pos, c, out.get(h, c));
-    } else {
-      const out = dec.chunk(rows(q, pos, pos + L), rows(k, pos, pos + L), rows(v, pos, pos + L));
-      for (const s of dec.lastStats) passes[s.method]++;
-      for (let h = 0; h < heads; h++) for (let i = 0; i < L; i++) for (let c = 0; c < dv; c++) z.set(h, pos + i, c, out.get(h, i, c));
-    }
-    pos += L;
-  }
-  return z;
+  return streamDecoder(dec, q, k, v, sizes, (d) => {
+    for (const s of d.lastStats) passes[s.method]++;
+  });
 }
 
 const tailArb: fc.Arbitrary<Tail> = fc.oneof(fc.constant<Tail>('clip'), fc.constant<Tail>('zero'), fc.double({ min: 0, max: 1, noNaN: true }).map((r) => ({ decay: r })));

@@ -6,33 +6,13 @@ import { attention, Decoder, ShapeError, StateError } from '../../src/index.js';
 import { resolveConfig, type AttentionConfig, type Tail } from '../../src/engine/config.js';
 import { referenceHead } from '../../src/math/reference.js';
 import { Rng } from '../../src/math/rng.js';
-import { maxRowError, randomTensor, sliceRows as rows } from '../helpers.js';
+import { maxRowError, randomTensor, sliceRows as rows, streamDecoder } from '../helpers.js';
 
 /** Every oracle and property test runs on both backends. */
 const BACKENDS = ['js', 'wasm'] as const;
 
 const BAR = 1e-9;
 
-/** Run a decoder over the stream with the given call sizes (1 = step); returns [heads, n, dv]. */
-function stream(dec: Decoder, q: NdArray, k: NdArray, v: NdArray, sizes: number[]): NdArray<Float64Array> {
-  const [heads, n] = q.shape as [number, number];
-  const dv = v.shape[2]!;
-  const z = ndarray(new Float64Array(heads * n * dv), [heads, n, dv]);
-  let pos = 0;
-  for (const size of sizes) {
-    const L = Math.min(size, n - pos);
-    if (L <= 0) break;
-    if (size === 1) {
-      const out = dec.step(rows(q, pos, pos + 1, true), rows(k, pos, pos + 1, true), rows(v, pos, pos + 1, true));
-      for (let h = 0; h < heads; h++) for (let c = 0; c < dv; c++) z.set(h, pos, c, out.get(h, c));
-    } else {
-      const out = dec.chunk(rows(q, pos, pos + L), rows(k, pos, pos + L), rows(v, pos, pos + L));
-      for (let h = 0; h < heads; h++) for (let i = 0; i < L; i++) for (let c = 0; c < dv; c++) z.set(h, pos + i, c, out.get(h, i, c));
-    }
-    pos += L;
-  }
-  return z;
-}
 
 /**
  * max over rows of max_col |a - b| / zAbs_i, with zAbs_i the oracle's magnitude-weighted mean of |v| in row i (the
@@ -91,7 +71,7 @@ for (const backend of BACKENDS) describe(`Decoder (${backend})`, () => {
           const sizes = [...c.sizes];
           while (sizes.reduce((a, b) => a + b, 0) < c.n) sizes.push(...c.sizes);
           const dec = new Decoder(config, { backend, method: c.method });
-          const z = stream(dec, q, k, v, sizes);
+          const z = streamDecoder(dec, q, k, v, sizes);
           expect(dec.position).toBe(c.n);
           const whole = attention(config, q, k, v, { backend });
           const err = maxRowError(config, q, k, v, z);
@@ -125,7 +105,7 @@ for (const backend of BACKENDS) describe(`Decoder (${backend})`, () => {
     const q = randomTensor(rng, [2, n, 3]);
     const k = randomTensor(rng, [2, n, 3]);
     const v = randomTensor(rng, [2, n, 2]);
-    const clean = stream(new Decoder(config, { backend }), q, k, v, new Array(n).fill(1));
+    const clean = streamDecoder(new Decoder(config, { backend }), q, k, v, new Array(n).fill(1));
     const dec = new Decoder(config, { backend });
     const z = ndarray(new Float64Array(2 * n * 2), [2, n, 2]);
     for (let i = 0; i < n; i++) {
@@ -175,18 +155,18 @@ for (const backend of BACKENDS) describe(`Decoder (${backend})`, () => {
           const sizes = [...c.sizes];
           while (sizes.reduce((a, b) => a + b, 0) < c.n) sizes.push(...c.sizes);
           const dec = new Decoder(config, { backend, method: c.method });
-          const z = stream(dec, q, k, v, sizes);
+          const z = streamDecoder(dec, q, k, v, sizes);
           expect(dec.windows).toEqual(c.Ks);
           const err = maxRowError(config, q, k, v, z);
           if (!(err <= BAR)) throw new Error(`per-head windows: stream row error ${err}`);
           // uninterrupted vs snapshot-restore at a split point, same call sizes after it
           const at = Math.floor(c.split * c.n);
           const a = new Decoder(config, { backend, method: c.method });
-          stream(a, rows(q, 0, at), rows(k, 0, at), rows(v, 0, at), sizes);
+          streamDecoder(a, rows(q, 0, at), rows(k, 0, at), rows(v, 0, at), sizes);
           const b = Decoder.restore(a.snapshot());
           const rest = [rows(q, at, c.n), rows(k, at, c.n), rows(v, at, c.n)] as const;
-          const za = stream(a, ...rest, sizes);
-          const zb = stream(b, ...rest, sizes);
+          const za = streamDecoder(a, ...rest, sizes);
+          const zb = streamDecoder(b, ...rest, sizes);
           expect(Array.from(zb.data)).toEqual(Array.from(za.data));
           expect(b.position).toBe(c.n);
         },

@@ -8,10 +8,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import ndarray, { type NdArray } from 'ndarray';
-import { attention, ConfigError, type AttentionConfig, type FeatureSpec, type RpeSide, type Tail } from '../../src/index.js';
+import { attention, ConfigError, type AttentionConfig, type RpeSide } from '../../src/index.js';
 import { resolveConfig } from '../../src/engine/config.js';
 import { Rng } from '../../src/math/rng.js';
 import { maxRowError, randomTensor } from '../helpers.js';
+import { featureArb, side as sideOf, sideSpecArb, type SideSpec } from '../arbitraries.js';
 import FFT from 'fft.js';
 import { createWasmWorkspace } from '../../src/backend/wasm.js';
 import { JsWorkspace } from '../../src/backend/js.js';
@@ -24,18 +25,9 @@ const RMS_BAR = 1e-5;
 
 const asF64 = (z: NdArray<Float32Array | Float64Array>): NdArray<Float64Array> => ndarray(Float64Array.from(z.data), z.shape.slice());
 
-const tailArb: fc.Arbitrary<Tail> = fc.oneof(fc.constant<Tail>('clip'), fc.constant<Tail>('zero'), fc.double({ min: 0, max: 2, noNaN: true }).map((r) => ({ decay: r })));
-const featureArb: fc.Arbitrary<FeatureSpec> = fc.oneof(
-  fc.record({ kind: fc.constant('prf' as const), count: fc.integer({ min: 1, max: 17 }), seed: fc.integer({ min: 0, max: 1000 }), normalize: fc.constantFrom('l2', 'scale', 'none') as fc.Arbitrary<'l2' | 'scale' | 'none'> }),
-  fc.constant<FeatureSpec>({ kind: 'elu+1' }),
-  fc.constant<FeatureSpec>({ kind: 'relu' }),
-);
 /** K biases in [-20, 5] (DESIGN section 4's range), about 1 in 8 of them -Infinity (all of them, sometimes). */
-const sideArb = (maxK: number) => fc.record({ K: fc.integer({ min: 1, max: maxK }), tail: tailArb, inf: fc.constantFrom(0, 0, 0.125, 1), seed: fc.integer() });
-function side(s: { K: number; tail: Tail; inf: number; seed: number }): RpeSide {
-  const rng = new Rng(s.seed);
-  return { bias: Array.from({ length: s.K }, () => (rng.nextFloat64() < s.inf ? -Infinity : -20 + 25 * rng.nextFloat64())), tail: s.tail };
-}
+const sideArb = (maxK: number): fc.Arbitrary<SideSpec> => sideSpecArb(maxK, [0, 0, 0.125, 1]);
+const side = (s: SideSpec): RpeSide => sideOf(s, -20, 5);
 
 /** The benchmark workload: one head, d = dv = m = 64, a full-length table of biases in [-2, 0], l2 PRF. */
 function workload(n: number, seed: number): { config: AttentionConfig; q: NdArray; k: NdArray; v: NdArray } {

@@ -13,7 +13,7 @@ import { checkDecoderState } from '../../src/engine/state.js';
 import { resolveConfig } from '../../src/engine/config.js';
 import { createPool, type AttentionPool } from '../../src/threads/index.js';
 import { headGroups } from '../../src/threads/pool.js';
-import { randomTensor, sliceRows as rows, uniform } from '../helpers.js';
+import { randomTensor, sliceRows as rows, uniform, errorOf } from '../helpers.js';
 
 const BACKENDS = ['js', 'wasm'] as const;
 const METHODS = ['auto', 'fft', 'direct'] as const;
@@ -228,15 +228,6 @@ describe('pool.chunk with an in-place replaceState', () => {
   });
 });
 
-/** The error a call throws (or rejects with). */
-async function errorOf(f: () => unknown): Promise<Error> {
-  try {
-    await f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
-}
 
 describe('errors', () => {
   const config: AttentionConfig = { heads: 3, keyDim: 2, valueDim: 2, features: { kind: 'prf', count: 4 }, rpe: { past: { bias: [0] } } };

@@ -14,7 +14,7 @@ import type { RpeSide } from '../../src/engine/config.js';
 import { Rng } from '../../src/math/rng.js';
 import { createPool, type AttentionPool } from '../../src/threads/index.js';
 import { abortSplit, ABORTED_MESSAGE, controlOf, SharedExchange, splitLayout } from '../../src/threads/exchange.js';
-import { randomTensor } from '../helpers.js';
+import { randomTensor, errorOf } from '../helpers.js';
 
 /** Same element type, same length, same bytes. */
 function sameBits(a: Float64Array | Float32Array, b: Float64Array | Float32Array): boolean {
@@ -290,15 +290,6 @@ describe('pool.attention of one head on two workers', () => {
   });
 });
 
-/** The error a call throws (or rejects with). */
-async function errorOf(f: () => unknown): Promise<Error> {
-  try {
-    await f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
-}
 
 describe('errors of a split call are attention()\'s', () => {
   const config: AttentionConfig = { heads: 1, keyDim: 2, valueDim: 2, features: { kind: 'prf', count: 4 }, rpe: { past: { bias: [0, -1, -2] } } };
