@@ -9,7 +9,7 @@ import { gemm, gemmPacked, packPanels, type Panels } from '../math/gemm.js';
 import { swiglu } from '../math/swiglu.js';
 import { sformChannels, spectralMac, type SformChannelsArgs } from '../math/fftconv.js';
 import type { FftPlan, Workspace } from './types.js';
-import { LayoutViews, lineBytes, type Layout } from './layout.js';
+import { LayoutViews, lineBytes, roundToLines, type Layout } from './layout.js';
 import type { Pool, Region } from './regions.js';
 import { kernelSpectra32Js, sformChannels32, transpose32, type SformChannels32Args } from '../math/fftconv32.js';
 import { aformRing32, aformRows32, farAbsorb32 } from '../math/aform32.js';
@@ -163,7 +163,7 @@ export function createJsPool(capacity: number): Pool {
       return capacity - used;
     },
     alloc(bytes: number): Region | null {
-      const need = lineBytes('f64', Math.ceil(bytes / 8));
+      const need = roundToLines(bytes);
       if (used + need > capacity) return null;
       used += need;
       regions++;

@@ -16,9 +16,14 @@ export const LINE_BYTES = 64;
 
 const ELEMENT_BYTES: Record<ElementType, number> = { f64: 8, f32: 4 };
 
+/** `bytes` rounded up to whole lines. */
+export function roundToLines(bytes: number): number {
+  return Math.ceil(bytes / LINE_BYTES) * LINE_BYTES;
+}
+
 /** Bytes an array of `length` elements of `type` takes in a layout: its size rounded up to whole lines. */
 export function lineBytes(type: ElementType, length: number): number {
-  return Math.ceil((length * ELEMENT_BYTES[type]) / LINE_BYTES) * LINE_BYTES;
+  return roundToLines(length * ELEMENT_BYTES[type]);
 }
 
 export interface Placed extends ArrayDecl {

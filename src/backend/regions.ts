@@ -1,7 +1,7 @@
 // Regions of one memory, for owners that share it (an arena) or replace it (a decoder's own memory). A pool
 // hands out line-aligned regions [offset, offset + bytes) of its buffer and makes workspaces over them; the
 // bookkeeping here is plain byte offsets, first fit over a free list kept sorted and coalesced.
-import { LINE_BYTES } from './layout.js';
+import { LINE_BYTES, roundToLines } from './layout.js';
 import type { BackendName, Workspace } from './types.js';
 
 export interface Region {
@@ -31,6 +31,11 @@ export interface Pool {
   workspace(region: Region): Workspace;
   /** Bytes an FFT plan of `size` takes from a workspace's region (0 where plans live outside it). */
   planBytes(size: number): number;
+}
+
+/** Bytes a region asked for `bytes` takes: whole lines, at least one. */
+export function regionBytes(bytes: number): number {
+  return Math.max(LINE_BYTES, roundToLines(bytes));
 }
 
 /** First-fit allocation of line-aligned byte ranges in [start, end). */
@@ -64,7 +69,7 @@ export class RegionAllocator {
 
   /** Offset of a new range of `bytes` (rounded up to lines), or -1 when none is free. */
   alloc(bytes: number): number {
-    const need = Math.max(LINE_BYTES, Math.ceil(bytes / LINE_BYTES) * LINE_BYTES);
+    const need = regionBytes(bytes);
     for (let i = 0; i < this.starts.length; i++) {
       const size = this.sizes[i]!;
       if (size < need) continue;
@@ -85,7 +90,7 @@ export class RegionAllocator {
 
   /** Return the range alloc(bytes) gave at `at`. */
   free(at: number, bytes: number): void {
-    const size = Math.max(LINE_BYTES, Math.ceil(bytes / LINE_BYTES) * LINE_BYTES);
+    const size = regionBytes(bytes);
     // binary search: first free range after `at`
     let lo = 0;
     let hi = this.starts.length;

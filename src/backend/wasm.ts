@@ -54,8 +54,8 @@ import { blockRange, type SformChannelsArgs } from '../math/fftconv.js';
 import { sformChannels32Scratch, transpose32 as transpose32Js, type SformChannels32Args } from '../math/fftconv32.js';
 import { ResourceError } from '../core/errors.js';
 import { packPanels as packPanelsJs, packedLength, type PackedGemmArgs, type Panels } from '../math/gemm.js';
-import { LINE_BYTES, LayoutViews, type Layout } from './layout.js';
-import { RegionAllocator, type Pool, type Region } from './regions.js';
+import { LINE_BYTES, LayoutViews, roundToLines, type Layout } from './layout.js';
+import { RegionAllocator, regionBytes, type Pool, type Region } from './regions.js';
 
 export { WASM_HEADER_BYTES };
 
@@ -374,12 +374,6 @@ function checkRange(a: Float64Array | Float32Array, off: number, len: number, wh
   }
 }
 
-/** Bytes a copy of `len` elements of `bytesPer` bytes takes in free space (whole 64-byte lines, as f64() views). */
-function lineBytes(len: number, bytesPer: number): number {
-  const b = len * bytesPer;
-  return b < 0x7fffff00 ? (b + LINE_BYTES - 1) & -LINE_BYTES : Math.ceil(b / LINE_BYTES) * LINE_BYTES; // int32 math when it fits
-}
-
 /**
  * dst[dOff ..] = src[sOff ..] for len entries: an element loop for short runs (a subarray view would be an
  * allocation per call on the per-token path), TypedArray.set (a memory copy) for long ones. Two functions, one
@@ -461,7 +455,10 @@ const AFORM_RING32_NAMES = argNames('aformRing32', ['c', 'ringK', 'ringV', 'phiQ
 const FAR_ABSORB_NAMES = argNames('farAbsorb', ['far.sum', 'far.comp', 'phiK', 'v']);
 const FAR_ABSORB32_NAMES = argNames('farAbsorb32', ['far.sum', 'far.comp', 'phiK', 'v']);
 
-/** Array arguments of each kernel (K_* order), in the order of its slots (arg(i, ...)). */
+/**
+ * Array arguments of each kernel (K_* order), in the order of its slots (arg(i, ...)): the SeenViews layout. A
+ * count too small would only cost remembered views, never a wrong pointer (an entry is matched by the view itself).
+ */
 const KERNEL_SLOTS = [2, 5, 5, 4, 3, 2, 3, 1, 1, 3, 3, 4, 2, 3, 3, 7, 5, 5, 4];
 /** Each kernel's first slot among all kernels' slots, side by side. */
 const SLOT_START = KERNEL_SLOTS.map((_, k) => KERNEL_SLOTS.slice(0, k).reduce((a, b) => a + b, 0));
@@ -790,7 +787,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
   private spareBytes(count: number, planSize: number): number {
     let need = planSize > 0 && !this.plans.has(planSize) ? wasmFftPlanEntries(planSize) * 8 : 0;
     const slots = this.slots;
-    for (let o = 0; o < 4 * count; o += 4) if (!(slots[o + 2]! & HERE)) need += lineBytes(slots[o + 1]!, slots[o + 3]!);
+    for (let o = 0; o < 4 * count; o += 4) if (!(slots[o + 2]! & HERE)) need += roundToLines(slots[o + 1]! * slots[o + 3]!);
     return this.hi - this.lo - need;
   }
 
@@ -805,7 +802,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
       for (let o = 0; o < 4 * count; o += 4) {
         if (this.slots[o + 2] !== SPACE) continue;
         this.ptr[o >> 2] = at;
-        at += lineBytes(this.slots[o + 1]!, 8);
+        at += roundToLines(this.slots[o + 1]! * 8);
       }
       if (at <= this.hi) {
         if (at > this.dirty) this.dirty = at;
@@ -830,7 +827,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
         if (mode & HERE) continue; // ptr[i] set by arg()
         ptr[i] = at;
         if (mode & IN) this.copyIn(this.heap, this.heap32, at, i);
-        at += lineBytes(slots[4 * i + 1]!, slots[4 * i + 3]!);
+        at += roundToLines(slots[4 * i + 1]! * slots[4 * i + 3]!);
       }
       if (at > this.dirty) this.dirty = at; // f64() must zero what these copies left behind
       return this.x;
@@ -838,7 +835,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
     // no room here: a throwaway instance holding copies of every slot (and its own plan); views of this memory are
     // copied from where they are (`home`, for the copy back)
     let bytes = WASM_HEADER_BYTES;
-    for (let i = 0; i < count; i++) bytes += lineBytes(slots[4 * i + 1]!, slots[4 * i + 3]!);
+    for (let i = 0; i < count; i++) bytes += roundToLines(slots[4 * i + 1]! * slots[4 * i + 3]!);
     const planBytes = planSize > 0 ? wasmFftPlanEntries(planSize) * 8 : 0;
     const memory = createMemory(Math.ceil((bytes + planBytes) / PAGE) * PAGE, 'a WASM kernel call on copies of arrays outside its workspace');
     const x = instantiate(memory);
@@ -855,7 +852,7 @@ class WasmWorkspaceImpl implements WasmWorkspace {
         this.copyIn(heap, heap32, at, i);
       }
       ptr[i] = at;
-      at += lineBytes(slots[4 * i + 1]!, slots[4 * i + 3]!);
+      at += roundToLines(slots[4 * i + 1]! * slots[4 * i + 3]!);
     }
     if (planSize > 0) {
       this.planPtr = at;
@@ -1328,7 +1325,7 @@ export function createWasmPool(bytes: number, what: string, wholePages = false):
     alloc(n: number): Region | null {
       const at = regions.alloc(n);
       if (at < 0) return null;
-      return { pool, offset: at, bytes: Math.max(LINE_BYTES, Math.ceil(n / LINE_BYTES) * LINE_BYTES) };
+      return { pool, offset: at, bytes: regionBytes(n) };
     },
     free(region: Region): void {
       if (region.pool !== pool) throw new RangeError('free: a region of another pool');

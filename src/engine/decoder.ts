@@ -414,13 +414,7 @@ export class DecoderCore {
       const exp = powerOfTwoAbove(vMax) + h.valueExp - this.valueLimit + 1;
       const factor = exp2(h.valueExp - exp);
       for (let j = 0; j < s.ringV.length; j++) h.ringV[j] = s.ringV[j]! * factor;
-      for (let r = 0; r < m; r++) {
-        for (let col = 0; col < dv; col++) {
-          const o = r * (dv + 1) + col;
-          h.far.sum[o] = h.far.sum[o]! * factor;
-          h.far.comp[o] = h.far.comp[o]! * factor;
-        }
-      }
+      scaleFarValues(h.far, factor, m, dv);
       h.valueExp = exp;
     });
     this.pos = state.position;
@@ -529,14 +523,7 @@ export class DecoderCore {
         const o = ((h.start + i) % h.cap) * dv;
         for (let col = 0; col < dv; col++) h.ringV[o + col] = h.ringV[o + col]! * factor;
       }
-      // numerator columns of F scale with v; the denominator column does not
-      for (let r = 0; r < m; r++) {
-        for (let col = 0; col < dv; col++) {
-          const o = r * (dv + 1) + col;
-          h.far.sum[o] = h.far.sum[o]! * factor;
-          h.far.comp[o] = h.far.comp[o]! * factor;
-        }
-      }
+      scaleFarValues(h.far, factor, m, dv);
       h.valueExp = exp;
     }
     if (h.valueExp !== 0) {
@@ -895,6 +882,17 @@ function expAbove(best: number): number | null {
   let exp = Math.ceil(best / LN2);
   if (exp * LN2 < best) exp++;
   return exp;
+}
+
+/** F's numerator columns (of v) times `factor` (a power of two: exact), sum and compensation; the denominator column does not scale with v. F: [m, dv + 1]. */
+function scaleFarValues(far: FarArrays, factor: number, m: number, dv: number): void {
+  for (let r = 0; r < m; r++) {
+    for (let col = 0; col < dv; col++) {
+      const o = r * (dv + 1) + col;
+      far.sum[o] = far.sum[o]! * factor;
+      far.comp[o] = far.comp[o]! * factor;
+    }
+  }
 }
 
 /** A chunk's buffer rows [0, h.len) = the ring, oldest first (bufK: [nb, m], bufV: [nb, dv], the ring's dtype). */
